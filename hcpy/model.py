@@ -1,0 +1,212 @@
+"""The typed model of an appliance's profile (PROTOCOL.md §5).
+
+A `Profile` is what hcpy knows about one appliance type: its features
+(statuses, settings, events, commands, options, programs), their types and
+limits, its enumerations and its error names. It is built from the XML pair
+(`profile.py`) or from a devices.json entry (`devices.py`), and read by the
+simulator and the bridge. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Kind(str, Enum):
+    """Which list of the DeviceDescription a feature comes from."""
+
+    STATUS = "status"
+    SETTING = "setting"
+    EVENT = "event"
+    COMMAND = "command"
+    OPTION = "option"
+    PROGRAM = "program"
+    LIST = "list"  # statusList, settingList, programGroup, … (they have uids too)
+    ACTIVE_PROGRAM = "activeProgram"
+    SELECTED_PROGRAM = "selectedProgram"
+    PROTECTION_PORT = "protectionPort"
+    UNKNOWN = "unknown"  # a uid from the FeatureMapping the description does not list
+
+
+class Access(str, Enum):
+    """Access as the XML spells it; the wire spells it upper-case."""
+
+    READ = "read"
+    READ_WRITE = "readWrite"
+    READ_STATIC = "readStatic"
+    WRITE_ONLY = "writeOnly"
+    NONE = "none"
+
+    @classmethod
+    def parse(cls, text: str) -> "Access":
+        """Accept the XML's camelCase and the wire's UPPER case alike."""
+        folded = text.replace("_", "").lower()
+        for member in cls:
+            if member.value.lower() == folded:
+                return member
+        raise ValueError(f"unknown access {text!r}")
+
+    @property
+    def readable(self) -> bool:
+        return self in (Access.READ, Access.READ_WRITE, Access.READ_STATIC)
+
+    @property
+    def writable(self) -> bool:
+        return self in (Access.READ_WRITE, Access.WRITE_ONLY)
+
+
+# Content types by refCID (hex in the XML), PROTOCOL.md §5.
+CONTENT_TYPES: dict[int, str] = {
+    0x01: "boolean",
+    0x02: "integer",
+    0x03: "enumeration",
+    0x04: "float",
+    0x05: "string",
+    0x06: "dateTime",
+    0x07: "temperatureCelsius",
+    0x08: "temperatureFahrenheit",
+    0x10: "timeSpan",
+    0x11: "percent",
+    0x12: "dBm",
+    0x13: "weight",
+    0x14: "liquidVolume",
+    0x15: "uidValue",
+    0x16: "date",
+    0x17: "time",
+    0x18: "waterHardness",
+    0x1F: "rpm",
+    0x20: "flowRate",
+    0x23: "power",
+    0x24: "energy",
+}
+
+# Data types by refDID (hex in the XML).
+DATA_TYPES: dict[int, str] = {
+    0x00: "Boolean",
+    0x80: "UInt8",
+    0x81: "Int8",
+    0x82: "UInt16",
+    0x83: "Int16",
+    0x84: "UInt32",
+    0x85: "Int32",
+    0x86: "UInt64",
+    0x87: "Int64",
+    0x88: "Float",
+    0x89: "Double",
+    0x8A: "DateTime",
+    0x8B: "String",
+    0x8C: "ByteString",
+    0x8D: "JSON",
+    **{0xA0 + i: f"FixedPoint{i}" for i in range(8)},
+    0xA8: "Date",
+    0xA9: "Time",
+    0xAB: "RGB",
+}
+
+
+@dataclass
+class EnumType:
+    enid: int
+    members: dict[int, str]  # wire value -> member name
+    name: str | None = None  # the enumKey, e.g. BSH.Common.EnumType.DoorState
+    subset_of: int | None = None
+
+
+@dataclass
+class Limits:
+    """The part of a feature that description changes may alter."""
+
+    access: Access = Access.READ
+    available: bool = True
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    default: Any = None
+
+
+@dataclass
+class Feature:
+    uid: int
+    name: str  # full name, e.g. BSH.Common.Status.DoorState
+    kind: Kind = Kind.UNKNOWN
+    limits: Limits = field(default_factory=Limits)
+    content_type: int | None = None  # refCID
+    data_type: int | None = None  # refDID
+    enum: EnumType | None = None
+    init_value: Any = None
+    notify_on_change: bool = True
+    live_update: bool = False
+    password_protected: bool = False
+    handling: str | None = None  # events
+    level: str | None = None  # events
+    execution: str | None = None  # programs
+    parent: int | None = None  # uid of the list that holds it
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def feature_id(self) -> str:
+        """The MQTT topic segment: full name lower-cased, dots to underscores."""
+        return self.name.lower().replace(".", "_")
+
+    @property
+    def content_type_name(self) -> str | None:
+        return None if self.content_type is None else CONTENT_TYPES.get(self.content_type)
+
+    @property
+    def data_type_name(self) -> str | None:
+        return None if self.data_type is None else DATA_TYPES.get(self.data_type)
+
+
+@dataclass
+class ProgramOption:
+    """An option as one program allows it: that program's own limits."""
+
+    uid: int
+    limits: Limits = field(default_factory=Limits)
+    enum: EnumType | None = None  # the program may narrow the option's enum
+    live_update: bool = False
+
+
+@dataclass
+class Program:
+    uid: int
+    name: str
+    available: bool = True
+    execution: str = "selectAndStart"
+    options: dict[int, ProgramOption] = field(default_factory=dict)
+    full_option_set: bool | None = None
+
+
+@dataclass
+class Description:
+    type: str = ""
+    brand: str = ""
+    model: str = ""
+    version: str = ""
+    revision: str = ""
+
+
+@dataclass
+class Profile:
+    description: Description
+    features: dict[int, Feature]  # every uid with a name, programs and lists included
+    programs: dict[int, Program] = field(default_factory=dict)
+    enums: dict[int, EnumType] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)  # code -> full error name
+    problems: list[str] = field(default_factory=list)  # elements skipped while parsing
+
+    def by_name(self, name: str) -> Feature | None:
+        """Exact full-name lookup; never a substring guess."""
+        return self._names().get(name)
+
+    def _names(self) -> dict[str, Feature]:
+        cache = self.__dict__.get("_name_index")
+        if cache is None or len(cache) != len(self.features):
+            cache = {f.name: f for f in self.features.values()}
+            self.__dict__["_name_index"] = cache
+        return cache
