@@ -16,6 +16,7 @@ import hmac
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 from Crypto.Cipher import AES
 
@@ -75,9 +76,11 @@ class FrameCodec:
     for a client, ``TO_CLIENT`` for an appliance (the simulator).
     """
 
-    psk: bytes
-    iv: bytes
+    psk: bytes = field(repr=False)
+    iv: bytes = field(repr=False)
     outgoing: bytes = TO_APPLIANCE
+    # Source of the pad's filler bytes; tests pass a fixed one for vectors.
+    random_bytes: Callable[[int], bytes] = field(default=os.urandom, repr=False)
     _enc_key: bytes = field(init=False, repr=False)
     _mac_key: bytes = field(init=False, repr=False)
     _tx: _Direction = field(init=False, repr=False)
@@ -103,7 +106,7 @@ class FrameCodec:
 
     def encode(self, text: str) -> bytes:
         """Return the frame bytes (ciphertext + MAC) carrying ``text``."""
-        padded = pad(text.encode("utf-8"))
+        padded = pad(text.encode("utf-8"), self.random_bytes)
         with self._tx_lock:
             ciphertext = self._tx.cipher.encrypt(padded)
             mac = self._mac(self._tx, ciphertext)

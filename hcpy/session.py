@@ -1,0 +1,299 @@
+"""A session with one appliance: handshake, requests and the receive loop.
+
+PROTOCOL.md §2–§4. The session owns the ids (sID, msgID), the service
+versions and the matching of responses to requests. It hands what the
+appliance reports (values, description changes) to its listener and knows
+nothing about profiles or MQTT.
+
+Threads: one thread runs `connect()` and then `run()`, reading frames; any
+other thread may call `request()` and waits for its answer. A request made
+from the reading thread itself (during the handshake, or from a listener)
+reads frames until its answer arrives.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import ApplianceError, ConnectionClosed, ProtocolError, RequestTimeout, error_code_name
+from .message import Action, Message
+from .transport import Transport
+
+Values = list[dict[str, Any]]
+
+# allMandatoryValues may answer 500 while the appliance is busy.
+BUSY_RETRIES = 3
+BUSY_DELAY = 1.0
+
+
+@dataclass
+class Listener:
+    """What the session reports upward. Each callback runs on the reading thread."""
+
+    on_values: Callable[[Values], None] = lambda values: None
+    on_description_changes: Callable[[Values], None] = lambda changes: None
+    on_message: Callable[[Message], None] = lambda message: None  # anything else
+
+
+@dataclass
+class _Pending:
+    done: threading.Event = field(default_factory=threading.Event)
+    reply: Message | None = None
+    error: Exception | None = None
+
+
+class Session:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        device_id: str,
+        device_name: str = "hcpy",
+        listener: Listener | None = None,
+        request_timeout: float = 10.0,
+        error_names: dict[int, str] | None = None,
+        log: logging.Logger | None = None,
+    ):
+        self.transport = transport
+        self.device_id = device_id
+        self.device_name = device_name
+        self.listener = listener or Listener()
+        self.request_timeout = request_timeout
+        self.error_names = error_names or {}
+        self.log = log or logging.getLogger("hcpy.session")
+
+        self.sid: int | None = None
+        self.services: dict[str, int] = {}
+        self.device_info: dict[str, Any] = {}
+        self.network_info: dict[str, Any] = {}
+
+        self._next_msg_id = 0
+        self._id_lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._reader: int | None = None  # ident of the thread reading frames
+        self._closed: ConnectionClosed | None = None
+
+    # -- set-up ------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the transport and run the handshake (PROTOCOL.md §3)."""
+        self._reader = threading.get_ident()
+        self.transport.connect()
+        try:
+            self._handshake()
+        except BaseException:
+            self.close()
+            raise
+
+    def _handshake(self) -> None:
+        first = self._wait_for_initial_values()
+        self.sid = first.sID
+        try:
+            self._next_msg_id = int(first.data[0]["edMsgID"])
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise ProtocolError("the appliance's /ei/initialValues carried no edMsgID") from None
+        device_type: int | str = 2 if first.version == 1 else "Application"
+        self._send(
+            first.reply([{"deviceType": device_type, "deviceName": self.device_name, "deviceID": self.device_id}])
+        )
+
+        services = self.request(Action.GET, "/ci/services", version=1)
+        self.services = {
+            str(s["service"]): int(s["version"])
+            for s in services.data or []
+            if isinstance(s, dict) and "service" in s and "version" in s
+        }
+        self.log.debug("services: %s", self.services)
+
+        if "iz" in self.services:
+            self.device_info = self._first(self.request(Action.GET, "/iz/info"))
+        else:
+            # Older appliances authenticate with a nonce and describe themselves
+            # on /ci/info (PROTOCOL.md §3 step 4).
+            nonce = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+            self._request_tolerant(Action.GET, "/ci/authentication", [{"nonce": nonce}])
+            reply = self._request_tolerant(Action.GET, "/ci/info")
+            self.device_info = self._first(reply) if reply else {}
+
+        # Without deviceReady the appliance answers 403 to /ni/*.
+        self.notify("/ei/deviceReady")
+
+        if "ni" in self.services:
+            reply = self._request_tolerant(Action.GET, "/ni/info")
+            self.network_info = self._first(reply) if reply else {}
+
+        values = self._request_busy_tolerant("/ro/allMandatoryValues")
+        self.listener.on_values(values.data or [])
+        changes = self._request_tolerant(Action.GET, "/ro/allDescriptionChanges")
+        if changes is not None:
+            self.listener.on_description_changes(changes.data or [])
+
+    def _wait_for_initial_values(self) -> Message:
+        deadline = time.monotonic() + self.request_timeout
+        while time.monotonic() < deadline:
+            message = self._receive()
+            if message is None:
+                continue
+            if message.resource == "/ei/initialValues" and message.action == Action.POST:
+                return message
+            self.log.debug("ignored %s %s before the handshake", message.action.value, message.resource)
+        raise RequestTimeout(f"the appliance sent no /ei/initialValues within {self.request_timeout:.0f} s")
+
+    def _request_tolerant(self, action: Action, resource: str, data: Any = None) -> Message | None:
+        """A request whose refusal is harmless: log it and go on."""
+        try:
+            return self.request(action, resource, data)
+        except ApplianceError as exc:
+            self.log.debug("%s %s answered %s %s; going on", action.value, resource, exc.code, exc.name)
+            return None
+
+    def _request_busy_tolerant(self, resource: str) -> Message:
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                return self.request(Action.GET, resource)
+            except ApplianceError as exc:
+                if exc.code != 500 or attempt == BUSY_RETRIES:
+                    raise
+                self.log.info("the appliance is busy (500 on %s); asking again", resource)
+                time.sleep(BUSY_DELAY)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _first(message: Message | None) -> dict[str, Any]:
+        if message and message.data:
+            return dict(message.data[0])
+        return {}
+
+    # -- requests ----------------------------------------------------------
+
+    def request(
+        self,
+        action: Action,
+        resource: str,
+        data: Any = None,
+        *,
+        version: int | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """Send a request and return the appliance's RESPONSE.
+
+        Raises ApplianceError when it answers with an error code,
+        RequestTimeout when it does not answer, ConnectionClosed when the
+        connection goes away meanwhile.
+        """
+        message = self._new_message(action, resource, data, version)
+        pending = _Pending()
+        self._pending[message.msgID] = pending
+        try:
+            self._send(message)
+            self._await(pending, timeout if timeout is not None else self.request_timeout, resource)
+        finally:
+            self._pending.pop(message.msgID, None)
+        if pending.error is not None:
+            raise pending.error
+        reply = pending.reply
+        assert reply is not None
+        if reply.code is not None and reply.code >= 400:
+            name = self.error_names.get(reply.code) or error_code_name(reply.code)
+            raise ApplianceError(resource, reply.code, name)
+        return reply
+
+    def notify(self, resource: str, data: Any = None) -> None:
+        """Send a one-way NOTIFY (no answer expected)."""
+        self._send(self._new_message(Action.NOTIFY, resource, data, None))
+
+    def _new_message(self, action: Action, resource: str, data: Any, version: int | None) -> Message:
+        if self.sid is None:
+            raise ConnectionClosed("no session: the handshake has not run")
+        with self._id_lock:
+            msg_id = self._next_msg_id
+            self._next_msg_id += 1
+        message = Message(self.sid, msg_id, resource, 1, action, data)
+        message.version = version if version is not None else self.services.get(message.service, 1)
+        return message
+
+    def _await(self, pending: _Pending, timeout: float, resource: str) -> None:
+        deadline = time.monotonic() + timeout
+        if threading.get_ident() == self._reader:
+            while not pending.done.is_set():
+                if time.monotonic() >= deadline:
+                    break
+                self._dispatch(self._receive())
+        else:
+            pending.done.wait(timeout)
+        if not pending.done.is_set():
+            raise RequestTimeout(f"the appliance did not answer {resource} within {timeout:.0f} s")
+
+    # -- receiving ---------------------------------------------------------
+
+    def run(self) -> None:
+        """Read and dispatch messages until the connection ends.
+
+        Always ends by raising ConnectionClosed (with the reason), also after
+        close() from another thread.
+        """
+        self._reader = threading.get_ident()
+        while True:
+            self._dispatch(self._receive())
+
+    def _receive(self) -> Message | None:
+        if self._closed is not None:
+            raise self._closed
+        try:
+            text = self.transport.receive()
+        except ConnectionClosed as exc:
+            self._fail_all(exc)
+            raise
+        if text is None:
+            return None
+        self.log.debug("received %s", text)
+        try:
+            return Message.from_json(text)
+        except ProtocolError as exc:
+            # A garbled message costs that message, not the session.
+            self.log.warning("ignored a message from the appliance: %s", exc)
+            return None
+
+    def _dispatch(self, message: Message | None) -> None:
+        if message is None:
+            return
+        if message.action == Action.RESPONSE:
+            pending = self._pending.get(message.msgID)
+            if pending is None:
+                self.log.debug("ignored a response to unknown msgID %s", message.msgID)
+                return
+            pending.reply = message
+            pending.done.set()
+            return
+        data = message.data or []
+        if message.resource == "/ro/values" and message.action in (Action.NOTIFY, Action.POST):
+            self.listener.on_values(data)
+        elif message.resource == "/ro/descriptionChange" and message.action in (Action.NOTIFY, Action.POST):
+            self.listener.on_description_changes(data)
+        else:
+            self.listener.on_message(message)
+
+    def _send(self, message: Message) -> None:
+        if self._closed is not None:
+            raise self._closed
+        text = message.to_json()
+        self.log.debug("sending %s", text)
+        self.transport.send(text)
+
+    def _fail_all(self, exc: ConnectionClosed) -> None:
+        if self._closed is None:  # the first reason is the real one
+            self._closed = exc
+        for pending in list(self._pending.values()):
+            pending.error = exc
+            pending.done.set()
+
+    def close(self, reason: str = "closed by hcpy") -> None:
+        """End the session; a thread in run() or request() returns at once."""
+        self._fail_all(ConnectionClosed(reason))
+        self.transport.close()
