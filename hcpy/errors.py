@@ -35,6 +35,10 @@ class ProtocolError(HcpyError):
     """A peer sent something that is not a valid Home Connect message."""
 
 
+class ConnectError(HcpyError):
+    """The connection to the appliance could not be opened."""
+
+
 class ConnectionClosed(HcpyError):
     """The connection to the appliance is gone (closed, timed out or broken)."""
 
@@ -53,3 +57,31 @@ class ApplianceError(HcpyError):
         self.appliance = appliance
         who = f"{appliance}: " if appliance else ""
         super().__init__(f"{who}the appliance refused {resource} with {code} {self.name}")
+
+
+class CloudError(HcpyError):
+    """The Home Connect cloud could not be reached or refused a request.
+
+    `status` is the HTTP status when the cloud answered one, so callers can
+    tell an expired login (401) from one missing appliance (404).
+    """
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ProfileImportError(HcpyError):
+    """A profile zip or folder could not be imported."""
+
+
+class ProfileError(HcpyError):
+    """A profile file (DeviceDescription / FeatureMapping) cannot be read at all."""
+
+
+class DevicesFileError(HcpyError):
+    """devices.json cannot be read or written; the message names file, appliance and field."""
+
+
+class ConfigError(HcpyError):
+    """config.ini or a devices.json "hc2mqtt" block has a bad key or value; the message names both."""

@@ -108,6 +108,8 @@ DATA_TYPES: dict[int, str] = {
 
 @dataclass
 class EnumType:
+    # enid 0 = not known: devices.json files written by hcpy keep only the
+    # member names of a feature's enumeration, not its id.
     enid: int
     members: dict[int, str]  # wire value -> member name
     name: str | None = None  # the enumKey, e.g. BSH.Common.EnumType.DoorState
@@ -143,6 +145,9 @@ class Feature:
     level: str | None = None  # events
     execution: str | None = None  # programs
     parent: int | None = None  # uid of the list that holds it
+    # The element's XML attributes verbatim: devices.json stores them as they
+    # came (hcpy format), and attributes the model has no field for survive.
+    attributes: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def short_name(self) -> str:
@@ -199,14 +204,20 @@ class Profile:
     enums: dict[int, EnumType] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)  # code -> full error name
     problems: list[str] = field(default_factory=list)  # elements skipped while parsing
+    _by_name: dict[str, Feature] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the name index; call it after adding or removing features."""
+        index: dict[str, Feature] = {}
+        for uid in sorted(self.features):
+            # Two uids with one name would make a name ambiguous: the lower uid
+            # wins, deterministically, and the other stays reachable by uid.
+            index.setdefault(self.features[uid].name, self.features[uid])
+        self._by_name = index
 
     def by_name(self, name: str) -> Feature | None:
         """Exact full-name lookup; never a substring guess."""
-        return self._names().get(name)
-
-    def _names(self) -> dict[str, Feature]:
-        cache = self.__dict__.get("_name_index")
-        if cache is None or len(cache) != len(self.features):
-            cache = {f.name: f for f in self.features.values()}
-            self.__dict__["_name_index"] = cache
-        return cache
+        return self._by_name.get(name)
