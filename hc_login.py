@@ -1,0 +1,213 @@
+"""hc-login: get every appliance's key and profile into devices.json.
+
+Two ways in:
+  * from the Home Connect cloud, once (a browser login, then everything is
+    fetched): `hc-login [--region EU|NA|CN]`;
+  * offline, from profile zips you already have: `hc-login --import PATH…`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from hcpy import cloud
+from hcpy.devices import save_devices, unique_names
+from hcpy.errors import HcpyError
+from hcpy.importer import import_paths
+
+log = logging.getLogger("hc_login")
+
+PENDING_NAME = ".hc-login-pending.json"
+
+INSTRUCTIONS = """\
+1. Open your browser's developer tools (F12) on the Network tab, then open
+   this URL in that tab and log in with your Home Connect account:
+
+   {url}
+
+2. After the login the browser tries to open hcauth://auth/prod?code=…
+   and fails or shows nothing: that is expected. Find that request in the
+   Network tab (filter: hcauth) and copy its whole URL.
+"""
+
+HELP = """Write the keys and profiles of your appliances to devices.json.
+
+\b
+Cloud (once, needs your Home Connect login):
+  hc-login [--region EU|NA|CN]
+  prints a login URL; log in with a browser, copy the hcauth://auth/prod?code=…
+  URL from the developer tools' network tab and paste it. To finish a login in
+  a second run instead: hc-login --code 'hcauth://…' (or --code C --state S).
+
+\b
+Offline, from profile zips you already have (profile downloader zips, the
+cloud's profile zips, or folders of them):
+  hc-login --import PATH [PATH…] [--key K [--iv IV]] [--host H]
+  --key/--iv are needed only for zips without a key inside (one appliance).
+
+Existing entries in devices.json keep your edits (names, hosts); the file is
+only written once everything was fetched.
+"""
+
+
+@click.command(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--devices",
+    "devices_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("config/devices.json"),
+    show_default=True,
+    help="devices.json to create or update.",
+)
+@click.option(
+    "--region",
+    type=click.Choice(sorted(cloud.REGIONS), case_sensitive=False),
+    default="EU",
+    show_default=True,
+    help="Region of your Home Connect account.",
+)
+@click.option("--code", help="Finish an earlier run's login: the pasted hcauth:// URL, or just its code.")
+@click.option("--state", help="The state= of the hcauth:// URL, when --code is only the code.")
+@click.option("--import", "do_import", is_flag=True, help="Import profile zips/folders instead of using the cloud.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--key", help="Key for an imported profile that carries none.")
+@click.option("--iv", help="IV for an imported AES profile that carries none.")
+@click.option("--host", help="Host (name or IP) of the appliance, for a single imported appliance.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.01),
+    default=cloud.DEFAULT_TIMEOUT[1],
+    show_default=True,
+    help="Seconds to wait for each answer of the cloud.",
+)
+@click.option("--cloud-base", envvar="HCPY_CLOUD_BASE", hidden=True, help="Send every cloud request to this base URL.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details (never keys or tokens).")
+def main(
+    devices_path: Path,
+    region: str,
+    code: str | None,
+    state: str | None,
+    do_import: bool,
+    paths: tuple[Path, ...],
+    key: str | None,
+    iv: str | None,
+    host: str | None,
+    timeout: float,
+    cloud_base: str | None,
+    verbose: bool,
+) -> None:
+    if paths and not do_import:
+        raise click.UsageError("PATH arguments are for --import; add --import to import them")
+    if do_import and not paths:
+        raise click.UsageError("--import needs at least one zip file or folder")
+    if not do_import and (key or iv or host):
+        raise click.UsageError("--key, --iv and --host are for --import")
+    if iv and not key:
+        raise click.UsageError("--iv needs --key")
+    if state and not code:
+        raise click.UsageError("--state goes with --code")
+
+    root = logging.getLogger()
+    old_level = root.level
+    handler = _log_to_stderr(verbose)
+    try:
+        if do_import:
+            _import(devices_path, paths, key=key, iv=iv, host=host)
+        else:
+            ep = cloud.endpoints(region, cloud_base)
+            _login(devices_path, ep, code=code, state=state, timeout=timeout)
+    except HcpyError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def _login(devices_path: Path, ep: cloud.Endpoints, *, code: str | None, state: str | None, timeout: float) -> None:
+    pending_path = devices_path.parent / PENDING_NAME
+    if code:
+        pending = cloud.load_pending(pending_path)
+        if pending is None:
+            raise click.ClickException(f"no login in progress in {devices_path.parent}: run hc-login without --code first")
+        redirect = cloud.parse_redirect(code) if "code=" in code else cloud.Redirect(code=code.strip(), state=state)
+        if state and redirect.state is None:
+            redirect = cloud.Redirect(code=redirect.code, state=state)
+    else:
+        pending = cloud.start_login(ep)
+        cloud.save_pending(pending_path, pending)
+        click.echo(INSTRUCTIONS.format(url=pending.authorize_url))
+        pasted = _read_pasted("Paste the hcauth://auth/prod?code=… URL here: ")
+        if not pasted.strip():
+            raise click.ClickException(
+                "nothing was pasted. To finish this login later (within a few minutes), run "
+                "hc-login --code 'hcauth://auth/prod?code=…&state=…'"
+            )
+        redirect = cloud.parse_redirect(pasted)
+
+    auth_code = cloud.checked_code(redirect, pending)
+    client = cloud.CloudClient(pending.endpoints, timeout=(min(cloud.DEFAULT_TIMEOUT[0], timeout), timeout))
+    token = client.exchange_code(pending, auth_code)
+    pending_path.unlink(missing_ok=True)  # the code is spent; the verifier is of no further use
+    click.echo("Logged in.")
+
+    result = cloud.download(client, token, progress=click.echo)
+    if not result.paired:
+        raise click.ClickException(
+            "the account has no paired appliances (demo ones aside): pair them in the Home Connect app first; "
+            f"{devices_path} was not changed"
+        )
+    if not result.entries:
+        raise click.ClickException(f"no appliance could be fetched (see the warnings above); {devices_path} was not changed")
+    _save(devices_path, result.entries, skipped=len(result.skipped))
+
+
+def _import(devices_path: Path, paths: tuple[Path, ...], *, key: str | None, iv: str | None, host: str | None) -> None:
+    result = import_paths(paths, key=key, iv=iv, host=host)
+    for problem in result.problems:
+        log.warning("%s", problem)
+    if not result.entries:
+        raise click.ClickException(f"nothing could be imported (see the warnings above); {devices_path} was not changed")
+    for entry, source in zip(result.entries, result.sources):
+        desc = entry.profile.description
+        click.echo(f"{entry.name} ({desc.brand} {desc.model}): imported from {source}")
+    _save(devices_path, result.entries, skipped=len(result.problems))
+
+
+def _save(devices_path: Path, entries: list, *, skipped: int) -> None:
+    written = save_devices(devices_path, unique_names(entries), merge=True)
+    names = ", ".join(e.name for e in written)
+    click.echo(f"Wrote {devices_path} ({len(written)} appliance{'s' * (len(written) != 1)}: {names})")
+    if skipped:
+        click.echo(f"{skipped} could not be fetched or imported: see the warnings above.", err=True)
+
+
+def _read_pasted(prompt: str) -> str:
+    """One line from the user; hidden on a terminal, since it holds the login code."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return click.prompt(prompt.rstrip(": ").rstrip(), prompt_suffix=": ", hide_input=True, default="", show_default=False)
+    click.echo(prompt, nl=False)
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    click.echo()
+    return line
+
+
+def _log_to_stderr(verbose: bool) -> logging.Handler:
+    # A handler per run (not basicConfig): the stream is whatever stderr is now.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if verbose:
+        root.setLevel(logging.DEBUG)
+    elif root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    return handler
+
+
+if __name__ == "__main__":
+    main()
