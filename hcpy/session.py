@@ -41,11 +41,28 @@ class Listener:
     on_message: Callable[[Message], None] = lambda message: None  # anything else
 
 
+ReplyCallback = Callable[[Message | None, Exception | None], None]
+
+
 @dataclass
 class _Pending:
+    """A request waiting for its RESPONSE: waited on, or answered by callback."""
+
+    resource: str
+    deadline: float
+    callback: ReplyCallback | None = None
     done: threading.Event = field(default_factory=threading.Event)
     reply: Message | None = None
     error: Exception | None = None
+
+    def finish(self, reply: Message | None, error: Exception | None, error_names: dict[int, str]) -> None:
+        if error is None and reply is not None and reply.code is not None and reply.code >= 400:
+            name = error_names.get(reply.code) or error_code_name(reply.code)
+            error = ApplianceError(self.resource, reply.code, name)
+        self.reply, self.error = reply, error
+        self.done.set()
+        if self.callback is not None:
+            self.callback(None if error else reply, error)
 
 
 class Session:
@@ -74,7 +91,7 @@ class Session:
         self.network_info: dict[str, Any] = {}
 
         self._next_msg_id = 0
-        self._id_lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._reader: int | None = None  # ident of the thread reading frames
         self._closed: ConnectionClosed | None = None
@@ -187,48 +204,78 @@ class Session:
         RequestTimeout when it does not answer, ConnectionClosed when the
         connection goes away meanwhile.
         """
-        message = self._new_message(action, resource, data, version)
-        pending = _Pending()
-        self._pending[message.msgID] = pending
+        timeout = self.request_timeout if timeout is None else timeout
+        msg_id, pending = self._send_request(action, resource, data, version, timeout, None)
         try:
-            self._send(message)
-            self._await(pending, timeout if timeout is not None else self.request_timeout, resource)
+            self._await(pending, timeout)
         finally:
-            self._pending.pop(message.msgID, None)
+            self._pending.pop(msg_id, None)
+        if not pending.done.is_set():
+            raise RequestTimeout(f"the appliance did not answer {resource} within {timeout:.0f} s")
         if pending.error is not None:
             raise pending.error
-        reply = pending.reply
-        assert reply is not None
-        if reply.code is not None and reply.code >= 400:
-            name = self.error_names.get(reply.code) or error_code_name(reply.code)
-            raise ApplianceError(resource, reply.code, name)
-        return reply
+        assert pending.reply is not None
+        return pending.reply
+
+    def submit(
+        self,
+        action: Action,
+        resource: str,
+        data: Any,
+        callback: ReplyCallback,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Send a request without waiting; `callback(reply, error)` gets the outcome.
+
+        The callback runs on the reading thread (or at once on this one if
+        sending fails), so a caller such as an MQTT callback never blocks on
+        a slow appliance.
+        """
+        timeout = self.request_timeout if timeout is None else timeout
+        self._send_request(action, resource, data, None, timeout, callback)
 
     def notify(self, resource: str, data: Any = None) -> None:
         """Send a one-way NOTIFY (no answer expected)."""
-        self._send(self._new_message(Action.NOTIFY, resource, data, None))
+        with self._send_lock:
+            self._send(self._new_message(Action.NOTIFY, resource, data, None))
+
+    def _send_request(
+        self,
+        action: Action,
+        resource: str,
+        data: Any,
+        version: int | None,
+        timeout: float,
+        callback: ReplyCallback | None,
+    ) -> tuple[int, _Pending]:
+        pending = _Pending(resource, time.monotonic() + timeout, callback)
+        # Ids go out in order: allocating and sending is one step.
+        with self._send_lock:
+            message = self._new_message(action, resource, data, version)
+            self._pending[message.msgID] = pending
+            try:
+                self._send(message)
+            except BaseException:
+                self._pending.pop(message.msgID, None)
+                raise
+        return message.msgID, pending
 
     def _new_message(self, action: Action, resource: str, data: Any, version: int | None) -> Message:
         if self.sid is None:
             raise ConnectionClosed("no session: the handshake has not run")
-        with self._id_lock:
-            msg_id = self._next_msg_id
-            self._next_msg_id += 1
+        msg_id = self._next_msg_id
+        self._next_msg_id += 1
         message = Message(self.sid, msg_id, resource, 1, action, data)
         message.version = version if version is not None else self.services.get(message.service, 1)
         return message
 
-    def _await(self, pending: _Pending, timeout: float, resource: str) -> None:
-        deadline = time.monotonic() + timeout
+    def _await(self, pending: _Pending, timeout: float) -> None:
         if threading.get_ident() == self._reader:
-            while not pending.done.is_set():
-                if time.monotonic() >= deadline:
-                    break
+            while not pending.done.is_set() and time.monotonic() < pending.deadline:
                 self._dispatch(self._receive())
         else:
             pending.done.wait(timeout)
-        if not pending.done.is_set():
-            raise RequestTimeout(f"the appliance did not answer {resource} within {timeout:.0f} s")
 
     # -- receiving ---------------------------------------------------------
 
@@ -241,6 +288,15 @@ class Session:
         self._reader = threading.get_ident()
         while True:
             self._dispatch(self._receive())
+            self._expire_submitted()
+
+    def _expire_submitted(self) -> None:
+        now = time.monotonic()
+        for msg_id, pending in list(self._pending.items()):
+            if pending.callback is not None and now >= pending.deadline:
+                self._pending.pop(msg_id, None)
+                timeout = RequestTimeout(f"the appliance did not answer {pending.resource} in time")
+                pending.finish(None, timeout, self.error_names)
 
     def _receive(self) -> Message | None:
         if self._closed is not None:
@@ -264,12 +320,11 @@ class Session:
         if message is None:
             return
         if message.action == Action.RESPONSE:
-            pending = self._pending.get(message.msgID)
+            pending = self._pending.pop(message.msgID, None)
             if pending is None:
                 self.log.debug("ignored a response to unknown msgID %s", message.msgID)
                 return
-            pending.reply = message
-            pending.done.set()
+            pending.finish(message, None, self.error_names)
             return
         data = message.data or []
         if message.resource == "/ro/values" and message.action in (Action.NOTIFY, Action.POST):
@@ -287,11 +342,12 @@ class Session:
         self.transport.send(text)
 
     def _fail_all(self, exc: ConnectionClosed) -> None:
-        if self._closed is None:  # the first reason is the real one
-            self._closed = exc
-        for pending in list(self._pending.values()):
-            pending.error = exc
-            pending.done.set()
+        with self._send_lock:  # no request slips in between the two steps
+            if self._closed is None:  # the first reason is the real one
+                self._closed = exc
+            waiting, self._pending = self._pending, {}
+        for pending in waiting.values():
+            pending.finish(None, self._closed, self.error_names)
 
     def close(self, reason: str = "closed by hcpy") -> None:
         """End the session; a thread in run() or request() returns at once."""

@@ -1,0 +1,380 @@
+"""The client (transport + session) against the simulator, over real sockets.
+
+Both transports (TLS-PSK, AES), both handshakes (iz, legacy), requests,
+notifications, and every misbehaviour the simulator can produce.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+import time
+
+import pytest
+
+from conftest import DISHWASHER, profile_files
+from hcpy.errors import ApplianceError, ConnectError, ConnectionClosed, RequestTimeout
+from hcpy.message import Action
+from hcpy.profile import parse_profile
+from hcpy.session import Listener, Session
+from hcpy.simulator import SimulatedAppliance, Simulator
+from hcpy.transport import Endpoint, Timing, Transport
+
+PSK = os.urandom(32)
+IV = os.urandom(16)
+FAST = Timing(connect=5, ping_interval=0.3, silence=1.5, tick=0.1)
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return parse_profile(*profile_files(DISHWASHER))
+
+
+class Recorder:
+    """A listener that keeps what the session reported."""
+
+    def __init__(self):
+        self.values: list[dict] = []
+        self.changes: list[dict] = []
+        self.event = threading.Event()
+
+    def listener(self) -> Listener:
+        return Listener(on_values=self._values, on_description_changes=self.changes.extend)
+
+    def _values(self, values):
+        self.values.extend(values)
+        self.event.set()
+
+    def wait_for(self, uid, value, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(v.get("uid") == uid and v.get("value") == value for v in self.values):
+                return True
+            self.event.wait(0.05)
+            self.event.clear()
+        return False
+
+
+def uid(profile, name):
+    return profile.by_name(name).uid
+
+
+@pytest.fixture(params=["tls", "aes"])
+def transport_kind(request):
+    return request.param
+
+
+def make_sim(profile, kind, services="iz", version=2):
+    app = SimulatedAppliance(profile, services=services, initial_values_version=version)
+    return Simulator(app, PSK, IV if kind == "aes" else None).start()
+
+
+def make_session(sim, kind, recorder=None, timing=FAST, request_timeout=3.0):
+    endpoint = Endpoint("127.0.0.1", PSK, IV if kind == "aes" else None, port=sim.port)
+    return Session(
+        Transport(endpoint, timing),
+        device_id="0123456789abcdef",
+        device_name="hcpy-test",
+        listener=(recorder or Recorder()).listener(),
+        request_timeout=request_timeout,
+    )
+
+
+def run_in_thread(session):
+    outcome = {}
+
+    def target():
+        try:
+            session.run()
+        except ConnectionClosed as exc:
+            outcome["closed"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.mark.parametrize("services, version", [("iz", 2), ("legacy", 1)])
+def test_handshake_reads_everything(profile, transport_kind, services, version):
+    recorder = Recorder()
+    with make_sim(profile, transport_kind, services, version) as sim:
+        session = make_session(sim, transport_kind, recorder)
+        session.connect()
+        try:
+            assert "ro" in session.services
+            assert ("iz" in session.services) == (services == "iz")
+            assert session.device_info["vib"] == "SN658X06TE"
+            assert session.network_info.get("ipV4")
+            # Every value of the appliance arrived: compare with what it holds.
+            door = uid(profile, "BSH.Common.Status.DoorState")
+            assert any(v["uid"] == door for v in recorder.values)
+            assert recorder.changes, "allDescriptionChanges was not read"
+            # The appliance saw a well-formed dialogue.
+            assert sim.violations == []
+            answer = sim.client_answers[0]
+            assert answer["deviceType"] == ("Application" if version == 2 else 2)
+            assert answer["deviceID"] == "0123456789abcdef"
+            resources = [m.resource for m in sim.received]
+            if services == "iz":
+                assert "/iz/info" in resources and "/ci/info" not in resources
+            else:
+                assert resources.index("/ci/authentication") < resources.index("/ci/info")
+                nonce = next(m for m in sim.received if m.resource == "/ci/authentication").data[0]["nonce"]
+                assert len(nonce) == 43
+            assert resources.index("/ei/deviceReady") < resources.index("/ni/info")
+            assert "/ro/values" not in [m.resource for m in sim.received if m.action == Action.GET]
+        finally:
+            session.close()
+
+
+def test_set_value_and_see_the_notify(profile, transport_kind):
+    recorder = Recorder()
+    with make_sim(profile, transport_kind) as sim:
+        session = make_session(sim, transport_kind, recorder)
+        session.connect()
+        thread, _ = run_in_thread(session)
+        try:
+            power = uid(profile, "BSH.Common.Setting.PowerState")
+            enum = profile.features[power].enum
+            on = next(v for v, name in enum.members.items() if name == "On")
+            reply = session.request(Action.POST, "/ro/values", [{"uid": power, "value": on}])
+            assert reply.code is None and reply.action == Action.RESPONSE
+            assert recorder.wait_for(power, on)
+            posted = [m for m in sim.received if m.resource == "/ro/values" and m.action == Action.POST]
+            assert posted[-1].data == [{"uid": power, "value": on}]
+            # A change on the appliance's side arrives as a NOTIFY too.
+            door = uid(profile, "BSH.Common.Status.DoorState")
+            sim.set_value(door, 0)
+            assert recorder.wait_for(door, 0)
+        finally:
+            session.close()
+            thread.join(2)
+        assert not thread.is_alive()
+
+
+def test_refusal_becomes_a_typed_error(profile, transport_kind):
+    with make_sim(profile, transport_kind) as sim:
+        session = make_session(sim, transport_kind)
+        session.error_names = {403: "Forbidden"}
+        session.connect()
+        thread, _ = run_in_thread(session)
+        try:
+            door = uid(profile, "BSH.Common.Status.DoorState")  # read-only
+            with pytest.raises(ApplianceError) as info:
+                session.request(Action.POST, "/ro/values", [{"uid": door, "value": 0}])
+            assert info.value.code == 403 and info.value.name == "Forbidden"
+            with pytest.raises(ApplianceError) as info:
+                session.request(Action.POST, "/ro/values", [{"uid": 0x7FFF, "value": 0}])
+            assert info.value.code == 404
+        finally:
+            session.close()
+            thread.join(2)
+
+
+def test_submit_answers_by_callback(profile):
+    with make_sim(profile, "tls") as sim:
+        session = make_session(sim, "tls")
+        session.connect()
+        thread, _ = run_in_thread(session)
+        outcomes = []
+        done = threading.Event()
+
+        def callback(reply, error):
+            outcomes.append((reply, error))
+            done.set()
+
+        try:
+            door = uid(profile, "BSH.Common.Status.DoorState")
+            session.submit(Action.POST, "/ro/values", [{"uid": door, "value": 0}], callback)
+            assert done.wait(3)
+            reply, error = outcomes[0]
+            assert reply is None and isinstance(error, ApplianceError) and error.code == 403
+        finally:
+            session.close()
+            thread.join(2)
+
+
+def test_msgids_count_up_from_edmsgid(profile):
+    with make_sim(profile, "aes") as sim:
+        session = make_session(sim, "aes")
+        session.connect()
+        try:
+            own = [m for m in sim.received if m.action != Action.RESPONSE]
+            ids = [m.msgID for m in own]
+            assert ids == list(range(ids[0], ids[0] + len(ids)))
+            assert {m.sID for m in sim.received} == {session.sid}
+            # The version of each request is the one its service advertised.
+            ni = next(m for m in own if m.resource == "/ni/info")
+            assert ni.version == session.services["ni"]
+            services = next(m for m in own if m.resource == "/ci/services")
+            assert services.version == 1
+        finally:
+            session.close()
+
+
+# -- misbehaviour: each is noticed, closes cleanly, and a new connection works --
+
+
+def reconnects(profile, sim, kind):
+    recorder = Recorder()
+    session = make_session(sim, kind, recorder)
+    session.connect()
+    try:
+        assert recorder.values
+    finally:
+        session.close()
+    return True
+
+
+def test_dropped_connection(profile, transport_kind):
+    with make_sim(profile, transport_kind) as sim:
+        session = make_session(sim, transport_kind)
+        session.connect()
+        thread, outcome = run_in_thread(session)
+        sim.drop_connections()
+        thread.join(3)
+        assert not thread.is_alive()
+        assert isinstance(outcome["closed"], ConnectionClosed)
+        assert reconnects(profile, sim, transport_kind)
+
+
+def test_silent_appliance_is_noticed(profile, transport_kind):
+    with make_sim(profile, transport_kind) as sim:
+        session = make_session(sim, transport_kind)
+        session.connect()
+        thread, outcome = run_in_thread(session)
+        sim.go_silent()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert "nothing received" in str(outcome["closed"])
+        assert reconnects(profile, sim, transport_kind)
+
+
+def test_pings_keep_a_quiet_connection_alive(profile, transport_kind):
+    with make_sim(profile, transport_kind) as sim:
+        session = make_session(sim, transport_kind)
+        session.connect()
+        thread, outcome = run_in_thread(session)
+        time.sleep(FAST.silence * 2)  # no traffic but pings and pongs
+        assert thread.is_alive() and not outcome
+        session.close()
+        thread.join(2)
+
+
+def test_bad_mac_closes_the_connection(profile):
+    with make_sim(profile, "aes") as sim:
+        session = make_session(sim, "aes")
+        session.connect()
+        thread, outcome = run_in_thread(session)
+        sim.send_bad_mac()
+        thread.join(3)
+        assert not thread.is_alive()
+        assert "MAC" in str(outcome["closed"])
+        assert reconnects(profile, sim, "aes")
+
+
+def test_garbage_costs_one_message_not_the_session(profile, transport_kind, caplog):
+    recorder = Recorder()
+    with make_sim(profile, transport_kind) as sim:
+        session = make_session(sim, transport_kind, recorder)
+        session.connect()
+        thread, outcome = run_in_thread(session)
+        try:
+            with caplog.at_level(logging.WARNING):
+                sim.send_garbage()
+                door = uid(profile, "BSH.Common.Status.DoorState")
+                sim.set_value(door, 2)
+                assert recorder.wait_for(door, 2)
+            assert any("ignored a message" in r.getMessage() for r in caplog.records)
+            assert thread.is_alive() and not outcome
+        finally:
+            session.close()
+            thread.join(2)
+        assert reconnects(profile, sim, transport_kind)
+
+
+def test_refused_upgrade(profile, transport_kind):
+    with make_sim(profile, transport_kind) as sim:
+        sim.refuse_upgrade = True
+        session = make_session(sim, transport_kind)
+        with pytest.raises(ConnectError, match="404"):
+            session.connect()
+        sim.refuse_upgrade = False
+        assert reconnects(profile, sim, transport_kind)
+
+
+def test_wrong_key_is_a_connect_or_close_error(profile, transport_kind):
+    with make_sim(profile, transport_kind) as sim:
+        wrong = Endpoint("127.0.0.1", os.urandom(32), IV if transport_kind == "aes" else None, port=sim.port)
+        session = Session(Transport(wrong, FAST), device_id="0123456789abcdef", request_timeout=2)
+        # TLS fails in the handshake; AES fails at the first frame's MAC.
+        with pytest.raises((ConnectError, ConnectionClosed)):
+            session.connect()
+
+
+def test_busy_appliance_is_asked_again(profile):
+    recorder = Recorder()
+    with make_sim(profile, "tls") as sim:
+        sim.fail_next("/ro/allMandatoryValues", 500)
+        session = make_session(sim, "tls", recorder)
+        session.connect()
+        try:
+            assert recorder.values
+            asked = [m for m in sim.received if m.resource == "/ro/allMandatoryValues"]
+            assert len(asked) == 2
+        finally:
+            session.close()
+
+
+def test_unanswered_request_times_out(profile):
+    with make_sim(profile, "tls") as sim:
+        session = make_session(sim, "tls", request_timeout=1.0)
+        session.connect()
+        thread, _ = run_in_thread(session)
+        try:
+            sim.stall_next("/ro/values")
+            power = uid(profile, "BSH.Common.Setting.PowerState")
+            with pytest.raises(RequestTimeout):
+                session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
+            assert thread.is_alive()
+        finally:
+            session.close()
+            thread.join(2)
+
+
+def test_nothing_listening(profile):
+    with make_sim(profile, "tls") as sim:
+        port = sim.port
+    session = Session(
+        Transport(Endpoint("127.0.0.1", PSK, port=port), FAST), device_id="0123456789abcdef"
+    )
+    with pytest.raises(ConnectError, match="cannot connect"):
+        session.connect()
+
+
+def test_keys_never_reach_the_logs(profile, transport_kind, caplog):
+    secrets = [
+        base64.urlsafe_b64encode(PSK).rstrip(b"=").decode(),
+        base64.urlsafe_b64encode(IV).rstrip(b"=").decode(),
+        PSK.hex(),
+        IV.hex(),
+        repr(PSK),
+        repr(IV),
+    ]
+    with caplog.at_level(logging.DEBUG):
+        recorder = Recorder()
+        with make_sim(profile, transport_kind) as sim:
+            session = make_session(sim, transport_kind, recorder)
+            logging.getLogger("hcpy").debug("session %r endpoint %r", session, session.transport.endpoint)
+            session.connect()
+            thread, _ = run_in_thread(session)
+            power = uid(profile, "BSH.Common.Setting.PowerState")
+            session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
+            sim.drop_connections()
+            thread.join(3)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "sending" in text and "/ro/allMandatoryValues" in text  # debug logging did run
+    for secret in secrets:
+        assert secret not in text
