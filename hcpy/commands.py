@@ -1,0 +1,292 @@
+"""Commands from users, checked against the live profile before they are sent.
+
+Turns the JSON a user publishes (DESIGN.md, MQTT interface) into the request
+the appliance expects (PROTOCOL.md §4), or raises `CommandError` with a
+sentence saying what is wrong. Names resolve exactly (full name, topic id,
+uid, or a short name that only one feature has); nothing is guessed. Pure
+logic: the bridge sends what this returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .errors import HcpyError
+from .model import EnumType, Feature, Kind, Limits, Program
+from .state import ApplianceState, is_boolean
+
+VALUES = "/ro/values"
+SELECTED_PROGRAM = "/ro/selectedProgram"
+ACTIVE_PROGRAM = "/ro/activeProgram"
+SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"
+# Ways to say "start whatever program is selected" on the activeProgram topic.
+START_SELECTED = {"selected", "start"}
+
+
+class CommandError(HcpyError):
+    """A command that is refused before it reaches the appliance.
+
+    `code` follows the appliance's own codes: 400 malformed or out of range,
+    403 not writable now, 404 unknown feature or program.
+    """
+
+    def __init__(self, sentence: str, code: int = 400):
+        super().__init__(sentence)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Request:
+    resource: str
+    data: list[dict[str, Any]]
+
+
+def parse_payload(payload: bytes | str) -> Any:
+    try:
+        return json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CommandError(f"the payload is not valid JSON ({exc})") from None
+
+
+# -- name resolution ---------------------------------------------------------------
+
+
+def resolve(ref: Any, candidates: Iterable[Feature], what: str = "feature") -> Feature:
+    """Find a feature by uid, full name, topic id or unique short name."""
+    pool = list(candidates)
+    if isinstance(ref, bool) or ref is None:
+        raise CommandError(f"{ref!r} does not name a {what}", 404)
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+        uid = int(ref)
+        for feature in pool:
+            if feature.uid == uid:
+                return feature
+        raise CommandError(f"there is no {what} with uid {uid}", 404)
+    if not isinstance(ref, str):
+        raise CommandError(f"{ref!r} does not name a {what}", 404)
+    name = ref.strip()
+    for feature in pool:
+        if feature.name == name or feature.feature_id == name:
+            return feature
+    matches = [f for f in pool if f.short_name == name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        names = ", ".join(sorted(f.name for f in matches))
+        raise CommandError(f"{name!r} is ambiguous: use one of {names}", 400)
+    raise CommandError(f"there is no {what} named {name!r}", 404)
+
+
+# -- values ----------------------------------------------------------------------------
+
+
+def encode_value(feature: Feature, limits: Limits, value: Any, enum: EnumType | None = None) -> Any:
+    """The wire form of `value` for `feature`, checked against `limits`."""
+    enum = enum or feature.enum
+    if enum is not None:
+        return _enum_value(feature, enum, value)
+    if is_boolean(feature):
+        return _bool_value(feature, value)
+    if feature.content_type == 0x05 or feature.data_type == 0x8B:  # strings
+        if not isinstance(value, str):
+            raise CommandError(f"{feature.name} takes a string, not {value!r}")
+        longest = _num(limits.max)
+        if longest is not None and len(value) > longest:
+            raise CommandError(f"{feature.name} takes at most {longest:g} characters")
+        return value
+    if limits.min is not None or limits.max is not None or _is_numeric_type(feature):
+        return _number_value(feature, limits, value)
+    return value
+
+
+def _enum_value(feature: Feature, enum: EnumType, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in enum.members:
+            return value
+    elif isinstance(value, str):
+        for number, member in enum.members.items():
+            if member == value:
+                return number
+        folded = [n for n, m in enum.members.items() if m.lower() == value.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        if value.strip().lstrip("-").isdigit() and int(value) in enum.members:
+            return int(value)
+    allowed = ", ".join(enum.members.values())
+    raise CommandError(f"{value!r} is not a value of {feature.name}; allowed: {allowed}")
+
+
+def _bool_value(feature: Feature, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "on", "off"):
+        return value.lower() in ("true", "on")
+    raise CommandError(f"{feature.name} takes true or false, not {value!r}")
+
+
+def _is_numeric_type(feature: Feature) -> bool:
+    dt = feature.data_type
+    return dt is not None and (0x80 <= dt <= 0x89 or 0xA0 <= dt <= 0xA7)
+
+
+def _is_integer_type(feature: Feature) -> bool:
+    return feature.data_type is not None and 0x80 <= feature.data_type <= 0x87
+
+
+def _number_value(feature: Feature, limits: Limits, value: Any) -> int | float:
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        raise CommandError(f"{feature.name} takes a number, not {value!r}")
+    low, high, step = _num(limits.min), _num(limits.max), _num(limits.step)
+    if low is not None and number < low or high is not None and number > high:
+        raise CommandError(f"{number:g} is out of range for {feature.name} ({_range(low, high)})")
+    if step:
+        offset = (number - (low or 0)) / step
+        if abs(offset - round(offset)) > 1e-9:
+            raise CommandError(f"{number:g} is not a step of {step:g} from {low or 0:g} for {feature.name}")
+    whole = float(number).is_integer()
+    if _is_integer_type(feature) and not whole:
+        raise CommandError(f"{feature.name} takes a whole number, not {value!r}")
+    # Whole numbers travel as integers unless the feature is a float.
+    return int(number) if whole and not _is_float(feature) else number
+
+
+def _is_float(feature: Feature) -> bool:
+    return feature.data_type in (0x88, 0x89)
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _range(low: float | None, high: float | None) -> str:
+    return f"{'-∞' if low is None else f'{low:g}'} to {'∞' if high is None else f'{high:g}'}"
+
+
+# -- commands --------------------------------------------------------------------------
+
+WRITABLE_KINDS = (Kind.SETTING, Kind.COMMAND, Kind.OPTION, Kind.STATUS, Kind.UNKNOWN)
+
+
+def build_set(state: ApplianceState, body: Any) -> Request:
+    """`T/set`: one {"uid"|"name", "value"} object or a list of them."""
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        raise CommandError("the list of values to set is empty")
+    candidates = [f for f in state.profile.features.values() if f.kind in WRITABLE_KINDS]
+    data = []
+    for item in items:
+        feature, value = _ref_and_value(item, candidates, "feature")
+        limits = state.limits.get(feature.uid, feature.limits)
+        _check_writable(feature, limits)
+        if value is _MISSING:
+            if feature.kind == Kind.COMMAND and is_boolean(feature):
+                value = True  # a command is triggered by setting it true
+            else:
+                raise CommandError(f"no value given for {feature.name}")
+        data.append({"uid": feature.uid, "value": encode_value(feature, limits, value)})
+    return Request(VALUES, data)
+
+
+def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
+    """`T/selectedProgram` and `T/activeProgram`: {"program", "options": [...]}.
+
+    On activeProgram, "program": "selected" (or no program at all) starts the
+    program that is selected, with the options set on the appliance now.
+    """
+    if resource not in (SELECTED_PROGRAM, ACTIVE_PROGRAM):
+        raise ValueError(resource)
+    if isinstance(body, (str, int)) and not isinstance(body, bool):
+        body = {"program": body}
+    if not isinstance(body, dict):
+        raise CommandError('the payload must be an object like {"program": …, "options": […]}')
+    programs = state.profile.programs
+    ref = body.get("program")
+    if resource == ACTIVE_PROGRAM and (ref is None or (isinstance(ref, str) and ref.lower() in START_SELECTED)):
+        return _start_selected(state, body)
+    if ref is None:
+        raise CommandError('no "program" given')
+    candidates = [state.profile.features[uid] for uid in programs if uid in state.profile.features]
+    feature = resolve(ref, candidates, "program")
+    program = programs[feature.uid]
+    if not state.limits[program.uid].available:
+        raise CommandError(f"{program.name} is not available on this appliance", 403)
+    options = body.get("options", [])
+    if not isinstance(options, list):
+        raise CommandError('"options" must be a list of {"uid"|"name", "value"} objects')
+    data: dict[str, Any] = {"program": program.uid}
+    encoded = [_option(state, program, item) for item in options]
+    if encoded:
+        data["options"] = encoded
+    return Request(resource, [data])
+
+
+def _start_selected(state: ApplianceState, body: dict[str, Any]) -> Request:
+    selected = state.profile.by_name(SELECTED_PROGRAM_FEATURE)
+    uid = state.raw.get(selected.uid) if selected else None
+    program = state.profile.programs.get(uid) if isinstance(uid, int) else None
+    if program is None:
+        raise CommandError("no program is selected on the appliance; select one or name it", 409)
+    explicit = body.get("options") or []
+    if not isinstance(explicit, list):
+        raise CommandError('"options" must be a list of {"uid"|"name", "value"} objects')
+    chosen = {item["uid"]: item for item in (_option(state, program, o) for o in explicit)}
+    # The options as the appliance has them now, unless the user overrides them.
+    for option_uid in program.options:
+        limits = state.program_limits.get((program.uid, option_uid))
+        if option_uid not in chosen and option_uid in state.raw and limits and limits.access.writable:
+            chosen[option_uid] = {"uid": option_uid, "value": state.raw[option_uid]}
+    data: dict[str, Any] = {"program": program.uid}
+    if chosen:
+        data["options"] = list(chosen.values())
+    return Request(ACTIVE_PROGRAM, [data])
+
+
+def _option(state: ApplianceState, program: Program, item: Any) -> dict[str, Any]:
+    all_options = [f for f in state.profile.features.values() if f.kind == Kind.OPTION]
+    feature, value = _ref_and_value(item, all_options, "option")
+    option = program.options.get(feature.uid)
+    if option is None:
+        raise CommandError(f"{feature.name} is not an option of {program.name}")
+    limits = state.program_limits.get((program.uid, feature.uid), option.limits)
+    _check_writable(feature, limits, f" for {program.name}")
+    if value is _MISSING:
+        raise CommandError(f"no value given for {feature.name}")
+    return {"uid": feature.uid, "value": encode_value(feature, limits, value, option.enum)}
+
+
+_MISSING = object()
+
+
+def _ref_and_value(item: Any, candidates: list[Feature], what: str) -> tuple[Feature, Any]:
+    if not isinstance(item, dict):
+        raise CommandError(f'each {what} must be an object like {{"name": …, "value": …}}, not {item!r}')
+    if "uid" in item:
+        ref = item["uid"]
+    elif "name" in item:
+        ref = item["name"]
+    else:
+        raise CommandError(f'each {what} needs a "uid" or a "name"')
+    return resolve(ref, candidates, what), item.get("value", _MISSING)
+
+
+def _check_writable(feature: Feature, limits: Limits, where: str = "") -> None:
+    if not limits.access.writable:
+        raise CommandError(f"{feature.name} is not writable{where} (access {limits.access.value})", 403)
+    if not limits.available:
+        raise CommandError(f"{feature.name} is not available now{where}", 403)

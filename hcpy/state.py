@@ -1,0 +1,167 @@
+"""The live state of one appliance, interpreted by its profile (PROTOCOL.md §4).
+
+`ApplianceState` takes what the session reports (values and description
+changes, as wire dicts), decodes values by the profile (enum member names,
+booleans, program uids to names) and keeps access, availability and limits
+live, globally and per program. Pure logic: no I/O, no MQTT.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .model import Access, EnumType, Feature, Kind, Limits, Profile
+
+CONTENT_BOOLEAN = 0x01
+CONTENT_UID_VALUE = 0x15  # the value is itself a uid, e.g. the active program
+DATA_BOOLEAN = 0x00
+
+_ABSENT = object()
+
+# A description change may carry these limit fields (wire name -> Limits field).
+_LIMIT_FIELDS = {"min": "min", "max": "max", "stepSize": "step", "default": "default"}
+
+
+@dataclass(frozen=True)
+class Change:
+    feature: Feature
+    value: Any  # decoded: member name, bool, number, string, program name, …
+    raw: Any  # as on the wire
+
+
+def is_boolean(feature: Feature) -> bool:
+    return feature.content_type == CONTENT_BOOLEAN or (
+        feature.data_type == DATA_BOOLEAN and feature.enum is None
+    )
+
+
+class ApplianceState:
+    def __init__(self, profile: Profile, appliance: str = "", log: logging.Logger | None = None):
+        self.profile = profile
+        self.appliance = appliance
+        self.log = log or logging.getLogger("hcpy.state")
+        self.values: dict[int, Any] = {}  # uid -> decoded value
+        self.raw: dict[int, Any] = {}  # uid -> wire value
+        self.limits: dict[int, Limits] = {uid: replace(f.limits) for uid, f in profile.features.items()}
+        self.program_limits: dict[tuple[int, int], Limits] = {
+            (program.uid, option.uid): replace(option.limits)
+            for program in profile.programs.values()
+            for option in program.options.values()
+        }
+        self._warned: set[Any] = set()
+
+    # -- decoding ------------------------------------------------------------
+
+    def decode(self, feature: Feature, raw: Any, enum: EnumType | None = None) -> Any:
+        enum = enum or feature.enum
+        if enum is not None and isinstance(raw, int) and not isinstance(raw, bool):
+            return enum.members.get(raw, raw)
+        if is_boolean(feature) and isinstance(raw, (bool, int)):
+            return bool(raw)
+        if isinstance(raw, int) and (
+            feature.content_type == CONTENT_UID_VALUE or feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM)
+        ):
+            target = self.profile.features.get(raw)
+            return target.name if target is not None else raw
+        return raw
+
+    # -- updates from the appliance ----------------------------------------------
+
+    def apply_values(self, items: list[dict[str, Any]]) -> list[Change]:
+        """Store reported values; return the ones that changed."""
+        changes = []
+        for item in items:
+            feature = self._feature_of(item)
+            if feature is None or "value" not in item:
+                continue
+            change = self._store(feature, item["value"])
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def apply_description_changes(self, items: list[dict[str, Any]]) -> tuple[list[Change], set[int]]:
+        """Apply access/availability/limit changes.
+
+        Returns the value changes some appliances put inside description
+        changes, and the uids whose limits changed.
+        """
+        changes, touched = [], set()
+        for item in items:
+            feature = self._feature_of(item)
+            if feature is None:
+                continue
+            parent = item.get("parentUID")
+            key = (parent, feature.uid)
+            limits = self.program_limits.get(key) if parent is not None else None
+            if limits is None:
+                limits = self.limits[feature.uid]
+            if self._update_limits(feature, limits, item):
+                touched.add(feature.uid)
+            if "value" in item:
+                change = self._store(feature, item["value"])
+                if change is not None:
+                    changes.append(change)
+        return changes, touched
+
+    def _update_limits(self, feature: Feature, limits: Limits, item: dict[str, Any]) -> bool:
+        before = replace(limits)
+        if "access" in item:
+            try:
+                limits.access = Access.parse(str(item["access"]))
+            except ValueError:
+                self._warn_once(("access", item["access"]), "ignored unknown access %r for %s", item["access"], feature.name)
+        if "available" in item:
+            limits.available = _truthy(item["available"])
+        for wire, attr in _LIMIT_FIELDS.items():
+            if wire in item:
+                setattr(limits, attr, item[wire])
+        return limits != before
+
+    def _store(self, feature: Feature, raw: Any) -> Change | None:
+        # Events count on every occurrence; other features only when they change.
+        previous = self.raw.get(feature.uid, _ABSENT)
+        if feature.kind != Kind.EVENT and previous == raw and type(previous) is type(raw):
+            return None
+        value = self.decode(feature, raw)
+        self.raw[feature.uid] = raw
+        self.values[feature.uid] = value
+        return Change(feature, value, raw)
+
+    def _feature_of(self, item: Any) -> Feature | None:
+        uid = item.get("uid") if isinstance(item, dict) else None
+        if not isinstance(uid, int) or isinstance(uid, bool):
+            self._warn_once(("item", repr(item)[:80]), "ignored a malformed entry from the appliance: %.80r", item)
+            return None
+        feature = self.profile.features.get(uid)
+        if feature is None:
+            self._warn_once(
+                ("uid", uid),
+                "ignored unknown uid %d (not in the profile; run hc-login again if the appliance was updated)",
+                uid,
+            )
+        return feature
+
+    def _warn_once(self, key: Any, message: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.log.warning(("%s: " if self.appliance else "%s") + message, self.appliance, *args)
+
+    # -- queries -------------------------------------------------------------------
+
+    def value_of(self, name: str) -> Any:
+        feature = self.profile.by_name(name)
+        return None if feature is None else self.values.get(feature.uid)
+
+    def option_limits(self, program_uid: int, option_uid: int) -> Limits | None:
+        return self.program_limits.get((program_uid, option_uid))
+
+    def features_of(self, *kinds: Kind) -> list[Feature]:
+        return [f for f in self.profile.features.values() if f.kind in kinds]
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)

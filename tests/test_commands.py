@@ -1,0 +1,239 @@
+"""Command validation against real profiles and the live state."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import DISHWASHER, WASHER, profile_files
+from hcpy.commands import (
+    ACTIVE_PROGRAM,
+    SELECTED_PROGRAM,
+    VALUES,
+    CommandError,
+    build_program,
+    build_set,
+    parse_payload,
+)
+from hcpy.model import EnumType
+from hcpy.profile import parse_profile
+from hcpy.state import ApplianceState
+
+
+@pytest.fixture
+def dishwasher():
+    return ApplianceState(parse_profile(*profile_files(DISHWASHER)), "dishwasher")
+
+
+@pytest.fixture
+def washer():
+    return ApplianceState(parse_profile(*profile_files(WASHER)), "washer")
+
+
+def refused(code, call, *args, match=None):
+    with pytest.raises(CommandError, match=match) as info:
+        call(*args)
+    assert info.value.code == code
+    return str(info.value)
+
+
+# -- T/set ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"uid": 539, "value": "On"},
+        {"uid": "539", "value": 2},
+        {"name": "BSH.Common.Setting.PowerState", "value": "On"},
+        {"name": "bsh_common_setting_powerstate", "value": "on"},
+        {"name": "PowerState", "value": "2"},
+    ],
+)
+def test_set_by_uid_name_topic_id_and_short_name(dishwasher, body):
+    assert build_set(dishwasher, body).data == [{"uid": 539, "value": 2}]
+
+
+def test_set_several_values_in_one_message(dishwasher):
+    request = build_set(
+        dishwasher,
+        [{"name": "Dishcare.Dishwasher.Setting.ExtraDry", "value": True}, {"uid": 4354, "value": "R02"}],
+    )
+    assert request.resource == VALUES
+    assert request.data == [{"uid": 4356, "value": True}, {"uid": 4354, "value": 2}]
+
+
+@pytest.mark.parametrize("value, wire", [(True, True), ("false", False), ("on", True), (0, False)])
+def test_booleans(dishwasher, value, wire):
+    assert build_set(dishwasher, {"uid": 4356, "value": value}).data[0]["value"] is wire
+
+
+def test_a_write_only_command_needs_no_value(dishwasher):
+    assert build_set(dishwasher, {"name": "DeactivateWiFi"}).data == [{"uid": 1, "value": True}]
+
+
+def test_unknown_feature(dishwasher):
+    refused(404, build_set, dishwasher, {"name": "BSH.Common.Setting.NoSuchThing", "value": 1}, match="no feature")
+    refused(404, build_set, dishwasher, {"uid": 9999, "value": 1})
+
+
+def test_substring_is_never_guessed(dishwasher):
+    # "Power" is part of PowerState and AutoPowerOff: it names neither.
+    refused(404, build_set, dishwasher, {"name": "Power", "value": "On"})
+
+
+def test_ambiguous_short_name(washer):
+    # Four washer features end in ".Active" (door light ring, time light, i-Dos 1 and 2).
+    sentence = refused(400, build_set, washer, {"name": "Active", "value": True}, match="ambiguous")
+    assert "LaundryCare.Washer.Option.IDos1.Active" in sentence
+    assert "LaundryCare.Common.Setting.TimeLight.Active" in sentence
+
+
+def test_read_only(dishwasher):
+    refused(403, build_set, dishwasher, {"name": "BSH.Common.Status.DoorState", "value": "Open"}, match="not writable")
+
+
+def test_live_access_decides(dishwasher):
+    abort = {"name": "BSH.Common.Command.AbortProgram"}
+    refused(403, build_set, dishwasher, abort)  # access none in the profile
+    dishwasher.apply_description_changes([{"uid": 512, "access": "WRITEONLY", "available": True}])
+    assert build_set(dishwasher, abort).data == [{"uid": 512, "value": True}]
+    dishwasher.apply_description_changes([{"uid": 512, "available": False}])
+    refused(403, build_set, dishwasher, abort, match="not available")
+
+
+def test_bad_enum_value_lists_the_members(dishwasher):
+    sentence = refused(400, build_set, dishwasher, {"uid": 539, "value": "Maybe"})
+    assert "Off" in sentence and "On" in sentence
+
+
+def test_numbers_are_checked_against_limits_and_step(washer):
+    name = "LaundryCare.Common.Status.LoadInformation"  # 0..25500 step 100, read-only in the profile
+    washer.apply_description_changes([{"uid": 10754, "access": "READWRITE", "available": True}])
+    assert build_set(washer, {"name": name, "value": 2500}).data == [{"uid": 10754, "value": 2500}]
+    assert build_set(washer, {"name": name, "value": "2600"}).data == [{"uid": 10754, "value": 2600}]
+    refused(400, build_set, washer, {"name": name, "value": 25600}, match="out of range")
+    refused(400, build_set, washer, {"name": name, "value": -100}, match="out of range")
+    refused(400, build_set, washer, {"name": name, "value": 2550}, match="step")
+    refused(400, build_set, washer, {"name": name, "value": "lots"}, match="number")
+    # The live limits win over the profile's.
+    washer.apply_description_changes([{"uid": 10754, "max": 1000}])
+    refused(400, build_set, washer, {"name": name, "value": 2500}, match="out of range")
+
+
+def test_string_length(washer):
+    name = "LaundryCare.Washer.Setting.IDos1.ContentName"  # a string of at most 16
+    washer.apply_description_changes([{"uid": 12293, "access": "READWRITE", "available": True}])
+    assert build_set(washer, {"name": name, "value": "Colour"}).data[0]["value"] == "Colour"
+    refused(400, build_set, washer, {"name": name, "value": "x" * 17}, match="16")
+    refused(400, build_set, washer, {"name": name, "value": 5}, match="string")
+
+
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ([], "empty"),
+        ("On", "object"),
+        ({"value": 1}, "uid"),
+        ({"uid": 539}, "no value"),
+        ({"uid": None, "value": 1}, "name"),
+        ({"uid": True, "value": 1}, "name"),
+    ],
+)
+def test_malformed_set_payloads(dishwasher, body, match):
+    with pytest.raises(CommandError, match=match):
+        build_set(dishwasher, body)
+
+
+def test_invalid_json():
+    with pytest.raises(CommandError, match="not valid JSON"):
+        parse_payload(b"{uid: 539")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        parse_payload(b"\xff")
+
+
+# -- programs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ref", [8196, "8196", "Dishcare.Dishwasher.Program.Eco50", "Eco50"])
+def test_select_program_by_any_exact_name(dishwasher, ref):
+    request = build_program(dishwasher, {"program": ref}, SELECTED_PROGRAM)
+    assert request == type(request)(SELECTED_PROGRAM, [{"program": 8196}])
+
+
+def test_start_program_with_options(dishwasher):
+    request = build_program(
+        dishwasher,
+        {"program": "Eco50", "options": [{"name": "VarioSpeedPlus", "value": True}, {"uid": 558, "value": 3600}]},
+        ACTIVE_PROGRAM,
+    )
+    assert request.resource == ACTIVE_PROGRAM
+    assert request.data == [{"program": 8196, "options": [{"uid": 5127, "value": True}, {"uid": 558, "value": 3600}]}]
+
+
+def test_program_options_use_the_programs_own_limits(washer):
+    cotton = next(p for p in washer.profile.programs.values() if p.name.endswith(".Cotton"))
+    # The washer's profile lists every program as unavailable until the
+    # appliance says otherwise in a description change.
+    refused(403, build_program, washer, {"program": cotton.uid}, SELECTED_PROGRAM, match="not available")
+    washer.apply_description_changes([{"uid": cotton.uid, "available": True}])
+    option = cotton.options[548]  # Duration: 300..12600 in 300 s steps
+    assert (option.limits.min, option.limits.max) == (300, 12600)
+    ok = build_program(washer, {"program": cotton.uid, "options": [{"uid": 548, "value": 600}]}, SELECTED_PROGRAM)
+    assert ok.data[0]["options"] == [{"uid": 548, "value": 600}]
+    refused(400, build_program, washer, {"program": cotton.uid, "options": [{"uid": 548, "value": 100}]}, SELECTED_PROGRAM)
+    refused(400, build_program, washer, {"program": cotton.uid, "options": [{"uid": 548, "value": 650}]}, SELECTED_PROGRAM)
+    # A program's limits change on their own, scoped by parentUID.
+    washer.apply_description_changes([{"uid": 548, "parentUID": cotton.uid, "max": 600}])
+    refused(400, build_program, washer, {"program": cotton.uid, "options": [{"uid": 548, "value": 900}]}, SELECTED_PROGRAM)
+
+
+def test_program_enum_subset(washer):
+    # The fixture's programs allow every temperature; narrow one program's
+    # enum as a profile may, and check that the program's own enum decides.
+    program = next(p for p in washer.profile.programs.values() if p.name.endswith(".Cotton"))
+    washer.apply_description_changes([{"uid": program.uid, "available": True}])
+    option = program.options[24577]
+    allowed = {v: n for v, n in option.enum.members.items() if n in ("Cold", "GC40")}
+    option.enum = EnumType(option.enum.enid, allowed)
+    body = {"program": program.uid, "options": [{"name": "Temperature", "value": "GC40"}]}
+    gc40 = next(v for v, n in allowed.items() if n == "GC40")
+    assert build_program(washer, body, SELECTED_PROGRAM).data[0]["options"] == [{"uid": 24577, "value": gc40}]
+    body["options"][0]["value"] = "GC90"  # a member of the option, not of this program
+    sentence = refused(400, build_program, washer, body, SELECTED_PROGRAM)
+    assert "Cold" in sentence and "GC40" in sentence
+
+
+def test_unknown_program(dishwasher):
+    refused(404, build_program, dishwasher, {"program": "Dishcare.Dishwasher.Program.Nope"}, ACTIVE_PROGRAM)
+    refused(404, build_program, dishwasher, {"program": 539}, ACTIVE_PROGRAM)  # a setting, not a program
+
+
+def test_option_not_valid_for_the_program(dishwasher, washer):
+    refused(
+        400,
+        build_program,
+        dishwasher,
+        {"program": "Eco50", "options": [{"name": "BSH.Common.Option.RemainingProgramTime", "value": 60}]},
+        ACTIVE_PROGRAM,
+        match="not an option of",
+    )
+    refused(404, build_program, dishwasher, {"program": "Eco50", "options": [{"name": "Spin", "value": 1}]}, ACTIVE_PROGRAM)
+
+
+def test_start_the_selected_program(dishwasher):
+    refused(409, build_program, dishwasher, {"program": "selected"}, ACTIVE_PROGRAM, match="no program is selected")
+    dishwasher.apply_values([{"uid": 257, "value": 8195}, {"uid": 5126, "value": True}, {"uid": 558, "value": 0}])
+    request = build_program(dishwasher, {}, ACTIVE_PROGRAM)
+    assert request.data[0]["program"] == 8195
+    assert {"uid": 5126, "value": True} in request.data[0]["options"]
+    # An explicit option overrides the appliance's current one.
+    request = build_program(
+        dishwasher, {"program": "selected", "options": [{"uid": 5126, "value": False}]}, ACTIVE_PROGRAM
+    )
+    assert {"uid": 5126, "value": False} in request.data[0]["options"]
+    assert {"uid": 5126, "value": True} not in request.data[0]["options"]
+
+
+def test_selecting_needs_a_program(dishwasher):
+    refused(400, build_program, dishwasher, {}, SELECTED_PROGRAM, match="program")
+    refused(400, build_program, dishwasher, ["Eco50"], SELECTED_PROGRAM, match="object")

@@ -1,0 +1,95 @@
+"""Decoding values and applying description changes by the real profiles."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from conftest import DISHWASHER, WASHER, profile_files
+from hcpy.model import Access
+from hcpy.profile import parse_profile
+from hcpy.state import ApplianceState
+
+
+@pytest.fixture
+def dishwasher():
+    return ApplianceState(parse_profile(*profile_files(DISHWASHER)), "dishwasher")
+
+
+def test_values_decode_by_the_profile(dishwasher):
+    changes = dishwasher.apply_values(
+        [
+            {"uid": 527, "value": 1},  # DoorState enum
+            {"uid": 4356, "value": True},  # ExtraDry boolean
+            {"uid": 27, "value": -61},  # WiFiSignalStrength number
+            {"uid": 256, "value": 8196},  # ActiveProgram: a program uid
+            {"uid": 539, "value": 2},  # PowerState
+        ]
+    )
+    decoded = {c.feature.name: c.value for c in changes}
+    assert decoded == {
+        "BSH.Common.Status.DoorState": "Closed",
+        "Dishcare.Dishwasher.Setting.ExtraDry": True,
+        "BSH.Common.Status.WiFiSignalStrength": -61,
+        "BSH.Common.Root.ActiveProgram": "Dishcare.Dishwasher.Program.Eco50",
+        "BSH.Common.Setting.PowerState": "On",
+    }
+    assert dishwasher.value_of("BSH.Common.Status.DoorState") == "Closed"
+    assert dishwasher.raw[527] == 1
+
+
+def test_only_changes_are_reported(dishwasher):
+    assert dishwasher.apply_values([{"uid": 527, "value": 1}])
+    assert dishwasher.apply_values([{"uid": 527, "value": 1}]) == []
+    assert [c.value for c in dishwasher.apply_values([{"uid": 527, "value": 0}])] == ["Open"]
+
+
+def test_events_count_every_time(dishwasher):
+    event = next(f for f in dishwasher.profile.features.values() if f.kind.value == "event")
+    first = dishwasher.apply_values([{"uid": event.uid, "value": 1}])
+    again = dishwasher.apply_values([{"uid": event.uid, "value": 1}])
+    assert [c.value for c in first] == [c.value for c in again] == ["Present"]
+
+
+def test_unknown_enum_member_keeps_the_number(dishwasher):
+    assert [c.value for c in dishwasher.apply_values([{"uid": 527, "value": 77}])] == [77]
+
+
+def test_bad_entries_are_skipped_and_warned_once(dishwasher, caplog):
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            changes = dishwasher.apply_values(
+                [{"uid": 0x7777, "value": 1}, {"value": 3}, "junk", {"uid": "527", "value": 1}, {"uid": 527, "value": 0}]
+            )
+            assert [c.feature.uid for c in changes] in ([527], [])
+    unknown = [r for r in caplog.records if "unknown uid 30583" in r.getMessage()]
+    assert len(unknown) == 1 and "dishwasher" in unknown[0].getMessage()
+
+
+def test_description_changes_update_live_limits(dishwasher):
+    changes, touched = dishwasher.apply_description_changes(
+        [{"uid": 512, "access": "WRITEONLY", "available": True}, {"uid": 539, "access": "READ"}]
+    )
+    assert changes == [] and touched == {512, 539}
+    assert dishwasher.limits[512].access == Access.WRITE_ONLY
+    assert dishwasher.limits[539].access == Access.READ
+    # The profile itself is not changed: a reconnect starts from it again.
+    assert dishwasher.profile.features[539].limits.access == Access.READ_WRITE
+    # The same change again changes nothing.
+    assert dishwasher.apply_description_changes([{"uid": 539, "access": "READ"}]) == ([], set())
+
+
+def test_value_inside_a_description_change(dishwasher):
+    changes, _ = dishwasher.apply_description_changes([{"uid": 527, "available": True, "value": 0}])
+    assert [(c.feature.uid, c.value) for c in changes] == [(527, "Open")]
+
+
+def test_parent_uid_scopes_a_change_to_one_program():
+    washer = ApplianceState(parse_profile(*profile_files(WASHER)), "washer")
+    cotton = next(p for p in washer.profile.programs.values() if p.name.endswith(".Cotton"))
+    other = next(p for p in washer.profile.programs.values() if p.uid != cotton.uid and 548 in p.options)
+    washer.apply_description_changes([{"uid": 548, "parentUID": cotton.uid, "min": 600, "max": 3600}])
+    assert (washer.program_limits[(cotton.uid, 548)].min, washer.program_limits[(cotton.uid, 548)].max) == (600, 3600)
+    assert washer.program_limits[(other.uid, 548)].max == 12600
+    assert washer.limits[548].max == 12600
