@@ -1,0 +1,533 @@
+"""Home Assistant MQTT discovery payloads for one appliance (COMPAT.md §3).
+
+Pure: reads the profile and the live limits of an `ApplianceState` and
+returns the retained config messages; the bridge sends them. Identity
+follows hcpy2-0 so that existing entities survive the switch: config topic
+``<prefix>/<component>/hcpy/<name>_<feature_id>/config``, unique_id
+``<name>_<feature_id>``, default_entity_id ``<component>.<unique_id>``.
+
+Payload strings must equal what the bridge publishes: booleans as ``True`` /
+``False``, enums as member names, events as ``{"event_type": <member>}``.
+Every command an entity sends is one that `hcpy.commands` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from .model import Access, Feature, Kind, Limits
+from .publishing import Outgoing
+from .state import ApplianceState, is_boolean
+from .topics import ACTIVE_PROGRAM, SELECTED_PROGRAM, SET, Topics, clean_name
+
+log = logging.getLogger("hcpy.discovery")
+
+
+NODE_ID = "hcpy"  # the node segment of hcpy2-0's config topics
+ORIGIN = {"name": "hcpy"}
+ACTIVE_PROGRAM_FEATURE = "BSH.Common.Root.ActiveProgram"
+SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"
+START_SELECTED_ID = "start_selected_program"  # synthetic: no feature has this id
+PROGRAM_ROOTS = {ACTIVE_PROGRAM_FEATURE: ACTIVE_PROGRAM, SELECTED_PROGRAM_FEATURE: SELECTED_PROGRAM}
+
+# Every component this module (or hcpy2-0 before it) may have used for a feature.
+COMPONENTS = ("binary_sensor", "sensor", "event", "switch", "button", "select", "number", "light")
+
+# About the link to the appliance rather than about the appliance.
+DIAGNOSTIC = frozenset(
+    {
+        "BSH.Common.Status.WiFiSignalStrength",
+        "BSH.Common.Status.BackendConnected",
+        "BSH.Common.Setting.AllowBackendConnection",
+        "BSH.Common.Status.CustomerServiceConnectionAllowed",
+        "BSH.Common.Command.DeactivateWiFi",
+        "BSH.Common.Command.ApplyNetworkReset",
+    }
+)
+# One tap on these cuts the appliance off or wipes it: present, but off until
+# the user enables them.
+DISABLED_BY_DEFAULT = frozenset(
+    {
+        "BSH.Common.Command.DeactivateWiFi",
+        "BSH.Common.Command.ApplyNetworkReset",
+        "BSH.Common.Command.ApplyFactoryReset",
+        "BSH.Common.Command.DepairCustomerEnergyManager",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit: str
+    device_class: str | None = None
+    state_class: str | None = None  # sensors only; numbers have none
+
+
+# By content type (refCID). Only types whose unit the protocol fixes; weight,
+# volume, rpm, flow rate and water hardness are left unitless rather than guessed.
+UNITS: dict[int, Unit] = {
+    0x07: Unit("°C", "temperature", "measurement"),
+    0x08: Unit("°F", "temperature", "measurement"),
+    0x10: Unit("s", "duration"),
+    0x11: Unit("%", None, "measurement"),
+    0x12: Unit("dBm", "signal_strength", "measurement"),
+    0x23: Unit("W", "power", "measurement"),
+    # No state class: whether an appliance's energy value is a meter, a per-run
+    # counter or a forecast is not in the profile, and each needs another one.
+    0x24: Unit("kWh", "energy"),
+}
+
+# Value ranges of integer data types (refDID), for writable numbers whose
+# description gives no min/max: Home Assistant would otherwise assume 1..100.
+INTEGER_RANGES: dict[int, tuple[int, int]] = {
+    0x80: (0, 0xFF),
+    0x81: (-0x80, 0x7F),
+    0x82: (0, 0xFFFF),
+    0x83: (-0x8000, 0x7FFF),
+    0x84: (0, 0xFFFFFFFF),
+    0x85: (-0x80000000, 0x7FFFFFFF),
+}
+PERCENT_RANGE = (0, 100)
+# Content types that carry plain numbers (a number entity makes sense; not
+# uidValue, whose numbers are uids).
+NUMERIC_CONTENT = frozenset({0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x14, 0x18, 0x1F, 0x20, 0x23, 0x24})
+
+
+@dataclass(frozen=True)
+class DiscoveryOptions:
+    prefix: str = "homeassistant"
+    events_as_sensors: bool = False
+
+
+TopicOf = Callable[[Feature], "str | None"]
+
+
+def discovery_messages(
+    topics: Topics,
+    state: ApplianceState,
+    info: dict[str, Any],
+    state_topic: TopicOf,
+    event_topic: TopicOf,
+    options: DiscoveryOptions = DiscoveryOptions(),
+) -> list[Outgoing]:
+    """One retained config message per entity of this appliance."""
+    builder = _Builder(topics, state, info or {}, state_topic, event_topic, options)
+    messages = []
+    for uid in sorted(state.profile.features):
+        feature = state.profile.features[uid]
+        try:
+            entities = builder.entities(feature)
+        except Exception:  # one odd feature must not cost the others their entities
+            log.warning(
+                "%s: no Home Assistant entity for %s (uid %d): its description could not be turned into one",
+                topics.name,
+                feature.name,
+                uid,
+                exc_info=True,
+            )
+            continue
+        messages += [builder.message(component, unique_id, config) for component, unique_id, config in entities]
+    return messages
+
+
+def removal_messages(
+    topics: Topics,
+    state: ApplianceState,
+    current: Iterable[Outgoing],
+    retained: Iterable[str],
+    options: DiscoveryOptions = DiscoveryOptions(),
+) -> list[Outgoing]:
+    """Empty retained payloads for this appliance's configs that `current` no longer has.
+
+    `retained` are config topics known to exist on the broker: those seen on
+    `config_topic_filter(options)`, or those published before (a control whose
+    access dropped to read becomes a sensor; its old switch must go). Topics
+    of other appliances or other software are never touched.
+    """
+    keep = {m.topic for m in current}
+    name = object_name(topics)
+    ours = {_object_id(f"{name}_{f.feature_id}") for f in state.profile.features.values()}
+    ours.add(_object_id(f"{name}_{START_SELECTED_ID}"))
+    removals = []
+    for topic in dict.fromkeys(retained):
+        parts = topic.split("/")
+        if (
+            topic not in keep
+            and topic.startswith(options.prefix + "/")
+            and len(parts) == len(options.prefix.split("/")) + 4
+            and parts[-4] in COMPONENTS
+            and parts[-3] == NODE_ID
+            and parts[-2] in ours
+            and parts[-1] == "config"
+        ):
+            removals.append(Outgoing(topic, "", retain=True))
+    return removals
+
+
+def config_topic_filter(options: DiscoveryOptions = DiscoveryOptions()) -> str:
+    """Subscribe to this to learn which config topics the broker retains."""
+    return f"{options.prefix}/+/{NODE_ID}/+/config"
+
+
+def object_name(topics: Topics) -> str:
+    """The appliance's part of unique_ids: its name as in the topic base."""
+    return clean_name(topics.name)
+
+
+def label(feature: Feature) -> str:
+    """A readable entity name: "BSH.Common.Status.DoorState" -> "Door state".
+
+    Segments after the kind segment are kept, so that features whose last
+    segment is shared ("IDos1.ContentName", "IDos2.ContentName") stay apart.
+    """
+    parts = feature.name.split(".")
+    start = next((i + 1 for i, p in enumerate(parts) if p in _KIND_SEGMENTS and i + 1 < len(parts)), len(parts) - 1)
+    words: list[str] = []
+    for word in (w for part in parts[start:] for w in _WORD.findall(part)):
+        if not words or word.lower() != words[-1].lower():  # "Spin.SpinAbort" -> "Spin abort"
+            words.append(word)
+    if not words:
+        return feature.name
+    tail = [w.lower() if re.fullmatch(r"[A-Z][a-z]+", w) else w for w in words[1:]]
+    return " ".join([words[0], *tail])
+
+
+_KIND_SEGMENTS = frozenset({"Status", "Setting", "Event", "Command", "Option", "Program", "Root"})
+# Brand words stay whole; then acronyms before a capitalised word, words, acronyms, numbers.
+_WORD = re.compile(r"WiFi|IDos|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+# -- building ----------------------------------------------------------------------
+
+Entity = tuple[str, str, dict[str, Any]]  # component, object id suffix, config
+
+
+class _Builder:
+    def __init__(
+        self,
+        topics: Topics,
+        state: ApplianceState,
+        info: dict[str, Any],
+        state_topic: TopicOf,
+        event_topic: TopicOf,
+        options: DiscoveryOptions,
+    ):
+        self.topics = topics
+        self.state = state
+        self.state_topic = state_topic
+        self.event_topic = event_topic
+        self.options = options
+        self.name = object_name(topics)
+        self.device = device_block(self.name, state, info)
+        self.availability = [{"topic": topics.bridge_lwt}, {"topic": topics.lwt}]
+
+    # -- one feature -> its entities
+
+    def entities(self, feature: Feature) -> list[Entity]:
+        if feature.kind in (Kind.LIST, Kind.PROGRAM, Kind.PROTECTION_PORT):
+            return []
+        limits = self.state.limits.get(feature.uid, feature.limits)
+        if limits.access is Access.NONE:
+            return []
+        if feature.kind is Kind.EVENT:
+            return self._event(feature)
+        # A feature the bridge does not publish (filtered, or JSON-only output)
+        # gets no entity, not even a stateless button.
+        topic = self.state_topic(feature)
+        if topic is None:
+            return []
+        if feature.name in PROGRAM_ROOTS:
+            return self._program_root(feature, topic)
+        if limits.access.writable:
+            control = self._control(feature, limits, topic)
+            if control is not None:
+                return [control]
+        if limits.access.readable:
+            return self._sensor(feature, topic)
+        return []
+
+    def _sensor(self, feature: Feature, topic: str) -> list[Entity]:
+        if is_boolean(feature):
+            return [self._entity("binary_sensor", feature, state_topic=topic, payload_on="True", payload_off="False")]
+        config: dict[str, Any] = {"state_topic": topic}
+        if feature.enum is not None:
+            config.update(device_class="enum", options=_members(feature))
+        elif feature.content_type in UNITS:
+            unit = UNITS[feature.content_type]
+            config["unit_of_measurement"] = unit.unit
+            if unit.device_class:
+                config["device_class"] = unit.device_class
+            if unit.state_class:
+                config["state_class"] = unit.state_class
+        return [self._entity("sensor", feature, **config)]
+
+    def _event(self, feature: Feature) -> list[Entity]:
+        topic = self.event_topic(feature)
+        if topic is None or feature.enum is None:
+            return []
+        if self.options.events_as_sensors:
+            return [
+                self._entity(
+                    "sensor",
+                    feature,
+                    state_topic=topic,
+                    value_template="{{ value_json.event_type }}",
+                    device_class="enum",
+                    options=_members(feature),
+                )
+            ]
+        # The bridge publishes {"event_type": …} already: no value_template, which
+        # for events must render a whole JSON event payload.
+        return [self._entity("event", feature, state_topic=topic, event_types=_members(feature))]
+
+    def _control(self, feature: Feature, limits: Limits, topic: str) -> Entity | None:
+        set_topic = self.topics.command(SET)
+        uid = feature.uid
+        if is_boolean(feature):
+            if limits.access is Access.WRITE_ONLY:
+                return self._entity("button", feature, command_topic=set_topic, payload_press=_set(uid, True))
+            return self._entity(
+                "switch",
+                feature,
+                state_topic=topic,
+                command_topic=set_topic,
+                state_on="True",
+                state_off="False",
+                payload_on=_set(uid, True),
+                payload_off=_set(uid, False),
+            )
+        # Stateless controls other than buttons have no sensible Home Assistant form.
+        if limits.access is Access.WRITE_ONLY:
+            return None
+        if feature.enum is not None:
+            members = _members(feature)
+            if sorted(members) == ["Off", "On"]:
+                return self._entity(
+                    "switch",
+                    feature,
+                    state_topic=topic,
+                    command_topic=set_topic,
+                    state_on="On",
+                    state_off="Off",
+                    payload_on=_set(uid, "On"),
+                    payload_off=_set(uid, "Off"),
+                )
+            return self._entity(
+                "select",
+                feature,
+                state_topic=topic,
+                command_topic=set_topic,
+                options=members,
+                command_template=_set_template(uid, quoted=True),
+            )
+        if feature.content_type in NUMERIC_CONTENT:
+            bounds = _bounds(feature, limits)
+            if bounds is None:
+                return None
+            low, high = bounds
+            config: dict[str, Any] = {
+                "state_topic": topic,
+                "command_topic": set_topic,
+                "command_template": _set_template(uid, quoted=False),
+                "min": low,
+                "max": high,
+                "step": _step(limits),
+            }
+            unit = UNITS.get(feature.content_type)
+            if unit is not None:
+                config["unit_of_measurement"] = unit.unit
+                if unit.device_class:
+                    config["device_class"] = unit.device_class
+            return self._entity("number", feature, **config)
+        return None
+
+    def _program_root(self, feature: Feature, topic: str) -> list[Entity]:
+        labels = program_labels(self.state)
+        if not labels:
+            return []
+        config: dict[str, Any] = {
+            "state_topic": topic,
+            "command_topic": self.topics.command(PROGRAM_ROOTS[feature.name]),
+            "options": list(dict.fromkeys(labels.values())),
+            "command_template": '{"program":"{{ value }}"}',
+        }
+        # The bridge reports the program's full name (or, undecoded, its uid);
+        # both must land on the option label.
+        mapping = {
+            key: text
+            for uid, text in labels.items()
+            for key in (self.state.profile.features[uid].name, str(uid))
+            if key != text
+        }
+        if mapping:
+            config["value_template"] = program_value_template(mapping)
+        entities = [self._entity("select", feature, **config)]
+        if feature.name == ACTIVE_PROGRAM_FEATURE and self.state.profile.by_name(SELECTED_PROGRAM_FEATURE):
+            entities.append(
+                self._entity(
+                    "button",
+                    None,
+                    object_suffix=START_SELECTED_ID,
+                    name="Start selected program",
+                    command_topic=self.topics.command(ACTIVE_PROGRAM),
+                    payload_press='{"program":"selected"}',
+                )
+            )
+        return entities
+
+    # -- assembling
+
+    def _entity(
+        self,
+        component: str,
+        feature: Feature | None,
+        object_suffix: str | None = None,
+        name: str | None = None,
+        **specific: Any,
+    ) -> Entity:
+        suffix = object_suffix or feature.feature_id  # type: ignore[union-attr]
+        unique_id = f"{self.name}_{suffix}"
+        config: dict[str, Any] = {
+            "name": name or label(feature),  # type: ignore[arg-type]
+            "unique_id": unique_id,
+            "default_entity_id": f"{component}.{_slug(unique_id)}",
+            "device": self.device,
+            "origin": ORIGIN,
+            "availability_mode": "all",
+            "availability": self.availability,
+        }
+        if feature is not None and feature.name in DIAGNOSTIC:
+            config["entity_category"] = "diagnostic"
+        if feature is not None and feature.name in DISABLED_BY_DEFAULT:
+            config["enabled_by_default"] = False
+        config.update(specific)
+        return component, unique_id, config
+
+    def message(self, component: str, unique_id: str, config: dict[str, Any]) -> Outgoing:
+        topic = f"{self.options.prefix}/{component}/{NODE_ID}/{_object_id(unique_id)}/config"
+        return Outgoing(topic, json.dumps(config, ensure_ascii=False), retain=True)
+
+
+# -- pieces ------------------------------------------------------------------------------
+
+
+def device_block(name: str, state: ApplianceState, info: dict[str, Any]) -> dict[str, Any]:
+    """The Home Assistant device: handshake info first, the profile's description as fallback."""
+    description = state.profile.description
+    device: dict[str, Any] = {"identifiers": [name], "name": name}
+    brand = _text(info.get("brand")) or description.brand
+    if brand:
+        device["manufacturer"] = brand.title()
+    model = _text(info.get("deviceType")) or description.type
+    if model:
+        device["model"] = model
+    model_id = _text(info.get("vib")) or description.model
+    if model_id:
+        device["model_id"] = model_id
+    for key, field in (("swVersion", "sw_version"), ("hwVersion", "hw_version"), ("serialNumber", "serial_number")):
+        if _text(info.get(key)):
+            device[field] = _text(info.get(key))
+    mac = _mac(info.get("mac"))
+    if mac:
+        device["connections"] = [["mac", mac]]
+    return device
+
+
+def program_labels(state: ApplianceState) -> dict[int, str]:
+    """Option label per available program: the short name if no other program has it.
+
+    Uniqueness is judged among all programs, as `commands.resolve` judges it,
+    so every label resolves back to exactly its program.
+    """
+    profile = state.profile
+    features = [profile.features[uid] for uid in profile.programs if uid in profile.features]
+    counts = Counter(f.short_name for f in features)
+    labels = {}
+    for feature in features:
+        # Live: appliances often describe programs as unavailable and enable
+        # them by description changes right after connecting.
+        limits = state.limits.get(feature.uid)
+        available = limits.available if limits is not None else profile.programs[feature.uid].available
+        if available:
+            labels[feature.uid] = feature.short_name if counts[feature.short_name] == 1 else feature.name
+    return labels
+
+
+def program_value_template(mapping: dict[str, str]) -> str:
+    # A Jinja dict literal with JSON-quoted strings is valid Jinja.
+    return "{% set labels = " + json.dumps(mapping, ensure_ascii=False) + " %}{{ labels.get(value, value) }}"
+
+
+def _members(feature: Feature) -> list[str]:
+    return list(dict.fromkeys(feature.enum.members.values())) if feature.enum else []
+
+
+def _set(uid: int, value: Any) -> str:
+    return json.dumps({"uid": uid, "value": value}, separators=(",", ":"))
+
+
+def _set_template(uid: int, quoted: bool) -> str:
+    value = '"{{ value }}"' if quoted else "{{ value }}"
+    return f'{{"uid":{uid},"value":{value}}}'
+
+
+def _bounds(feature: Feature, limits: Limits) -> tuple[int | float, int | float] | None:
+    fallback = INTEGER_RANGES.get(feature.data_type or -1)
+    if fallback is None and feature.content_type == 0x11:
+        fallback = PERCENT_RANGE
+    low, high = _number(limits.min), _number(limits.max)
+    if low is None:
+        low = fallback[0] if fallback else None
+    if high is None:
+        high = fallback[1] if fallback else None
+    if low is None or high is None or low > high:
+        return None
+    return low, high
+
+
+def _step(limits: Limits) -> int | float:
+    step = _number(limits.step)
+    return step if step is not None and step > 0 else 1
+
+
+def _number(value: Any) -> int | float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _mac(value: Any) -> str:
+    text = _text(value).lower().replace("-", ":")
+    digits = re.sub(r"[^0-9a-f]", "", text)
+    if len(digits) != 12:
+        return ""
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def _object_id(unique_id: str) -> str:
+    # Home Assistant only matches [a-zA-Z0-9_-] in the object id segment of a
+    # config topic; names hcpy2-0 could discover already fit and stay unchanged.
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", unique_id)
+
+
+def _slug(text: str) -> str:
+    # default_entity_id is validated as an entity id: lower-case [a-z0-9_],
+    # no leading, trailing or doubled underscores.
+    slug = re.sub(r"[^a-z0-9_]", "_", text.lower())
+    slug = re.sub(r"_+", "_", slug).strip("_")
+    return slug or "appliance"

@@ -1,0 +1,467 @@
+"""Home Assistant discovery payloads, built from the real fixture profiles.
+
+Every control is checked end to end: its command payload, rendered the way
+Home Assistant renders it, must be accepted by hcpy.commands for that appliance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import COFFEE, DISHWASHER, WASHER, profile_files
+
+from hcpy.commands import ACTIVE_PROGRAM, SELECTED_PROGRAM, VALUES, CommandError, build_program, build_set, parse_payload
+from hcpy.discovery import (
+    DiscoveryOptions,
+    Outgoing,
+    config_topic_filter,
+    discovery_messages,
+    label,
+    removal_messages,
+)
+from hcpy.model import Feature, Kind, Program
+from hcpy.profile import parse_profile
+from hcpy.publishing import Publisher, PublishOptions
+from hcpy.state import ApplianceState
+from hcpy.topics import Topics
+
+# Home Assistant's discovery topic pattern (homeassistant/components/mqtt/discovery.py).
+HA_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?:(?P<node>[a-zA-Z0-9_-]+)/)?(?P<object>[a-zA-Z0-9_-]+)/config$")
+# A valid entity id (homeassistant.core.valid_entity_id).
+ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
+VALUE_TEMPLATE = re.compile(r"^\{% set labels = (?P<map>\{.*\}) %\}\{\{ labels\.get\(value, value\) \}\}$")
+
+INFO = {
+    "brand": "SIEMENS",
+    "deviceType": "Dishwasher",
+    "vib": "SN658X06TE",
+    "mac": "C8-D7-78-AA-BB-0F",
+    "swVersion": "3.2.1.0",
+    "hwVersion": "2.0.0.3",
+    "serialNumber": "012345678901234567",
+    "haVersion": "1.4",
+}
+
+
+def appliance(stem: str, name: str = "dishwasher") -> tuple[Topics, ApplianceState]:
+    return Topics("homeconnect/", name), ApplianceState(parse_profile(*profile_files(stem)), name)
+
+
+def discover(topics: Topics, state: ApplianceState, info: dict | None = None, **options) -> dict[str, dict]:
+    messages = discovery_messages(
+        topics,
+        state,
+        info if info is not None else INFO,
+        lambda f: topics.state(f.feature_id),
+        lambda f: topics.event(f.feature_id),
+        DiscoveryOptions(**options),
+    )
+    assert all(isinstance(m, Outgoing) and m.retain for m in messages)
+    configs = {m.topic: json.loads(m.payload) for m in messages}
+    assert len(configs) == len(messages), "two entities share a config topic"
+    return configs
+
+
+def config(configs: dict[str, dict], component: str, object_id: str) -> dict:
+    return configs[f"homeassistant/{component}/hcpy/{object_id}/config"]
+
+
+def render(template: str, value: object) -> str:
+    """What Home Assistant's command_template produces for `value`."""
+    assert "{{ value }}" in template
+    return template.replace("{{ value }}", str(value))
+
+
+def set_request(state: ApplianceState, payload: str):
+    return build_set(state, parse_payload(payload))
+
+
+# -- identity, topics, availability, device ---------------------------------------------
+
+
+def test_dishwasher_door_state_is_an_enum_sensor_with_hcpy2_0_identity():
+    topics, state = appliance(DISHWASHER)
+    door = config(discover(topics, state), "sensor", "dishwasher_bsh_common_status_doorstate")
+    assert door["unique_id"] == "dishwasher_bsh_common_status_doorstate"
+    assert door["default_entity_id"] == "sensor.dishwasher_bsh_common_status_doorstate"
+    assert door["state_topic"] == "homeconnect/dishwasher/state/bsh_common_status_doorstate"
+    assert door["device_class"] == "enum"
+    assert door["options"] == ["Open", "Closed"]
+    assert door["name"] == "Door state"
+    assert "command_topic" not in door
+
+
+@pytest.mark.parametrize("stem", [DISHWASHER, WASHER, COFFEE])
+def test_every_config_is_retained_json_on_a_topic_home_assistant_matches(stem):
+    topics, state = appliance(stem)
+    configs = discover(topics, state)
+    assert len(configs) > 40
+    unique_ids = set()
+    for topic, payload in configs.items():
+        match = HA_TOPIC.match(topic)
+        assert match, topic
+        assert match["node"] == "hcpy"
+        assert payload["unique_id"] == match["object"]
+        assert payload["unique_id"].startswith("dishwasher_")
+        assert payload["default_entity_id"] == f"{match['component']}.{payload['unique_id']}"
+        assert ENTITY_ID.match(payload["default_entity_id"])
+        assert payload["availability_mode"] == "all"
+        assert payload["availability"] == [{"topic": "homeconnect/LWT"}, {"topic": "homeconnect/dishwasher/LWT"}]
+        assert payload["device"]["identifiers"] == ["dishwasher"]
+        assert payload["name"]
+        unique_ids.add(payload["unique_id"])
+    assert len(unique_ids) == len(configs)
+
+
+def test_device_block_comes_from_the_handshake_info():
+    topics, state = appliance(DISHWASHER)
+    device = next(iter(discover(topics, state).values()))["device"]
+    assert device == {
+        "identifiers": ["dishwasher"],
+        "name": "dishwasher",
+        "manufacturer": "Siemens",
+        "model": "Dishwasher",
+        "model_id": "SN658X06TE",
+        "sw_version": "3.2.1.0",
+        "hw_version": "2.0.0.3",
+        "serial_number": "012345678901234567",
+        "connections": [["mac", "c8:d7:78:aa:bb:0f"]],
+    }
+
+
+def test_device_block_without_info_falls_back_to_the_profile_description():
+    topics, state = appliance(COFFEE, "coffee")
+    device = next(iter(discover(topics, state, info={}).values()))["device"]
+    assert device == {
+        "identifiers": ["coffee"],
+        "name": "coffee",
+        "manufacturer": "Siemens",
+        "model": "CoffeeMaker",
+        "model_id": "TI9555X1DE",
+    }
+
+
+def test_a_name_with_spaces_and_umlauts_still_gives_topics_and_entity_ids_home_assistant_accepts():
+    topics, state = appliance(DISHWASHER, "Küche Spüler")
+    configs = discover(topics, state)
+    door = config(configs, "sensor", "Kuche_Spuler_bsh_common_status_doorstate")
+    assert door["unique_id"] == "Kuche Spuler_bsh_common_status_doorstate"
+    assert door["default_entity_id"] == "sensor.kuche_spuler_bsh_common_status_doorstate"
+    assert door["device"]["identifiers"] == ["Kuche Spuler"]
+    assert door["state_topic"] == "homeconnect/Kuche Spuler/state/bsh_common_status_doorstate"
+    assert all(HA_TOPIC.match(t) for t in configs)
+
+
+# -- components for real features ----------------------------------------------------
+
+
+def test_boolean_status_is_a_binary_sensor_whose_payloads_are_what_the_bridge_publishes():
+    topics, state = appliance(DISHWASHER)
+    backend = config(discover(topics, state), "binary_sensor", "dishwasher_bsh_common_status_backendconnected")
+    state.apply_values([{"uid": 5, "value": True}])
+    assert backend["payload_on"] == str(state.values[5]) == "True"
+    state.apply_values([{"uid": 5, "value": False}])
+    assert backend["payload_off"] == str(state.values[5]) == "False"
+    assert backend["entity_category"] == "diagnostic"
+
+
+def test_units_by_content_type():
+    topics, state = appliance(DISHWASHER)
+    configs = discover(topics, state)
+    wifi = config(configs, "sensor", "dishwasher_bsh_common_status_wifisignalstrength")
+    assert (wifi["unit_of_measurement"], wifi["device_class"], wifi["state_class"]) == ("dBm", "signal_strength", "measurement")
+    assert wifi["entity_category"] == "diagnostic"
+    remaining = config(configs, "sensor", "dishwasher_bsh_common_option_remainingprogramtime")
+    assert (remaining["unit_of_measurement"], remaining["device_class"]) == ("s", "duration")
+    progress = config(configs, "sensor", "dishwasher_bsh_common_option_programprogress")
+    assert progress["unit_of_measurement"] == "%"
+    assert "device_class" not in progress
+    # Home Assistant refuses options together with a unit or state class.
+    for payload in configs.values():
+        if "options" in payload and payload["default_entity_id"].startswith("sensor."):
+            assert payload["device_class"] == "enum"
+            assert "unit_of_measurement" not in payload and "state_class" not in payload
+
+
+def test_boolean_setting_is_a_switch_that_sets_it():
+    topics, state = appliance(DISHWASHER)
+    switch = config(discover(topics, state), "switch", "dishwasher_bsh_common_setting_allowflexstart")
+    assert switch["state_topic"] == "homeconnect/dishwasher/state/bsh_common_setting_allowflexstart"
+    assert switch["command_topic"] == "homeconnect/dishwasher/set"
+    assert (switch["state_on"], switch["state_off"]) == ("True", "False")
+    on, off = set_request(state, switch["payload_on"]), set_request(state, switch["payload_off"])
+    assert (on.resource, on.data) == (VALUES, [{"uid": 518, "value": True}])
+    assert off.data == [{"uid": 518, "value": False}]
+
+
+def test_on_off_enum_is_a_switch_with_member_names():
+    topics, state = appliance(DISHWASHER)
+    power = config(discover(topics, state), "switch", "dishwasher_bsh_common_setting_powerstate")
+    assert (power["state_on"], power["state_off"]) == ("On", "Off")
+    state.apply_values([{"uid": 539, "value": 2}])
+    assert str(state.values[539]) == power["state_on"]
+    assert set_request(state, power["payload_on"]).data == [{"uid": 539, "value": 2}]
+    assert set_request(state, power["payload_off"]).data == [{"uid": 539, "value": 1}]
+
+
+def test_other_writable_enum_is_a_select_of_member_names():
+    topics, state = appliance(DISHWASHER)
+    rinse = config(discover(topics, state), "select", "dishwasher_dishcare_dishwasher_setting_rinseaid")
+    assert rinse["options"] == ["Off", "R01", "R02", "R03", "R04", "R05", "R06"]
+    assert rinse["command_topic"] == "homeconnect/dishwasher/set"
+    members = {name: wire for wire, name in state.profile.features[4354].enum.members.items()}
+    for option in rinse["options"]:
+        assert set_request(state, render(rinse["command_template"], option)).data == [{"uid": 4354, "value": members[option]}]
+
+
+def test_write_only_command_is_a_button_and_access_none_is_nothing():
+    topics, state = appliance(COFFEE, "dishwasher")
+    abort = config(discover(topics, state), "button", "dishwasher_bsh_common_command_abortprogram")
+    assert abort["command_topic"] == "homeconnect/dishwasher/set"
+    assert set_request(state, abort["payload_press"]).data == [{"uid": 512, "value": True}]
+    assert "state_topic" not in abort
+
+    # The dishwasher's profile has AbortProgram with access none: no entity,
+    # until the appliance makes it writable.
+    topics, state = appliance(DISHWASHER)
+    assert not [t for t in discover(topics, state) if "bsh_common_command_abortprogram" in t]
+    state.apply_description_changes([{"uid": 512, "access": "WRITEONLY"}])
+    abort = config(discover(topics, state), "button", "dishwasher_bsh_common_command_abortprogram")
+    assert set_request(state, abort["payload_press"]).data == [{"uid": 512, "value": True}]
+
+
+def test_destructive_commands_are_disabled_by_default():
+    topics, state = appliance(COFFEE, "dishwasher")
+    configs = discover(topics, state)
+    assert config(configs, "button", "dishwasher_bsh_common_command_applyfactoryreset")["enabled_by_default"] is False
+    assert "enabled_by_default" not in config(configs, "button", "dishwasher_bsh_common_command_abortprogram")
+
+
+def test_number_takes_min_max_step_from_the_live_limits():
+    topics, state = appliance(COFFEE, "dishwasher")
+    fill = config(discover(topics, state), "number", "dishwasher_consumerproducts_coffeemaker_option_fillquantity")
+    assert (fill["min"], fill["max"], fill["step"]) == (20, 400, 5)
+    assert fill["command_topic"] == "homeconnect/dishwasher/set"
+    for value in (20, 250, 400):
+        assert set_request(state, render(fill["command_template"], value)).data == [{"uid": 5122, "value": value}]
+
+    state.apply_description_changes([{"uid": 5122, "max": 300}])
+    fill = config(discover(topics, state), "number", "dishwasher_consumerproducts_coffeemaker_option_fillquantity")
+    assert fill["max"] == 300
+    with pytest.raises(CommandError):  # the command layer agrees with the new limit
+        set_request(state, render(fill["command_template"], 305))
+
+
+def test_control_whose_live_access_drops_to_read_becomes_a_sensor_and_the_old_config_is_removed():
+    topics, state = appliance(DISHWASHER)
+    before = discover(topics, state)
+    switch_topic = "homeassistant/switch/hcpy/dishwasher_bsh_common_setting_allowflexstart/config"
+    select_topic = "homeassistant/select/hcpy/dishwasher_dishcare_dishwasher_setting_rinseaid/config"
+    assert switch_topic in before and select_topic in before
+
+    state.apply_description_changes([{"uid": 518, "access": "READ"}, {"uid": 4354, "access": "read"}])
+    current = discovery_messages(
+        topics, state, INFO, lambda f: topics.state(f.feature_id), lambda f: topics.event(f.feature_id)
+    )
+    after = {m.topic: json.loads(m.payload) for m in current}
+    assert switch_topic not in after and select_topic not in after
+    flex = config(after, "binary_sensor", "dishwasher_bsh_common_setting_allowflexstart")
+    assert "command_topic" not in flex
+    rinse = config(after, "sensor", "dishwasher_dishcare_dishwasher_setting_rinseaid")
+    assert rinse["device_class"] == "enum" and "command_topic" not in rinse
+
+    others = [
+        "homeassistant/switch/hcpy/washer_bsh_common_setting_childlock/config",  # another appliance
+        "homeassistant/switch/other/dishwasher_bsh_common_setting_allowflexstart/config",  # other software
+        "homeassistant/switch/hcpy/dishwasher_something_else/config",  # not a feature of ours
+    ]
+    removals = removal_messages(topics, state, current, [*before, *others])
+    assert removals == [Outgoing(switch_topic, "", retain=True), Outgoing(select_topic, "", retain=True)]
+    assert config_topic_filter() == "homeassistant/+/hcpy/+/config"
+
+
+def test_program_selects_offer_program_names_and_command_the_program_topics():
+    topics, state = appliance(DISHWASHER)
+    configs = discover(topics, state)
+    selected = config(configs, "select", "dishwasher_bsh_common_root_selectedprogram")
+    active = config(configs, "select", "dishwasher_bsh_common_root_activeprogram")
+    short_names = [state.profile.features[uid].short_name for uid in state.profile.programs]
+    assert selected["options"] == active["options"] == short_names
+    assert "Eco50" in short_names
+    assert selected["command_topic"] == "homeconnect/dishwasher/selectedProgram"
+    assert active["command_topic"] == "homeconnect/dishwasher/activeProgram"
+    assert selected["state_topic"] == "homeconnect/dishwasher/state/bsh_common_root_selectedprogram"
+    for option in selected["options"]:
+        request = build_program(state, parse_payload(render(selected["command_template"], option)), SELECTED_PROGRAM)
+        assert state.profile.features[request.data[0]["program"]].short_name == option
+        request = build_program(state, parse_payload(render(active["command_template"], option)), ACTIVE_PROGRAM)
+        assert request.resource == ACTIVE_PROGRAM
+
+    # The state arrives as the full name (or the uid): the template maps both to the label.
+    mapping = json.loads(VALUE_TEMPLATE.match(selected["value_template"])["map"])
+    assert mapping["Dishcare.Dishwasher.Program.Eco50"] == "Eco50"
+    assert mapping["8196"] == "Eco50"
+    assert set(mapping.values()) == set(selected["options"])
+
+
+def test_start_selected_program_button_starts_what_is_selected():
+    topics, state = appliance(DISHWASHER)
+    start = config(discover(topics, state), "button", "dishwasher_start_selected_program")
+    assert start["name"] == "Start selected program"
+    assert start["command_topic"] == "homeconnect/dishwasher/activeProgram"
+    state.apply_values([{"uid": 257, "value": 8196}])
+    request = build_program(state, parse_payload(start["payload_press"]), ACTIVE_PROGRAM)
+    assert (request.resource, request.data[0]["program"]) == (ACTIVE_PROGRAM, 8196)
+
+
+def test_program_short_names_shared_by_two_programs_become_full_names():
+    topics, state = appliance(DISHWASHER)
+    profile = state.profile
+    twin = Feature(uid=8300, name="Dishcare.Dishwasher.Program.Favorite.Eco50", kind=Kind.PROGRAM)
+    profile.features[twin.uid] = twin
+    profile.programs[twin.uid] = Program(uid=twin.uid, name=twin.name)
+    profile.reindex()
+    state = ApplianceState(profile, "dishwasher")
+    selected = config(discover(topics, state), "select", "dishwasher_bsh_common_root_selectedprogram")
+    assert "Eco50" not in selected["options"]
+    assert "Dishcare.Dishwasher.Program.Eco50" in selected["options"]
+    assert twin.name in selected["options"]
+    assert "Intensiv70" in selected["options"]
+    for option, uid in ((twin.name, 8300), ("Dishcare.Dishwasher.Program.Eco50", 8196)):
+        request = build_program(state, parse_payload(render(selected["command_template"], option)), SELECTED_PROGRAM)
+        assert request.data[0]["program"] == uid
+
+
+def test_program_that_is_not_available_is_not_offered():
+    topics, state = appliance(DISHWASHER)
+    state.apply_description_changes([{"uid": 8215, "available": False}])
+    selected = config(discover(topics, state), "select", "dishwasher_bsh_common_root_selectedprogram")
+    assert "MachineCare" not in selected["options"] and "Eco50" in selected["options"]
+
+
+def test_programs_made_available_live_are_offered():
+    topics, state = appliance(WASHER)
+    assert not [t for t in discover(topics, state) if "root_selectedprogram" in t]  # all unavailable in the profile
+    state.apply_description_changes([{"uid": 28673, "available": True}, {"uid": 28718, "available": True}])
+    selected = config(discover(topics, state), "select", "dishwasher_bsh_common_root_selectedprogram")
+    assert selected["options"] == ["Eco4060", "Cotton"]
+
+
+def test_events_are_event_entities_on_the_event_topic():
+    topics, state = appliance(DISHWASHER)
+    finished = config(discover(topics, state), "event", "dishwasher_bsh_common_event_programfinished")
+    assert state.profile.features[540].enum.name == "BSH.Common.EnumType.EventPresentState"
+    assert finished["event_types"] == ["Off", "Present", "Confirmed"]
+    assert finished["state_topic"] == "homeconnect/dishwasher/event/bsh_common_event_programfinished"
+    # The payload is {"event_type": …} already; an event value_template would
+    # have to render a whole JSON object.
+    assert "value_template" not in finished
+    assert finished["default_entity_id"] == "event.dishwasher_bsh_common_event_programfinished"
+
+
+def test_events_as_sensors():
+    topics, state = appliance(DISHWASHER)
+    configs = discover(topics, state, events_as_sensors=True)
+    assert not [t for t in configs if t.startswith("homeassistant/event/")]
+    finished = config(configs, "sensor", "dishwasher_bsh_common_event_programfinished")
+    assert finished["value_template"] == "{{ value_json.event_type }}"
+    assert finished["state_topic"] == "homeconnect/dishwasher/event/bsh_common_event_programfinished"
+    assert (finished["device_class"], finished["options"]) == ("enum", ["Off", "Present", "Confirmed"])
+
+
+def test_lists_programs_unpublished_and_inaccessible_features_get_no_entity():
+    topics, state = appliance(WASHER)
+    hidden = {"bsh_common_status_doorstate", "bsh_common_command_deactivatewifi"}
+    messages = discovery_messages(
+        topics,
+        state,
+        {},
+        lambda f: None if f.feature_id in hidden else topics.state(f.feature_id),
+        lambda f: topics.event(f.feature_id),
+    )
+    objects = {HA_TOPIC.match(m.topic)["object"].removeprefix("dishwasher_") for m in messages}
+    features = state.profile.features.values()
+    assert "bsh_common_status_doorstate" not in objects
+    assert "bsh_common_command_deactivatewifi" not in objects  # not even a stateless button
+    assert "bsh_common_command_deactivateremotecontrolstart" in objects
+    assert "bsh_common_status_operationstate" in objects
+    assert not objects & {f.feature_id for f in features if f.kind in (Kind.LIST, Kind.PROGRAM)}
+    assert "bsh_common_setting_childlock" not in objects  # access none on this washer
+    assert not objects & {f.feature_id for f in features if state.limits[f.uid].access.value == "none"}
+
+
+def test_what_the_publisher_sends_is_what_the_entities_expect():
+    topics, state = appliance(DISHWASHER)
+    publisher = Publisher(topics, PublishOptions(), state.profile)
+    configs = {
+        m.topic: json.loads(m.payload)
+        for m in discovery_messages(topics, state, INFO, publisher.state_topic, publisher.event_topic)
+    }
+    state.apply_values(
+        [{"uid": 518, "value": True}, {"uid": 539, "value": 2}, {"uid": 527, "value": 1}, {"uid": 257, "value": 8196}]
+    )
+    changes = state.apply_values([{"uid": 540, "value": 1}])
+    sent = {m.topic: m.payload for m in publisher.everything(state) + publisher.changes(state, changes)}
+
+    flex = config(configs, "switch", "dishwasher_bsh_common_setting_allowflexstart")
+    assert sent[flex["state_topic"]] == flex["state_on"]
+    power = config(configs, "switch", "dishwasher_bsh_common_setting_powerstate")
+    assert sent[power["state_topic"]] == power["state_on"]
+    door = config(configs, "sensor", "dishwasher_bsh_common_status_doorstate")
+    assert sent[door["state_topic"]] in door["options"]
+    finished = config(configs, "event", "dishwasher_bsh_common_event_programfinished")
+    assert json.loads(sent[finished["state_topic"]])["event_type"] in finished["event_types"]
+    selected = config(configs, "select", "dishwasher_bsh_common_root_selectedprogram")
+    labels = json.loads(VALUE_TEMPLATE.match(selected["value_template"])["map"])
+    assert labels.get(sent[selected["state_topic"]]) == "Eco50"
+
+
+@pytest.mark.parametrize("stem, at_least", [(DISHWASHER, 100), (WASHER, 4), (COFFEE, 100)])
+def test_every_control_sends_commands_the_command_layer_accepts(stem, at_least):
+    topics, state = appliance(stem)
+    first_program = next(iter(state.profile.programs))
+    state.apply_values([{"uid": 257, "value": first_program}])
+    checked = 0
+    for payload in discover(topics, state).values():
+        if "command_topic" not in payload:
+            continue
+        suffix = payload["command_topic"].rsplit("/", 1)[1]
+        component = payload["default_entity_id"].split(".")[0]
+        if component == "button":
+            bodies = [payload["payload_press"]]
+        elif component == "switch":
+            bodies = [payload["payload_on"], payload["payload_off"]]
+        elif component == "select":
+            bodies = [render(payload["command_template"], o) for o in payload["options"]]
+        else:
+            assert component == "number"
+            bodies = [render(payload["command_template"], v) for v in (payload["min"], payload["max"])]
+        for body in bodies:
+            if suffix == "set":
+                uid = parse_payload(body)["uid"]
+                if not state.limits[uid].available:
+                    # Kept as an entity (availability changes); refused with a reason meanwhile.
+                    with pytest.raises(CommandError, match="not available now"):
+                        set_request(state, body)
+                    continue
+                assert set_request(state, body).data[0]["uid"] == uid
+            else:
+                resource = {"activeProgram": ACTIVE_PROGRAM, "selectedProgram": SELECTED_PROGRAM}[suffix]
+                assert build_program(state, parse_payload(body), resource).resource == resource
+            checked += 1
+    assert checked >= at_least
+
+
+def test_readable_names():
+    def named(name: str) -> str:
+        return label(Feature(uid=1, name=name))
+
+    assert named("BSH.Common.Status.DoorState") == "Door state"
+    assert named("BSH.Common.Status.WiFiSignalStrength") == "WiFi signal strength"
+    assert named("LaundryCare.Washer.Setting.IDos1.ContentName") == "IDos 1 content name"
+    assert named("LaundryCare.Washer.Event.Spin.SpinAbort") == "Spin abort"
+    assert named("BSH.Common.Root.SelectedProgram") == "Selected program"
+    assert named("Odd") == "Odd"
+
