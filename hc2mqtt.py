@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""hc2mqtt: mirror Home Connect appliances onto MQTT, locally, without the cloud.
+
+Settings come from the command line, from HCPY_* environment variables
+(HCPY_MQTT_HOST, …) and from --config config/config.ini, in that order of
+precedence. The config.ini of hcpy2-0 works unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import click_config_file
+
+from hcpy.daemon import run
+from hcpy.discovery import DiscoveryOptions
+from hcpy.mqtt import MqttSettings
+from hcpy.publishing import PublishOptions
+from hcpy.topics import DEFAULT_PREFIX
+
+
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.option("-d", "--devices_file", default="config/devices.json", show_default=True, help="devices.json written by hc-login.")
+@click.option("-h", "--mqtt_host", default="localhost", show_default=True)
+@click.option("-p", "--mqtt_prefix", default=DEFAULT_PREFIX, show_default=True, help="Topic prefix, with its trailing slash.")
+@click.option("--mqtt_port", default=1883, type=int, show_default=True)
+@click.option("--mqtt_username", default=None)
+@click.option("--mqtt_password", default=None)
+@click.option("--mqtt_ssl", is_flag=True, help="TLS to the broker.")
+@click.option("--mqtt_cafile", default=None, help="CA certificate that signed the broker's.")
+@click.option("--mqtt_certfile", default=None, help="Client certificate.")
+@click.option("--mqtt_keyfile", default=None, help="Client certificate's key.")
+@click.option("--mqtt_clientname", default="hcpy1", show_default=True)
+@click.option("--domain_suffix", default="", help="Appended to every appliance host (host.suffix).")
+@click.option("--debug/--no-debug", default=False, help="Debug logging (keys are never logged).")
+@click.option("--ha-discovery", "ha_discovery", is_flag=True, help="Publish Home Assistant MQTT discovery.")
+@click.option("--ha_discovery_prefix", default="homeassistant", show_default=True)
+@click.option("--discovery_file", default="config/discovery.yaml", help="hcpy2-0's overrides file (not read yet).")
+@click.option("--events_as_sensors", is_flag=True, help="Discover events as sensors instead of event entities.")
+@click.option("--publish_as_mqtt/--no-publish_as_mqtt", default=True, help="One topic per feature: T/state/<feature>.")
+@click.option("--publish_as_json/--no-publish_as_json", default=False, help="All values as one JSON object on T/state.")
+@click.option("--publish_homie_topics/--no-publish_homie_topics", default=False, help="Homie v4 topics as well.")
+@click.option("--publish_summary/--no-publish_summary", default=True, help="The compact summary message on T.")
+@click.option("--appliance", "appliances", multiple=True, help="Serve only this appliance (repeatable).")
+@click_config_file.configuration_option(help="config.ini with the options above (hcpy2-0 format).")
+def main(**o) -> None:
+    """Mirror Home Connect appliances onto MQTT."""
+    logging.basicConfig(
+        level=logging.DEBUG if o["debug"] else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not o["debug"]:
+        # websocket-client and paho are chatty at debug level only, but make sure.
+        logging.getLogger("websocket").setLevel(logging.WARNING)
+    mqtt = MqttSettings(
+        host=o["mqtt_host"],
+        port=o["mqtt_port"],
+        prefix=o["mqtt_prefix"],
+        username=o["mqtt_username"],
+        password=o["mqtt_password"],
+        ssl=o["mqtt_ssl"],
+        cafile=o["mqtt_cafile"],
+        certfile=o["mqtt_certfile"],
+        keyfile=o["mqtt_keyfile"],
+        clientname=o["mqtt_clientname"],
+    )
+    publish = PublishOptions(
+        as_mqtt=o["publish_as_mqtt"],
+        as_json=o["publish_as_json"],
+        homie=o["publish_homie_topics"],
+        summary=o["publish_summary"],
+    )
+    settings = dict(
+        publish=publish,
+        ha_discovery=o["ha_discovery"],
+        discovery=DiscoveryOptions(prefix=o["ha_discovery_prefix"], events_as_sensors=o["events_as_sensors"]),
+        domain_suffix=o["domain_suffix"] or "",
+    )
+    sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
+
+
+if __name__ == "__main__":
+    main(auto_envvar_prefix="HCPY")

@@ -1,0 +1,261 @@
+"""The bridge: appliances on one side, MQTT on the other.
+
+One `ApplianceBridge` per appliance glues its connection (a thread), its
+state, what gets published (`publishing`), Home Assistant discovery and the
+commands that arrive on its topics. `Bridge` owns them all and the single
+MQTT link. Every command gets an answer on `T/response`; a bad one is
+refused there, logged once, and never reaches the appliance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .commands import ACTIVE_PROGRAM, SELECTED_PROGRAM, CommandError, Request, build_program, build_set, parse_payload
+from .connection import ApplianceConnection, Backoff, NotConnected, Observer
+from .devices import ApplianceEntry
+from .discovery import DiscoveryOptions, discovery_messages, removal_messages
+from .errors import ApplianceError, ConfigError, HcpyError, RequestTimeout
+from .message import Action, Message
+from .mqtt import MqttLink, MqttSettings
+from .publishing import Outgoing, Publisher, PublishOptions
+from .state import ApplianceState, Change
+from .topics import OFFLINE, ONLINE, Topics
+from .transport import Endpoint, Timing
+
+log = logging.getLogger("hcpy.bridge")
+
+OPTIONS_KEY = "hc2mqtt"  # per-appliance block in devices.json
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    device_id: str
+    publish: PublishOptions = field(default_factory=PublishOptions)
+    ha_discovery: bool = False
+    discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)
+    domain_suffix: str = ""
+    request_timeout: float = 10.0
+    timing: Timing = Timing()
+    backoff: Backoff = Backoff()
+
+
+class ApplianceBridge(Observer):
+    def __init__(self, entry: ApplianceEntry, link: MqttLink, mqtt: MqttSettings, settings: BridgeSettings):
+        self.name = entry.name
+        self.link = link
+        self.settings = settings
+        self.log = logging.getLogger(f"hcpy.appliance.{entry.name}")
+        self.topics = Topics(mqtt.prefix, entry.name)
+        self.state = ApplianceState(entry.profile, entry.name, self.log)
+        try:
+            options = PublishOptions.parse(entry.extra.get(OPTIONS_KEY), settings.publish, entry.name)
+        except ConfigError as exc:
+            # A typo in one appliance's block must not keep it (or others) dark.
+            self.log.error("%s; using the default publishing options for %s", exc, entry.name)
+            options = settings.publish
+        self.publisher = Publisher(self.topics, options, entry.profile)
+        for problem in self.publisher.problems:
+            self.log.warning("%s", problem)
+        host = f"{entry.host}.{settings.domain_suffix}" if settings.domain_suffix else entry.host
+        self.connection = ApplianceConnection(
+            entry.name,
+            Endpoint(host, entry.psk, entry.iv_bytes, entry.port),
+            self.state,
+            device_id=settings.device_id,
+            observer=self,
+            timing=settings.timing,
+            backoff=settings.backoff,
+            request_timeout=settings.request_timeout,
+        )
+        self._info: dict[str, Any] = {}
+        self._discovered: set[str] = set()  # discovery config topics published so far
+        # Serialises publishing between the appliance thread and paho's thread
+        # (a broker reconnect republishes while values may be arriving).
+        self._lock = threading.Lock()
+
+    @property
+    def command_topics(self) -> list[str]:
+        return [self.topics.command(s) for s in ("set", "activeProgram", "selectedProgram")]
+
+    # -- from the appliance (its connection thread) -----------------------------------
+
+    def online(self, connection: ApplianceConnection) -> None:
+        session = connection.session
+        self._info = {**(session.device_info if session else {}), **(session.network_info if session else {})}
+        self.publish_all()
+
+    def offline(self, connection: ApplianceConnection, reason: str) -> None:
+        with self._lock:
+            self.link.publish([Outgoing(self.topics.lwt, OFFLINE)] + self.publisher.homie_state(False))
+
+    def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
+        with self._lock:
+            self.link.publish(self.publisher.changes(self.state, changes))
+
+    def limits_changed(self, connection: ApplianceConnection, uids: set[int]) -> None:
+        # Access decides whether an entity is a control or a sensor.
+        if self.settings.ha_discovery:
+            with self._lock:
+                self.link.publish(self._discovery())
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def publish_all(self) -> None:
+        """Everything, as after a (re)connect of the appliance or the broker."""
+        online = self.connection.online
+        with self._lock:
+            messages = [Outgoing(self.topics.lwt, ONLINE if online else OFFLINE)]
+            messages += self.publisher.homie_state(online)
+            if online:
+                messages += self.publisher.info(self._info)
+                messages += self.publisher.everything(self.state)
+                if self.settings.ha_discovery:
+                    messages += self._discovery()
+            self.link.publish(messages)
+
+    def _discovery(self) -> list[Outgoing]:
+        current = discovery_messages(
+            self.topics,
+            self.state,
+            self._info,
+            self.publisher.state_topic,
+            self.publisher.event_topic,
+            self.settings.discovery,
+        )
+        # A control whose access dropped to read becomes a sensor: its old
+        # config (another component) has to go.
+        stale = removal_messages(self.topics, self.state, current, self._discovered, self.settings.discovery)
+        self._discovered = {m.topic for m in current}
+        return current + stale
+
+    # -- commands (paho's thread) ----------------------------------------------------------
+
+    def handle_command(self, suffix: str, payload: bytes) -> None:
+        body: Any = None
+        transaction = None
+        try:
+            body = parse_payload(payload)
+            body, transaction = _split_transaction(body)
+            request = self._build(suffix, body)
+        except CommandError as exc:
+            self._refuse(suffix, body if body is not None else _text(payload), transaction, str(exc), exc.code)
+            return
+        try:
+            self.connection.submit(
+                request,
+                lambda reply, error: self._answered(suffix, body, transaction, request, reply, error),
+            )
+        except NotConnected as exc:
+            self._refuse(suffix, body, transaction, str(exc), 503)
+        except HcpyError as exc:
+            self._refuse(suffix, body, transaction, f"{self.name}: sending failed: {exc}", 503)
+
+    def _build(self, suffix: str, body: Any) -> Request:
+        if suffix == "set":
+            return build_set(self.state, body)
+        if suffix == "activeProgram":
+            return build_program(self.state, body, ACTIVE_PROGRAM)
+        return build_program(self.state, body, SELECTED_PROGRAM)
+
+    def _answered(
+        self,
+        suffix: str,
+        body: Any,
+        transaction: Any,
+        request: Request,
+        reply: Message | None,
+        error: Exception | None,
+    ) -> None:
+        if error is None:
+            self.log.info("%s: %s %s accepted", self.name, suffix, json.dumps(request.data))
+            self._respond(suffix, body, transaction, "ok")
+        elif isinstance(error, ApplianceError):
+            sentence = f"{self.name} refused the command: {error.code} {error.name}"
+            self.log.warning("%s", sentence)
+            self._respond(suffix, body, transaction, "error", sentence, error.code, error.name)
+        elif isinstance(error, RequestTimeout):
+            self._refuse(suffix, body, transaction, f"{self.name} did not answer the command in time", 504)
+        else:
+            self._refuse(suffix, body, transaction, f"{self.name}: the command was lost: {error}", 503)
+
+    def _refuse(self, suffix: str, body: Any, transaction: Any, sentence: str, code: int) -> None:
+        self.log.warning("%s: refused %s command: %s", self.name, suffix, sentence)
+        self._respond(suffix, body, transaction, "error", sentence, code)
+
+    def _respond(
+        self,
+        suffix: str,
+        body: Any,
+        transaction: Any,
+        status: str,
+        error: str | None = None,
+        code: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        answer: dict[str, Any] = {"command": suffix, "request": body, "status": status}
+        if error is not None:
+            answer["error"] = error
+        if code is not None:
+            answer["code"] = code
+        if name is not None:
+            answer["name"] = name
+        if transaction is not None:
+            answer["transaction"] = transaction
+        self.link.publish([Outgoing(self.topics.response, json.dumps(answer, ensure_ascii=False), retain=False)], qos=1)
+
+
+def _split_transaction(body: Any) -> tuple[Any, Any]:
+    """Take the optional "transaction" out of a command, to echo it back."""
+    if isinstance(body, dict) and "transaction" in body:
+        body = dict(body)
+        return body, body.pop("transaction")
+    if isinstance(body, list):
+        for item in body:
+            if isinstance(item, dict) and "transaction" in item:
+                items = [{k: v for k, v in i.items() if k != "transaction"} if isinstance(i, dict) else i for i in body]
+                return items, item["transaction"]
+    return body, None
+
+
+def _text(payload: bytes) -> str:
+    return payload.decode("utf-8", "replace")[:200]
+
+
+class Bridge:
+    def __init__(self, entries: list[ApplianceEntry], mqtt: MqttSettings, settings: BridgeSettings):
+        self.link = MqttLink(mqtt, self._broker_connected, self._message)
+        self.appliances = [ApplianceBridge(e, self.link, mqtt, settings) for e in entries]
+        self._by_base = {a.topics.base: a for a in self.appliances}
+
+    def start(self) -> None:
+        self.link.subscribe(t for a in self.appliances for t in a.command_topics)
+        self.link.start()
+        for appliance in self.appliances:
+            appliance.connection.start()
+
+    def stop(self, timeout: float = 1.5) -> None:
+        for appliance in self.appliances:
+            appliance.connection.request_stop()
+        for appliance in self.appliances:
+            appliance.connection.stop(timeout / max(len(self.appliances), 1))
+        # Said here as well: a thread still stuck in a connect attempt cannot.
+        for appliance in self.appliances:
+            appliance.offline(appliance.connection, "hcpy is shutting down")
+        self.link.stop()
+
+    def _broker_connected(self) -> None:
+        for appliance in self.appliances:
+            appliance.publish_all()
+
+    def _message(self, topic: str, payload: bytes) -> None:
+        base, _, suffix = topic.rpartition("/")
+        appliance = self._by_base.get(base)
+        if appliance is None:
+            log.warning("ignored a message on %s: no appliance has that topic", topic)
+            return
+        appliance.handle_command(suffix, payload)

@@ -1,0 +1,209 @@
+"""Keeps one appliance connected: a thread that connects, listens, reconnects.
+
+Offline is a normal state (a dishwasher switches its Wi-Fi off), so a failed
+or lost connection is logged once per change and retried with exponential
+backoff and jitter, never in a hot loop. Whatever the appliance reports is
+decoded into its `ApplianceState` and handed to an `Observer` (the bridge).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .commands import Request
+from .errors import ConnectError, ConnectionClosed, HcpyError
+from .message import Action, Message
+from .session import Listener, ReplyCallback, Session
+from .state import ApplianceState, Change
+from .transport import Endpoint, Timing, Transport
+
+
+@dataclass(frozen=True)
+class Backoff:
+    first: float = 2.0
+    limit: float = 60.0
+    # A connection that lasted this long resets the delay to `first`.
+    stable_after: float = 30.0
+
+    def delays(self):
+        delay = self.first
+        while True:
+            # Full jitter on the upper half: appliances that dropped together
+            # (a router restart) do not all come back in the same second.
+            yield delay * random.uniform(0.5, 1.0)
+            delay = min(delay * 2, self.limit)
+
+
+class Observer:
+    """What a connection reports; every method runs on the connection's thread."""
+
+    def online(self, connection: "ApplianceConnection") -> None: ...
+
+    def offline(self, connection: "ApplianceConnection", reason: str) -> None: ...
+
+    def changed(self, connection: "ApplianceConnection", changes: list[Change]) -> None: ...
+
+    def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None: ...
+
+
+class NotConnected(HcpyError):
+    """A command arrived while the appliance is offline."""
+
+
+class ApplianceConnection:
+    def __init__(
+        self,
+        name: str,
+        endpoint: Endpoint,
+        state: ApplianceState,
+        *,
+        device_id: str,
+        observer: Observer | None = None,
+        timing: Timing = Timing(),
+        backoff: Backoff = Backoff(),
+        request_timeout: float = 10.0,
+    ):
+        self.name = name
+        self.endpoint = endpoint
+        self.state = state
+        self.device_id = device_id
+        self.observer = observer or Observer()
+        self.timing = timing
+        self.backoff = backoff
+        self.request_timeout = request_timeout
+        self.log = logging.getLogger(f"hcpy.appliance.{name}")
+        self._session: Session | None = None
+        self._online = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"appliance-{self.name}", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the thread to end, without waiting for it."""
+        self._stop.set()
+        session = self._session
+        if session is not None:
+            session.close("hcpy is shutting down")
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def online(self) -> bool:
+        return self._online.is_set()
+
+    def wait_online(self, timeout: float) -> bool:
+        return self._online.wait(timeout)
+
+    def _run(self) -> None:
+        delays = self.backoff.delays()
+        last_reason = None
+        while not self._stop.is_set():
+            started = time.monotonic()
+            reason = self._connect_once()
+            if self._stop.is_set():
+                break
+            if time.monotonic() - started >= self.backoff.stable_after:
+                delays = self.backoff.delays()
+            delay = next(delays)
+            # One line per change of reason; a switched-off appliance is quiet.
+            level = logging.INFO if reason != last_reason else logging.DEBUG
+            self.log.log(level, "%s: %s; retrying in %.0f s", self.name, reason, delay)
+            last_reason = reason
+            self._stop.wait(delay)
+
+    def _connect_once(self) -> str:
+        """One connection, from connect to loss. Returns why it ended."""
+        listener = Listener(
+            on_values=self._on_values,
+            on_description_changes=self._on_description_changes,
+            on_message=self._on_message,
+        )
+        session = Session(
+            Transport(self.endpoint, self.timing, self.log),
+            device_id=self.device_id,
+            listener=listener,
+            request_timeout=self.request_timeout,
+            error_names=_error_names(self.state),
+            log=self.log,
+        )
+        self._session = session
+        try:
+            session.connect()
+            if self._stop.is_set():
+                return "stopped"
+            self._online.set()
+            self.log.info("%s: connected to %s", self.name, self.endpoint.host)
+            self.observer.online(self)
+            session.run()
+            return "connection ended"  # run() only ends by raising
+        except ConnectError as exc:
+            return str(exc)
+        except ConnectionClosed as exc:
+            return f"disconnected: {exc}"
+        except HcpyError as exc:
+            return f"session failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug
+            self.log.exception("%s: unexpected error", self.name)
+            return f"unexpected error: {exc!r}"
+        finally:
+            self._session = None
+            session.close()
+            if self._online.is_set():
+                self._online.clear()
+                self.observer.offline(self, "disconnected")
+
+    # -- from the session ----------------------------------------------------------
+
+    def _on_values(self, values: list[dict[str, Any]]) -> None:
+        changes = self.state.apply_values(values)
+        if changes:
+            self.observer.changed(self, changes)
+
+    def _on_description_changes(self, items: list[dict[str, Any]]) -> None:
+        changes, touched = self.state.apply_description_changes(items)
+        if changes:
+            self.observer.changed(self, changes)
+        if touched:
+            self.observer.limits_changed(self, touched)
+
+    def _on_message(self, message: Message) -> None:
+        self.log.debug("%s: unhandled %s %s", self.name, message.action.value, message.resource)
+
+    # -- commands -----------------------------------------------------------------
+
+    @property
+    def session(self) -> Session | None:
+        """The current session while online, else None."""
+        return self._session if self.online else None
+
+    def submit(self, request: Request, callback: ReplyCallback) -> None:
+        """Send a validated command; `callback(reply, error)` gets the outcome.
+
+        Raises NotConnected at once when the appliance is offline.
+        """
+        session = self.session
+        if session is None:
+            raise NotConnected(f"{self.name} is offline; the command was not sent")
+        session.submit(Action.POST, request.resource, request.data, callback)
+
+
+def _error_names(state: ApplianceState) -> dict[int, str]:
+    # The profile's names are full ("BSH.Common.Error.403.Forbidden"); keep the last part.
+    return {code: name.rsplit(".", 1)[-1] for code, name in state.profile.errors.items()}

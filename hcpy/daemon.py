@@ -1,0 +1,58 @@
+"""Runs the bridge until a signal ends it: what `hc2mqtt` does."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from .bridge import Bridge, BridgeSettings
+from .devices import load_devices
+from .errors import HcpyError
+from .identity import installation_device_id
+from .mqtt import MqttSettings
+
+log = logging.getLogger("hcpy")
+
+
+def run(devices_file: str, mqtt: MqttSettings, settings_without_id: dict, names: tuple[str, ...] = ()) -> int:
+    """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT."""
+    try:
+        entries = load_devices(devices_file)
+    except (HcpyError, OSError) as exc:
+        log.error("%s", exc)
+        return 2
+    if names:
+        unknown = set(names) - {e.name for e in entries}
+        if unknown:
+            log.error("%s has no appliance named %s", devices_file, ", ".join(sorted(unknown)))
+            return 2
+        entries = [e for e in entries if e.name in names]
+    if not entries:
+        log.error("%s lists no appliances; run hc-login first", devices_file)
+        return 2
+
+    device_id = installation_device_id(Path(devices_file).parent)
+    try:
+        bridge = Bridge(entries, mqtt, BridgeSettings(device_id=device_id, **settings_without_id))
+    except HcpyError as exc:
+        log.error("%s", exc)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        log.info("starting %d appliance(s): %s", len(entries), ", ".join(e.name for e in entries))
+        bridge.start()
+        stop.wait()
+    finally:
+        bridge.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0

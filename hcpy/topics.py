@@ -1,0 +1,70 @@
+"""The MQTT topic layout, in one place (DESIGN.md, MQTT interface).
+
+Compatible with hcpy2-0: `P` is the prefix (default ``homeconnect/``, its
+trailing slash included), `T` = `P` + the appliance name with non-ASCII
+characters dropped.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "homeconnect/"
+ONLINE = "online"
+OFFLINE = "offline"
+
+# Command topics: suffix of T -> what it does.
+SET = "set"
+ACTIVE_PROGRAM = "activeProgram"
+SELECTED_PROGRAM = "selectedProgram"
+COMMANDS = (SET, ACTIVE_PROGRAM, SELECTED_PROGRAM)
+
+
+def clean_name(name: str) -> str:
+    """The appliance name as hcpy2-0 puts it in topics: ASCII only."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+
+
+def bridge_lwt(prefix: str) -> str:
+    return f"{prefix}LWT"
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    name: str  # the appliance name as configured
+
+    @property
+    def base(self) -> str:
+        return self.prefix + clean_name(self.name)
+
+    @property
+    def lwt(self) -> str:
+        return f"{self.base}/LWT"
+
+    @property
+    def bridge_lwt(self) -> str:
+        return bridge_lwt(self.prefix)
+
+    @property
+    def json_state(self) -> str:
+        return f"{self.base}/state"
+
+    def state(self, key: str) -> str:
+        return f"{self.base}/state/{key}"
+
+    def event(self, key: str) -> str:
+        return f"{self.base}/event/{key}"
+
+    def command(self, suffix: str) -> str:
+        return f"{self.base}/{suffix}"
+
+    @property
+    def response(self) -> str:
+        return f"{self.base}/response"
+
+    def parse_command(self, topic: str) -> str | None:
+        """The command suffix if `topic` is one of this appliance's command topics."""
+        head, _, suffix = topic.rpartition("/")
+        return suffix if head == self.base and suffix in COMMANDS else None

@@ -1,0 +1,345 @@
+"""hc2mqtt end to end: simulators <-> bridge <-> a real mosquitto <-> a subscriber."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from contextlib import contextmanager
+
+import paho.mqtt.client as paho
+import pytest
+
+from conftest import DISHWASHER, WASHER, profile_files
+from hcpy.bridge import Bridge, BridgeSettings
+from hcpy.connection import Backoff
+from hcpy.devices import entry_from_profile
+from hcpy.message import Action
+from hcpy.mqtt import MqttSettings
+from hcpy.profile import parse_profile
+from hcpy.simulator import SimulatedAppliance, Simulator
+from hcpy.transport import Timing
+
+FAST = Timing(connect=3, ping_interval=0.3, silence=1.5, tick=0.1)
+QUICK_RETRY = Backoff(first=0.2, limit=0.5, stable_after=5)
+P = "homeconnect/"
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return {"dishwasher": parse_profile(*profile_files(DISHWASHER)), "washer": parse_profile(*profile_files(WASHER))}
+
+
+class Subscriber:
+    """A plain MQTT client that remembers everything it saw."""
+
+    def __init__(self, port: int):
+        self.messages: list[tuple[str, str, bool]] = []
+        self.last: dict[str, str] = {}
+        self._cond = threading.Condition()
+        self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *a: c.subscribe("#", qos=1)
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message):
+        with self._cond:
+            payload = message.payload.decode("utf-8", "replace")
+            self.messages.append((message.topic, payload, message.retain))
+            self.last[message.topic] = payload
+            self._cond.notify_all()
+
+    def wait(self, topic: str, payload=None, timeout: float = 8.0, since: int = 0) -> str:
+        """Wait until `topic` carries `payload` (any payload if None, a callable tests it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for t, p, _ in self.messages[since:]:
+                    if t == topic and (payload is None or (payload(p) if callable(payload) else p == payload)):
+                        return p
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [m for m in self.messages[since:] if m[0] == topic]
+                    raise AssertionError(f"no {payload!r} on {topic}; saw {seen[-5:]}")
+                self._cond.wait(left)
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.messages)
+
+    def publish(self, topic: str, payload) -> None:
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload)
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def response(self, topic: str, payload, since: int | None = None) -> dict:
+        base = topic.rpartition("/")[0]
+        mark = self.mark() if since is None else since
+        self.publish(topic, payload)
+        return json.loads(self.wait(f"{base}/response", since=mark))
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@contextmanager
+def running(broker, sims_and_entries, **settings):
+    entries = [e for _, e in sims_and_entries]
+    bridge = Bridge(
+        entries,
+        MqttSettings(host="127.0.0.1", port=broker.port, prefix=P, clientname="hcpy-test"),
+        BridgeSettings(device_id="00112233aabbccdd", timing=FAST, backoff=QUICK_RETRY, request_timeout=3, **settings),
+    )
+    bridge.start()
+    try:
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+def appliance(profile, name, transport="tls", services="iz"):
+    psk = os.urandom(32)
+    iv = os.urandom(16) if transport == "aes" else None
+    sim = Simulator(SimulatedAppliance(profile, services=services), psk, iv).start()
+    entry = entry_from_profile(
+        profile, key=b64(psk), iv=b64(iv) if iv else None, host="127.0.0.1", port=sim.port, name=name
+    )
+    return sim, entry
+
+
+@pytest.fixture
+def subscriber(broker):
+    s = Subscriber(broker.port)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def kitchen(profiles):
+    """A TLS dishwasher and an AES washer."""
+    pair = [appliance(profiles["dishwasher"], "dishwasher"), appliance(profiles["washer"], "washer", "aes", "legacy")]
+    yield pair
+    for sim, _ in pair:
+        sim.stop()
+
+
+def posts(sim):
+    return [m for m in sim.received if m.action == Action.POST]
+
+
+# -- publishing --------------------------------------------------------------------------
+
+
+def test_state_and_availability_topics(broker, subscriber, kitchen, profiles):
+    (dish, _), (washer, _) = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}LWT", "online")
+        for name in ("dishwasher", "washer"):
+            subscriber.wait(f"{P}{name}/LWT", "online")
+        # Values as the simulators hold them, decoded by the profile, hcpy2-0 style.
+        door = subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate")
+        assert door in profiles["dishwasher"].features[527].enum.members.values()
+        subscriber.wait(f"{P}washer/state/bsh_common_status_doorstate")
+        # A change on the appliance reaches MQTT.
+        mark = subscriber.mark()
+        dish.set_value("BSH.Common.Status.DoorState", 1)
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed", since=mark)
+        dish.set_value("Dishcare.Dishwasher.Setting.ExtraDry", True)
+        subscriber.wait(f"{P}dishwasher/state/dishcare_dishwasher_setting_extradry", "True")
+        # Device info from the handshake, as hcpy2-0 published it.
+        assert subscriber.wait(f"{P}dishwasher/state/vib") == "SN658X06TE"
+        # Events: a JSON object, on every occurrence.
+        event = next(f for f in profiles["dishwasher"].features.values() if f.kind.value == "event")
+        mark = subscriber.mark()
+        dish.set_value(event.uid, 1)
+        payload = subscriber.wait(f"{P}dishwasher/event/{event.feature_id}", since=mark)
+        assert json.loads(payload) == {"event_type": "Present"}
+        # The compact summary on T.
+        summary = json.loads(subscriber.wait(f"{P}dishwasher", lambda p: json.loads(p).get("door") == "Closed"))
+        assert set(summary) >= {"state", "door", "remaining", "power", "remainingseconds"}
+        mark = subscriber.mark()
+    # A clean stop says offline, for the bridge and for each appliance.
+    subscriber.wait(f"{P}LWT", "offline", since=mark)
+    subscriber.wait(f"{P}dishwasher/LWT", "offline", since=mark)
+
+
+def test_retained_and_published_on_change_only(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate")
+        mark = subscriber.mark()
+        dish.set_value("BSH.Common.Status.DoorState", 1)
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed", since=mark)
+        mark = subscriber.mark()
+        dish.set_value("BSH.Common.Status.DoorState", 1)  # the same again
+        dish.set_value("Dishcare.Dishwasher.Setting.ExtraDry", True)
+        subscriber.wait(f"{P}dishwasher/state/dishcare_dishwasher_setting_extradry", "True", since=mark)
+        door = [m for m in subscriber.messages[mark:] if m[0].endswith("/bsh_common_status_doorstate")]
+        assert door == []
+    # A newcomer gets the retained state.
+    late = Subscriber(broker.port)
+    try:
+        assert late.wait(f"{P}dishwasher/state/bsh_common_status_doorstate") == "Closed"
+        assert any(retained for t, _, retained in late.messages if t.endswith("/bsh_common_status_doorstate"))
+    finally:
+        late.close()
+
+
+def test_home_assistant_discovery(broker, subscriber, kitchen):
+    with running(broker, kitchen, ha_discovery=True):
+        topic = "homeassistant/sensor/hcpy/dishwasher_bsh_common_status_doorstate/config"
+        config = json.loads(subscriber.wait(topic))
+        assert config["unique_id"] == "dishwasher_bsh_common_status_doorstate"
+        assert config["state_topic"] == f"{P}dishwasher/state/bsh_common_status_doorstate"
+        assert {"topic": f"{P}dishwasher/LWT"} in config["availability"]
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def test_set_by_name_is_answered_and_applied(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        answer = subscriber.response(
+            f"{P}dishwasher/set", {"name": "BSH.Common.Setting.PowerState", "value": "Off", "transaction": "t-1"}
+        )
+        assert answer["status"] == "ok" and answer["transaction"] == "t-1" and answer["command"] == "set"
+        assert posts(dish)[-1].data == [{"uid": 539, "value": 1}]
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_setting_powerstate", "Off")
+
+
+def test_programs_are_selected_and_started(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        answer = subscriber.response(f"{P}dishwasher/selectedProgram", {"program": "Eco50"})
+        assert answer["status"] == "ok", answer
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_root_selectedprogram", "Dishcare.Dishwasher.Program.Eco50")
+        answer = subscriber.response(f"{P}dishwasher/activeProgram", {"program": "selected"})
+        assert answer["status"] == "ok", answer
+        assert posts(dish)[-1].resource == "/ro/activeProgram"
+        assert posts(dish)[-1].data[0]["program"] == 8196
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_root_activeprogram", "Dishcare.Dishwasher.Program.Eco50")
+
+
+BAD_COMMANDS = [
+    ("set", b"{not json", 400, "not valid JSON"),
+    ("set", {"name": "BSH.Common.Setting.Nope", "value": 1}, 404, "no feature"),
+    ("set", {"name": "BSH.Common.Status.DoorState", "value": "Open"}, 403, "not writable"),
+    ("set", {"uid": 539, "value": "Sideways"}, 400, "not a value"),
+    ("set", {"name": "Dishcare.Dishwasher.Setting.ExtraDry", "value": "maybe"}, 400, "true or false"),
+    ("selectedProgram", {"program": "Dishcare.Dishwasher.Program.Nope"}, 404, "no program"),
+    ("activeProgram", {"program": "Eco50", "options": [{"uid": 544, "value": 60}]}, 400, "not an option"),
+    ("activeProgram", {"program": "Eco50", "options": [{"uid": 558, "value": "soon"}]}, 400, "number"),
+]
+
+
+def test_bad_commands_are_refused_and_never_sent(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        before = len(posts(dish))
+        for suffix, payload, code, words in BAD_COMMANDS:
+            answer = subscriber.response(f"{P}dishwasher/{suffix}", payload)
+            assert answer["status"] == "error", answer
+            assert answer["code"] == code, answer
+            assert words in answer["error"], answer
+        assert len(posts(dish)) == before
+
+
+def test_the_appliances_refusal_comes_back_with_its_name(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        dish.fail_next("/ro/values", 403)
+        answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
+        assert (answer["status"], answer["code"], answer["name"]) == ("error", 403, "Forbidden")
+        assert "refused" in answer["error"]
+
+
+def test_offline_appliance(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        mark = subscriber.mark()
+        dish.stop()
+        subscriber.wait(f"{P}dishwasher/LWT", "offline", since=mark)
+        answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
+        assert answer["status"] == "error" and "offline" in answer["error"]
+        # The other appliance is unaffected.
+        answer = subscriber.response(f"{P}washer/set", {"name": "BSH.Common.Setting.AllowBackendConnection", "value": False})
+        assert answer["status"] == "ok", answer
+
+
+# -- resilience ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["drop_connections", "go_silent", "send_bad_mac"])
+def test_appliance_faults_lead_to_a_reconnect(broker, subscriber, kitchen, fault):
+    _, (washer, _) = kitchen  # AES, so a bad MAC is possible
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}washer/LWT", "online")
+        mark = subscriber.mark()
+        getattr(washer, fault)()
+        subscriber.wait(f"{P}washer/LWT", "offline", since=mark)
+        subscriber.wait(f"{P}washer/LWT", "online", since=mark)
+        # Fully republished after the return.
+        subscriber.wait(f"{P}washer/state/bsh_common_status_doorstate", since=mark)
+
+
+def test_broker_restart_republishes_everything(broker, subscriber, kitchen):
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate")
+        broker.stop()
+        broker.start()  # same port, no persistence: every retained topic is gone
+        mark = subscriber.mark()
+        subscriber.wait(f"{P}LWT", "online", timeout=15, since=mark)
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", timeout=15, since=mark)
+        subscriber.wait(f"{P}washer/LWT", "online", since=mark)
+        # Commands work again: subscriptions were renewed.
+        answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
+        assert answer["status"] == "ok"
+
+
+def test_two_appliances_of_the_same_type(broker, subscriber, profiles):
+    from hcpy.devices import unique_names
+
+    first = appliance(profiles["dishwasher"], "dishwasher")
+    second = appliance(profiles["dishwasher"], "dishwasher", "aes")
+    entries = unique_names([first[1], second[1]])
+    assert [e.name for e in entries] == ["dishwasher", "dishwasher_2"]
+    try:
+        with running(broker, [(first[0], entries[0]), (second[0], entries[1])]):
+            subscriber.wait(f"{P}dishwasher/LWT", "online")
+            subscriber.wait(f"{P}dishwasher_2/LWT", "online")
+            second[0].set_value("BSH.Common.Status.DoorState", 0)
+            first[0].set_value("BSH.Common.Status.DoorState", 1)
+            subscriber.wait(f"{P}dishwasher_2/state/bsh_common_status_doorstate", "Open")
+            subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed")
+            answer = subscriber.response(f"{P}dishwasher_2/set", {"name": "PowerState", "value": "Off"})
+            assert answer["status"] == "ok"
+            assert posts(second[0])[-1].data == [{"uid": 539, "value": 1}]
+            assert [m for m in posts(first[0]) if m.resource == "/ro/values"] == []
+    finally:
+        first[0].stop()
+        second[0].stop()
+
+
+def test_shutdown_is_quick(broker, subscriber, kitchen):
+    with running(broker, kitchen) as bridge:
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        subscriber.wait(f"{P}washer/LWT", "online")
+        mark = subscriber.mark()
+    subscriber.wait(f"{P}LWT", "offline", since=mark)
+    subscriber.wait(f"{P}washer/LWT", "offline", since=mark)
+    assert not any(a.connection.running for a in bridge.appliances)
