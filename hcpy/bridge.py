@@ -20,7 +20,7 @@ from .connection import ApplianceConnection, Backoff, NotConnected, Observer
 from .devices import ApplianceEntry
 from .discovery import DiscoveryOptions, discovery_messages, removal_messages
 from .errors import ApplianceError, ConfigError, HcpyError, RequestTimeout
-from .message import Action, Message
+from .message import Message
 from .mqtt import MqttLink, MqttSettings
 from .publishing import Outgoing, Publisher, PublishOptions
 from .state import ApplianceState, Change

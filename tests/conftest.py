@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 
 PROFILES = Path(__file__).parent / "fixtures" / "profiles"
@@ -76,3 +79,65 @@ def broker(tmp_path):
     b.start()
     yield b
     b.stop()
+
+
+class Subscriber:
+    """A plain MQTT client that remembers everything it saw."""
+
+    def __init__(self, port: int):
+        self.messages: list[tuple[str, str, bool]] = []
+        self.last: dict[str, str] = {}
+        self._cond = threading.Condition()
+        self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *a: c.subscribe("#", qos=1)
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message):
+        with self._cond:
+            payload = message.payload.decode("utf-8", "replace")
+            self.messages.append((message.topic, payload, message.retain))
+            self.last[message.topic] = payload
+            self._cond.notify_all()
+
+    def wait(self, topic: str, payload=None, timeout: float = 8.0, since: int = 0) -> str:
+        """Wait until `topic` carries `payload` (any payload if None, a callable tests it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for t, p, _ in self.messages[since:]:
+                    if t == topic and (payload is None or (payload(p) if callable(payload) else p == payload)):
+                        return p
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [m for m in self.messages[since:] if m[0] == topic]
+                    raise AssertionError(f"no {payload!r} on {topic}; saw {seen[-5:]}")
+                self._cond.wait(left)
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.messages)
+
+    def publish(self, topic: str, payload) -> None:
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload)
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def response(self, topic: str, payload, since: int | None = None) -> dict:
+        base = topic.rpartition("/")[0]
+        mark = self.mark() if since is None else since
+        self.publish(topic, payload)
+        return json.loads(self.wait(f"{base}/response", since=mark))
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def subscriber(broker):
+    s = Subscriber(broker.port)
+    yield s
+    s.close()

@@ -5,14 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
-import time
 from contextlib import contextmanager
 
-import paho.mqtt.client as paho
 import pytest
 
-from conftest import DISHWASHER, WASHER, profile_files
+from conftest import DISHWASHER, WASHER, Subscriber, profile_files
 from hcpy.bridge import Bridge, BridgeSettings
 from hcpy.connection import Backoff
 from hcpy.devices import entry_from_profile
@@ -34,61 +31,6 @@ def b64(raw: bytes) -> str:
 @pytest.fixture(scope="module")
 def profiles():
     return {"dishwasher": parse_profile(*profile_files(DISHWASHER)), "washer": parse_profile(*profile_files(WASHER))}
-
-
-class Subscriber:
-    """A plain MQTT client that remembers everything it saw."""
-
-    def __init__(self, port: int):
-        self.messages: list[tuple[str, str, bool]] = []
-        self.last: dict[str, str] = {}
-        self._cond = threading.Condition()
-        self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *a: c.subscribe("#", qos=1)
-        self.client.reconnect_delay_set(0.1, 0.5)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, message):
-        with self._cond:
-            payload = message.payload.decode("utf-8", "replace")
-            self.messages.append((message.topic, payload, message.retain))
-            self.last[message.topic] = payload
-            self._cond.notify_all()
-
-    def wait(self, topic: str, payload=None, timeout: float = 8.0, since: int = 0) -> str:
-        """Wait until `topic` carries `payload` (any payload if None, a callable tests it)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for t, p, _ in self.messages[since:]:
-                    if t == topic and (payload is None or (payload(p) if callable(payload) else p == payload)):
-                        return p
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = [m for m in self.messages[since:] if m[0] == topic]
-                    raise AssertionError(f"no {payload!r} on {topic}; saw {seen[-5:]}")
-                self._cond.wait(left)
-
-    def mark(self) -> int:
-        with self._cond:
-            return len(self.messages)
-
-    def publish(self, topic: str, payload) -> None:
-        if not isinstance(payload, (str, bytes)):
-            payload = json.dumps(payload)
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
-
-    def response(self, topic: str, payload, since: int | None = None) -> dict:
-        base = topic.rpartition("/")[0]
-        mark = self.mark() if since is None else since
-        self.publish(topic, payload)
-        return json.loads(self.wait(f"{base}/response", since=mark))
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 @contextmanager
@@ -114,13 +56,6 @@ def appliance(profile, name, transport="tls", services="iz"):
         profile, key=b64(psk), iv=b64(iv) if iv else None, host="127.0.0.1", port=sim.port, name=name
     )
     return sim, entry
-
-
-@pytest.fixture
-def subscriber(broker):
-    s = Subscriber(broker.port)
-    yield s
-    s.close()
 
 
 @pytest.fixture

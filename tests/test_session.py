@@ -68,7 +68,7 @@ def transport_kind(request):
 
 def make_sim(profile, kind, services="iz", version=2):
     app = SimulatedAppliance(profile, services=services, initial_values_version=version)
-    return Simulator(app, PSK, IV if kind == "aes" else None).start()
+    return Simulator(app, PSK, IV if kind == "aes" else None)  # started by `with`
 
 
 def make_session(sim, kind, recorder=None, timing=FAST, request_timeout=3.0):

@@ -1,0 +1,150 @@
+"""`python hc2mqtt.py` as users run it: an hcpy2-0 config.ini and devices.json."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DISHWASHER, profile_files
+from hcpy.profile import parse_profile
+from hcpy.simulator import SimulatedAppliance, Simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+PSK = os.urandom(32)
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def hcpy_devices_json(port: int) -> list[dict]:
+    """A devices.json as hcpy's own hc-login writes it: a few real features.
+
+    The appliance reports many more uids than listed: as with a real hcpy
+    file, those are skipped with one warning each.
+    """
+    return [
+        {
+            "name": "dishwasher",
+            "host": "127.0.0.1",
+            "port": port,  # the one addition: tests cannot bind 443
+            "key": b64(PSK),
+            "description": {"type": "Dishwasher", "brand": "SIEMENS", "model": "SN658X06TE", "version": "1", "revision": "0"},
+            "features": {
+                "527": {
+                    "name": "BSH.Common.Status.DoorState", "access": "read", "available": "true",
+                    "enumerationType": "0201", "refCID": "03", "refDID": "80",
+                    "values": {"0": "Open", "1": "Closed"},
+                },
+                "539": {
+                    "name": "BSH.Common.Setting.PowerState", "access": "readWrite", "available": "true",
+                    "refCID": "03", "refDID": "80", "values": {"1": "Off", "2": "On"},
+                },
+                "4356": {
+                    "name": "Dishcare.Dishwasher.Setting.ExtraDry", "access": "readWrite",
+                    "available": "true", "refCID": "01", "refDID": "00",
+                },
+                "256": {"name": "BSH.Common.Root.ActiveProgram"},
+                "8196": {"name": "Dishcare.Dishwasher.Program.Eco50"},
+            },
+        }
+    ]
+
+
+def hcpy20_config_ini(path: Path, devices: Path, port: int) -> None:
+    # Verbatim keys and value syntax of hcpy2-0's config.ini.example.
+    path.write_text(
+        f'devices_file = "{devices}"\n'
+        'mqtt_host = "127.0.0.1"\n'
+        f"mqtt_port = {port}\n"
+        'mqtt_username = "mqtt"\n'
+        'mqtt_password = "password"\n'
+        'mqtt_prefix = "homeconnect/"\n'
+        'mqtt_clientname = "hcpy"\n'
+        "mqtt_ssl = False\n"
+        "mqtt_cafile = None\n"
+        "mqtt_certfile = None\n"
+        "mqtt_keyfile = None\n"
+        "ha_discovery = True  # See section Home Assistant\n"
+        f'discovery_file = "{path.parent / "discovery.yaml"}"\n'
+        "domain_suffix =\n"
+        "events_as_sensors = False\n"
+        "debug = True\n"
+    )
+
+
+@pytest.fixture
+def simulator():
+    profile = parse_profile(*profile_files(DISHWASHER))
+    with Simulator(SimulatedAppliance(profile), PSK) as sim:
+        yield sim
+
+
+def test_hcpy20_config_runs_unchanged_and_stops_on_sigterm(tmp_path, broker, subscriber, simulator):
+    devices = tmp_path / "devices.json"
+    devices.write_text(json.dumps(hcpy_devices_json(simulator.port), indent=4))
+    config = tmp_path / "config.ini"
+    # A wrong port in the file: HCPY_MQTT_PORT from the environment wins, as in hcpy2-0.
+    hcpy20_config_ini(config, devices, 1)
+    env = {**os.environ, "HCPY_MQTT_PORT": str(broker.port)}
+    daemon = subprocess.Popen(
+        [sys.executable, "hc2mqtt.py", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        subscriber.wait("homeconnect/LWT", "online", timeout=20)
+        subscriber.wait("homeconnect/dishwasher/LWT", "online")
+        subscriber.wait("homeconnect/dishwasher/state/bsh_common_status_doorstate")
+        subscriber.wait("homeconnect/dishwasher/state/bsh_common_setting_powerstate")
+        discovery = json.loads(subscriber.wait("homeassistant/sensor/hcpy/dishwasher_bsh_common_status_doorstate/config"))
+        assert discovery["unique_id"] == "dishwasher_bsh_common_status_doorstate"
+        simulator.set_value(527, 1)
+        subscriber.wait("homeconnect/dishwasher/state/bsh_common_status_doorstate", "Closed")
+        answer = subscriber.response("homeconnect/dishwasher/set", [{"uid": 539, "value": "Off"}])
+        assert answer["status"] == "ok", answer
+        subscriber.wait("homeconnect/dishwasher/state/bsh_common_setting_powerstate", "Off")
+        mark = subscriber.mark()
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=10)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, output
+    subscriber.wait("homeconnect/LWT", "offline", since=mark)
+    subscriber.wait("homeconnect/dishwasher/LWT", "offline", since=mark)
+    # Debug logging was on, and still no key.
+    assert "DEBUG" in output and "sending" in output
+    assert b64(PSK) not in output and PSK.hex() not in output
+    assert "unknown uid" in output  # the features the short file lacks, said once each
+
+
+def test_missing_devices_file_is_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "hc2mqtt.py", "--devices_file", str(tmp_path / "nope.json"), "--mqtt_port", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "nope.json" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_hcpy20_options():
+    result = subprocess.run([sys.executable, "hc2mqtt.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for option in ("--devices_file", "--mqtt_host", "--mqtt_prefix", "--mqtt_ssl", "--ha-discovery", "--config"):
+        assert option in result.stdout
