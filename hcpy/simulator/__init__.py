@@ -1,0 +1,19 @@
+"""A simulated Home Connect appliance: the appliance side of the local protocol.
+
+Test infrastructure for hcpy and a tool for users who want to try hcpy
+before pointing it at their kitchen::
+
+    app = SimulatedAppliance(profile)
+    with Simulator(app, psk) as sim:      # give iv= for the AES transport
+        print(sim.url)                    # wss://127.0.0.1:PORT/homeconnect
+
+`python -m hcpy.simulator --devices config/devices.json` serves every
+appliance of a devices.json.
+"""
+
+from __future__ import annotations
+
+from .appliance import SERVICE_PRESETS, Result, SimulatedAppliance
+from .server import Simulator
+
+__all__ = ["SERVICE_PRESETS", "Result", "SimulatedAppliance", "Simulator"]

@@ -1,0 +1,403 @@
+"""The simulated appliance's state: values, live limits, and what it accepts.
+
+No I/O. Every connection of a `Simulator` shares one `SimulatedAppliance`;
+its methods are thread-safe. Changes come back as wire-ready lists of
+``{"uid": …, "value": …}`` for the caller to notify.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Access, Description, EnumType, Feature, Kind, Limits, Profile, Program
+from .values import ValueKind, check_value, describe, initial_value, value_kind
+
+# The services the appliance advertises in /ci/services (PROTOCOL.md §3).
+SERVICE_PRESETS: dict[str, list[dict[str, Any]]] = {
+    "iz": [
+        {"service": "ci", "version": 3},
+        {"service": "ei", "version": 2},
+        {"service": "iz", "version": 1},
+        {"service": "ni", "version": 1},
+        {"service": "ro", "version": 1},
+    ],
+    # Older appliances: no iz service; clients authenticate with a nonce and read /ci/info.
+    "legacy": [
+        {"service": "ci", "version": 2},
+        {"service": "ei", "version": 2},
+        {"service": "ni", "version": 1},
+        {"service": "ro", "version": 1},
+    ],
+}
+
+# Answer codes, in one place. Appliances answer 400 for any value they cannot take.
+NOT_FOUND = 404
+FORBIDDEN = 403
+BAD_REQUEST = 400
+
+VALUE_KINDS = {
+    Kind.STATUS,
+    Kind.SETTING,
+    Kind.EVENT,
+    Kind.OPTION,
+    Kind.ACTIVE_PROGRAM,
+    Kind.SELECTED_PROGRAM,
+    Kind.PROTECTION_PORT,
+}
+DESCRIBED_KINDS = VALUE_KINDS | {Kind.COMMAND, Kind.PROGRAM}
+
+ACTIVE_PROGRAM = "BSH.Common.Root.ActiveProgram"
+SELECTED_PROGRAM = "BSH.Common.Root.SelectedProgram"
+OPERATION_STATE = "BSH.Common.Status.OperationState"
+
+
+@dataclass
+class Result:
+    """What the appliance made of a write: ``code`` None means accepted."""
+
+    code: int | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code is None
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class SimulatedAppliance:
+    """One appliance built from a profile.
+
+    ``services`` is a preset name ("iz", "legacy") or the list /ci/services
+    answers; ``info`` and ``network`` override fields of /iz/info (/ci/info)
+    and /ni/info.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        services: str | list[dict[str, Any]] = "iz",
+        initial_values_version: int = 2,
+        info: dict[str, Any] | None = None,
+        network: dict[str, Any] | None = None,
+    ):
+        if isinstance(services, str):
+            if services not in SERVICE_PRESETS:
+                raise ValueError(f"unknown services preset {services!r}; use one of {sorted(SERVICE_PRESETS)} or a list")
+            services = SERVICE_PRESETS[services]
+        self.profile = profile
+        self.services: list[dict[str, Any]] = copy.deepcopy(services)
+        self.initial_values_version = initial_values_version
+        self.info = {**default_info(profile.description), **(info or {})}
+        self.network = {**default_network(self.info), **(network or {})}
+        self._lock = threading.RLock()
+        # Live copies: description changes alter these, never the profile.
+        self._limits: dict[int, Limits] = {uid: copy.copy(f.limits) for uid, f in profile.features.items()}
+        for program in profile.programs.values():
+            self._limits.setdefault(program.uid, Limits()).available = program.available
+        self._option_limits: dict[tuple[int, int], Limits] = {
+            (program.uid, option.uid): copy.copy(option.limits)
+            for program in profile.programs.values()
+            for option in program.options.values()
+        }
+        self._values: dict[int, Any] = {
+            uid: initial_value(f, f.limits) for uid, f in profile.features.items() if f.kind in VALUE_KINDS
+        }
+        self._active_root = self._root(Kind.ACTIVE_PROGRAM, ACTIVE_PROGRAM)
+        self._selected_root = self._root(Kind.SELECTED_PROGRAM, SELECTED_PROGRAM)
+        for root in (self._active_root, self._selected_root):
+            if root is not None:
+                self._values[root.uid] = 0  # no program
+
+    # --- services ---------------------------------------------------------
+
+    def service_version(self, service: str) -> int | None:
+        for entry in self.services:
+            if entry.get("service") == service:
+                return entry.get("version")
+        return None
+
+    # --- reading ----------------------------------------------------------
+
+    def feature(self, uid_or_name: int | str) -> Feature:
+        """The feature with this uid or exact full name; KeyError otherwise."""
+        if isinstance(uid_or_name, str):
+            feature = self.profile.by_name(uid_or_name)
+        else:
+            feature = self.profile.features.get(uid_or_name)
+        if feature is None:
+            raise KeyError(f"the simulated {self.profile.description.model or 'appliance'} has no feature {uid_or_name!r}")
+        return feature
+
+    def value(self, uid_or_name: int | str) -> Any:
+        with self._lock:
+            return self._values.get(self.feature(uid_or_name).uid)
+
+    def mandatory_values(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"uid": uid, "value": value}
+                for uid, value in self._values.items()
+                if self._limits[uid].access.readable
+            ]
+
+    def description_changes(self) -> list[dict[str, Any]]:
+        with self._lock:
+            entries = [
+                describe(uid, self._limits[uid], value_kind(f))
+                for uid, f in self.profile.features.items()
+                if f.kind in DESCRIBED_KINDS
+            ]
+            for (program_uid, option_uid), limits in self._option_limits.items():
+                kind = value_kind(self.profile.features[option_uid]) if option_uid in self.profile.features else ValueKind.ANY
+                entries.append(describe(option_uid, limits, kind, parent_uid=program_uid))
+            return entries
+
+    # --- writing by clients ----------------------------------------------
+
+    def write_values(self, items: list[dict[str, Any]]) -> Result:
+        """POST /ro/values: all of ``items`` are applied, or none."""
+        with self._lock:
+            try:
+                if not items:
+                    raise _Refused(BAD_REQUEST, "no values given")
+                planned = [self._check_write(item) for item in items]
+            except _Refused as refused:
+                return Result(refused.code, reason=refused.reason)
+            return Result(changes=self._apply(planned))
+
+    def start_program(self, resource: str, items: list[dict[str, Any]]) -> Result:
+        """POST /ro/selectedProgram or /ro/activeProgram."""
+        active = resource.endswith("activeProgram")
+        with self._lock:
+            try:
+                program, options = self._check_program(active, items)
+            except _Refused as refused:
+                return Result(refused.code, reason=refused.reason)
+            planned: list[tuple[Feature, Any]] = []
+            roots = [self._active_root, self._selected_root] if active else [self._selected_root]
+            planned += [(root, program.uid) for root in roots if root is not None]
+            planned += options
+            if active:
+                run = self._member(OPERATION_STATE, "Run")
+                if run is not None:
+                    planned.append(run)
+            return Result(changes=self._apply(planned))
+
+    # --- changes made by the simulator's user ----------------------------
+
+    def set_value(self, uid_or_name: int | str, value: Any) -> dict[str, Any]:
+        """Set a value unchecked (the appliance changing by itself); enum member names are accepted."""
+        feature = self.feature(uid_or_name)
+        if feature.kind not in VALUE_KINDS:
+            raise ValueError(f"{feature.name} is a {feature.kind.value}, it holds no value")
+        if isinstance(value, str) and feature.enum is not None:
+            value = _member_value(feature.enum, value, feature.name)
+        elif isinstance(value, str) and feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM):
+            value = self.feature(value).uid  # a program's full name
+        with self._lock:
+            self._values[feature.uid] = value
+        return {"uid": feature.uid, "value": value}
+
+    def set_description(
+        self,
+        uid_or_name: int | str,
+        *,
+        access: Access | str | None = None,
+        available: bool | None = None,
+        min: float | None = None,
+        max: float | None = None,
+        step: float | None = None,
+        default: Any = None,
+        value: Any = None,
+        parent_uid: int | None = None,
+    ) -> dict[str, Any]:
+        """Change live limits; return the /ro/descriptionChange entry (changed fields only).
+
+        With ``parent_uid`` (a program uid) the limits of the option under that
+        program change. ``value`` is carried inside the change, as some
+        appliances do.
+        """
+        feature = self.feature(uid_or_name)
+        with self._lock:
+            if parent_uid is None:
+                limits = self._limits[feature.uid]
+            else:
+                limits = self._option_limits.get((parent_uid, feature.uid))
+                if limits is None:
+                    raise KeyError(f"program {parent_uid} has no option {feature.name}")
+            entry: dict[str, Any] = {"uid": feature.uid}
+            if parent_uid is not None:
+                entry["parentUID"] = parent_uid
+            if access is not None:
+                limits.access = access if isinstance(access, Access) else Access.parse(access)
+                entry["access"] = limits.access.value.upper()
+            if available is not None:
+                limits.available = available
+                entry["available"] = available
+            for attr, key, given in (("min", "min", min), ("max", "max", max), ("step", "stepSize", step), ("default", "default", default)):
+                if given is not None:
+                    setattr(limits, attr, given)
+                    entry[key] = given
+            if value is not None:
+                entry["value"] = self.set_value(feature.uid, value)["value"]
+            return entry
+
+    # --- internals --------------------------------------------------------
+
+    def _check_write(self, item: dict[str, Any]) -> tuple[Feature, Any]:
+        uid, value = item.get("uid"), item.get("value")
+        if not isinstance(uid, int) or isinstance(uid, bool) or "value" not in item:
+            raise _Refused(BAD_REQUEST, f"entry {item!r} needs an integer uid and a value")
+        feature = self.profile.features.get(uid)
+        if feature is None or feature.kind not in VALUE_KINDS | {Kind.COMMAND}:
+            raise _Refused(NOT_FOUND, f"uid {uid} is not a value or command of this appliance")
+        limits, enum = self._effective(feature)
+        self._check_writable(feature.name, limits)
+        if feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM):
+            if not isinstance(value, int) or isinstance(value, bool) or (value and value not in self.profile.programs):
+                raise _Refused(BAD_REQUEST, f"{feature.name}: {value!r} is not a program uid")
+            return feature, value
+        self._check(feature, value, limits, enum)
+        return feature, value
+
+    def _check_program(self, active: bool, items: list[dict[str, Any]]) -> tuple[Program, list[tuple[Feature, Any]]]:
+        if len(items) != 1 or not isinstance(items[0].get("program"), int) or isinstance(items[0].get("program"), bool):
+            raise _Refused(BAD_REQUEST, "expected one entry with an integer program uid")
+        entry = items[0]
+        program = self.profile.programs.get(entry["program"])
+        if program is None:
+            raise _Refused(NOT_FOUND, f"there is no program {entry['program']}")
+        root = self._active_root if active else self._selected_root
+        if root is not None:
+            self._check_writable(root.name, self._limits[root.uid])
+        if not self._limits[program.uid].available:
+            raise _Refused(FORBIDDEN, f"program {program.name} is not available now")
+        if program.execution == ("selectOnly" if active else "startOnly"):
+            raise _Refused(FORBIDDEN, f"program {program.name} cannot be {'started' if active else 'selected'} ({program.execution})")
+        options = entry.get("options", [])
+        if not isinstance(options, list) or not all(isinstance(o, dict) for o in options):
+            raise _Refused(BAD_REQUEST, "options must be a list of objects")
+        planned = []
+        for option in options:
+            uid, value = option.get("uid"), option.get("value")
+            option_def = program.options.get(uid) if isinstance(uid, int) else None
+            feature = self.profile.features.get(uid) if isinstance(uid, int) else None
+            if option_def is None or feature is None:
+                raise _Refused(BAD_REQUEST, f"{uid!r} is not an option of program {program.name}")
+            limits = _merged(self._option_limits[(program.uid, uid)], self._limits[uid])
+            self._check_writable(f"{feature.name} in {program.name}", limits)
+            self._check(feature, value, limits, option_def.enum or feature.enum)
+            planned.append((feature, value))
+        return program, planned
+
+    def _effective(self, feature: Feature) -> tuple[Limits, EnumType | None]:
+        """An option's limits are those of the running or selected program, when it has the option."""
+        limits = self._limits[feature.uid]
+        if feature.kind is Kind.OPTION:
+            for root in (self._active_root, self._selected_root):
+                program = self.profile.programs.get(self._values.get(root.uid)) if root is not None else None
+                if program is not None and feature.uid in program.options:
+                    option = program.options[feature.uid]
+                    return _merged(self._option_limits[(program.uid, feature.uid)], limits), option.enum or feature.enum
+        return limits, feature.enum
+
+    @staticmethod
+    def _check_writable(what: str, limits: Limits) -> None:
+        if not limits.access.writable:
+            raise _Refused(FORBIDDEN, f"{what} is not writable (access {limits.access.value})")
+        if not limits.available:
+            raise _Refused(FORBIDDEN, f"{what} is not available now")
+
+    @staticmethod
+    def _check(feature: Feature, value: Any, limits: Limits, enum: EnumType | None) -> None:
+        reason = check_value(value_kind(feature), value, limits, enum)
+        if reason is not None:
+            raise _Refused(BAD_REQUEST, f"{feature.name} {reason}")
+
+    def _apply(self, planned: list[tuple[Feature, Any]]) -> list[dict[str, Any]]:
+        changes = []
+        for feature, value in planned:
+            if feature.kind is Kind.COMMAND:
+                continue  # a command acts, it is not a state
+            self._values[feature.uid] = value
+            changes.append({"uid": feature.uid, "value": value})
+        return changes
+
+    def _root(self, kind: Kind, name: str) -> Feature | None:
+        by_name = self.profile.by_name(name)
+        if by_name is not None:
+            return by_name
+        return next((f for f in self.profile.features.values() if f.kind is kind), None)
+
+    def _member(self, name: str, member: str) -> tuple[Feature, int] | None:
+        feature = self.profile.by_name(name)
+        if feature is None or feature.enum is None:
+            return None
+        for value, member_name in feature.enum.members.items():
+            if member_name == member:
+                return feature, value
+        return None
+
+
+def _merged(scoped: Limits, base: Limits) -> Limits:
+    """A program's own option limits, falling back to the option's for what it leaves out."""
+    return Limits(
+        access=scoped.access,
+        available=scoped.available,
+        min=scoped.min if scoped.min is not None else base.min,
+        max=scoped.max if scoped.max is not None else base.max,
+        step=scoped.step if scoped.step is not None else base.step,
+        default=scoped.default if scoped.default is not None else base.default,
+    )
+
+
+def _member_value(enum: EnumType, name: str, feature_name: str) -> int:
+    for value, member in enum.members.items():
+        if member == name:
+            return value
+    raise ValueError(f"{feature_name} has no member {name!r} (members: {', '.join(enum.members.values())})")
+
+
+def default_info(description: Description) -> dict[str, Any]:
+    """Device info in the shape of /iz/info, stable for a given brand and model."""
+    digest = hashlib.sha256(f"{description.brand}-{description.model}".encode()).hexdigest()
+    mac = "02-" + "-".join(digest[i : i + 2].upper() for i in range(0, 10, 2))  # locally administered
+    return {
+        "deviceID": digest[:18],
+        "eNumber": f"{description.model}/01",
+        "brand": description.brand,
+        "vib": description.model,
+        "mac": mac,
+        "haVersion": "1.4",
+        "swVersion": "3.2.10.20200911163726",
+        "hwVersion": "2.0.0.2",
+        "deviceType": description.type,
+        "serialNumber": str(int(digest[18:30], 16))[:12].zfill(12),
+        "customerIndex": "01",
+        "fdString": "0201",
+        "shipSki": digest[24:64],
+    }
+
+
+def default_network(info: dict[str, Any]) -> dict[str, Any]:
+    """Network info in the shape of /ni/info; addresses from the documentation range (RFC 5737)."""
+    return {
+        "interfaceID": 0,
+        "type": "WiFi",
+        "ssid": "hcpy-simulator",
+        "rssi": -52,
+        "status": "GOT_IP",
+        "euiAddress": str(info.get("mac", "")).replace("-", ":"),
+        "ipV4": {"ipAddress": "192.0.2.10", "prefixSize": 24, "gateway": "192.0.2.1", "dnsServer": "192.0.2.1"},
+    }
