@@ -50,6 +50,7 @@ class MqttLink:
         self._on_message = on_message
         self._subscriptions: set[str] = set()
         self._connected = threading.Event()
+        self._stopping = False
         self._client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -88,6 +89,7 @@ class MqttLink:
 
     def stop(self, timeout: float = 1.0) -> None:
         """Announce offline, disconnect and stop the network thread."""
+        self._stopping = True
         if self._connected.is_set():
             info = self._client.publish(bridge_lwt(self.settings.prefix), OFFLINE, qos=1, retain=True)
             try:
@@ -135,7 +137,7 @@ class MqttLink:
             log.exception("republishing after the MQTT connect failed")
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.warning("lost the MQTT broker (%s); reconnecting", reason_code)
         self._connected.clear()
 

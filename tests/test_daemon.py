@@ -148,3 +148,38 @@ def test_help_lists_the_hcpy20_options():
     assert result.returncode == 0
     for option in ("--devices_file", "--mqtt_host", "--mqtt_prefix", "--mqtt_ssl", "--ha-discovery", "--config"):
         assert option in result.stdout
+
+
+def test_the_readme_demo(tmp_path, broker, subscriber):
+    """`python -m hcpy.simulator --demo F` then `hc2mqtt.py --devices_file F`."""
+    from conftest import free_port
+
+    demo = tmp_path / "demo.json"
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "hcpy.simulator", "--demo", str(demo), "--base-port", str(free_port())],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    daemon = None
+    try:
+        # The simulator writes the file before it serves; wait for its first line.
+        assert "wrote" in simulator.stdout.readline()
+        assert oct(demo.stat().st_mode & 0o777) == "0o600"
+        daemon = subprocess.Popen(
+            [sys.executable, "hc2mqtt.py", "--devices_file", str(demo), "--mqtt_host", "127.0.0.1", "--mqtt_port", str(broker.port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("dishwasher", "coffeemaker", "washer"):
+            subscriber.wait(f"homeconnect/{name}/LWT", "online", timeout=20)
+            subscriber.wait(f"homeconnect/{name}/state/bsh_common_status_doorstate")
+        answer = subscriber.response("homeconnect/dishwasher/set", {"name": "PowerState", "value": "Off"})
+        assert answer["status"] == "ok", answer
+    finally:
+        for process in (daemon, simulator):
+            if process is not None:
+                process.terminate()
+                process.wait(10)

@@ -1,24 +1,67 @@
 """python -m hcpy.simulator: serve the appliances of a devices.json, simulated.
 
-Each appliance gets its own port (from --base-port on, or free ones with
---base-port 0) on a loopback address by default. Point hcpy at them by
-setting each appliance's host and port in a copy of devices.json.
+Each appliance listens on its entry's own `port` when it has one, else on
+the next port from --base-port (or a free one with --base-port 0), on a
+loopback address by default. Point hcpy at them by setting each appliance's
+host and port in a copy of devices.json, or let `--demo FILE` write such a
+file from the example profiles, ready for `hc2mqtt.py --devices_file FILE`.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import logging
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
-from ..devices import load_devices
+from ..devices import entry_from_profile, load_devices, save_devices, unique_names
 from ..errors import HcpyError
+from ..profile import parse_profile
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
 from .server import Simulator
 
 log = logging.getLogger("hcpy.simulator")
+
+# The real profiles the test suite uses double as the demo's appliances.
+EXAMPLES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "profiles"
+DEMO_PORT = 8443
+
+
+def write_demo(path: str, host: str, first_port: int) -> str:
+    """Write a devices.json of the example appliances with fresh keys, once.
+
+    An existing file is kept, so its keys and ports stay what hc2mqtt knows.
+    The washer gets an IV, so both transports are on show.
+    """
+    if Path(path).exists():
+        return path
+    entries = []
+    for index, description in enumerate(sorted(EXAMPLES.glob("*_DeviceDescription.xml"))):
+        mapping = description.with_name(description.name.replace("_DeviceDescription", "_FeatureMapping"))
+        profile = parse_profile(description.read_bytes(), mapping.read_bytes(), description.stem)
+        aes = profile.description.type.lower() == "washer"
+        entries.append(
+            entry_from_profile(
+                profile,
+                key=_fresh(32),
+                iv=_fresh(16) if aes else None,
+                host=host,
+                port=first_port + index,
+            )
+        )
+    if not entries:
+        raise HcpyError(f"no example profiles in {EXAMPLES}")
+    save_devices(path, unique_names(entries), merge=False)
+    log.info("wrote %s with %d example appliances", path, len(entries))
+    return path
+
+
+def _fresh(size: int) -> str:
+    return base64.urlsafe_b64encode(os.urandom(size)).rstrip(b"=").decode()
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -27,6 +70,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         description="Serve simulated Home Connect appliances from a devices.json, until Ctrl-C.",
     )
     parser.add_argument("--devices", default="config/devices.json", help="devices.json to read (default: %(default)s)")
+    parser.add_argument(
+        "--demo",
+        metavar="FILE",
+        help="serve the example appliances, writing FILE (a devices.json pointing at them) if it does not exist",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument(
         "--base-port",
@@ -43,6 +91,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s")
+    if args.demo:
+        try:
+            args.devices = write_demo(args.demo, args.host, args.base_port or DEMO_PORT)
+        except (HcpyError, OSError) as exc:
+            print(f"cannot write the demo devices file {args.demo}: {exc}", file=sys.stderr)
+            return 2
     try:
         entries = load_devices(args.devices)
     except HcpyError as exc:  # its message names the file and what to do
@@ -63,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [e for e in entries if not args.name or e.name in args.name]
     sims = []
     for index, entry in enumerate(chosen):
-        port = 0 if args.base_port == 0 else args.base_port + index
+        port = entry.port or (0 if args.base_port == 0 else args.base_port + index)
         desc = entry.profile.description
         if not entry.profile.features:
             log.warning("%s: skipped, its entry in %s has no features to simulate", entry.name, args.devices)
