@@ -19,10 +19,8 @@ import binascii
 import hashlib
 import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +31,7 @@ import requests
 
 from .devices import ApplianceEntry
 from .errors import CloudError, HcpyError
+from .files import write_private
 from .importer import entry_from_profile_zip
 
 log = logging.getLogger(__name__)
@@ -232,23 +231,6 @@ def load_pending(path: Path) -> PendingLogin | None:
         return None
     except (ValueError, KeyError, TypeError) as exc:
         raise CloudError(f"{path} is not a login in progress ({type(exc).__name__}); run hc-login again") from None
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # --------------------------------------------------------------------------

@@ -21,13 +21,13 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import DevicesFileError
+from .files import write_private
 from .model import Description, EnumType, Feature, Kind, Profile, Program, ProgramOption
 from .profile import (
     EVENT_ENUM_ID,
@@ -584,36 +584,6 @@ def _merge(
     return merged, verbatim
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        # mkstemp already creates 0600; fchmod states it whatever the platform does.
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    # The rename itself must survive a crash too.
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def save_devices(
     path: str | os.PathLike[str], entries: Iterable[ApplianceEntry], merge: bool = True
 ) -> list[ApplianceEntry]:
@@ -646,5 +616,5 @@ def save_devices(
                     " the file was left unchanged"
                 ) from None
         raise
-    _write_atomic(path, text)
+    write_private(path, text)
     return final
