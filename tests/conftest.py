@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -43,11 +44,16 @@ def _mosquitto_binary() -> str:
 class Broker:
     """A mosquitto of our own on a free loopback port; restartable."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, settings: str = "allow_anonymous true\n"):
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
+        # As root, mosquitto would switch to its own user, which cannot read
+        # the test's files (certificates, password file) in a private tmp dir.
+        stay = "user root\n" if os.geteuid() == 0 else ""
+        self.log = directory / "mosquitto.log"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\npersistence false\n{stay}"
+            f"log_dest file {self.log}\n{settings}"
         )
         self.process: subprocess.Popen | None = None
 
@@ -63,8 +69,11 @@ class Broker:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return
             except OSError:
+                if self.process.poll() is not None:
+                    break
                 time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        log = self.log.read_text() if self.log.exists() else ""
+        raise RuntimeError(f"mosquitto did not start:\n{log}")
 
     def stop(self) -> None:
         if self.process is not None:
