@@ -278,3 +278,43 @@ def test_shutdown_is_quick(broker, subscriber, kitchen):
     subscriber.wait(f"{P}LWT", "offline", since=mark)
     subscriber.wait(f"{P}washer/LWT", "offline", since=mark)
     assert not any(a.connection.running for a in bridge.appliances)
+
+
+def test_per_appliance_options_block(broker, subscriber, profiles):
+    sim, entry = appliance(profiles["dishwasher"], "dishwasher")
+    entry.extra["hc2mqtt"] = {
+        "publish_as_json": True,
+        "publish_homie_topics": True,
+        "rename": {"default": "short", "BSH.Common.Status.DoorState": "door"},
+        "publish_never": {"contains": ["WiFi"]},
+    }
+    try:
+        with running(broker, [(sim, entry)]):
+            subscriber.wait(f"{P}dishwasher/state/door")
+            subscriber.wait(f"{P}dishwasher/state/powerstate")
+            document = json.loads(subscriber.wait(f"{P}dishwasher/state", lambda p: "door" in json.loads(p)))
+            assert "PowerState" in document
+            assert subscriber.wait("homie/dishwasher/$homie") == "4.0.0"
+            subscriber.wait("homie/dishwasher/door/value")
+            mark = subscriber.mark()
+            sim.set_value("BSH.Common.Status.DoorState", 1)
+            subscriber.wait(f"{P}dishwasher/state/door", "Closed", since=mark)
+            subscriber.wait("homie/dishwasher/door/value", "Closed", since=mark)
+            # Commands still take full names, whatever the topics are called.
+            answer = subscriber.response(f"{P}dishwasher/set", {"name": "BSH.Common.Setting.PowerState", "value": "On"})
+            assert answer["status"] == "ok"
+        assert not [t for t, _, _ in subscriber.messages if "wifi" in t.lower()]
+        assert not [t for t, _, _ in subscriber.messages if t.endswith("/bsh_common_status_doorstate")]
+    finally:
+        sim.stop()
+
+
+def test_a_broken_options_block_costs_only_the_options(broker, subscriber, profiles, caplog):
+    sim, entry = appliance(profiles["dishwasher"], "dishwasher")
+    entry.extra["hc2mqtt"] = {"rename": {"default": "medium"}}
+    try:
+        with running(broker, [(sim, entry)]):
+            subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate")
+        assert any("rename.default" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    finally:
+        sim.stop()
