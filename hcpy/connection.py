@@ -18,6 +18,7 @@ from typing import Any
 from .commands import Request
 from .errors import ConnectError, ConnectionClosed, HcpyError
 from .message import Action, Message
+from .model import Kind
 from .session import Listener, ReplyCallback, Session
 from .state import ApplianceState, Change
 from .transport import Endpoint, Timing, Transport
@@ -172,16 +173,22 @@ class ApplianceConnection:
     # -- from the session ----------------------------------------------------------
 
     def _on_values(self, values: list[dict[str, Any]]) -> None:
-        changes = self.state.apply_values(values)
-        if changes:
-            self.observer.changed(self, changes)
+        self._report(self.state.apply_values(values))
 
     def _on_description_changes(self, items: list[dict[str, Any]]) -> None:
         changes, touched = self.state.apply_description_changes(items)
+        self._report(changes)
+        if touched and self.online:
+            self.observer.limits_changed(self, touched)
+
+    def _report(self, changes: list[Change]) -> None:
+        if not self.online:
+            # During the handshake the state is only gathered: online() then
+            # publishes all of it at once. Events have no state to publish
+            # later, so they go now.
+            changes = [c for c in changes if c.feature.kind == Kind.EVENT]
         if changes:
             self.observer.changed(self, changes)
-        if touched:
-            self.observer.limits_changed(self, touched)
 
     def _on_message(self, message: Message) -> None:
         self.log.debug("%s: unhandled %s %s", self.name, message.action.value, message.resource)
