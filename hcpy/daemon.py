@@ -19,7 +19,7 @@ log = logging.getLogger("hcpy")
 def run(devices_file: str, mqtt: MqttSettings, settings_without_id: dict, names: tuple[str, ...] = ()) -> int:
     """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT."""
     try:
-        entries = load_devices(devices_file)
+        entries = load_devices(devices_file, skip_broken=True)
     except (HcpyError, OSError) as exc:
         log.error("%s", exc)
         return 2

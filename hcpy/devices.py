@@ -524,11 +524,27 @@ def _check_unique(entries: list[ApplianceEntry], source: str) -> None:
         first[entry.name] = index
 
 
-def load_devices(path: str | os.PathLike[str]) -> list[ApplianceEntry]:
-    """Read devices.json (hcpy's format or ours). Raises DevicesFileError."""
+def load_devices(path: str | os.PathLike[str], *, skip_broken: bool = False) -> list[ApplianceEntry]:
+    """Read devices.json (hcpy's format or ours). Raises DevicesFileError.
+
+    With `skip_broken`, an appliance whose entry is invalid (or whose name an
+    earlier one already took) is logged and left out instead: the daemon
+    serves the others. A file that cannot be read at all still raises.
+    """
     path = Path(path)
-    entries = [entry_from_json(obj, str(path), index) for index, obj in enumerate(_read_json_list(path), 1)]
-    _check_unique(entries, str(path))
+    if not skip_broken:
+        entries = [entry_from_json(obj, str(path), index) for index, obj in enumerate(_read_json_list(path), 1)]
+        _check_unique(entries, str(path))
+        return entries
+    entries = []
+    for index, obj in enumerate(_read_json_list(path), 1):
+        try:
+            entry = entry_from_json(obj, str(path), index)
+            _check_unique([*entries, entry], str(path))
+        except DevicesFileError as exc:
+            log.error("%s; going on without this appliance", exc)
+            continue
+        entries.append(entry)
     return entries
 
 

@@ -266,6 +266,20 @@ def test_duplicate_names_suggest_a_rename(tmp_path):
     )
 
 
+def test_the_daemon_skips_only_the_broken_appliances(tmp_path, caplog):
+    path = tmp_path / "devices.json"
+    data = appliances({"name": "oven"}, {"name": "hob", "key": KEY[:40]}, {"name": "oven"}, {"name": "washer"})
+    path.write_text(json.dumps(data))
+    with caplog.at_level(logging.ERROR):
+        entries = load_devices(path, skip_broken=True)
+    assert [e.name for e in entries] == ["oven", "washer"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert "(hob): 'key' must be 43 characters" in errors[0]
+    assert "the name 'oven' is already used" in errors[1]
+    assert KEY[:40] not in " ".join(errors)
+
+
 def test_file_level_errors(tmp_path):
     assert load_error(tmp_path, '[\n {"name" "x"}]') == (
         "devices.json: not valid JSON (line 2, column 10: Expecting ':' delimiter); fix it or run hc-login again"
