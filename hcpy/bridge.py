@@ -136,6 +136,13 @@ class ApplianceBridge(Observer):
     # -- commands (paho's thread) ----------------------------------------------------------
 
     def handle_command(self, suffix: str, payload: bytes) -> None:
+        try:
+            self._handle_command(suffix, payload)
+        except Exception:  # noqa: BLE001 - a bug must still get the requester an answer
+            self.log.exception("%s: handling a %s command failed", self.name, suffix)
+            self._respond(suffix, _text(payload), None, "error", "hcpy failed to handle the command (see its log)", 500)
+
+    def _handle_command(self, suffix: str, payload: bytes) -> None:
         body: Any = None
         transaction = None
         try:

@@ -62,7 +62,10 @@ class _Pending:
         self.reply, self.error = reply, error
         self.done.set()
         if self.callback is not None:
-            self.callback(None if error else reply, error)
+            try:
+                self.callback(None if error else reply, error)
+            except Exception:  # noqa: BLE001 - a caller's bug must not end the session
+                logging.getLogger("hcpy.session").exception("answering %s failed", self.resource)
 
 
 class Session:

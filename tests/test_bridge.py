@@ -318,3 +318,19 @@ def test_a_broken_options_block_costs_only_the_options(broker, subscriber, profi
         assert any("rename.default" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
     finally:
         sim.stop()
+
+
+def test_a_bug_in_command_handling_still_answers(broker, subscriber, kitchen, monkeypatch):
+    import hcpy.bridge
+
+    def broken(state, body):
+        raise RuntimeError("simulated bug")
+
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        monkeypatch.setattr(hcpy.bridge, "build_set", broken)
+        answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
+        assert (answer["status"], answer["code"]) == ("error", 500)
+        monkeypatch.undo()
+        answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
+        assert answer["status"] == "ok"
