@@ -98,10 +98,13 @@ class ApplianceBridge(Observer):
             self.link.publish(self.publisher.changes(self.state, changes))
 
     def limits_changed(self, connection: ApplianceConnection, uids: set[int]) -> None:
-        # Access decides whether an entity is a control or a sensor.
-        if self.settings.ha_discovery:
-            with self._lock:
-                self.link.publish(self._discovery())
+        # Access decides whether an entity is a control or a sensor (and
+        # Homie's $settable, $format).
+        with self._lock:
+            messages = self.publisher.refresh(self.state)
+            if self.settings.ha_discovery:
+                messages += self._discovery()
+            self.link.publish(messages)
 
     # -- publishing ---------------------------------------------------------------------
 

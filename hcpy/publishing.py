@@ -323,6 +323,9 @@ class Publisher:
         self.homie_base = options.homie_prefix + (homie_id(clean_name(topics.name)) or "appliance")
         self._short = short_names(f.name for f in profile.features.values() if f.kind not in _VALUELESS)
         self._summary_sources = [f for _, f in sorted(profile.features.items()) if f.short_name in SUMMARY_SOURCES]
+        self._summary_uids = {f.uid for f in self._summary_sources}
+        self._topics: dict[int, str] = {}  # uid -> its state or event topic
+        self._wanted: dict[str, bool] = {}  # full name -> passes the filters
         self._sent: dict[str, str] = {}  # retained topic -> last payload sent
         self._info: dict[str, Any] = {}
         self.problems = self._rename_problems()
@@ -341,17 +344,29 @@ class Publisher:
         return feature.name
 
     def is_published(self, feature: Feature) -> bool:
-        return is_wanted(feature.name, self.options.publish, self.options.publish_never)
+        wanted = self._wanted.get(feature.name)
+        if wanted is None:
+            wanted = self._wanted[feature.name] = is_wanted(feature.name, self.options.publish, self.options.publish_never)
+        return wanted
 
     def state_topic(self, feature: Feature) -> str | None:
         if not self.options.as_mqtt or feature.kind == Kind.EVENT or not self.is_published(feature):
             return None
-        return self.topics.state(topic_key(self.key(feature)))
+        return self._topic(feature)
 
     def event_topic(self, feature: Feature) -> str | None:
         if feature.kind != Kind.EVENT or not self.is_published(feature):
             return None
-        return self.topics.event(topic_key(self.key(feature)))
+        return self._topic(feature)
+
+    def _topic(self, feature: Feature) -> str:
+        # Names never change while running: work each topic out once.
+        topic = self._topics.get(feature.uid)
+        if topic is None:
+            key = topic_key(self.key(feature))
+            topic = self.topics.event(key) if feature.kind == Kind.EVENT else self.topics.state(key)
+            self._topics[feature.uid] = topic
+        return topic
 
     @property
     def summary_topic(self) -> str:
@@ -360,13 +375,35 @@ class Publisher:
     # -- what to send --------------------------------------------------------------------
 
     def changes(self, state: ApplianceState, changes: list[Change]) -> list[Outgoing]:
-        """Events as they occur, then whatever retained topic now reads differently."""
-        out = []
-        for change in changes:
-            topic = self.event_topic(change.feature)
-            if topic is not None and change.value is not None:
-                out.append(Outgoing(topic, event_payload(change.value)))
-        return out + self._fresh(self._retained(state))
+        """Events as they occur, then the retained topics the changes touch.
+
+        This is the hot path (every value an appliance reports), so only
+        what depends on the changed features is rendered; `refresh()` renders
+        everything for the rare changes of structure (access, limits).
+        """
+        wanted = [c for c in changes if c.value is not None and self.is_published(c.feature)]
+        out = [
+            Outgoing(self.event_topic(c.feature), event_payload(c.value)) for c in wanted if c.feature.kind == Kind.EVENT
+        ]
+        values = [c for c in wanted if c.feature.kind != Kind.EVENT]
+        touched = bool(values)
+        retained = []
+        # Retained topics go out in uid order, as everything() sends them.
+        for change in sorted(values, key=lambda c: c.feature.uid):
+            topic = self.state_topic(change.feature)
+            if topic is not None:
+                retained.append(Outgoing(topic, state_payload(change.value)))
+        if touched and self.options.homie:
+            retained += self._homie(state, self._values_of(state))
+        if touched and self.options.as_json:
+            retained += self._json(self._values_of(state))
+        if self.options.summary and any(c.feature.uid in self._summary_uids for c in changes):
+            retained += self._summary(state)
+        return out + self._fresh(retained)
+
+    def refresh(self, state: ApplianceState) -> list[Outgoing]:
+        """Every retained topic that now reads differently (after a limits change)."""
+        return self._fresh(self._retained(state))
 
     def everything(self, state: ApplianceState) -> list[Outgoing]:
         messages = self._retained(state)
