@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .commands import ACTIVE_PROGRAM, SELECTED_PROGRAM, CommandError, Request, build_program, build_set, parse_payload
-from .connection import ApplianceConnection, Backoff, NotConnected, Observer
+from .connection import ApplianceConnection, Backoff, Observer
 from .devices import ApplianceEntry
 from .discovery import DiscoveryOptions, discovery_messages, removal_messages
-from .errors import ApplianceError, ConfigError, HcpyError, RequestTimeout
+from .errors import ApplianceError, ConfigError, HcpyError, NotConnected, RequestTimeout
 from .message import Message
 from .mqtt import MqttLink, MqttSettings
 from .publishing import Outgoing, Publisher, PublishOptions

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .commands import Request
-from .errors import ConnectError, ConnectionClosed, HcpyError
+from .errors import ConnectError, ConnectionClosed, HcpyError, NotConnected
 from .message import Action, Message
 from .model import Kind
 from .session import Listener, ReplyCallback, Session
@@ -50,10 +50,6 @@ class Observer:
     def changed(self, connection: "ApplianceConnection", changes: list[Change]) -> None: ...
 
     def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None: ...
-
-
-class NotConnected(HcpyError):
-    """A command arrived while the appliance is offline."""
 
 
 class ApplianceConnection:
@@ -153,22 +149,23 @@ class ApplianceConnection:
             self.log.info("%s: connected to %s", self.name, self.endpoint.host)
             self.observer.online(self)
             session.run()
-            return "connection ended"  # run() only ends by raising
+            reason = "connection ended"  # run() only ends by raising
         except ConnectError as exc:
-            return str(exc)
+            reason = str(exc)
         except ConnectionClosed as exc:
-            return f"disconnected: {exc}"
+            reason = f"disconnected: {exc}"
         except HcpyError as exc:
-            return f"session failed: {exc}"
+            reason = f"session failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug
             self.log.exception("%s: unexpected error", self.name)
-            return f"unexpected error: {exc!r}"
+            reason = f"unexpected error: {exc!r}"
         finally:
             self._session = None
             session.close()
-            if self._online.is_set():
-                self._online.clear()
-                self.observer.offline(self, "disconnected")
+        if self._online.is_set():
+            self._online.clear()
+            self.observer.offline(self, reason)
+        return reason
 
     # -- from the session ----------------------------------------------------------
 

@@ -43,6 +43,10 @@ class ConnectionClosed(HcpyError):
     """The connection to the appliance is gone (closed, timed out or broken)."""
 
 
+class NotConnected(HcpyError):
+    """A command arrived while the appliance is offline."""
+
+
 class RequestTimeout(HcpyError):
     """The appliance did not answer a request in time."""
 
