@@ -24,7 +24,8 @@ from .message import Message
 from .mqtt import MqttLink, MqttSettings
 from .publishing import Outgoing, Publisher, PublishOptions
 from .state import ApplianceState, Change
-from .topics import OFFLINE, ONLINE, Topics
+from .topics import ACTIVE_PROGRAM as ACTIVE_PROGRAM_TOPIC
+from .topics import COMMANDS, OFFLINE, ONLINE, SET, Topics
 from .transport import Endpoint, Timing
 
 log = logging.getLogger("hcpy.bridge")
@@ -80,7 +81,7 @@ class ApplianceBridge(Observer):
 
     @property
     def command_topics(self) -> list[str]:
-        return [self.topics.command(s) for s in ("set", "activeProgram", "selectedProgram")]
+        return [self.topics.command(suffix) for suffix in COMMANDS]
 
     # -- from the appliance (its connection thread) -----------------------------------
 
@@ -166,11 +167,10 @@ class ApplianceBridge(Observer):
             self._refuse(suffix, body, transaction, f"{self.name}: sending failed: {exc}", 503)
 
     def _build(self, suffix: str, body: Any) -> Request:
-        if suffix == "set":
+        if suffix == SET:
             return build_set(self.state, body)
-        if suffix == "activeProgram":
-            return build_program(self.state, body, ACTIVE_PROGRAM)
-        return build_program(self.state, body, SELECTED_PROGRAM)
+        resource = ACTIVE_PROGRAM if suffix == ACTIVE_PROGRAM_TOPIC else SELECTED_PROGRAM
+        return build_program(self.state, body, resource)
 
     def _answered(
         self,
