@@ -63,8 +63,3 @@ class Topics:
     @property
     def response(self) -> str:
         return f"{self.base}/response"
-
-    def parse_command(self, topic: str) -> str | None:
-        """The command suffix if `topic` is one of this appliance's command topics."""
-        head, _, suffix = topic.rpartition("/")
-        return suffix if head == self.base and suffix in COMMANDS else None
