@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -51,7 +52,7 @@ class Message:
     @classmethod
     def from_json(cls, text: str | bytes) -> "Message":
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProtocolError(f"received a frame that is not JSON: {exc}") from None
         if not isinstance(obj, dict):
@@ -77,6 +78,18 @@ class Message:
     def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> "Message":
         """The RESPONSE to this message, echoing its ids, resource and version."""
         return Message(self.sID, self.msgID, self.resource, self.version, Action.RESPONSE, data, code)
+
+
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's json would let them through.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400
+        raise ValueError(f"{text} is out of range")
+    return number
 
 
 def _int(value: Any) -> int:

@@ -27,6 +27,9 @@ from .transport import Transport
 
 Values = list[dict[str, Any]]
 
+VALUES = "/ro/values"
+DESCRIPTION_CHANGE = "/ro/descriptionChange"
+
 # allMandatoryValues may answer 500 while the appliance is busy.
 BUSY_RETRIES = 3
 BUSY_DELAY = 1.0
@@ -149,10 +152,10 @@ class Session:
             self.network_info = self._first(reply) if reply else {}
 
         values = self._request_busy_tolerant("/ro/allMandatoryValues")
-        self.listener.on_values(values.data or [])
+        self._report(self.listener.on_values, values.data or [])
         changes = self._request_tolerant(Action.GET, "/ro/allDescriptionChanges")
         if changes is not None:
-            self.listener.on_description_changes(changes.data or [])
+            self._report(self.listener.on_description_changes, changes.data or [])
 
     def _wait_for_initial_values(self) -> Message:
         deadline = time.monotonic() + self.request_timeout
@@ -330,12 +333,23 @@ class Session:
             pending.finish(message, None, self.error_names)
             return
         data = message.data or []
-        if message.resource == "/ro/values" and message.action in (Action.NOTIFY, Action.POST):
-            self.listener.on_values(data)
-        elif message.resource == "/ro/descriptionChange" and message.action in (Action.NOTIFY, Action.POST):
-            self.listener.on_description_changes(data)
+        if message.resource == VALUES and message.action in (Action.NOTIFY, Action.POST):
+            self._report(self.listener.on_values, data)
+        elif message.resource == DESCRIPTION_CHANGE and message.action in (Action.NOTIFY, Action.POST):
+            self._report(self.listener.on_description_changes, data)
         else:
-            self.listener.on_message(message)
+            self._report(self.listener.on_message, message)
+
+    def _report(self, callback: Callable[[Any], None], what: Any) -> None:
+        """Hand a report to the listener; its failure costs that report only.
+
+        A value the listener cannot digest must not end the session: the
+        same value would come back with every handshake, forever.
+        """
+        try:
+            callback(what)
+        except Exception:  # noqa: BLE001
+            self.log.exception("ignored a report from the appliance that could not be processed: %.200r", what)
 
     def _send(self, message: Message) -> None:
         if self._closed is not None:

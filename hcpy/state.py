@@ -111,7 +111,7 @@ class ApplianceState:
             try:
                 limits.access = Access.parse(str(item["access"]))
             except ValueError:
-                self._warn_once(("access", item["access"]), "ignored unknown access %r for %s", item["access"], feature.name)
+                self._warn_once(("access", repr(item["access"])), "ignored unknown access %r for %s", item["access"], feature.name)
         if "available" in item:
             limits.available = _truthy(item["available"])
         for wire, attr in _LIMIT_FIELDS.items():

@@ -334,3 +334,17 @@ def test_a_bug_in_command_handling_still_answers(broker, subscriber, kitchen, mo
         monkeypatch.undo()
         answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
         assert answer["status"] == "ok"
+
+
+def test_indigestible_reports_cost_only_themselves(broker, subscriber, kitchen, caplog):
+    (dish, _), _ = kitchen
+    with running(broker, kitchen):
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        mark = subscriber.mark()
+        dish.notify("/ro/descriptionChange", [{"uid": 539, "access": {"odd": True}}])
+        dish.notify("/ro/values", [{"uid": 544, "value": float("inf")}])  # sent as Infinity
+        dish.notify("/ro/values", [{"uid": 544, "value": [1, {"a": None}]}, {"uid": None}])
+        dish.set_value("BSH.Common.Status.DoorState", 1)
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed", since=mark)
+        assert ("homeconnect/dishwasher/LWT", "offline") not in [(t, p) for t, p, _ in subscriber.messages[mark:]]
+    assert any("Infinity" in r.getMessage() for r in caplog.records)

@@ -57,3 +57,10 @@ def test_service_is_the_first_path_segment():
 def test_invalid_messages_raise_protocol_error(text):
     with pytest.raises(ProtocolError):
         Message.from_json(text)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_numbers_json_cannot_hold_are_refused(number):
+    text = '{"sID":1,"msgID":2,"resource":"/ro/values","version":1,"action":"NOTIFY","data":[{"uid":544,"value":%s}]}'
+    with pytest.raises(ProtocolError):
+        Message.from_json(text % number)
