@@ -9,8 +9,10 @@ connection is noticed instead of waited on forever.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -69,6 +71,9 @@ class Transport:
         self._codec: FrameCodec | None = None
         self._last_received = 0.0
         self._last_ping = 0.0
+        # OpenSSL allows one thread at a time on a connection: the reading
+        # thread and a thread sending a command take turns.
+        self._io = threading.Lock()
 
     def connect(self) -> None:
         ep = self.endpoint
@@ -116,10 +121,11 @@ class Transport:
         if ws is None:
             raise ConnectionClosed("not connected")
         try:
-            if self._codec is not None:
-                ws.send_binary(self._codec.encode(text))
-            else:
-                ws.send(text)
+            with self._io:
+                if self._codec is not None:
+                    ws.send_binary(self._codec.encode(text))
+                else:
+                    ws.send(text)
         except (OSError, websocket.WebSocketException) as exc:
             self.close()
             raise ConnectionClosed(f"sending failed: {_describe(exc)}") from None
@@ -140,15 +146,21 @@ class Transport:
         if now - self._last_ping >= self.timing.ping_interval:
             self._last_ping = now
             try:
-                ws.ping()
+                with self._io:
+                    ws.ping()
             except (OSError, websocket.WebSocketException) as exc:
                 self.close()
                 raise ConnectionClosed(f"ping failed: {_describe(exc)}") from None
         try:
-            opcode, payload = ws.recv_data(control_frame=True)
+            # Wait outside the lock, so that other threads can send meanwhile;
+            # read inside it.
+            if not self._readable(ws):
+                return None
+            with self._io:
+                opcode, payload = ws.recv_data(control_frame=True)
         except websocket.WebSocketTimeoutException:
             return None
-        except (OSError, websocket.WebSocketException, AttributeError) as exc:
+        except (OSError, ValueError, websocket.WebSocketException, AttributeError) as exc:
             # AttributeError: websocket-client's socket went away under it
             # because close() ran in another thread.
             self.close()
@@ -176,6 +188,16 @@ class Transport:
                 self.log.warning("ignored a frame that is not UTF-8 text")
                 return None
         return payload
+
+    def _readable(self, ws: websocket.WebSocket) -> bool:
+        """Wait up to a tick for something to read."""
+        sock = ws.sock
+        if sock is None:
+            raise ConnectionClosed("connection lost: closed")
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True  # already decrypted, the socket itself may be quiet
+        readable, _, _ = select.select([sock], [], [], self.timing.tick)
+        return bool(readable)
 
     def close(self) -> None:
         """Close at once; safe from any thread and more than once."""
