@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from .errors import DevicesFileError
 from .files import write_private
+from .topics import clean_name
 from .model import Description, EnumType, Feature, Kind, Profile, Program, ProgramOption
 from .profile import (
     EVENT_ENUM_ID,
@@ -323,6 +324,8 @@ def _entry_from_json(obj: object, source: str, index: int | None) -> ApplianceEn
         raise fail("'name' is missing; give each appliance a short unique name such as 'dishwasher'")
     if _TOPIC_SPECIALS & set(name):
         raise fail("'name' must not contain '/', '+' or '#' (it becomes an MQTT topic); rename it")
+    if not clean_name(name).strip():
+        raise fail("'name' needs at least one ASCII letter or digit (it becomes an MQTT topic); rename it")
     ha_id = obj.get("haId")
     if ha_id is not None and (not isinstance(ha_id, str) or not ha_id):
         raise fail("'haId' must be a non-empty string")
@@ -474,19 +477,20 @@ def unique_names(entries: Iterable[ApplianceEntry]) -> list[ApplianceEntry]:
     on the order of the list.
     """
     entries = list(entries)
-    taken = {entry.name for entry in entries}
+    # Compared as they end up in MQTT topics: "Öfen" and "Ofen" collide.
+    taken = {clean_name(entry.name) for entry in entries}
     seen: set[str] = set()
     result = []
     for entry in entries:
         name = entry.name
-        if name in seen:
+        if clean_name(name) in seen:
             n = 2
-            while f"{entry.name}_{n}" in taken:
+            while clean_name(f"{entry.name}_{n}") in taken:
                 n += 1
             name = f"{entry.name}_{n}"
-            taken.add(name)
+            taken.add(clean_name(name))
             entry = dataclasses.replace(entry, name=name)
-        seen.add(name)
+        seen.add(clean_name(name))
         result.append(entry)
     return result
 
@@ -514,14 +518,18 @@ def _read_json_list(path: Path) -> list[Any]:
 
 
 def _check_unique(entries: list[ApplianceEntry], source: str) -> None:
-    first: dict[str, int] = {}
+    # Names meet in MQTT topics, where only their ASCII part is left.
+    first: dict[str, tuple[int, str]] = {}
     for index, entry in enumerate(entries, 1):
-        if entry.name in first:
+        key = clean_name(entry.name)
+        if key in first:
+            other_index, other = first[key]
+            same = "is already used" if other == entry.name else f"gives the same MQTT topics as {other!r}, used"
             raise DevicesFileError(
-                f"{_label(source, index, entry.name)}: the name {entry.name!r} is already used by appliance"
-                f" {first[entry.name]}; rename one of them (e.g. {entry.name + '_2'!r})"
+                f"{_label(source, index, entry.name)}: the name {entry.name!r} {same} by appliance"
+                f" {other_index}; rename one of them (e.g. {entry.name + '_2'!r})"
             )
-        first[entry.name] = index
+        first[key] = (index, entry.name)
 
 
 def load_devices(path: str | os.PathLike[str], *, skip_broken: bool = False) -> list[ApplianceEntry]:

@@ -422,3 +422,12 @@ def test_repr_never_shows_key_or_iv():
 
 def test_decode_b64url_accepts_unpadded_cloud_keys():
     assert decode_b64url(KEY) == PSK and decode_b64url(IV) == IV_RAW
+
+
+def test_names_that_meet_in_mqtt_topics_collide(tmp_path):
+    message = load_error(tmp_path, appliances({"name": "Ofen"}, {"name": "Öfen"}))
+    assert "gives the same MQTT topics as 'Ofen'" in message and "appliance 2" in message
+    assert "at least one ASCII letter" in load_error(tmp_path, appliances({"name": "洗碗机"}))
+    first = fixture_entry("SN658X06TE", name="Ofen")
+    second = fixture_entry("SN658X06TE", name="Öfen")
+    assert [e.name for e in unique_names([first, second])] == ["Ofen", "Öfen_2"]
