@@ -146,6 +146,13 @@ class ApplianceBridge(Observer):
             self.log.exception("%s: handling a %s command failed", self.name, suffix)
             self._respond(suffix, _text(payload), None, "error", "hcpy failed to handle the command (see its log)", 500)
 
+    def refuse_retained(self, suffix: str, payload: bytes) -> None:
+        sentence = (
+            f"ignored a retained command on {self.topics.command(suffix)}; publish commands without the "
+            "retain flag (and clear this one with an empty retained message)"
+        )
+        self._refuse(suffix, _text(payload), None, sentence, 400)
+
     def _handle_command(self, suffix: str, payload: bytes) -> None:
         body: Any = None
         transaction = None
@@ -262,10 +269,15 @@ class Bridge:
         for appliance in self.appliances:
             appliance.publish_all()
 
-    def _message(self, topic: str, payload: bytes) -> None:
+    def _message(self, topic: str, payload: bytes, retained: bool) -> None:
         base, _, suffix = topic.rpartition("/")
         appliance = self._by_base.get(base)
         if appliance is None:
             log.warning("ignored a message on %s: no appliance has that topic", topic)
+            return
+        if retained:
+            # The broker replays a retained command at every (re)connect: a
+            # program would start again after each restart.
+            appliance.refuse_retained(suffix, payload)
             return
         appliance.handle_command(suffix, payload)

@@ -43,7 +43,7 @@ class MqttLink:
         self,
         settings: MqttSettings,
         on_connected: Callable[[], None],
-        on_message: Callable[[str, bytes], None],
+        on_message: Callable[[str, bytes, bool], None],
     ):
         self.settings = settings
         self._on_connected = on_connected
@@ -143,6 +143,6 @@ class MqttLink:
 
     def _handle_message(self, client, userdata, message) -> None:
         try:
-            self._on_message(message.topic, message.payload)
+            self._on_message(message.topic, message.payload, message.retain)
         except Exception:  # noqa: BLE001
             log.exception("handling a message on %s failed", message.topic)

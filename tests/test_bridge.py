@@ -348,3 +348,15 @@ def test_indigestible_reports_cost_only_themselves(broker, subscriber, kitchen, 
         subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed", since=mark)
         assert ("homeconnect/dishwasher/LWT", "offline") not in [(t, p) for t, p, _ in subscriber.messages[mark:]]
     assert any("Infinity" in r.getMessage() for r in caplog.records)
+
+
+def test_retained_commands_are_not_replayed(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    # Left on the broker by some tool before hc2mqtt starts.
+    subscriber.client.publish(f"{P}dishwasher/set", json.dumps({"name": "PowerState", "value": "Off"}), qos=1, retain=True).wait_for_publish(5)
+    with running(broker, kitchen):
+        answer = json.loads(subscriber.wait(f"{P}dishwasher/response"))
+        assert answer["status"] == "error" and "retain" in answer["error"]
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        assert [m for m in posts(dish) if m.resource == "/ro/values"] == []
+    subscriber.client.publish(f"{P}dishwasher/set", b"", qos=1, retain=True).wait_for_publish(5)
