@@ -51,6 +51,10 @@ class ApplianceState:
             for option in program.options.values()
         }
         self._warned: set[Any] = set()
+        # Each option's per-program limits, to apply changes not scoped to a program.
+        self._copies: dict[int, list[Limits]] = {}
+        for (_, option_uid), limits in self.program_limits.items():
+            self._copies.setdefault(option_uid, []).append(limits)
 
     # -- decoding ------------------------------------------------------------
 
@@ -92,12 +96,14 @@ class ApplianceState:
             feature = self._feature_of(item)
             if feature is None:
                 continue
-            parent = item.get("parentUID")
-            key = (parent, feature.uid)
-            limits = self.program_limits.get(key) if parent is not None else None
-            if limits is None:
-                limits = self.limits[feature.uid]
-            if self._update_limits(feature, limits, item):
+            scoped = self.program_limits.get((item.get("parentUID"), feature.uid))
+            if scoped is not None:
+                targets = [scoped]
+            else:
+                # Not scoped to one program (no parentUID, or a list's): the
+                # change holds for the option in every program as well.
+                targets = [self.limits[feature.uid]] + self._copies.get(feature.uid, [])
+            if any([self._update_limits(feature, limits, item) for limits in targets]):
                 touched.add(feature.uid)
             if "value" in item:
                 change = self._store(feature, item["value"])

@@ -93,3 +93,18 @@ def test_parent_uid_scopes_a_change_to_one_program():
     assert (washer.program_limits[(cotton.uid, 548)].min, washer.program_limits[(cotton.uid, 548)].max) == (600, 3600)
     assert washer.program_limits[(other.uid, 548)].max == 12600
     assert washer.limits[548].max == 12600
+
+
+def test_an_unscoped_change_reaches_every_programs_copy():
+    washer = ApplianceState(parse_profile(*profile_files(WASHER)), "washer")
+    copies = [limits for (program, option), limits in washer.program_limits.items() if option == 548]
+    assert len(copies) > 1 and all(limits.access == Access.READ_WRITE for limits in copies)
+    _, touched = washer.apply_description_changes([{"uid": 548, "access": "READ", "max": 3600}])
+    assert touched == {548}
+    assert all(limits.access == Access.READ and limits.max == 3600 for limits in copies)
+    assert washer.limits[548].access == Access.READ
+    # A change scoped to one program stays there.
+    cotton = next(p for p in washer.profile.programs.values() if p.name.endswith(".Cotton"))
+    washer.apply_description_changes([{"uid": 548, "parentUID": cotton.uid, "access": "READWRITE"}])
+    writable = [p for (p, o), limits in washer.program_limits.items() if o == 548 and limits.access == Access.READ_WRITE]
+    assert writable == [cotton.uid]
