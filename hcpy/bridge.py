@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,15 +256,17 @@ class Bridge:
         for appliance in self.appliances:
             appliance.connection.start()
 
-    def stop(self, timeout: float = 1.5) -> None:
+    def stop(self, timeout: float = 1.2) -> None:
+        """Stop everything within about `timeout` + 0.5 s (the 2 s promise)."""
+        deadline = time.monotonic() + timeout
         for appliance in self.appliances:
             appliance.connection.request_stop()
         for appliance in self.appliances:
-            appliance.connection.stop(timeout / max(len(self.appliances), 1))
+            appliance.connection.stop(max(0.0, deadline - time.monotonic()))
         # Said here as well: a thread still stuck in a connect attempt cannot.
         for appliance in self.appliances:
             appliance.offline(appliance.connection, "hcpy is shutting down")
-        self.link.stop()
+        self.link.stop(timeout=0.5)
 
     def _broker_connected(self) -> None:
         for appliance in self.appliances:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -24,6 +25,8 @@ ACTIVE_PROGRAM = "/ro/activeProgram"
 SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"
 # Ways to say "start whatever program is selected" on the activeProgram topic.
 START_SELECTED = {"selected", "start"}
+# str.isdigit() also accepts "²", which int() refuses.
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class CommandError(HcpyError):
@@ -59,7 +62,7 @@ def resolve(ref: Any, candidates: Iterable[Feature], what: str = "feature") -> F
     pool = list(candidates)
     if isinstance(ref, bool) or ref is None:
         raise CommandError(f"{ref!r} does not name a {what}", 404)
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+    if isinstance(ref, int) or (isinstance(ref, str) and _DIGITS.fullmatch(ref.strip())):
         uid = int(ref)
         for feature in pool:
             if feature.uid == uid:
@@ -113,7 +116,7 @@ def _enum_value(feature: Feature, enum: EnumType, value: Any) -> int:
         folded = [n for n, m in enum.members.items() if m.lower() == value.lower()]
         if len(folded) == 1:
             return folded[0]
-        if value.strip().lstrip("-").isdigit() and int(value) in enum.members:
+        if _DIGITS.fullmatch(value.strip().lstrip("-")) and int(value) in enum.members:
             return int(value)
     allowed = ", ".join(enum.members.values())
     raise CommandError(f"{value!r} is not a value of {feature.name}; allowed: {allowed}")

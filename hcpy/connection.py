@@ -77,6 +77,7 @@ class ApplianceConnection:
         self._session: Session | None = None
         self._online = threading.Event()
         self._stop = threading.Event()
+        self._was_online = False  # whether the last attempt got as far as online
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -119,10 +120,11 @@ class ApplianceConnection:
             if time.monotonic() - started >= self.backoff.stable_after:
                 delays = self.backoff.delays()
             delay = next(delays)
-            # One line per change of reason; a switched-off appliance is quiet.
+            # One line per change of reason: a switched-off appliance is quiet,
+            # but every loss of a connection that was up is said.
             level = logging.INFO if reason != last_reason else logging.DEBUG
             self.log.log(level, "%s: %s; retrying in %.0f s", self.name, reason, delay)
-            last_reason = reason
+            last_reason = None if self._was_online else reason
             self._stop.wait(delay)
 
     def _connect_once(self) -> str:
@@ -162,7 +164,8 @@ class ApplianceConnection:
         finally:
             self._session = None
             session.close()
-        if self._online.is_set():
+        self._was_online = self._online.is_set()
+        if self._was_online:
             self._online.clear()
             self.observer.offline(self, reason)
         return reason

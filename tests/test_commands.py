@@ -237,3 +237,9 @@ def test_start_the_selected_program(dishwasher):
 def test_selecting_needs_a_program(dishwasher):
     refused(400, build_program, dishwasher, {}, SELECTED_PROGRAM, match="program")
     refused(400, build_program, dishwasher, ["Eco50"], SELECTED_PROGRAM, match="object")
+
+
+@pytest.mark.parametrize("ref", ["²", "٣", "12³"])
+def test_digits_outside_ascii_are_names_not_uids(dishwasher, ref):
+    refused(404, build_set, dishwasher, {"name": ref, "value": 1})
+    refused(400, build_set, dishwasher, {"uid": 539, "value": ref})
