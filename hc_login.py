@@ -74,8 +74,12 @@ only written once everything was fetched.
 @click.option("--state", help="The state= of the hcauth:// URL, when --code is only the code.")
 @click.option("--import", "do_import", is_flag=True, help="Import profile zips/folders instead of using the cloud.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--key", help="Key for an imported profile that carries none.")
-@click.option("--iv", help="IV for an imported AES profile that carries none.")
+@click.option(
+    "--key",
+    envvar="HCPY_KEY",
+    help="Key for an imported profile that carries none (or HCPY_KEY, which stays out of shell history).",
+)
+@click.option("--iv", envvar="HCPY_IV", help="IV for an imported AES profile that carries none (or HCPY_IV).")
 @click.option("--host", help="Host (name or IP) of the appliance, for a single imported appliance.")
 @click.option(
     "--timeout",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
 import stat
@@ -182,3 +183,30 @@ def test_import_usage_mistakes(args, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_key_from_the_environment_keeps_it_off_the_command_line(tmp_path):
+    """HCPY_KEY instead of --key: nothing secret in shell history or /proc/*/cmdline."""
+    import base64
+    import subprocess
+    import sys
+
+    from conftest import DISHWASHER, PROFILES
+
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(bare, "w") as z:
+        for suffix in ("DeviceDescription", "FeatureMapping"):
+            z.write(PROFILES / f"{DISHWASHER}_{suffix}.xml", f"X_{suffix}.xml")
+    key = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    devices = tmp_path / "devices.json"
+    result = subprocess.run(
+        [sys.executable, "hc_login.py", "--devices", str(devices), "--import", str(bare), "--host", "10.0.0.9"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "HCPY_KEY": key},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(devices.read_text())[0]["key"] == key
+    assert key not in result.stdout + result.stderr
