@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import click
 import click_config_file
@@ -51,6 +52,12 @@ def main(**o) -> None:
         level=logging.DEBUG if o["debug"] else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if o["ha_discovery"] and Path(o["discovery_file"]).is_file():
+        logging.getLogger("hcpy").warning(
+            "%s is not read: hcpy does not apply hcpy2-0's discovery.yaml overrides yet; "
+            "entities use hcpy's own choices",
+            o["discovery_file"],
+        )
     if not o["debug"]:
         # websocket-client and paho are chatty at debug level only, but make sure.
         logging.getLogger("websocket").setLevel(logging.WARNING)

@@ -25,6 +25,12 @@ ACTIVE_PROGRAM = "/ro/activeProgram"
 SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"
 # Ways to say "start whatever program is selected" on the activeProgram topic.
 START_SELECTED = {"selected", "start"}
+# Verbs on the activeProgram topic for the common program commands.
+PROGRAM_COMMANDS = {
+    "stop": "BSH.Common.Command.AbortProgram",
+    "pause": "BSH.Common.Command.PauseProgram",
+    "resume": "BSH.Common.Command.ResumeProgram",
+}
 # str.isdigit() also accepts "²", which int() refuses.
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -210,7 +216,8 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
     """`T/selectedProgram` and `T/activeProgram`: {"program", "options": [...]}.
 
     On activeProgram, "program": "selected" (or no program at all) starts the
-    program that is selected, with the options set on the appliance now.
+    program that is selected, with the options set on the appliance now, and
+    "stop", "pause" and "resume" send the appliance's program commands.
     """
     if resource not in (SELECTED_PROGRAM, ACTIVE_PROGRAM):
         raise ValueError(resource)
@@ -220,8 +227,11 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
         raise CommandError('the payload must be an object like {"program": …, "options": […]}')
     programs = state.profile.programs
     ref = body.get("program")
-    if resource == ACTIVE_PROGRAM and (ref is None or (isinstance(ref, str) and ref.lower() in START_SELECTED)):
+    verb = ref.strip().lower() if isinstance(ref, str) else None
+    if resource == ACTIVE_PROGRAM and (ref is None or verb in START_SELECTED):
         return _start_selected(state, body)
+    if resource == ACTIVE_PROGRAM and verb in PROGRAM_COMMANDS:
+        return _program_command(state, PROGRAM_COMMANDS[verb])
     if ref is None:
         raise CommandError('no "program" given')
     candidates = [state.profile.features[uid] for uid in programs if uid in state.profile.features]
@@ -237,6 +247,13 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
     if encoded:
         data["options"] = encoded
     return Request(resource, [data])
+
+
+def _program_command(state: ApplianceState, name: str) -> Request:
+    feature = state.profile.by_name(name)
+    if feature is None:
+        raise CommandError(f"this appliance has no {name}", 404)
+    return build_set(state, {"uid": feature.uid})
 
 
 def _start_selected(state: ApplianceState, body: dict[str, Any]) -> Request:

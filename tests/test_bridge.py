@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -360,3 +361,24 @@ def test_retained_commands_are_not_replayed(broker, subscriber, kitchen):
         subscriber.wait(f"{P}dishwasher/LWT", "online")
         assert [m for m in posts(dish) if m.resource == "/ro/values"] == []
     subscriber.client.publish(f"{P}dishwasher/set", b"", qos=1, retain=True).wait_for_publish(5)
+
+
+def test_option_limits_of_the_program_end_to_end(broker, subscriber, kitchen, profiles):
+    _, (washer, _) = kitchen
+    cotton = next(p for p in profiles["washer"].programs.values() if p.name.endswith(".Cotton"))
+    with running(broker, kitchen) as bridge:
+        subscriber.wait(f"{P}washer/LWT", "online")
+        washer.set_description(cotton.uid, available=True)  # as a real washer does at run time
+        state = bridge.appliances[1].state
+        deadline = time.monotonic() + 5
+        while not state.limits[cotton.uid].available and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for duration, words in ((100, "out of range"), (650, "not a step")):
+            body = {"program": "Cotton", "options": [{"name": "BSH.Common.Option.Duration", "value": duration}]}
+            answer = subscriber.response(f"{P}washer/selectedProgram", body)
+            assert (answer["status"], answer["code"]) == ("error", 400) and words in answer["error"], answer
+        body = {"program": "Cotton", "options": [{"name": "BSH.Common.Option.Duration", "value": 600}]}
+        answer = subscriber.response(f"{P}washer/selectedProgram", body)
+        assert answer["status"] == "ok", answer
+        selected = [m for m in posts(washer) if m.resource == "/ro/selectedProgram"]
+        assert selected == selected[-1:] and selected[0].data == [{"program": cotton.uid, "options": [{"uid": 548, "value": 600}]}]

@@ -10,6 +10,7 @@ from hcpy.commands import (
     SELECTED_PROGRAM,
     VALUES,
     CommandError,
+    Request,
     build_program,
     build_set,
     parse_payload,
@@ -243,3 +244,14 @@ def test_selecting_needs_a_program(dishwasher):
 def test_digits_outside_ascii_are_names_not_uids(dishwasher, ref):
     refused(404, build_set, dishwasher, {"name": ref, "value": 1})
     refused(400, build_set, dishwasher, {"uid": 539, "value": ref})
+
+
+def test_stop_pause_resume_where_the_appliance_has_them(dishwasher):
+    # The dishwasher has AbortProgram (writable while a program runs) but no Pause/Resume.
+    refused(403, build_program, dishwasher, {"program": "stop"}, ACTIVE_PROGRAM, match="not writable")
+    dishwasher.apply_description_changes([{"uid": 512, "access": "WRITEONLY"}])
+    assert build_program(dishwasher, {"program": "Stop"}, ACTIVE_PROGRAM) == Request(VALUES, [{"uid": 512, "value": True}])
+    refused(404, build_program, dishwasher, {"program": "pause"}, ACTIVE_PROGRAM, match="PauseProgram")
+    refused(404, build_program, dishwasher, "resume", ACTIVE_PROGRAM, match="ResumeProgram")
+    # On selectedProgram the words are program names, and there are none such.
+    refused(404, build_program, dishwasher, {"program": "stop"}, SELECTED_PROGRAM)
