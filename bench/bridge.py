@@ -43,7 +43,6 @@ from hcpy.model import Kind, Profile  # noqa: E402
 from hcpy.profile import parse_profile  # noqa: E402
 from hcpy.publishing import topic_key  # noqa: E402
 from hcpy.simulator import SimulatedAppliance, Simulator  # noqa: E402
-from hcpy.state import is_boolean  # noqa: E402
 from hcpy.tlspsk import BACKEND  # noqa: E402
 
 PREFIX = "homeconnect/"
@@ -532,7 +531,7 @@ def main() -> None:
     if feature is None:
         parser.error(f"the dishwasher profile has no feature {args.feature}")
     # The sequence number rides in the value: it has to come out as a plain number.
-    if feature.enum is not None or is_boolean(feature) or feature.kind not in NUMERIC_KINDS:
+    if feature.enum is not None or feature.is_boolean or feature.kind not in NUMERIC_KINDS:
         parser.error(f"{args.feature} is not a numeric status, setting or option; pick one such as {DEFAULT_FEATURE}")
     print(
         f"hc2mqtt bridge bench: Python {sys.version.split()[0]}, TLS back-end {BACKEND}, {os.cpu_count()} CPU(s),"

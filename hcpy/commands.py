@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .errors import HcpyError
-from .model import EnumType, Feature, Kind, Limits, Program
-from .state import ApplianceState, is_boolean
+from .model import FLOAT_DATA, EnumType, Feature, Kind, Limits, Program, ValueKind
+from .state import ApplianceState
 
 VALUES = "/ro/values"
 SELECTED_PROGRAM = "/ro/selectedProgram"
@@ -97,17 +97,18 @@ def encode_value(feature: Feature, limits: Limits, value: Any, enum: EnumType | 
     enum = enum or feature.enum
     if enum is not None:
         return _enum_value(feature, enum, value)
-    if is_boolean(feature):
+    kind = feature.value_kind
+    if kind is ValueKind.BOOLEAN:
         return _bool_value(feature, value)
-    if feature.content_type == 0x05 or feature.data_type == 0x8B:  # strings
+    if kind is ValueKind.STRING:
         if not isinstance(value, str):
             raise CommandError(f"{feature.name} takes a string, not {value!r}")
         longest = _num(limits.max)
         if longest is not None and len(value) > longest:
             raise CommandError(f"{feature.name} takes at most {longest:g} characters")
         return value
-    if limits.min is not None or limits.max is not None or _is_numeric_type(feature):
-        return _number_value(feature, limits, value)
+    if kind in (ValueKind.INTEGER, ValueKind.NUMBER) or limits.min is not None or limits.max is not None:
+        return _number_value(feature, limits, value, kind)
     return value
 
 
@@ -138,16 +139,7 @@ def _bool_value(feature: Feature, value: Any) -> bool:
     raise CommandError(f"{feature.name} takes true or false, not {value!r}")
 
 
-def _is_numeric_type(feature: Feature) -> bool:
-    dt = feature.data_type
-    return dt is not None and (0x80 <= dt <= 0x89 or 0xA0 <= dt <= 0xA7)
-
-
-def _is_integer_type(feature: Feature) -> bool:
-    return feature.data_type is not None and 0x80 <= feature.data_type <= 0x87
-
-
-def _number_value(feature: Feature, limits: Limits, value: Any) -> int | float:
+def _number_value(feature: Feature, limits: Limits, value: Any, kind: ValueKind) -> int | float:
     number: Any = value
     if isinstance(value, str):
         try:
@@ -164,14 +156,10 @@ def _number_value(feature: Feature, limits: Limits, value: Any) -> int | float:
         if abs(offset - round(offset)) > 1e-9:
             raise CommandError(f"{number:g} is not a step of {step:g} from {low or 0:g} for {feature.name}")
     whole = float(number).is_integer()
-    if _is_integer_type(feature) and not whole:
+    if kind is ValueKind.INTEGER and not whole:
         raise CommandError(f"{feature.name} takes a whole number, not {value!r}")
     # Whole numbers travel as integers unless the feature is a float.
-    return int(number) if whole and not _is_float(feature) else number
-
-
-def _is_float(feature: Feature) -> bool:
-    return feature.data_type in (0x88, 0x89)
+    return int(number) if whole and feature.data_type not in FLOAT_DATA else number
 
 
 def _num(value: Any) -> float | None:
@@ -204,7 +192,7 @@ def build_set(state: ApplianceState, body: Any) -> Request:
         limits = state.limits.get(feature.uid, feature.limits)
         _check_writable(feature, limits)
         if value is _MISSING:
-            if feature.kind == Kind.COMMAND and is_boolean(feature):
+            if feature.kind == Kind.COMMAND and feature.is_boolean:
                 value = True  # a command is triggered by setting it true
             else:
                 raise CommandError(f"no value given for {feature.name}")

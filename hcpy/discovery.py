@@ -20,9 +20,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .model import Access, Feature, Kind, Limits
+from .model import CID_PERCENT, NUMERIC_CONTENT, Access, Feature, Kind, Limits
 from .publishing import Outgoing
-from .state import ApplianceState, is_boolean
+from .state import ApplianceState
 from .topics import ACTIVE_PROGRAM, SELECTED_PROGRAM, SET, Topics, clean_name
 
 log = logging.getLogger("hcpy.discovery")
@@ -95,7 +95,6 @@ INTEGER_RANGES: dict[int, tuple[int, int]] = {
 PERCENT_RANGE = (0, 100)
 # Content types that carry plain numbers (a number entity makes sense; not
 # uidValue, whose numbers are uids).
-NUMERIC_CONTENT = frozenset({0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x14, 0x18, 0x1F, 0x20, 0x23, 0x24})
 
 
 @dataclass(frozen=True)
@@ -252,7 +251,7 @@ class _Builder:
         return []
 
     def _sensor(self, feature: Feature, topic: str) -> list[Entity]:
-        if is_boolean(feature):
+        if feature.is_boolean:
             return [self._entity("binary_sensor", feature, state_topic=topic, payload_on="True", payload_off="False")]
         config: dict[str, Any] = {"state_topic": topic}
         if feature.enum is not None:
@@ -288,7 +287,7 @@ class _Builder:
     def _control(self, feature: Feature, limits: Limits, topic: str) -> Entity | None:
         set_topic = self.topics.command(SET)
         uid = feature.uid
-        if is_boolean(feature):
+        if feature.is_boolean:
             if limits.access is Access.WRITE_ONLY:
                 return self._entity("button", feature, command_topic=set_topic, payload_press=_set(uid, True))
             return self._entity(
@@ -478,7 +477,7 @@ def _set_template(uid: int, quoted: bool) -> str:
 
 def _bounds(feature: Feature, limits: Limits) -> tuple[int | float, int | float] | None:
     fallback = INTEGER_RANGES.get(feature.data_type or -1)
-    if fallback is None and feature.content_type == 0x11:
+    if fallback is None and feature.content_type == CID_PERCENT:
         fallback = PERCENT_RANGE
     low, high = _number(limits.min), _number(limits.max)
     if low is None:

@@ -106,6 +106,32 @@ DATA_TYPES: dict[int, str] = {
 }
 
 
+# The codes other modules test for, named once.
+CID_BOOLEAN = 0x01
+CID_ENUMERATION = 0x03
+CID_STRING = 0x05
+CID_PERCENT = 0x11
+CID_UID_VALUE = 0x15  # the value is itself a uid, e.g. a program's
+# Content types whose values are numbers (a uid value is one too, but is shown as a name).
+NUMERIC_CONTENT = frozenset({0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x14, 0x18, 0x1F, 0x20, 0x23, 0x24})
+DID_BOOLEAN = 0x00
+# Fixed-point floats (A0–A7) travel as integers too.
+INTEGER_DATA = frozenset(range(0x80, 0x88)) | frozenset(range(0xA0, 0xA8))
+FLOAT_DATA = frozenset({0x88, 0x89})
+STRING_DATA = frozenset({0x8B, 0x8C})
+
+
+class ValueKind(str, Enum):
+    """What a feature's values are, as far as checking and showing them goes."""
+
+    BOOLEAN = "boolean"
+    ENUM = "enumeration"
+    INTEGER = "integer"
+    NUMBER = "number"
+    STRING = "string"
+    ANY = "any"  # a type nothing checks (dateTime, JSON, …)
+
+
 @dataclass
 class EnumType:
     # enid 0 = not known: devices.json files written by hcpy keep only the
@@ -157,6 +183,27 @@ class Feature:
     def feature_id(self) -> str:
         """The MQTT topic segment: full name lower-cased, dots to underscores."""
         return self.name.lower().replace(".", "_")
+
+    @property
+    def value_kind(self) -> ValueKind:
+        cid, did = self.content_type, self.data_type
+        if self.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM) or cid == CID_UID_VALUE:
+            return ValueKind.INTEGER  # a uid
+        if self.enum is not None or cid == CID_ENUMERATION:
+            return ValueKind.ENUM
+        if cid == CID_BOOLEAN or did == DID_BOOLEAN:
+            return ValueKind.BOOLEAN
+        if cid == CID_STRING or did in STRING_DATA:
+            return ValueKind.STRING
+        if did in INTEGER_DATA:
+            return ValueKind.INTEGER
+        if did in FLOAT_DATA or cid in NUMERIC_CONTENT:
+            return ValueKind.NUMBER
+        return ValueKind.ANY
+
+    @property
+    def is_boolean(self) -> bool:
+        return self.value_kind is ValueKind.BOOLEAN
 
     @property
     def content_type_name(self) -> str | None:

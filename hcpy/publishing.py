@@ -47,8 +47,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError
-from .model import Feature, Kind, Profile
-from .state import CONTENT_UID_VALUE, ApplianceState, Change, is_boolean
+from .model import CID_UID_VALUE, Feature, Kind, Profile, ValueKind
+from .state import ApplianceState, Change
 from .topics import Topics, clean_name
 
 RENAME_MODES = ("short", "long", "uid")
@@ -252,19 +252,18 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+HOMIE_DATATYPES = {
+    ValueKind.BOOLEAN: "boolean",
+    ValueKind.ENUM: "enum",
+    ValueKind.INTEGER: "integer",
+    ValueKind.NUMBER: "float",
+}
+
+
 def homie_datatype(feature: Feature) -> str:
-    if is_boolean(feature):
-        return "boolean"
-    if feature.enum is not None:
-        return "enum"
-    if feature.content_type == CONTENT_UID_VALUE:
+    if feature.content_type == CID_UID_VALUE or feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM):
         return "string"  # published as the target's name
-    data_type = feature.data_type_name or ""
-    if data_type.startswith(("UInt", "Int")) or data_type == "FixedPoint0":
-        return "integer"
-    if data_type in ("Float", "Double") or data_type.startswith("FixedPoint"):
-        return "float"
-    return "string"
+    return HOMIE_DATATYPES.get(feature.value_kind, "string")
 
 
 def homie_payload(value: Any) -> str:

@@ -12,11 +12,8 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .model import Access, EnumType, Feature, Kind, Limits, Profile
+from .model import CID_UID_VALUE, Access, EnumType, Feature, Kind, Limits, Profile
 
-CONTENT_BOOLEAN = 0x01
-CONTENT_UID_VALUE = 0x15  # the value is itself a uid, e.g. the active program
-DATA_BOOLEAN = 0x00
 
 _ABSENT = object()
 
@@ -29,12 +26,6 @@ class Change:
     feature: Feature
     value: Any  # decoded: member name, bool, number, string, program name, …
     raw: Any  # as on the wire
-
-
-def is_boolean(feature: Feature) -> bool:
-    return feature.content_type == CONTENT_BOOLEAN or (
-        feature.data_type == DATA_BOOLEAN and feature.enum is None
-    )
 
 
 class ApplianceState:
@@ -62,10 +53,10 @@ class ApplianceState:
         enum = enum or feature.enum
         if enum is not None and isinstance(raw, int) and not isinstance(raw, bool):
             return enum.members.get(raw, raw)
-        if is_boolean(feature) and isinstance(raw, (bool, int)):
+        if feature.is_boolean and isinstance(raw, (bool, int)):
             return bool(raw)
         if isinstance(raw, int) and (
-            feature.content_type == CONTENT_UID_VALUE or feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM)
+            feature.content_type == CID_UID_VALUE or feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM)
         ):
             target = self.profile.features.get(raw)
             return target.name if target is not None else raw
@@ -159,12 +150,6 @@ class ApplianceState:
     def value_of(self, name: str) -> Any:
         feature = self.profile.by_name(name)
         return None if feature is None else self.values.get(feature.uid)
-
-    def option_limits(self, program_uid: int, option_uid: int) -> Limits | None:
-        return self.program_limits.get((program_uid, option_uid))
-
-    def features_of(self, *kinds: Kind) -> list[Feature]:
-        return [f for f in self.profile.features.values() if f.kind in kinds]
 
 
 def _truthy(value: Any) -> bool:

@@ -27,7 +27,8 @@ from hcpy.frame import FrameCodec
 from hcpy.message import Message
 from hcpy.model import Access, Description, EnumType, Feature, Kind, Limits, Profile, Program, ProgramOption
 from hcpy.simulator import SimulatedAppliance, Simulator
-from hcpy.simulator.values import ValueKind, check_value, initial_value, value_kind
+from hcpy.model import ValueKind
+from hcpy.simulator.values import check_value, initial_value
 from hcpy.simulator.wsserver import accept_key
 
 PSK = bytes(range(32))
@@ -245,7 +246,7 @@ def test_initial_values_take_xml_text_and_limits():
     assert initial_value(feature(content_type=0x04, data_type=0x88), Limits(default="1.5")) == 1.5
     assert initial_value(feature(content_type=0x05, data_type=0x8B), Limits(min=1)) == ""
     assert initial_value(feature(enum=EnumType(2, {5: "A", 1: "B"})), Limits()) == 5
-    assert value_kind(Feature(2, "Test.Root.ActiveProgram", Kind.ACTIVE_PROGRAM)) is ValueKind.INTEGER
+    assert Feature(2, "Test.Root.ActiveProgram", Kind.ACTIVE_PROGRAM).value_kind is ValueKind.INTEGER
 
 
 # --- websocket basics -------------------------------------------------------

@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Access, Description, EnumType, Feature, Kind, Limits, Profile, Program
-from .values import ValueKind, check_value, describe, initial_value, value_kind
+from ..model import Access, Description, EnumType, Feature, Kind, Limits, Profile, Program, ValueKind
+from .values import check_value, describe, initial_value
 
 # The services the appliance advertises in /ci/services (PROTOCOL.md §3).
 SERVICE_PRESETS: dict[str, list[dict[str, Any]]] = {
@@ -154,12 +154,12 @@ class SimulatedAppliance:
     def description_changes(self) -> list[dict[str, Any]]:
         with self._lock:
             entries = [
-                describe(uid, self._limits[uid], value_kind(f))
+                describe(uid, self._limits[uid], f.value_kind)
                 for uid, f in self.profile.features.items()
                 if f.kind in DESCRIBED_KINDS
             ]
             for (program_uid, option_uid), limits in self._option_limits.items():
-                kind = value_kind(self.profile.features[option_uid]) if option_uid in self.profile.features else ValueKind.ANY
+                kind = self.profile.features[option_uid].value_kind if option_uid in self.profile.features else ValueKind.ANY
                 entries.append(describe(option_uid, limits, kind, parent_uid=program_uid))
             return entries
 
@@ -321,7 +321,7 @@ class SimulatedAppliance:
 
     @staticmethod
     def _check(feature: Feature, value: Any, limits: Limits, enum: EnumType | None) -> None:
-        reason = check_value(value_kind(feature), value, limits, enum)
+        reason = check_value(feature.value_kind, value, limits, enum)
         if reason is not None:
             raise _Refused(BAD_REQUEST, f"{feature.name} {reason}")
 

@@ -8,46 +8,9 @@ accepted.
 from __future__ import annotations
 
 import math
-from enum import Enum
 from typing import Any
 
-from ..model import EnumType, Feature, Kind, Limits
-
-_BOOLEAN_CID = 0x01
-_ENUM_CID = 0x03
-_STRING_CID = 0x05
-_NUMERIC_CIDS = {0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x18, 0x1F, 0x20, 0x23, 0x24}
-_BOOLEAN_DID = 0x00
-_INTEGER_DIDS = set(range(0x80, 0x88)) | set(range(0xA0, 0xA8))  # fixed-point floats travel as integers
-_FLOAT_DIDS = {0x88, 0x89}
-_STRING_DIDS = {0x8B, 0x8C}
-
-
-class ValueKind(str, Enum):
-    BOOLEAN = "boolean"
-    ENUM = "enumeration"
-    INTEGER = "integer"
-    NUMBER = "number"
-    STRING = "string"
-    ANY = "any"  # a type the simulator does not check (dateTime, JSON, …)
-
-
-def value_kind(feature: Feature) -> ValueKind:
-    cid, did = feature.content_type, feature.data_type
-    if feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM):
-        return ValueKind.INTEGER  # a program uid
-    if feature.enum is not None or cid == _ENUM_CID:
-        return ValueKind.ENUM
-    if cid == _BOOLEAN_CID or did == _BOOLEAN_DID:
-        return ValueKind.BOOLEAN
-    if cid == _STRING_CID or did in _STRING_DIDS:
-        return ValueKind.STRING
-    if did in _INTEGER_DIDS:
-        return ValueKind.INTEGER
-    if did in _FLOAT_DIDS or cid in _NUMERIC_CIDS:
-        return ValueKind.NUMBER
-    return ValueKind.ANY
-
+from ..model import EnumType, Feature, Limits, ValueKind
 
 def coerce(kind: ValueKind, raw: Any) -> Any:
     """Turn an XML attribute's text into a wire value; typed values pass through."""
@@ -73,7 +36,7 @@ def wire_number(number: Any) -> Any:
 
 def initial_value(feature: Feature, limits: Limits) -> Any:
     """A plausible first value: initValue, else default, else the type's neutral value."""
-    kind = value_kind(feature)
+    kind = feature.value_kind
     for raw in (feature.init_value, limits.default):
         if raw is not None and raw != "":
             return coerce(kind, raw)
