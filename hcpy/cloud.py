@@ -14,7 +14,6 @@ exception message or a repr.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -30,6 +29,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import requests
 
 from .devices import ApplianceEntry
+from .encoding import b64url, unb64url
 from .errors import CloudError, HcpyError
 from .files import write_private
 from .importer import entry_from_profile_zip
@@ -94,13 +94,9 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def code_challenge(verifier: str) -> str:
     """The S256 PKCE challenge of a verifier."""
-    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 # --------------------------------------------------------------------------
@@ -159,9 +155,9 @@ def start_login(ep: Endpoints) -> PendingLogin:
     """A fresh PKCE pair, state and nonce for one login."""
     return PendingLogin(
         ep,
-        verifier=_b64url(secrets.token_bytes(32)),
-        state=_b64url(secrets.token_bytes(16)),
-        nonce=_b64url(secrets.token_bytes(16)),
+        verifier=b64url(secrets.token_bytes(32)),
+        state=b64url(secrets.token_bytes(16)),
+        nonce=b64url(secrets.token_bytes(16)),
     )
 
 
@@ -273,7 +269,7 @@ def account_id_from_jwt(token: str) -> str:
     if len(parts) != 3:
         raise CloudError("the cloud's access token is not a JWT, so the account id cannot be read; run hc-login again")
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        payload = json.loads(unb64url(parts[1]))
         sub = payload["sub"]
     except (ValueError, binascii.Error, KeyError, TypeError):
         raise CloudError(

@@ -15,7 +15,6 @@ save_devices are the only I/O.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import logging
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .encoding import unb64url
 from .errors import DevicesFileError
 from .files import write_private
 from .topics import clean_name
@@ -53,11 +53,6 @@ _KEY_CHARS = 43  # 32 bytes
 _IV_CHARS = 22  # 16 bytes
 # Names become MQTT topic segments.
 _TOPIC_SPECIALS = frozenset("/+#")
-
-
-def decode_b64url(text: str) -> bytes:
-    """The cloud's unpadded url-safe base64 (PROTOCOL.md §1)."""
-    return base64.urlsafe_b64decode(text + "===")
 
 
 def _secret_problem(value: object, name: str, chars: int) -> str | None:
@@ -91,11 +86,11 @@ class ApplianceEntry:
 
     @property
     def psk(self) -> bytes:
-        return decode_b64url(self.key)
+        return unb64url(self.key)
 
     @property
     def iv_bytes(self) -> bytes | None:
-        return None if self.iv is None else decode_b64url(self.iv)
+        return None if self.iv is None else unb64url(self.iv)
 
     @property
     def transport(self) -> Literal["tls", "aes"]:

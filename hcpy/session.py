@@ -13,7 +13,6 @@ reads frames until its answer arrives.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import threading
@@ -21,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .encoding import b64url
 from .errors import ApplianceError, ConnectionClosed, ProtocolError, RequestTimeout, error_code_name
 from .message import Action, Message
 from .transport import Transport
@@ -139,7 +139,7 @@ class Session:
         else:
             # Older appliances authenticate with a nonce and describe themselves
             # on /ci/info (PROTOCOL.md §3 step 4).
-            nonce = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+            nonce = b64url(os.urandom(32))
             self._request_tolerant(Action.GET, "/ci/authentication", [{"nonce": nonce}])
             reply = self._request_tolerant(Action.GET, "/ci/info")
             self.device_info = self._first(reply) if reply else {}

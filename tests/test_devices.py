@@ -14,7 +14,6 @@ import pytest
 
 from hcpy.devices import (
     ApplianceEntry,
-    decode_b64url,
     entry_from_json,
     entry_from_profile,
     entry_to_json,
@@ -22,6 +21,7 @@ from hcpy.devices import (
     save_devices,
     unique_names,
 )
+from hcpy.encoding import unb64url
 from hcpy.errors import DevicesFileError
 from hcpy.model import Access, Kind, Profile
 from hcpy.profile import parse_profile
@@ -420,8 +420,8 @@ def test_repr_never_shows_key_or_iv():
         assert "washer" in text and "aes" in text
 
 
-def test_decode_b64url_accepts_unpadded_cloud_keys():
-    assert decode_b64url(KEY) == PSK and decode_b64url(IV) == IV_RAW
+def test_unb64url_accepts_unpadded_cloud_keys():
+    assert unb64url(KEY) == PSK and unb64url(IV) == IV_RAW
 
 
 def test_names_that_meet_in_mqtt_topics_collide(tmp_path):

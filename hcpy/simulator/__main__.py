@@ -10,7 +10,6 @@ file from the example profiles, ready for `hc2mqtt.py --devices_file FILE`.
 from __future__ import annotations
 
 import argparse
-import base64
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ import threading
 from pathlib import Path
 
 from ..devices import entry_from_profile, load_devices, save_devices, unique_names
+from ..encoding import b64url
 from ..errors import HcpyError
 from ..profile import parse_profile
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
@@ -47,8 +47,8 @@ def write_demo(path: str, host: str, first_port: int) -> str:
         entries.append(
             entry_from_profile(
                 profile,
-                key=_fresh(32),
-                iv=_fresh(16) if aes else None,
+                key=b64url(os.urandom(32)),
+                iv=b64url(os.urandom(16)) if aes else None,
                 host=host,
                 port=first_port + index,
             )
@@ -60,8 +60,6 @@ def write_demo(path: str, host: str, first_port: int) -> str:
     return path
 
 
-def _fresh(size: int) -> str:
-    return base64.urlsafe_b64encode(os.urandom(size)).rstrip(b"=").decode()
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -130,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 host=args.host,
                 port=port,
                 name=entry.name,
+                keep_history=False,
             ).start()
         except (OSError, ValueError, OverflowError) as exc:  # port taken, bad key, port out of range
             log.error("%s: cannot serve it on %s port %d: %s", entry.name, args.host, port, exc)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ..errors import FrameError, ProtocolError
 from ..frame import FrameCodec
 from ..message import Action, Message
+from ..transport import PATH
 from .dialogue import Dialogue, Outcome
 from .wsserver import (
     CLOSE_GOING_AWAY,
@@ -33,7 +34,6 @@ from .wsserver import (
 if TYPE_CHECKING:
     from .server import Simulator
 
-PATH = "/homeconnect"
 HANDSHAKE_TIMEOUT = 5.0
 
 log = logging.getLogger("hcpy.simulator")

@@ -9,12 +9,12 @@ in `violations`, for tests to inspect.
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..encoding import b64url
 from ..message import Action, Message
 from .appliance import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Result, SimulatedAppliance
 
@@ -143,7 +143,7 @@ class Dialogue:
         nonce = (msg.data or [{}])[0].get("nonce")
         if not isinstance(nonce, str) or not nonce:
             return Outcome([msg.reply(code=BAD_REQUEST)], reason="/ci/authentication without a nonce")
-        response = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode("ascii")
+        response = b64url(os.urandom(32))
         return _ok(msg, [{"response": response}])
 
     def _network(self, msg: Message) -> Outcome:

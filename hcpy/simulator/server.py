@@ -35,6 +35,8 @@ class Simulator:
 
     ``iv`` given: the AES transport (ws://), else TLS-PSK (wss://). ``port``
     0 picks a free port; read the bound one from `port` after `start()`.
+    ``keep_history`` keeps every received message and dialogue for tests
+    (`received`, `violations`); the command line turns it off.
     The key and IV are never logged.
     """
 
@@ -46,6 +48,7 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         name: str | None = None,
+        keep_history: bool = True,
     ):
         if len(psk) != 32:
             raise ValueError("the simulator's key must be 32 bytes")
@@ -69,6 +72,8 @@ class Simulator:
         self._live: list[Connection] = []
         self._dialogues: list[Dialogue] = []
         self._received: list[Message] = []
+        # Tests read the history; a long-running simulator must not grow with it.
+        self.keep_history = keep_history
 
     # --- facts --------------------------------------------------------
 
@@ -310,7 +315,8 @@ class Simulator:
         with self._cond:
             self.accepted += 1
             assert conn.dialogue is not None
-            self._dialogues.append(conn.dialogue)
+            if self.keep_history:
+                self._dialogues.append(conn.dialogue)
             conn.opened = True
             self._cond.notify_all()
 
@@ -322,7 +328,8 @@ class Simulator:
 
     def record(self, msg: Message) -> None:
         with self._cond:
-            self._received.append(msg)
+            if self.keep_history:
+                self._received.append(msg)
             self._cond.notify_all()
 
     def new_codec(self) -> FrameCodec | None:
