@@ -17,11 +17,9 @@ from typing import Any, Iterable
 
 from .errors import HcpyError
 from .model import FLOAT_DATA, EnumType, Feature, Kind, Limits, Program, ValueKind
+from .resources import ACTIVE_PROGRAM, SELECTED_PROGRAM, VALUES
 from .state import ApplianceState
 
-VALUES = "/ro/values"
-SELECTED_PROGRAM = "/ro/selectedProgram"
-ACTIVE_PROGRAM = "/ro/activeProgram"
 SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"
 # Ways to say "start whatever program is selected" on the activeProgram topic.
 START_SELECTED = {"selected", "start"}

@@ -23,12 +23,23 @@ from typing import Any, Callable
 from .encoding import b64url
 from .errors import ApplianceError, ConnectionClosed, ProtocolError, RequestTimeout, error_code_name
 from .message import Action, Message
+from .resources import (
+    ALL_DESCRIPTION_CHANGES,
+    ALL_MANDATORY_VALUES,
+    CI_AUTHENTICATION,
+    CI_INFO,
+    DESCRIPTION_CHANGE,
+    DEVICE_READY,
+    INITIAL_VALUES,
+    IZ_INFO,
+    NI_INFO,
+    SERVICES,
+    VALUES,
+)
 from .transport import Transport
 
 Values = list[dict[str, Any]]
 
-VALUES = "/ro/values"
-DESCRIPTION_CHANGE = "/ro/descriptionChange"
 
 # allMandatoryValues may answer 500 while the appliance is busy.
 BUSY_RETRIES = 3
@@ -126,7 +137,7 @@ class Session:
             first.reply([{"deviceType": device_type, "deviceName": self.device_name, "deviceID": self.device_id}])
         )
 
-        services = self.request(Action.GET, "/ci/services", version=1)
+        services = self.request(Action.GET, SERVICES, version=1)
         self.services = {
             str(s["service"]): int(s["version"])
             for s in services.data or []
@@ -135,25 +146,25 @@ class Session:
         self.log.debug("services: %s", self.services)
 
         if "iz" in self.services:
-            self.device_info = self._first(self.request(Action.GET, "/iz/info"))
+            self.device_info = self._first(self.request(Action.GET, IZ_INFO))
         else:
             # Older appliances authenticate with a nonce and describe themselves
             # on /ci/info (PROTOCOL.md §3 step 4).
             nonce = b64url(os.urandom(32))
-            self._request_tolerant(Action.GET, "/ci/authentication", [{"nonce": nonce}])
-            reply = self._request_tolerant(Action.GET, "/ci/info")
+            self._request_tolerant(Action.GET, CI_AUTHENTICATION, [{"nonce": nonce}])
+            reply = self._request_tolerant(Action.GET, CI_INFO)
             self.device_info = self._first(reply) if reply else {}
 
         # Without deviceReady the appliance answers 403 to /ni/*.
-        self.notify("/ei/deviceReady")
+        self.notify(DEVICE_READY)
 
         if "ni" in self.services:
-            reply = self._request_tolerant(Action.GET, "/ni/info")
+            reply = self._request_tolerant(Action.GET, NI_INFO)
             self.network_info = self._first(reply) if reply else {}
 
-        values = self._request_busy_tolerant("/ro/allMandatoryValues")
+        values = self._request_busy_tolerant(ALL_MANDATORY_VALUES)
         self._report(self.listener.on_values, values.data or [])
-        changes = self._request_tolerant(Action.GET, "/ro/allDescriptionChanges")
+        changes = self._request_tolerant(Action.GET, ALL_DESCRIPTION_CHANGES)
         if changes is not None:
             self._report(self.listener.on_description_changes, changes.data or [])
 
@@ -163,7 +174,7 @@ class Session:
             message = self._receive()
             if message is None:
                 continue
-            if message.resource == "/ei/initialValues" and message.action == Action.POST:
+            if message.resource == INITIAL_VALUES and message.action == Action.POST:
                 return message
             self.log.debug("ignored %s %s before the handshake", message.action.value, message.resource)
         raise RequestTimeout(f"the appliance sent no /ei/initialValues within {self.request_timeout:.0f} s")

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ..errors import FrameError, ProtocolError
 from ..frame import FrameCodec
 from ..message import Action, Message
+from ..resources import VALUES
 from ..transport import PATH
 from .dialogue import Dialogue, Outcome
 from .wsserver import (
@@ -286,7 +287,7 @@ class Connection:
         assert self.ws is not None and self.codec is not None and self.dialogue is not None
         if self.silent:
             return
-        frame = bytearray(self.codec.encode(self.dialogue.message("/ro/values", self.sim.app.mandatory_values()[:1]).to_json()))
+        frame = bytearray(self.codec.encode(self.dialogue.message(VALUES, self.sim.app.mandatory_values()[:1]).to_json()))
         frame[-1] ^= 0xFF
         self.ws.send_binary(bytes(frame))
 

@@ -16,11 +16,22 @@ from typing import Any, Callable
 
 from ..encoding import b64url
 from ..message import Action, Message
+from ..resources import (
+    ACTIVE_PROGRAM,
+    ALL_DESCRIPTION_CHANGES,
+    ALL_MANDATORY_VALUES,
+    CI_AUTHENTICATION,
+    CI_INFO,
+    DEVICE_READY,
+    INITIAL_VALUES,
+    IZ_INFO,
+    NI_INFO,
+    SELECTED_PROGRAM,
+    SERVICES,
+    VALUES,
+)
 from .appliance import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Result, SimulatedAppliance
 
-INITIAL_VALUES = "/ei/initialValues"
-DEVICE_READY = "/ei/deviceReady"
-SERVICES = "/ci/services"
 
 
 @dataclass
@@ -45,17 +56,17 @@ class Dialogue:
         self.violations: list[str] = []
         self._routes: dict[tuple[Action, str], Callable[[Message], Outcome]] = {
             (Action.GET, SERVICES): self._services,
-            (Action.GET, "/iz/info"): self._info,
-            (Action.GET, "/ci/info"): self._info,
-            (Action.GET, "/ci/authentication"): self._authentication,
-            (Action.GET, "/ni/info"): self._network,
-            (Action.GET, "/ro/allMandatoryValues"): lambda m: _ok(m, app.mandatory_values()),
-            (Action.GET, "/ro/allDescriptionChanges"): lambda m: _ok(m, app.description_changes()),
+            (Action.GET, IZ_INFO): self._info,
+            (Action.GET, CI_INFO): self._info,
+            (Action.GET, CI_AUTHENTICATION): self._authentication,
+            (Action.GET, NI_INFO): self._network,
+            (Action.GET, ALL_MANDATORY_VALUES): lambda m: _ok(m, app.mandatory_values()),
+            (Action.GET, ALL_DESCRIPTION_CHANGES): lambda m: _ok(m, app.description_changes()),
             # Real appliances refuse a plain read of all values.
-            (Action.GET, "/ro/values"): lambda m: Outcome([m.reply(code=BAD_REQUEST)], reason="GET /ro/values"),
-            (Action.POST, "/ro/values"): lambda m: self._write(m, app.write_values(m.data or [])),
-            (Action.POST, "/ro/selectedProgram"): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
-            (Action.POST, "/ro/activeProgram"): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
+            (Action.GET, VALUES): lambda m: Outcome([m.reply(code=BAD_REQUEST)], reason="GET /ro/values"),
+            (Action.POST, VALUES): lambda m: self._write(m, app.write_values(m.data or [])),
+            (Action.POST, SELECTED_PROGRAM): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
+            (Action.POST, ACTIVE_PROGRAM): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
         }
 
     # --- the appliance speaks first --------------------------------------
@@ -154,7 +165,7 @@ class Dialogue:
     def _write(self, msg: Message, result: Result) -> Outcome:
         if not result.ok:
             return Outcome([msg.reply(code=result.code)], reason=result.reason)
-        notifications = [("/ro/values", result.changes)] if result.changes else []
+        notifications = [(VALUES, result.changes)] if result.changes else []
         return Outcome([msg.reply()], notifications)
 
 

@@ -18,6 +18,7 @@ from .. import tlspsk
 from ..frame import TO_CLIENT, FrameCodec
 from ..message import Action, Message
 from ..model import Access
+from ..resources import DESCRIPTION_CHANGE, VALUES
 from .appliance import SimulatedAppliance
 from .connection import PATH, Connection
 from .dialogue import Dialogue
@@ -200,7 +201,7 @@ class Simulator:
 
     def set_value(self, uid_or_name: int | str, value: Any) -> None:
         """Change a value (enum member names accepted) and notify every client."""
-        self.notify("/ro/values", [self.app.set_value(uid_or_name, value)])
+        self.notify(VALUES, [self.app.set_value(uid_or_name, value)])
 
     def set_description(
         self,
@@ -227,7 +228,7 @@ class Simulator:
             value=value,
             parent_uid=parent_uid,
         )
-        self.notify("/ro/descriptionChange", [entry])
+        self.notify(DESCRIPTION_CHANGE, [entry])
 
     def notify(self, resource: str, data: list[dict[str, Any]]) -> None:
         """Send a NOTIFY of the appliance's own to every client."""
