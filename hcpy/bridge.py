@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from paho.mqtt.client import topic_matches_sub
+
 from .commands import ACTIVE_PROGRAM, SELECTED_PROGRAM, CommandError, Request, build_program, build_set, parse_payload
 from .connection import ApplianceConnection, Backoff, Observer
 from .devices import ApplianceEntry
-from .discovery import DiscoveryOptions, discovery_messages, removal_messages
+from .discovery import DiscoveryOptions, config_topic_filter, discovery_messages, removal_messages
 from .errors import ApplianceError, ConfigError, HcpyError, NotConnected, RequestTimeout
 from .message import Message
 from .mqtt import MqttLink, MqttSettings
@@ -47,7 +49,14 @@ class BridgeSettings:
 
 
 class ApplianceBridge(Observer):
-    def __init__(self, entry: ApplianceEntry, link: MqttLink, mqtt: MqttSettings, settings: BridgeSettings):
+    def __init__(
+        self,
+        entry: ApplianceEntry,
+        link: MqttLink,
+        mqtt: MqttSettings,
+        settings: BridgeSettings,
+        retained_configs: set[str] | None = None,
+    ):
         self.name = entry.name
         self.link = link
         self.settings = settings
@@ -76,6 +85,8 @@ class ApplianceBridge(Observer):
         )
         self._info: dict[str, Any] = {}
         self._discovered: set[str] = set()  # discovery config topics published so far
+        # Config topics the broker held when we connected (shared by all appliances).
+        self._retained_configs = retained_configs if retained_configs is not None else set()
         # Serialises publishing between the appliance thread and paho's thread
         # (a broker reconnect republishes while values may be arriving).
         self._lock = threading.Lock()
@@ -134,9 +145,18 @@ class ApplianceBridge(Observer):
         )
         # A control whose access dropped to read becomes a sensor: its old
         # config (another component) has to go.
-        stale = removal_messages(self.topics, self.state, current, self._discovered, self.settings.discovery)
+        known = self._discovered | self._retained_configs
+        stale = removal_messages(self.topics, self.state, current, known, self.settings.discovery)
         self._discovered = {m.topic for m in current}
         return current + stale
+
+    def drop_stale_config(self, topic: str) -> None:
+        """A retained config seen after our discovery went out: remove it if ours and stale."""
+        if not self._discovered:
+            return  # _discovery() will weigh it when it runs
+        current = [Outgoing(t, "") for t in self._discovered]
+        with self._lock:
+            self.link.publish(removal_messages(self.topics, self.state, current, [topic], self.settings.discovery))
 
     # -- commands (paho's thread) ----------------------------------------------------------
 
@@ -247,11 +267,18 @@ def _text(payload: bytes) -> str:
 class Bridge:
     def __init__(self, entries: list[ApplianceEntry], mqtt: MqttSettings, settings: BridgeSettings):
         self.link = MqttLink(mqtt, self._broker_connected, self._message)
-        self.appliances = [ApplianceBridge(e, self.link, mqtt, settings) for e in entries]
+        self.settings = settings
+        # Discovery configs the broker retains: an entity that changed component
+        # (or that an earlier hcpy made) must not linger in Home Assistant.
+        self._configs = config_topic_filter(settings.discovery)
+        self._retained_configs: set[str] = set()
+        self.appliances = [ApplianceBridge(e, self.link, mqtt, settings, self._retained_configs) for e in entries]
         self._by_base = {a.topics.base: a for a in self.appliances}
 
     def start(self) -> None:
         self.link.subscribe(t for a in self.appliances for t in a.command_topics)
+        if self.settings.ha_discovery:
+            self.link.subscribe([self._configs])
         self.link.start()
         for appliance in self.appliances:
             appliance.connection.start()
@@ -273,6 +300,9 @@ class Bridge:
             appliance.publish_all()
 
     def _message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic_matches_sub(self._configs, topic):
+            self._config_seen(topic, payload, retained)
+            return
         base, _, suffix = topic.rpartition("/")
         appliance = self._by_base.get(base)
         if appliance is None:
@@ -284,3 +314,15 @@ class Bridge:
             appliance.refuse_retained(suffix, payload)
             return
         appliance.handle_command(suffix, payload)
+
+    def _config_seen(self, topic: str, payload: bytes, retained: bool) -> None:
+        # Only what the broker replays at subscribe time is news; our own
+        # publishes come back live (not flagged retained).
+        if not retained:
+            return
+        if not payload:
+            self._retained_configs.discard(topic)
+            return
+        self._retained_configs.add(topic)
+        for appliance in self.appliances:
+            appliance.drop_stale_config(topic)

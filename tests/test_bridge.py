@@ -382,3 +382,22 @@ def test_option_limits_of_the_program_end_to_end(broker, subscriber, kitchen, pr
         assert answer["status"] == "ok", answer
         selected = [m for m in posts(washer) if m.resource == "/ro/selectedProgram"]
         assert selected == selected[-1:] and selected[0].data == [{"program": cotton.uid, "options": [{"uid": 548, "value": 600}]}]
+
+
+def test_stale_discovery_configs_left_on_the_broker_are_removed(broker, subscriber, kitchen):
+    stale = "homeassistant/switch/hcpy/dishwasher_bsh_common_status_doorstate/config"  # DoorState is read-only
+    foreign = "homeassistant/sensor/hcpy/dishwasher_ipv4/config"  # not a feature: not ours to judge
+    other = "homeassistant/switch/hcpy/oven_bsh_common_setting_childlock/config"  # another appliance
+    for topic in (stale, foreign, other):
+        subscriber.client.publish(topic, json.dumps({"name": "old"}), qos=1, retain=True).wait_for_publish(5)
+    with running(broker, kitchen, ha_discovery=True):
+        subscriber.wait("homeassistant/sensor/hcpy/dishwasher_bsh_common_status_doorstate/config")
+        subscriber.wait(stale, "")
+    late = Subscriber(broker.port)
+    try:
+        late.wait(foreign)
+        late.wait(other)
+        late.wait("homeassistant/sensor/hcpy/dishwasher_bsh_common_status_doorstate/config")
+        assert stale not in late.last
+    finally:
+        late.close()
