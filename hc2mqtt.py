@@ -45,7 +45,10 @@ from hcpy.topics import DEFAULT_PREFIX
 @click.option("--publish_homie_topics/--no-publish_homie_topics", default=False, help="Homie v4 topics as well.")
 @click.option("--publish_summary/--no-publish_summary", default=True, help="The compact summary message on T.")
 @click.option("--appliance", "appliances", multiple=True, help="Serve only this appliance (repeatable).")
-@click_config_file.configuration_option(help="config.ini with the options above (hcpy2-0 format).")
+@click_config_file.configuration_option(
+    help="config.ini with the options above (hcpy2-0 format).",
+    type=click.Path(exists=True, dir_okay=False),
+)
 def main(**o) -> None:
     """Mirror Home Connect appliances onto MQTT."""
     logging.basicConfig(
