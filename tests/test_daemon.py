@@ -183,3 +183,15 @@ def test_the_readme_demo(tmp_path, broker, subscriber):
             if process is not None:
                 process.terminate()
                 process.wait(10)
+
+
+def test_a_missing_config_file_is_an_error_not_ignored(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "hc2mqtt.py", "--config", str(tmp_path / "config.ini")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "config.ini" in result.stderr and "does not exist" in result.stderr
