@@ -142,6 +142,7 @@ class ApplianceBridge(Observer):
             self.publisher.state_topic,
             self.publisher.event_topic,
             self.settings.discovery,
+            self.publisher.info_topic,
         )
         # A control whose access dropped to read becomes a sensor: its old
         # config (another component) has to go.

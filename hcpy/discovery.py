@@ -113,10 +113,22 @@ def discovery_messages(
     state_topic: TopicOf,
     event_topic: TopicOf,
     options: DiscoveryOptions = DiscoveryOptions(),
+    info_topic: Callable[[str], str | None] | None = None,
 ) -> list[Outgoing]:
-    """One retained config message per entity of this appliance."""
+    """One retained config message per entity of this appliance.
+
+    `info_topic` tells where a handshake info key (``ipV4``, ``rssi``…) is
+    published; those listed in INFO_SENSORS become diagnostic sensors.
+    """
     builder = _Builder(topics, state, info or {}, state_topic, event_topic, options)
     messages = []
+    for key, config in INFO_SENSORS.items():
+        topic = info_topic(key) if info_topic is not None and key in (info or {}) else None
+        if topic is not None:
+            entity = builder._entity(
+                "sensor", None, object_suffix=key.lower(), state_topic=topic, entity_category="diagnostic", **config
+            )
+            messages.append(builder.message(*entity))
     for uid in sorted(state.profile.features):
         feature = state.profile.features[uid]
         try:
@@ -204,6 +216,21 @@ _WORD = re.compile(r"WiFi|IDos|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 # -- building ----------------------------------------------------------------------
 
 Entity = tuple[str, str, dict[str, Any]]  # component, object id suffix, config
+
+
+# Network facts from /ni/info that hcpy2-0 offered as diagnostic sensors
+# (same unique_ids: <appliance>_ipv4 …).
+INFO_SENSORS: dict[str, dict[str, Any]] = {
+    "ipV4": {"name": "IPv4 address", "value_template": "{{ value_json.ipAddress }}"},
+    "ipV6": {"name": "IPv6 address", "value_template": "{{ value_json.ipAddress }}"},
+    "rssi": {
+        "name": "Wi-Fi signal",
+        "unit_of_measurement": "dBm",
+        "device_class": "signal_strength",
+        "state_class": "measurement",
+    },
+    "euiAddress": {"name": "EUI address"},
+}
 
 
 class _Builder:

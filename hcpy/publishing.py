@@ -367,6 +367,12 @@ class Publisher:
             self._topics[feature.uid] = topic
         return topic
 
+    def info_topic(self, key: str) -> str | None:
+        """Where a handshake info key (``ipV4``…) is published, if it is."""
+        if not self.options.as_mqtt or not is_wanted(key, self.options.publish, self.options.publish_never):
+            return None
+        return self.topics.state(topic_key(key))
+
     @property
     def summary_topic(self) -> str:
         return self.topics.base
@@ -457,13 +463,8 @@ class Publisher:
         return out
 
     def _info_topics(self) -> list[Outgoing]:
-        if not self.options.as_mqtt:
-            return []
-        return [
-            Outgoing(self.topics.state(topic_key(k)), state_payload(v))
-            for k, v in self._info.items()
-            if is_wanted(k, self.options.publish, self.options.publish_never)
-        ]
+        topics = ((self.info_topic(k), v) for k, v in self._info.items())
+        return [Outgoing(topic, state_payload(v)) for topic, v in topics if topic is not None]
 
     def _json(self, values: list[tuple[Feature, Any]]) -> list[Outgoing]:
         if not self.options.as_json:

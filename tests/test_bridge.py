@@ -137,6 +137,11 @@ def test_home_assistant_discovery(broker, subscriber, kitchen):
         assert config["unique_id"] == "dishwasher_bsh_common_status_doorstate"
         assert config["state_topic"] == f"{P}dishwasher/state/bsh_common_status_doorstate"
         assert {"topic": f"{P}dishwasher/LWT"} in config["availability"]
+        # hcpy2-0's diagnostic network sensors, from /ni/info.
+        ip = json.loads(subscriber.wait("homeassistant/sensor/hcpy/dishwasher_ipv4/config"))
+        assert ip["unique_id"] == "dishwasher_ipv4" and ip["entity_category"] == "diagnostic"
+        assert ip["state_topic"] == f"{P}dishwasher/state/ipv4"
+        assert "ipAddress" in json.loads(subscriber.wait(ip["state_topic"]))
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -386,7 +391,7 @@ def test_option_limits_of_the_program_end_to_end(broker, subscriber, kitchen, pr
 
 def test_stale_discovery_configs_left_on_the_broker_are_removed(broker, subscriber, kitchen):
     stale = "homeassistant/switch/hcpy/dishwasher_bsh_common_status_doorstate/config"  # DoorState is read-only
-    foreign = "homeassistant/sensor/hcpy/dishwasher_ipv4/config"  # not a feature: not ours to judge
+    foreign = "homeassistant/sensor/hcpy/dishwasher_uptime/config"  # not a feature: not ours to judge
     other = "homeassistant/switch/hcpy/oven_bsh_common_setting_childlock/config"  # another appliance
     for topic in (stale, foreign, other):
         subscriber.client.publish(topic, json.dumps({"name": "old"}), qos=1, retain=True).wait_for_publish(5)

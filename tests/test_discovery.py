@@ -465,3 +465,19 @@ def test_readable_names():
     assert named("BSH.Common.Root.SelectedProgram") == "Selected program"
     assert named("Odd") == "Odd"
 
+
+
+def test_network_info_becomes_diagnostic_sensors():
+    state = ApplianceState(parse_profile(*profile_files(DISHWASHER)), "dishwasher")
+    topics = Topics("homeconnect/", "dishwasher")
+    info = {"ipV4": {"ipAddress": "192.0.2.7"}, "rssi": -61, "vib": "SN658X06TE"}
+    published = {"ipV4": "homeconnect/dishwasher/state/ipv4", "rssi": "homeconnect/dishwasher/state/rssi"}
+    messages = discovery_messages(topics, state, info, lambda f: None, lambda f: None, info_topic=published.get)
+    configs = {m.topic: json.loads(m.payload) for m in messages}
+    ip = configs["homeassistant/sensor/hcpy/dishwasher_ipv4/config"]
+    assert ip["state_topic"] == published["ipV4"] and ip["value_template"] == "{{ value_json.ipAddress }}"
+    rssi = configs["homeassistant/sensor/hcpy/dishwasher_rssi/config"]
+    assert (rssi["unit_of_measurement"], rssi["entity_category"]) == ("dBm", "diagnostic")
+    # Not in the info, or not published: no entity.
+    assert not any("ipv6" in t or "euiaddress" in t for t in configs)
+    assert discovery_messages(topics, state, info, lambda f: None, lambda f: None, info_topic=lambda k: None) == []
