@@ -5,10 +5,11 @@ versions and the matching of responses to requests. It hands what the
 appliance reports (values, description changes) to its listener and knows
 nothing about profiles or MQTT.
 
-Threads: one thread runs `connect()` and then `run()`, reading frames; any
-other thread may call `request()` and waits for its answer. A request made
-from the reading thread itself (during the handshake, or from a listener)
-reads frames until its answer arrives.
+Threads: one thread runs `connect()` and then `run()`, reading frames. Any
+other thread may `submit()` a request and get its answer by callback (the
+bridge does, so MQTT never waits on an appliance), or `request()` and wait
+for it. A request made from the reading thread itself (the handshake) reads
+frames until its answer arrives.
 """
 
 from __future__ import annotations
@@ -139,9 +140,9 @@ class Session:
 
         services = self.request(Action.GET, SERVICES, version=1)
         self.services = {
-            str(s["service"]): int(s["version"])
+            str(s["service"]): s["version"]
             for s in services.data or []
-            if isinstance(s, dict) and "service" in s and "version" in s
+            if isinstance(s.get("version"), int) and not isinstance(s["version"], bool) and "service" in s
         }
         self.log.debug("services: %s", self.services)
 
