@@ -6,7 +6,6 @@ notifications, and every misbehaviour the simulator can produce.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import threading
@@ -15,6 +14,7 @@ import time
 import pytest
 
 from conftest import DISHWASHER, profile_files
+from hcpy.encoding import b64url
 from hcpy.errors import ApplianceError, ConnectError, ConnectionClosed, RequestTimeout
 from hcpy.message import Action
 from hcpy.profile import parse_profile
@@ -82,18 +82,35 @@ def make_session(sim, kind, recorder=None, timing=FAST, request_timeout=3.0):
     )
 
 
-def run_in_thread(session):
-    outcome = {}
+class Reader:
+    """Connects a session and runs its receive loop on a thread, as the daemon does.
 
-    def target():
+    Leaving the block closes the session; `closed` holds why run() ended.
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.closed: ConnectionClosed | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
         try:
-            session.run()
+            self.session.run()
         except ConnectionClosed as exc:
-            outcome["closed"] = exc
+            self.closed = exc
 
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, outcome
+    def __enter__(self) -> "Reader":
+        self.session.connect()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.session.close()
+        self.thread.join(2)
+
+    def ended(self, timeout: float) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
 
 
 @pytest.mark.parametrize("services, version", [("iz", 2), ("legacy", 1)])
@@ -101,8 +118,7 @@ def test_handshake_reads_everything(profile, transport_kind, services, version):
     recorder = Recorder()
     with make_sim(profile, transport_kind, services, version) as sim:
         session = make_session(sim, transport_kind, recorder)
-        session.connect()
-        try:
+        with Reader(session):
             assert "ro" in session.services
             assert ("iz" in session.services) == (services == "iz")
             assert session.device_info["vib"] == "SN658X06TE"
@@ -125,17 +141,13 @@ def test_handshake_reads_everything(profile, transport_kind, services, version):
                 assert len(nonce) == 43
             assert resources.index("/ei/deviceReady") < resources.index("/ni/info")
             assert "/ro/values" not in [m.resource for m in sim.received if m.action == Action.GET]
-        finally:
-            session.close()
 
 
 def test_set_value_and_see_the_notify(profile, transport_kind):
     recorder = Recorder()
     with make_sim(profile, transport_kind) as sim:
         session = make_session(sim, transport_kind, recorder)
-        session.connect()
-        thread, _ = run_in_thread(session)
-        try:
+        with Reader(session) as reader:
             power = uid(profile, "BSH.Common.Setting.PowerState")
             enum = profile.features[power].enum
             on = next(v for v, name in enum.members.items() if name == "On")
@@ -148,19 +160,14 @@ def test_set_value_and_see_the_notify(profile, transport_kind):
             door = uid(profile, "BSH.Common.Status.DoorState")
             sim.set_value(door, 0)
             assert recorder.wait_for(door, 0)
-        finally:
-            session.close()
-            thread.join(2)
-        assert not thread.is_alive()
+        assert not reader.thread.is_alive()
 
 
 def test_refusal_becomes_a_typed_error(profile, transport_kind):
     with make_sim(profile, transport_kind) as sim:
         session = make_session(sim, transport_kind)
         session.error_names = {403: "Forbidden"}
-        session.connect()
-        thread, _ = run_in_thread(session)
-        try:
+        with Reader(session):
             door = uid(profile, "BSH.Common.Status.DoorState")  # read-only
             with pytest.raises(ApplianceError) as info:
                 session.request(Action.POST, "/ro/values", [{"uid": door, "value": 0}])
@@ -168,16 +175,10 @@ def test_refusal_becomes_a_typed_error(profile, transport_kind):
             with pytest.raises(ApplianceError) as info:
                 session.request(Action.POST, "/ro/values", [{"uid": 0x7FFF, "value": 0}])
             assert info.value.code == 404
-        finally:
-            session.close()
-            thread.join(2)
 
 
 def test_submit_answers_by_callback(profile):
     with make_sim(profile, "tls") as sim:
-        session = make_session(sim, "tls")
-        session.connect()
-        thread, _ = run_in_thread(session)
         outcomes = []
         done = threading.Event()
 
@@ -185,22 +186,18 @@ def test_submit_answers_by_callback(profile):
             outcomes.append((reply, error))
             done.set()
 
-        try:
+        with Reader(make_session(sim, "tls")) as reader:
             door = uid(profile, "BSH.Common.Status.DoorState")
-            session.submit(Action.POST, "/ro/values", [{"uid": door, "value": 0}], callback)
+            reader.session.submit(Action.POST, "/ro/values", [{"uid": door, "value": 0}], callback)
             assert done.wait(3)
             reply, error = outcomes[0]
             assert reply is None and isinstance(error, ApplianceError) and error.code == 403
-        finally:
-            session.close()
-            thread.join(2)
 
 
 def test_msgids_count_up_from_edmsgid(profile):
     with make_sim(profile, "aes") as sim:
         session = make_session(sim, "aes")
-        session.connect()
-        try:
+        with Reader(session):
             own = [m for m in sim.received if m.action != Action.RESPONSE]
             ids = [m.msgID for m in own]
             assert ids == list(range(ids[0], ids[0] + len(ids)))
@@ -210,8 +207,6 @@ def test_msgids_count_up_from_edmsgid(profile):
             assert ni.version == session.services["ni"]
             services = next(m for m in own if m.resource == "/ci/services")
             assert services.version == 1
-        finally:
-            session.close()
 
 
 # -- misbehaviour: each is noticed, closes cleanly, and a new connection works --
@@ -220,35 +215,26 @@ def test_msgids_count_up_from_edmsgid(profile):
 def reconnects(profile, sim, kind):
     recorder = Recorder()
     session = make_session(sim, kind, recorder)
-    session.connect()
-    try:
+    with Reader(session):
         assert recorder.values
-    finally:
-        session.close()
     return True
 
 
 def test_dropped_connection(profile, transport_kind):
     with make_sim(profile, transport_kind) as sim:
-        session = make_session(sim, transport_kind)
-        session.connect()
-        thread, outcome = run_in_thread(session)
-        sim.drop_connections()
-        thread.join(3)
-        assert not thread.is_alive()
-        assert isinstance(outcome["closed"], ConnectionClosed)
+        with Reader(make_session(sim, transport_kind)) as reader:
+            sim.drop_connections()
+            assert reader.ended(3)
+            assert isinstance(reader.closed, ConnectionClosed)
         assert reconnects(profile, sim, transport_kind)
 
 
 def test_silent_appliance_is_noticed(profile, transport_kind):
     with make_sim(profile, transport_kind) as sim:
-        session = make_session(sim, transport_kind)
-        session.connect()
-        thread, outcome = run_in_thread(session)
-        sim.go_silent()
-        thread.join(5)
-        assert not thread.is_alive()
-        assert "nothing received" in str(outcome["closed"])
+        with Reader(make_session(sim, transport_kind)) as reader:
+            sim.go_silent()
+            assert reader.ended(5)
+            assert "nothing received" in str(reader.closed)
         assert reconnects(profile, sim, transport_kind)
 
 
@@ -257,44 +243,31 @@ def test_pings_keep_a_quiet_connection_alive(profile, transport_kind):
     # missing before a loaded machine fails this.
     timing = Timing(connect=5, ping_interval=0.2, silence=3.0, tick=0.1)
     with make_sim(profile, transport_kind) as sim:
-        session = make_session(sim, transport_kind, timing=timing)
-        session.connect()
-        thread, outcome = run_in_thread(session)
-        time.sleep(timing.silence * 2)  # no traffic but pings and pongs
-        assert thread.is_alive() and not outcome
-        session.close()
-        thread.join(2)
+        with Reader(make_session(sim, transport_kind, timing=timing)) as reader:
+            time.sleep(timing.silence * 2)  # no traffic but pings and pongs
+            assert reader.thread.is_alive() and reader.closed is None
 
 
 def test_bad_mac_closes_the_connection(profile):
     with make_sim(profile, "aes") as sim:
-        session = make_session(sim, "aes")
-        session.connect()
-        thread, outcome = run_in_thread(session)
-        sim.send_bad_mac()
-        thread.join(3)
-        assert not thread.is_alive()
-        assert "MAC" in str(outcome["closed"])
+        with Reader(make_session(sim, "aes")) as reader:
+            sim.send_bad_mac()
+            assert reader.ended(3)
+            assert "MAC" in str(reader.closed)
         assert reconnects(profile, sim, "aes")
 
 
 def test_garbage_costs_one_message_not_the_session(profile, transport_kind, caplog):
     recorder = Recorder()
     with make_sim(profile, transport_kind) as sim:
-        session = make_session(sim, transport_kind, recorder)
-        session.connect()
-        thread, outcome = run_in_thread(session)
-        try:
+        with Reader(make_session(sim, transport_kind, recorder)) as reader:
             with caplog.at_level(logging.WARNING):
                 sim.send_garbage()
                 door = uid(profile, "BSH.Common.Status.DoorState")
                 sim.set_value(door, 2)
                 assert recorder.wait_for(door, 2)
             assert any("ignored a message" in r.getMessage() for r in caplog.records)
-            assert thread.is_alive() and not outcome
-        finally:
-            session.close()
-            thread.join(2)
+            assert reader.thread.is_alive() and reader.closed is None
         assert reconnects(profile, sim, transport_kind)
 
 
@@ -323,29 +296,20 @@ def test_busy_appliance_is_asked_again(profile):
     with make_sim(profile, "tls") as sim:
         sim.fail_next("/ro/allMandatoryValues", 500)
         session = make_session(sim, "tls", recorder)
-        session.connect()
-        try:
+        with Reader(session):
             assert recorder.values
             asked = [m for m in sim.received if m.resource == "/ro/allMandatoryValues"]
             assert len(asked) == 2
-        finally:
-            session.close()
 
 
 def test_unanswered_request_times_out(profile):
     with make_sim(profile, "tls") as sim:
-        session = make_session(sim, "tls", request_timeout=1.0)
-        session.connect()
-        thread, _ = run_in_thread(session)
-        try:
+        with Reader(make_session(sim, "tls", request_timeout=1.0)) as reader:
             sim.stall_next("/ro/values")
             power = uid(profile, "BSH.Common.Setting.PowerState")
             with pytest.raises(RequestTimeout):
-                session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
-            assert thread.is_alive()
-        finally:
-            session.close()
-            thread.join(2)
+                reader.session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
+            assert reader.thread.is_alive()
 
 
 def test_nothing_listening(profile):
@@ -360,8 +324,8 @@ def test_nothing_listening(profile):
 
 def test_keys_never_reach_the_logs(profile, transport_kind, caplog):
     secrets = [
-        base64.urlsafe_b64encode(PSK).rstrip(b"=").decode(),
-        base64.urlsafe_b64encode(IV).rstrip(b"=").decode(),
+        b64url(PSK),
+        b64url(IV),
         PSK.hex(),
         IV.hex(),
         repr(PSK),
@@ -372,12 +336,11 @@ def test_keys_never_reach_the_logs(profile, transport_kind, caplog):
         with make_sim(profile, transport_kind) as sim:
             session = make_session(sim, transport_kind, recorder)
             logging.getLogger("hcpy").debug("session %r endpoint %r", session, session.transport.endpoint)
-            session.connect()
-            thread, _ = run_in_thread(session)
-            power = uid(profile, "BSH.Common.Setting.PowerState")
-            session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
-            sim.drop_connections()
-            thread.join(3)
+            with Reader(session) as reader:
+                power = uid(profile, "BSH.Common.Setting.PowerState")
+                session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
+                sim.drop_connections()
+                assert reader.ended(3)
     text = caplog.text  # formatted records, tracebacks included
     assert "sending" in text and "/ro/allMandatoryValues" in text  # debug logging did run
     for secret in secrets:
