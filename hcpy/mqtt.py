@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -21,6 +23,13 @@ from .publishing import Outgoing
 from .topics import DEFAULT_PREFIX, OFFLINE, ONLINE, bridge_lwt
 
 log = logging.getLogger("hcpy.mqtt")
+
+# Messages handed to paho but not yet written to the broker. Past this many,
+# a thread publishing for an appliance waits (up to a second a time): an
+# appliance flooding values is slowed down, its socket fills up, instead of
+# paho's queue, and hc2mqtt's memory, growing without bound.
+BACKLOG_LIMIT = 2000
+BACKLOG_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class MqttLink:
         self._subscriptions: set[str] = set()
         self._connected = threading.Event()
         self._stopping = False
+        self._unsent: deque[paho.MQTTMessageInfo] = deque()
+        self._network_thread: int | None = None
         self._client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -118,7 +129,32 @@ class MqttLink:
         if not self.connected:
             return
         for m in messages:
-            self._client.publish(m.topic, m.payload, qos=qos, retain=m.retain)
+            self._unsent.append(self._client.publish(m.topic, m.payload, qos=qos, retain=m.retain))
+
+    @property
+    def backlog(self) -> int:
+        """Messages handed to paho and not yet written (roughly)."""
+        return len(self._unsent)
+
+    def throttle(self) -> None:
+        """Wait a little if paho has too much unwritten; call it holding no lock."""
+        unsent = self._unsent
+        while unsent and _written(unsent[0]):
+            unsent.popleft()
+        # paho's own thread must never wait for itself.
+        if len(unsent) <= BACKLOG_LIMIT or threading.get_ident() == self._network_thread:
+            return
+        deadline = time.monotonic() + BACKLOG_WAIT
+        while len(unsent) > BACKLOG_LIMIT and self.connected:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                unsent[0].wait_for_publish(left)
+            except (ValueError, RuntimeError, IndexError):
+                pass
+            while unsent and _written(unsent[0]):
+                unsent.popleft()
 
     # -- paho callbacks (on paho's network thread) ----------------------------------
 
@@ -127,6 +163,8 @@ class MqttLink:
             log.error("the MQTT broker refused the connection: %s (check mqtt_username/mqtt_password)", reason_code)
             return
         log.info("connected to MQTT broker %s:%d", self.settings.host, self.settings.port)
+        self._network_thread = threading.get_ident()
+        self._unsent.clear()
         self._connected.set()
         client.publish(bridge_lwt(self.settings.prefix), ONLINE, qos=1, retain=True)
         if self._subscriptions:
@@ -140,9 +178,18 @@ class MqttLink:
         if self._connected.is_set() and not self._stopping:
             log.warning("lost the MQTT broker (%s); reconnecting", reason_code)
         self._connected.clear()
+        # Whatever paho had not written is gone with the connection.
+        self._unsent.clear()
 
     def _handle_message(self, client, userdata, message) -> None:
         try:
             self._on_message(message.topic, message.payload, message.retain)
         except Exception:  # noqa: BLE001
             log.exception("handling a message on %s failed", message.topic)
+
+
+def _written(info: paho.MQTTMessageInfo) -> bool:
+    try:
+        return info.is_published()
+    except (ValueError, RuntimeError):  # failed: not waiting for it either
+        return True
