@@ -17,7 +17,6 @@ from typing import Any
 from .. import tlspsk
 from ..frame import TO_CLIENT, FrameCodec
 from ..message import Action, Message
-from ..model import Access
 from ..resources import DESCRIPTION_CHANGE, VALUES
 from .appliance import SimulatedAppliance
 from .connection import PATH, Connection
@@ -203,32 +202,13 @@ class Simulator:
         """Change a value (enum member names accepted) and notify every client."""
         self.notify(VALUES, [self.app.set_value(uid_or_name, value)])
 
-    def set_description(
-        self,
-        uid_or_name: int | str,
-        *,
-        access: Access | str | None = None,
-        available: bool | None = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        default: Any = None,
-        value: Any = None,
-        parent_uid: int | None = None,
-    ) -> None:
-        """Change live limits and notify /ro/descriptionChange (see SimulatedAppliance.set_description)."""
-        entry = self.app.set_description(
-            uid_or_name,
-            access=access,
-            available=available,
-            min=min,
-            max=max,
-            step=step,
-            default=default,
-            value=value,
-            parent_uid=parent_uid,
-        )
-        self.notify(DESCRIPTION_CHANGE, [entry])
+    def set_description(self, uid_or_name: int | str, **changes: Any) -> None:
+        """Change live limits and notify /ro/descriptionChange.
+
+        Takes the keywords of `SimulatedAppliance.set_description` (access,
+        available, min, max, step, default, value, parent_uid).
+        """
+        self.notify(DESCRIPTION_CHANGE, [self.app.set_description(uid_or_name, **changes)])
 
     def notify(self, resource: str, data: list[dict[str, Any]]) -> None:
         """Send a NOTIFY of the appliance's own to every client."""
