@@ -84,7 +84,7 @@ class ApplianceBridge(Observer):
             request_timeout=settings.request_timeout,
         )
         self._info: dict[str, Any] = {}
-        self._discovered: set[str] = set()  # discovery config topics published so far
+        self._discovered: dict[str, str] = {}  # discovery config topic -> payload last published
         # Config topics the broker held when we connected (shared by all appliances).
         self._retained_configs = retained_configs if retained_configs is not None else set()
         # Serialises publishing between the appliance thread and paho's thread
@@ -118,7 +118,7 @@ class ApplianceBridge(Observer):
         with self._lock:
             messages = self.publisher.refresh(self.state)
             if self.settings.ha_discovery:
-                messages += self._discovery()
+                messages += self._discovery(only_changed=True)
             self.link.publish(messages)
 
     # -- publishing ---------------------------------------------------------------------
@@ -136,7 +136,12 @@ class ApplianceBridge(Observer):
                     messages += self._discovery()
             self.link.publish(messages)
 
-    def _discovery(self) -> list[Outgoing]:
+    def _discovery(self, only_changed: bool = False) -> list[Outgoing]:
+        """Discovery configs, and the removal of stale ones.
+
+        After a description change only the configs that read differently go
+        out: Home Assistant reloads an entity for every config it receives.
+        """
         current = discovery_messages(
             self.topics,
             self.state,
@@ -148,9 +153,11 @@ class ApplianceBridge(Observer):
         )
         # A control whose access dropped to read becomes a sensor: its old
         # config (another component) has to go.
-        known = self._discovered | self._retained_configs
+        known = set(self._discovered) | self._retained_configs
         stale = removal_messages(self.topics, self.state, current, known, self.settings.discovery)
-        self._discovered = {m.topic for m in current}
+        before, self._discovered = self._discovered, {m.topic: m.payload for m in current}
+        if only_changed:
+            current = [m for m in current if before.get(m.topic) != m.payload]
         return current + stale
 
     def drop_stale_config(self, topic: str) -> None:

@@ -383,8 +383,8 @@ class Publisher:
         """Events as they occur, then the retained topics the changes touch.
 
         This is the hot path (every value an appliance reports), so only
-        what depends on the changed features is rendered; `refresh()` renders
-        everything for the rare changes of structure (access, limits).
+        what depends on the changed features is rendered; `refresh()` covers
+        changes of access and limits.
         """
         wanted = [c for c in changes if c.value is not None and self.is_published(c.feature)]
         out = [
@@ -407,8 +407,10 @@ class Publisher:
         return out + self._fresh(retained)
 
     def refresh(self, state: ApplianceState) -> list[Outgoing]:
-        """Every retained topic that now reads differently (after a limits change)."""
-        return self._fresh(self._retained(state))
+        """What a limits change alters: Homie's $settable and $format, nothing else published."""
+        if not self.options.homie:
+            return []
+        return self._fresh(self._homie(state, self._values_of(state)))
 
     def everything(self, state: ApplianceState) -> list[Outgoing]:
         messages = self._retained(state)

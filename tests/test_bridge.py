@@ -406,3 +406,15 @@ def test_stale_discovery_configs_left_on_the_broker_are_removed(broker, subscrib
         assert stale not in late.last
     finally:
         late.close()
+
+
+def test_a_description_change_republishes_only_the_configs_it_alters(broker, subscriber, kitchen):
+    (dish, _), _ = kitchen
+    door = "homeassistant/sensor/hcpy/dishwasher_bsh_common_status_doorstate/config"
+    abort = "homeassistant/button/hcpy/dishwasher_bsh_common_command_abortprogram/config"
+    with running(broker, kitchen, ha_discovery=True):
+        subscriber.wait(door)
+        mark = subscriber.mark()
+        dish.set_description("BSH.Common.Command.AbortProgram", access="WRITEONLY")  # a program started
+        subscriber.wait(abort, since=mark)
+        assert [t for t, _, _ in subscriber.messages[mark:] if t == door] == []

@@ -427,6 +427,22 @@ def test_homie_settable_follows_live_access():
     assert dict(pairs(publisher.everything(state)))[node] == "true"
 
 
+def test_refresh_sends_what_a_limits_change_alters_and_nothing_else():
+    state, publisher = make(WASHER, "washer", homie=True, summary=False)
+    node = "homie/washer/bsh-common-setting-childlock/value/$settable"
+    send(state, publisher, (CHILD_LOCK, False))
+    publisher.everything(state)
+    uid = state.profile.by_name(CHILD_LOCK).uid
+    state.apply_description_changes([{"uid": uid, "access": "READWRITE"}])
+    assert pairs(publisher.refresh(state)) == [(node, "true")]
+    assert publisher.refresh(state) == []
+    # Without Homie no published topic depends on limits.
+    plain_state, plain = make(WASHER, "washer")
+    send(plain_state, plain, (CHILD_LOCK, False))
+    plain_state.apply_description_changes([{"uid": uid, "access": "READWRITE"}])
+    assert plain.refresh(plain_state) == []
+
+
 def test_homie_payloads():
     assert [homie_payload(v) for v in (True, False, 21.5, 20.0, 7, "Closed")] == [
         "true",
