@@ -82,19 +82,7 @@ UNITS: dict[int, Unit] = {
     0x24: Unit("kWh", "energy"),
 }
 
-# Value ranges of integer data types (refDID), for writable numbers whose
-# description gives no min/max: Home Assistant would otherwise assume 1..100.
-INTEGER_RANGES: dict[int, tuple[int, int]] = {
-    0x80: (0, 0xFF),
-    0x81: (-0x80, 0x7F),
-    0x82: (0, 0xFFFF),
-    0x83: (-0x8000, 0x7FFF),
-    0x84: (0, 0xFFFFFFFF),
-    0x85: (-0x80000000, 0x7FFFFFFF),
-}
 PERCENT_RANGE = (0, 100)
-# Content types that carry plain numbers (a number entity makes sense; not
-# uidValue, whose numbers are uids).
 
 
 @dataclass(frozen=True)
@@ -503,9 +491,9 @@ def _set_template(uid: int, quoted: bool) -> str:
 
 
 def _bounds(feature: Feature, limits: Limits) -> tuple[int | float, int | float] | None:
-    fallback = INTEGER_RANGES.get(feature.data_type or -1)
-    if fallback is None and feature.content_type == CID_PERCENT:
-        fallback = PERCENT_RANGE
+    # Integer widths by refDID are unproven (0x81 carries 25500), so only a
+    # percentage has bounds of its own; a number without limits stays a sensor.
+    fallback = PERCENT_RANGE if feature.content_type == CID_PERCENT else None
     low, high = _number(limits.min), _number(limits.max)
     if low is None:
         low = fallback[0] if fallback else None

@@ -82,30 +82,6 @@ CONTENT_TYPES: dict[int, str] = {
     0x24: "energy",
 }
 
-# Data types by refDID (hex in the XML).
-DATA_TYPES: dict[int, str] = {
-    0x00: "Boolean",
-    0x80: "UInt8",
-    0x81: "Int8",
-    0x82: "UInt16",
-    0x83: "Int16",
-    0x84: "UInt32",
-    0x85: "Int32",
-    0x86: "UInt64",
-    0x87: "Int64",
-    0x88: "Float",
-    0x89: "Double",
-    0x8A: "DateTime",
-    0x8B: "String",
-    0x8C: "ByteString",
-    0x8D: "JSON",
-    **{0xA0 + i: f"FixedPoint{i}" for i in range(8)},
-    0xA8: "Date",
-    0xA9: "Time",
-    0xAB: "RGB",
-}
-
-
 # The codes other modules test for, named once.
 CID_BOOLEAN = 0x01
 CID_ENUMERATION = 0x03
@@ -114,6 +90,8 @@ CID_PERCENT = 0x11
 CID_UID_VALUE = 0x15  # the value is itself a uid, e.g. a program's
 # Content types whose values are numbers (a uid value is one too, but is shown as a name).
 NUMERIC_CONTENT = frozenset({0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x14, 0x18, 0x1F, 0x20, 0x23, 0x24})
+# Data types by refDID. Which width and sign each of 80–87 has is unproven
+# (the washer sends 25500 in a 0x81), so hcpy only relies on "integer".
 DID_BOOLEAN = 0x00
 # Fixed-point floats (A0–A7) travel as integers too.
 INTEGER_DATA = frozenset(range(0x80, 0x88)) | frozenset(range(0xA0, 0xA8))
@@ -209,9 +187,6 @@ class Feature:
     def content_type_name(self) -> str | None:
         return None if self.content_type is None else CONTENT_TYPES.get(self.content_type)
 
-    @property
-    def data_type_name(self) -> str | None:
-        return None if self.data_type is None else DATA_TYPES.get(self.data_type)
 
 
 @dataclass

@@ -145,12 +145,6 @@ class ApplianceState:
             self._warned.add(key)
             self.log.warning(("%s: " if self.appliance else "%s") + message, self.appliance, *args)
 
-    # -- queries -------------------------------------------------------------------
-
-    def value_of(self, name: str) -> Any:
-        feature = self.profile.by_name(name)
-        return None if feature is None else self.values.get(feature.uid)
-
 
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):

@@ -112,10 +112,6 @@ class Transport:
         self._ws = ws
         self._last_received = self._last_ping = time.monotonic()
 
-    @property
-    def connected(self) -> bool:
-        return self._ws is not None and self._ws.connected
-
     def send(self, text: str) -> None:
         ws = self._ws
         if ws is None:

@@ -35,7 +35,7 @@ def test_values_decode_by_the_profile(dishwasher):
         "BSH.Common.Root.ActiveProgram": "Dishcare.Dishwasher.Program.Eco50",
         "BSH.Common.Setting.PowerState": "On",
     }
-    assert dishwasher.value_of("BSH.Common.Status.DoorState") == "Closed"
+    assert dishwasher.values[527] == "Closed"
     assert dishwasher.raw[527] == 1
 
 
