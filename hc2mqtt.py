@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import click_config_file
 
+from hcpy.bridge import BridgeSettings
 from hcpy.daemon import run
 from hcpy.discovery import DiscoveryOptions
 from hcpy.mqtt import MqttSettings
@@ -82,7 +83,7 @@ def main(**o) -> None:
         homie=o["publish_homie_topics"],
         summary=o["publish_summary"],
     )
-    settings = dict(
+    settings = BridgeSettings(
         publish=publish,
         ha_discovery=o["ha_discovery"],
         discovery=DiscoveryOptions(prefix=o["ha_discovery_prefix"], events_as_sensors=o["events_as_sensors"]),

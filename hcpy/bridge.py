@@ -38,7 +38,7 @@ OPTIONS_KEY = "hc2mqtt"  # per-appliance block in devices.json
 
 @dataclass(frozen=True)
 class BridgeSettings:
-    device_id: str
+    device_id: str = ""  # how hcpy introduces itself; the daemon sets this installation's
     publish: PublishOptions = field(default_factory=PublishOptions)
     ha_discovery: bool = False
     discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)

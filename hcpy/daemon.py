@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from .bridge import Bridge, BridgeSettings
@@ -16,7 +17,7 @@ from .mqtt import MqttSettings
 log = logging.getLogger("hcpy")
 
 
-def run(devices_file: str, mqtt: MqttSettings, settings_without_id: dict, names: tuple[str, ...] = ()) -> int:
+def run(devices_file: str, mqtt: MqttSettings, settings: BridgeSettings, names: tuple[str, ...] = ()) -> int:
     """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT."""
     try:
         entries = load_devices(devices_file, skip_broken=True)
@@ -33,9 +34,10 @@ def run(devices_file: str, mqtt: MqttSettings, settings_without_id: dict, names:
         log.error("%s lists no appliances; run hc-login first", devices_file)
         return 2
 
-    device_id = installation_device_id(Path(devices_file).parent)
+    # The deviceID is this installation's, kept beside devices.json.
+    settings = replace(settings, device_id=installation_device_id(Path(devices_file).parent))
     try:
-        bridge = Bridge(entries, mqtt, BridgeSettings(device_id=device_id, **settings_without_id))
+        bridge = Bridge(entries, mqtt, settings)
     except HcpyError as exc:
         log.error("%s", exc)
         return 2
