@@ -12,14 +12,25 @@ topic counts if it shows up before the traffic has been quiet for
 --rate times a second; the value carries a sequence number, so each
 arrival is matched to the moment just before `set_value` was called.
 
+Same-run comparison: `--against REV` checks REV out into a temporary git
+worktree and runs its hc2mqtt.py on the same simulators and the same
+broker, alternating with this tree's (A B, then B A, ... for --repeats
+rounds), and prints both rows and the ratios of their medians. Each run
+publishes under its own prefix, so no retained topic of one run is seen
+by the next. Both trees are byte-compiled first, as an installed hcpy
+would be after its first start.
+
 Run: python bench/bridge.py [--appliances 1,10,50] [--rate 100] [--seconds 10]
+     python bench/bridge.py --appliances 1,10 --against 412ef1b --repeats 2 [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -27,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +48,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import paho.mqtt.client as paho  # noqa: E402
+from support import DISHWASHER, Broker, profile_files  # noqa: E402
 
-from conftest import DISHWASHER, Broker, profile_files  # noqa: E402
 from hcpy.devices import entry_from_profile, save_devices  # noqa: E402
 from hcpy.model import Kind, Profile  # noqa: E402
 from hcpy.profile import parse_profile  # noqa: E402
@@ -45,11 +57,13 @@ from hcpy.publishing import topic_key  # noqa: E402
 from hcpy.simulator import SimulatedAppliance, Simulator  # noqa: E402
 from hcpy.tlspsk import BACKEND  # noqa: E402
 
-PREFIX = "homeconnect/"
 DEFAULT_FEATURE = "BSH.Common.Status.WiFiSignalStrength"
 NUMERIC_KINDS = (Kind.STATUS, Kind.SETTING, Kind.OPTION)
 # Values far from anything the appliance starts with, so the first one is a change too.
 VALUE_BASE = 1_000_000
+# Each run's values start this far above the last run's: a fresh daemon must
+# see its first value as a change, not as the value it read at connect.
+RUN_STRIDE = 100_000
 # A sender this far behind its schedule skips the missed slots instead of
 # bursting them out: a burst would measure queueing in this process, not the bridge.
 MAX_LAG = 0.05
@@ -64,23 +78,12 @@ TARGET_RSS_PER_APPLIANCE_MB = 1.5
 TARGET_STARTUP_S = 1.0
 
 
-# --- /proc ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tree:
+    """One hcpy checkout whose hc2mqtt.py is measured."""
 
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    # The command name may hold spaces; the fields after its ')' do not.
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
-
-
-def memory_mb(pid: int, key: str = "VmRSS") -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/{pid}/status has no {key}")
+    label: str
+    root: Path
 
 
 # --- the subscriber --------------------------------------------------------------------
@@ -89,19 +92,21 @@ def memory_mb(pid: int, key: str = "VmRSS") -> float:
 class Collector:
     """A paho subscriber on P#: first arrival of every topic, and load arrivals by sequence."""
 
-    def __init__(self, port: int, names: list[str], load_key: str):
+    def __init__(self, port: int, prefix: str, names: list[str], load_key: str, value_base: int):
+        self.prefix = prefix
+        self.value_base = value_base
         self.first: dict[str, float] = {}
         self.online: dict[str, float] = {}  # T/LWT -> first "online"
         self.last_new = 0.0  # when a topic was last seen for the first time
-        self.load_topics = {f"{PREFIX}{name}/state/{load_key}": i for i, name in enumerate(names)}
+        self.load_topics = {f"{prefix}{name}/state/{load_key}": i for i, name in enumerate(names)}
         self.arrivals: list[dict[int, float]] = [{} for _ in names]
         self.received = 0
         self.loading = False
         self._subscribed = threading.Event()
         self.client = paho.Client(
-            callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=f"bench-bridge-{os.getpid()}"
+            callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=f"bench-bridge-{os.getpid()}-{prefix}"
         )
-        self.client.on_connect = lambda c, *a: c.subscribe(PREFIX + "#", qos=0)
+        self.client.on_connect = lambda c, *a: c.subscribe(prefix + "#", qos=0)
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
@@ -116,7 +121,7 @@ class Collector:
             index = self.load_topics.get(topic)
             if index is not None:
                 try:
-                    seq = int(float(message.payload)) - VALUE_BASE
+                    seq = int(float(message.payload)) - self.value_base
                 except ValueError:
                     return
                 self.arrivals[index].setdefault(seq, now)
@@ -138,6 +143,7 @@ class Collector:
 
 @dataclass
 class Result:
+    tree: str
     n: int
     transports: str
     first_message: float = float("nan")  # s after spawn
@@ -153,6 +159,7 @@ class Result:
     send_window: float = float("nan")
     deliver_window: float = float("nan")
     daemon_cpu: float = float("nan")
+    daemon_sys: float = float("nan")
     bench_cpu: float = float("nan")
     latencies: list[float] = field(default_factory=list)  # seconds
     complaints: list[str] = field(default_factory=list)  # the daemon's warnings and errors
@@ -165,6 +172,10 @@ class Result:
     @property
     def delivered_rate(self) -> float:
         return self.received / self.deliver_window if self.deliver_window > 0 else float("nan")
+
+    @property
+    def cpu_per_1k(self) -> float:
+        return self.daemon_cpu / self.sent * 1000 if self.sent else float("nan")
 
     def percentile_ms(self, q: float) -> float:
         if not self.latencies:
@@ -183,20 +194,57 @@ def transport_of(index: int, mode: str) -> str:
     return mode
 
 
-def start_simulators(profile: Profile, n: int, mode: str, stack: ExitStack) -> tuple[list[Simulator], list]:
-    sims, entries = [], []
-    for i in range(n):
-        psk = os.urandom(32)
-        iv = os.urandom(16) if transport_of(i, mode) == "aes" else None
-        sim = Simulator(SimulatedAppliance(profile), psk, iv, name=f"bench{i}").start()
-        sims.append(sim)
-        entries.append(
-            entry_from_profile(
-                profile, key=b64url(psk), iv=b64url(iv) if iv else None, host="127.0.0.1", port=sim.port, name=f"dw{i:02d}"
+# --- /proc ------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime + stime, stime) of one process."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    # The command name may hold spaces; the fields after its ')' do not.
+    fields = text[text.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]) / CLOCK_TICK, int(fields[12]) / CLOCK_TICK
+    return utime + stime, stime
+
+
+def memory_mb(pid: int, key: str = "VmRSS") -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/{pid}/status has no {key}")
+
+
+# --- the rig: one broker and N simulators, shared by every run of one N -------------------
+
+
+class Rig:
+    def __init__(self, n: int, args: argparse.Namespace, profile: Profile, work: Path, stack: ExitStack):
+        self.n = n
+        self.names = [f"dw{i:02d}" for i in range(n)]
+        kinds = sorted({transport_of(i, args.transport) for i in range(n)})
+        counts = Counter(transport_of(i, args.transport) for i in range(n))
+        self.transports = "+".join(f"{counts[k]}{k}" for k in kinds)
+        self.work = work / f"n{n}"
+        self.work.mkdir()
+        self.broker = Broker(self.work)
+        self.broker.start()
+        stack.callback(self.broker.stop)
+        self.sims: list[Simulator] = []
+        entries = []
+        for i, name in enumerate(self.names):
+            psk = os.urandom(32)
+            iv = os.urandom(16) if transport_of(i, args.transport) == "aes" else None
+            sim = Simulator(SimulatedAppliance(profile), psk, iv, name=f"bench{i}", keep_history=False).start()
+            self.sims.append(sim)
+            entries.append(
+                entry_from_profile(
+                    profile, key=b64url(psk), iv=b64url(iv) if iv else None, host="127.0.0.1", port=sim.port, name=name
+                )
             )
-        )
-    stack.callback(stop_all, sims)
-    return sims, entries
+        stack.callback(stop_all, self.sims)
+        self.devices = self.work / "devices.json"
+        save_devices(self.devices, entries, merge=False)
+        self.runs = 0
 
 
 def stop_all(sims: list[Simulator]) -> None:
@@ -208,7 +256,7 @@ def stop_all(sims: list[Simulator]) -> None:
         t.join(5)
 
 
-def spawn_daemon(devices: Path, port: int, log_path: Path, stack: ExitStack) -> subprocess.Popen:
+def spawn_daemon(tree: Tree, rig: Rig, prefix: str, log_path: Path, stack: ExitStack) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HCPY_")}
     env["PYTHONUNBUFFERED"] = "1"
     log = open(log_path, "wb")
@@ -218,17 +266,17 @@ def spawn_daemon(devices: Path, port: int, log_path: Path, stack: ExitStack) -> 
             sys.executable,
             "hc2mqtt.py",
             "--devices_file",
-            str(devices),
+            str(rig.devices),
             "--mqtt_host",
             "127.0.0.1",
             "--mqtt_port",
-            str(port),
+            str(rig.broker.port),
             "--mqtt_prefix",
-            PREFIX,
+            prefix,
             "--mqtt_clientname",
-            f"hcpy-bench-{os.getpid()}",
+            f"hcpy-bench-{os.getpid()}-{rig.runs}",
         ],
-        cwd=ROOT,
+        cwd=tree.root,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -260,7 +308,7 @@ def wait_startup(
     collector: Collector, names: list[str], proc: subprocess.Popen, log_path: Path, settle: float, limit: float
 ) -> str | None:
     """Wait for every T/LWT online, then for no new topic during `settle` seconds."""
-    wanted = [f"{PREFIX}{name}/LWT" for name in names]
+    wanted = [f"{collector.prefix}{name}/LWT" for name in names]
     deadline = time.perf_counter() + limit
     while not all(t in collector.online for t in wanted):
         if (failed := daemon_failed(proc, log_path)) is not None:
@@ -274,7 +322,9 @@ def wait_startup(
     return None
 
 
-def offer_load(sims: list[Simulator], uid: int, rate: float, seconds: float) -> tuple[list[list[float]], int, float]:
+def offer_load(
+    sims: list[Simulator], uid: int, rate: float, seconds: float, base: int
+) -> tuple[list[list[float]], int, float]:
     """Change each simulator's value `rate` times a second, staggered evenly.
 
     Returns per appliance the send time of each sequence number, the number
@@ -300,7 +350,7 @@ def offer_load(sims: list[Simulator], uid: int, rate: float, seconds: float) -> 
         seq = len(sends[index])
         now = time.perf_counter()
         sends[index].append(now)
-        sims[index].set_value(uid, VALUE_BASE + seq)
+        sims[index].set_value(uid, base + seq)
         if slot == 0:
             first = now
         last = now
@@ -308,27 +358,31 @@ def offer_load(sims: list[Simulator], uid: int, rate: float, seconds: float) -> 
     return sends, planned, last - first
 
 
-def run_once(n: int, args: argparse.Namespace, profile: Profile, uid: int, load_key: str, work: Path) -> Result:
-    names = [f"dw{i:02d}" for i in range(n)]
-    kinds = sorted({transport_of(i, args.transport) for i in range(n)})
-    counts = {k: sum(1 for i in range(n) if transport_of(i, args.transport) == k) for k in kinds}
-    result = Result(n, "+".join(f"{counts[k]}{k}" for k in kinds))
-    here = work / f"n{n}"
-    here.mkdir()
-    with ExitStack() as stack:
-        broker = Broker(here)  # a fresh one per N: no retained topics from the run before
-        broker.start()
-        stack.callback(broker.stop)
-        collector = Collector(broker.port, names, load_key)
-        stack.callback(collector.close)
-        sims, entries = start_simulators(profile, n, args.transport, stack)
-        devices = here / "devices.json"
-        save_devices(devices, entries, merge=False)
-        log_path = here / "hc2mqtt.log"
+def py_spy_command(pid: int, seconds: float, out: Path) -> list[str]:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("--profile needs py-spy (pip install -r requirements-dev.txt)")
+    # --gil: only samples that hold the GIL, i.e. Python work, not waiting.
+    return [found, "record", "--pid", str(pid), "--rate", "1000", "--gil", "--format", "raw",
+            "--duration", str(max(1, int(seconds))), "--output", str(out)]  # fmt: skip
 
+
+def run_once(
+    tree: Tree, rig: Rig, args: argparse.Namespace, uid: int, load_key: str, profile_to: Path | None = None
+) -> Result:
+    """One daemon of `tree` on the rig: start-up, then the load, then it is stopped."""
+    run = rig.runs
+    rig.runs += 1
+    prefix = f"bench{run}/"
+    base = VALUE_BASE + run * RUN_STRIDE
+    result = Result(tree.label, rig.n, rig.transports)
+    log_path = rig.work / f"hc2mqtt-{run}.log"
+    with ExitStack() as stack:
+        collector = Collector(rig.broker.port, prefix, rig.names, load_key, base)
+        stack.callback(collector.close)
         spawn = time.perf_counter()
-        proc = spawn_daemon(devices, broker.port, log_path, stack)
-        problem = wait_startup(collector, names, proc, log_path, args.settle, limit=30 + n)
+        proc = spawn_daemon(tree, rig, prefix, log_path, stack)
+        problem = wait_startup(collector, rig.names, proc, log_path, args.settle, limit=30 + rig.n)
         if problem:
             result.error = problem
             return result
@@ -338,17 +392,21 @@ def run_once(n: int, args: argparse.Namespace, profile: Profile, uid: int, load_
         result.all_online = max(online.values()) - spawn
         per_appliance = []
         latest = spawn
-        for name in names:
-            topics = [t for t in first if t.startswith(f"{PREFIX}{name}/state/")]
+        for name in rig.names:
+            topics = [t for t in first if t.startswith(f"{prefix}{name}/state/")]
             per_appliance.append(len(topics))
             latest = max([latest] + [first[t] for t in topics])
         result.all_state = latest - spawn
         result.state_topics = (min(per_appliance), max(per_appliance))
         result.rss_idle = memory_mb(proc.pid)
 
+        spy = None
+        if profile_to is not None:
+            spy = subprocess.Popen(py_spy_command(proc.pid, args.seconds, profile_to), stdout=subprocess.DEVNULL)
+            time.sleep(0.5)  # attached before the load starts
         collector.loading = True
-        cpu0, bench0 = cpu_seconds(proc.pid), time.process_time()
-        sends, result.planned, result.send_window = offer_load(sims, uid, args.rate, args.seconds)
+        (cpu0, sys0), bench0 = cpu_seconds(proc.pid), time.process_time()
+        sends, result.planned, result.send_window = offer_load(rig.sims, uid, args.rate, args.seconds, base)
         result.sent = sum(len(s) for s in sends)
         # Drain: until everything arrived, nothing more came for a second, or a
         # saturated daemon's backlog would keep us waiting too long.
@@ -362,11 +420,14 @@ def run_once(n: int, args: argparse.Namespace, profile: Profile, uid: int, load_
             if collector.received != seen:
                 seen, quiet_since = collector.received, time.perf_counter()
             time.sleep(0.01)
-        result.daemon_cpu = cpu_seconds(proc.pid) - cpu0
+        cpu1, sys1 = cpu_seconds(proc.pid)
+        result.daemon_cpu, result.daemon_sys = cpu1 - cpu0, sys1 - sys0
         result.bench_cpu = time.process_time() - bench0
         result.rss_loaded = memory_mb(proc.pid)
         result.rss_peak = memory_mb(proc.pid, "VmHWM")
         collector.loading = False
+        if spy is not None:
+            spy.wait(args.seconds + 30)
 
         result.received = collector.received
         arrivals = [dict(a) for a in collector.arrivals]
@@ -388,6 +449,58 @@ def complaints(log_path: Path) -> list[str]:
     return [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
 
 
+def self_time(raw_profile: Path, top: int = 10) -> list[tuple[float, str]]:
+    """The `top` frames with the most samples of their own in a py-spy raw profile."""
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw_profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        own[stack.split(";")[-1]] += int(count)
+    return [(100 * n / total, frame) for frame, n in own.most_common(top)] if total else []
+
+
+# --- trees ---------------------------------------------------------------------------------
+
+
+def checkout(rev: str, stack: ExitStack) -> Tree:
+    """REV in a temporary git worktree, removed again at the end."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--verify", "--short", f"{rev}^{{commit}}"],
+            cwd=ROOT, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+    except subprocess.CalledProcessError:
+        raise SystemExit(f"--against: {rev!r} is not a revision of this repository") from None
+    where = Path(tempfile.mkdtemp(prefix=f"hcpy-bench-{commit}-"))
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(where), commit], cwd=ROOT, check=True)
+    stack.callback(remove_worktree, where)
+    return Tree(commit, where)
+
+
+def remove_worktree(where: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=ROOT, check=False)
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def byte_compile(tree: Tree) -> None:
+    # An installed hcpy has its .pyc files after the first start; measure that,
+    # not the compiler (PYTHONDONTWRITEBYTECODE may be set here).
+    compileall.compile_dir(tree.root / "hcpy", quiet=1)
+
+
+def import_time(tree: Tree) -> float:
+    """Median wall time of a bare `python -c "import hc2mqtt"` in the tree."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import hc2mqtt"], cwd=tree.root, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 # --- output -------------------------------------------------------------------------------
 
 
@@ -395,31 +508,41 @@ def fmt(value: float, spec: str) -> str:
     return "n/a" if value != value else format(value, spec)
 
 
-def per_extra_mb(result: Result, baseline: Result | None, attr: str) -> float:
-    if baseline is None or result.n <= baseline.n:
-        return float("nan")
-    return (getattr(result, attr) - getattr(baseline, attr)) / (result.n - baseline.n)
+def median(values: list[float]) -> float:
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
 
 
-def report(results: list[Result], args: argparse.Namespace) -> None:
+# Figures compared between trees: label, how to read it off a run.
+FIGURES = (
+    ("CPU s/1k", lambda r: r.cpu_per_1k),
+    ("p50 ms", lambda r: r.percentile_ms(0.50)),
+    ("p99 ms", lambda r: r.percentile_ms(0.99)),
+    ("RSS idle MB", lambda r: r.rss_idle),
+    ("all state s", lambda r: r.all_state),
+)
+
+
+def report(results: list[Result], trees: list[Tree], args: argparse.Namespace) -> None:
     ok = [r for r in results if r.error is None]
-    baseline = next((r for r in ok if r.n == 1), None)
     for r in results:
         if r.error:
-            print(f"N={r.n}: FAILED: {r.error}")
+            print(f"{r.tree} N={r.n}: FAILED: {r.error}")
 
     print()
     print(f"Load: {args.rate:g} value changes/s per appliance for {args.seconds:g} s, feature {args.feature}")
     print(
-        f"{'N':>3} {'transports':>11} {'offered/s':>9} {'deliv/s':>8} {'sent':>6} {'missing':>7} {'skipped':>7}"
-        f" {'CPU s/1k':>8} {'CPU %':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'bench CPU %':>11}"
+        f"{'tree':>9} {'N':>3} {'transports':>11} {'offered/s':>9} {'deliv/s':>8} {'sent':>6} {'missing':>7}"
+        f" {'skipped':>7} {'CPU s/1k':>8} {'sys %':>5} {'CPU %':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+        f" {'bench CPU %':>11}"
     )
     for r in ok:
         window = r.deliver_window
         print(
-            f"{r.n:3d} {r.transports:>11} {fmt(r.offered_rate, '.0f'):>9} {fmt(r.delivered_rate, '.0f'):>8}"
+            f"{r.tree:>9} {r.n:3d} {r.transports:>11} {fmt(r.offered_rate, '.0f'):>9} {fmt(r.delivered_rate, '.0f'):>8}"
             f" {r.sent:6d} {r.sent - r.received:7d} {r.planned - r.sent:7d}"
-            f" {fmt(r.daemon_cpu / r.sent * 1000 if r.sent else float('nan'), '.3f'):>8}"
+            f" {fmt(r.cpu_per_1k, '.3f'):>8}"
+            f" {fmt(100 * r.daemon_sys / r.daemon_cpu if r.daemon_cpu else float('nan'), '.0f'):>5}"
             f" {fmt(100 * r.daemon_cpu / window, '.0f'):>6}"
             f" {fmt(r.percentile_ms(0.50), '.2f'):>7} {fmt(r.percentile_ms(0.99), '.2f'):>7}"
             f" {fmt(max(r.latencies) * 1e3 if r.latencies else float('nan'), '.2f'):>7}"
@@ -427,65 +550,68 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         )
     for r in ok:
         if r.complaints:
-            print(f"  N={r.n}: hc2mqtt logged {len(r.complaints)} warning(s)/error(s) during the run, e.g.:")
+            print(f"  {r.tree} N={r.n}: hc2mqtt logged {len(r.complaints)} warning(s)/error(s) during the run, e.g.:")
             for line in r.complaints[:3]:
                 print(f"    {line[:160]}")
     print(
         "  CPU s/1k and CPU %: the hc2mqtt process only (utime+stime), per 1000 appliance messages and over the\n"
-        "  delivery window. Simulators, load generator and subscriber share the bench process (bench CPU %).\n"
+        "  delivery window; sys %: the kernel's share of it. Simulators, load generator and subscriber share\n"
+        "  the bench process (bench CPU %).\n"
         "  missing: sent but not seen by the subscriber within max(10 s, 2 x --seconds) after the last send\n"
-        "  (lost, or still queued somewhere on the way);\n"
-        "  skipped: slots the load generator fell too far behind to send."
+        "  (lost, or still queued somewhere on the way); skipped: slots the load generator fell too far behind to send."
     )
 
     print()
     print("Start-up (s after spawning hc2mqtt) and memory (hc2mqtt VmRSS, MB)")
     print(
-        f"{'N':>3} {'1st MQTT msg':>12} {'all LWT online':>14} {'all state':>9} {'state topics/appl':>17}"
-        f" {'RSS idle':>8} {'RSS loaded':>10} {'RSS peak':>8} {'idle/extra appl':>15} {'loaded/extra':>12}"
+        f"{'tree':>9} {'N':>3} {'1st MQTT msg':>12} {'all LWT online':>14} {'all state':>9} {'state topics/appl':>17}"
+        f" {'RSS idle':>8} {'RSS loaded':>10} {'RSS peak':>8}"
     )
     for r in ok:
-        topics = f"{r.state_topics[0]}" if r.state_topics[0] == r.state_topics[1] else f"{r.state_topics[0]}-{r.state_topics[1]}"
+        lo, hi = r.state_topics
+        topics = f"{lo}" if lo == hi else f"{lo}-{hi}"
         print(
-            f"{r.n:3d} {fmt(r.first_message, '.3f'):>12} {fmt(r.all_online, '.3f'):>14} {fmt(r.all_state, '.3f'):>9}"
-            f" {topics:>17} {fmt(r.rss_idle, '.1f'):>8} {fmt(r.rss_loaded, '.1f'):>10} {fmt(r.rss_peak, '.1f'):>8}"
-            f" {fmt(per_extra_mb(r, baseline, 'rss_idle'), '.3f'):>15}"
-            f" {fmt(per_extra_mb(r, baseline, 'rss_loaded'), '.3f'):>12}"
+            f"{r.tree:>9} {r.n:3d} {fmt(r.first_message, '.3f'):>12} {fmt(r.all_online, '.3f'):>14}"
+            f" {fmt(r.all_state, '.3f'):>9} {topics:>17} {fmt(r.rss_idle, '.1f'):>8} {fmt(r.rss_loaded, '.1f'):>10}"
+            f" {fmt(r.rss_peak, '.1f'):>8}"
         )
     print(
         "  1st MQTT msg: interpreter start-up, imports, devices.json and the broker connect.\n"
-        "  all state: last first arrival of any T/state/* topic (topics seen before --settle s of quiet).\n"
-        "  per extra appliance: (RSS(N) - RSS(1)) / (N - 1)."
+        "  all state: last first arrival of any T/state/* topic (topics seen before --settle s of quiet)."
     )
 
+    if len(trees) == 2:
+        mine, other = trees
+        print()
+        print(f"Same-run ratios {mine.label} / {other.label} (medians of {args.repeats} run(s) each; below 1 is better)")
+        print(f"{'N':>3} " + " ".join(f"{label:>18}" for label, _ in FIGURES))
+        for n in sorted({r.n for r in ok}):
+            cells = []
+            for _, read in FIGURES:
+                a = median([read(r) for r in ok if r.n == n and r.tree == mine.label])
+                b = median([read(r) for r in ok if r.n == n and r.tree == other.label])
+                cells.append(f"{fmt(a, '.3g')}/{fmt(b, '.3g')}={fmt(a / b if b else float('nan'), '.2f')}")
+            print(f"{n:3d} " + " ".join(f"{c:>18}" for c in cells))
+
     print()
-    print("Targets")
-    at_target = next((r for r in ok if r.n == TARGET_N), None)
-    if at_target is None:
+    print("Targets (this tree)")
+    own = [r for r in ok if r.tree == trees[0].label]
+    at_target = [r for r in own if r.n == TARGET_N]
+    if not at_target:
         print(f"  latency at {TARGET_N} appliances: not measured (run with N={TARGET_N})")
     else:
         rate_note = "" if args.rate == TARGET_RATE else f" (measured at {args.rate:g} msg/s, target is at {TARGET_RATE:g})"
         for label, q, limit in (("p50", 0.50, TARGET_P50_MS), ("p99", 0.99, TARGET_P99_MS)):
-            value = at_target.percentile_ms(q)
+            value = median([r.percentile_ms(q) for r in at_target])
             print(f"  {label} <= {limit:g} ms at {TARGET_N} x {TARGET_RATE:g}/s: {value:.2f} ms  {verdict(value, limit)}{rate_note}")
-    extra = [r for r in ok if baseline is not None and r.n > 1]
-    if not extra:
-        print(f"  RSS <= {TARGET_RSS_PER_APPLIANCE_MB:g} MB per extra appliance: not measured (needs N=1 and a larger N)")
-    for r in extra:
-        for label, attr in (("idle", "rss_idle"), ("loaded", "rss_loaded")):
-            value = per_extra_mb(r, baseline, attr)
-            print(
-                f"  RSS <= {TARGET_RSS_PER_APPLIANCE_MB:g} MB per extra appliance, N={r.n} {label}: {value:.3f} MB"
-                f"  {verdict(value, TARGET_RSS_PER_APPLIANCE_MB)}"
-            )
-    if at_target is None:
-        print(f"  all state of {TARGET_N} appliances within {TARGET_STARTUP_S:g} s: not measured")
-    else:
-        print(
-            f"  all state of {TARGET_N} appliances within {TARGET_STARTUP_S:g} s of start: {at_target.all_state:.3f} s"
-            f"  {verdict(at_target.all_state, TARGET_STARTUP_S)}"
-            f"  (of which {at_target.first_message:.3f} s before the first MQTT message)"
-        )
+        startup = median([r.all_state for r in at_target])
+        print(f"  all state of {TARGET_N} appliances within {TARGET_STARTUP_S:g} s of start: {startup:.3f} s"
+              f"  {verdict(startup, TARGET_STARTUP_S)}")  # fmt: skip
+    single = median([r.rss_idle for r in own if r.n == 1])
+    for n in sorted({r.n for r in own if r.n > 1}):
+        value = (median([r.rss_idle for r in own if r.n == n]) - single) / (n - 1)
+        print(f"  RSS <= {TARGET_RSS_PER_APPLIANCE_MB:g} MB per extra appliance, N={n} idle: {fmt(value, '.3f')} MB"
+              f"  {verdict(value, TARGET_RSS_PER_APPLIANCE_MB)}")  # fmt: skip
 
 
 def verdict(value: float, limit: float) -> str:
@@ -496,16 +622,6 @@ def verdict(value: float, limit: float) -> str:
     return f"MISS by {value - limit:.3g} ({value / limit:.1f}x)"
 
 
-def import_time() -> float:
-    """Median wall time of a bare `python -c "import hc2mqtt"` in the project root."""
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import hc2mqtt"], cwd=ROOT, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -514,14 +630,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--appliances", default="1,10,50", help="comma-separated N values (default 1,10,50)")
     parser.add_argument("--rate", type=float, default=100.0, help="value changes per second per appliance")
-    parser.add_argument("--seconds", type=float, default=10.0, help="load duration per N")
+    parser.add_argument("--seconds", type=float, default=10.0, help="load duration per run")
     parser.add_argument("--transport", choices=("tls", "aes", "mixed"), default="mixed", help="mixed: TLS and AES alternate")
     parser.add_argument("--feature", default=DEFAULT_FEATURE, help="numeric feature whose value changes under load")
     parser.add_argument("--settle", type=float, default=1.0, help="quiet seconds that end start-up")
+    parser.add_argument("--against", metavar="REV", help="also run REV's hc2mqtt (a git revision), alternating")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per tree and N (default 1, or 2 with --against)")
+    parser.add_argument("--profile", action="store_true", help="one more run per tree and N under py-spy; print its top frames")
     args = parser.parse_args()
     counts = sorted({int(x) for x in args.appliances.split(",") if x.strip()})
-    if not counts or counts[0] < 1 or args.rate <= 0 or args.seconds <= 0:
-        parser.error("--appliances needs positive whole numbers, --rate and --seconds positive values")
+    args.repeats = args.repeats or (2 if args.against else 1)
+    if not counts or counts[0] < 1 or args.rate <= 0 or args.seconds <= 0 or args.repeats < 1:
+        parser.error("--appliances needs positive whole numbers, --rate, --seconds and --repeats positive values")
+    if args.rate * args.seconds >= RUN_STRIDE:
+        parser.error(f"--rate x --seconds must stay below {RUN_STRIDE} value changes per appliance")
 
     # SIGTERM ends the run like Ctrl-C: through the finally blocks that clean up.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -537,19 +659,43 @@ def main() -> None:
         f"hc2mqtt bridge bench: Python {sys.version.split()[0]}, TLS back-end {BACKEND}, {os.cpu_count()} CPU(s),"
         f" profile {DISHWASHER}"
     )
-    print(f"python -c 'import hc2mqtt' (interpreter + imports): {import_time():.3f} s")
-    results = []
+    results: list[Result] = []
     interrupted = False
-    with tempfile.TemporaryDirectory(prefix="hcpy-bench-") as work:
+    with ExitStack() as stack:
+        trees = [Tree("this", ROOT)]
+        if args.against:
+            trees.append(checkout(args.against, stack))
+        for tree in trees:
+            byte_compile(tree)
+            print(f"{tree.label}: python -c 'import hc2mqtt' (interpreter + imports): {import_time(tree):.3f} s")
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hcpy-bench-")))
+        profiles: list[tuple[Tree, int, Path]] = []
         try:
             for n in counts:
-                print(f"  running N={n} ...", flush=True)
-                results.append(run_once(n, args, profile, feature.uid, topic_key(feature.name), Path(work)))
+                with ExitStack() as rig_stack:
+                    rig = Rig(n, args, profile, work, rig_stack)
+                    for repeat in range(args.repeats):
+                        # A B, B A, ...: neither tree always runs first.
+                        order = trees if repeat % 2 == 0 else trees[::-1]
+                        for tree in order:
+                            print(f"  N={n} {tree.label} run {repeat + 1}/{args.repeats} ...", flush=True)
+                            results.append(run_once(tree, rig, args, feature.uid, topic_key(feature.name)))
+                    if args.profile:
+                        for tree in trees:
+                            out = work / f"profile-{tree.label}-{n}.txt"
+                            print(f"  N={n} {tree.label} under py-spy ...", flush=True)
+                            run_once(tree, rig, args, feature.uid, topic_key(feature.name), profile_to=out)
+                            profiles.append((tree, n, out))
         except KeyboardInterrupt:
             print("interrupted; cleaned up; the runs finished so far follow", file=sys.stderr)
             interrupted = True
-    if results:
-        report(results, args)
+        if results:
+            report(results, trees, args)
+        for tree, n, out in profiles:
+            print()
+            print(f"py-spy, {tree.label}, N={n}: top 10 frames by own samples (GIL held)")
+            for share, frame in self_time(out) if out.exists() else []:
+                print(f"  {share:5.1f}%  {frame}")
     if interrupted:
         sys.exit(130)
 

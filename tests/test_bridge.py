@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import DISHWASHER, WASHER, Subscriber, profile_files
+from support import DISHWASHER, WASHER, Subscriber, profile_files
 from hcpy.bridge import Bridge, BridgeSettings
 from hcpy.connection import Backoff
 from hcpy.devices import entry_from_profile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DISHWASHER, WASHER, profile_files
+from support import DISHWASHER, WASHER, profile_files
 from hcpy.commands import (
     ACTIVE_PROGRAM,
     SELECTED_PROGRAM,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DISHWASHER, profile_files
+from support import DISHWASHER, profile_files
 from hcpy.profile import parse_profile
 from hcpy.simulator import SimulatedAppliance, Simulator
 
@@ -152,7 +152,7 @@ def test_help_lists_the_hcpy20_options():
 
 def test_the_readme_demo(tmp_path, broker, subscriber):
     """`python -m hcpy.simulator --demo F` then `hc2mqtt.py --devices_file F`."""
-    from conftest import free_port
+    from support import free_port
 
     demo = tmp_path / "demo.json"
     simulator = subprocess.Popen(

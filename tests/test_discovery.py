@@ -10,7 +10,7 @@ import json
 import re
 
 import pytest
-from conftest import COFFEE, DISHWASHER, WASHER, profile_files
+from support import COFFEE, DISHWASHER, WASHER, profile_files
 
 from hcpy.commands import ACTIVE_PROGRAM, SELECTED_PROGRAM, VALUES, CommandError, build_program, build_set, parse_payload
 from hcpy.discovery import (

@@ -191,7 +191,7 @@ def test_key_from_the_environment_keeps_it_off_the_command_line(tmp_path):
     import subprocess
     import sys
 
-    from conftest import DISHWASHER, PROFILES
+    from support import DISHWASHER, PROFILES
 
     bare = tmp_path / "bare.zip"
     with zipfile.ZipFile(bare, "w") as z:

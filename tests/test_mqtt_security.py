@@ -11,7 +11,7 @@ import subprocess
 import paho.mqtt.client as paho
 import pytest
 
-from conftest import DISHWASHER, Broker, profile_files
+from support import DISHWASHER, Broker, profile_files
 from hcpy.bridge import Bridge, BridgeSettings
 from hcpy.devices import entry_from_profile
 from hcpy.mqtt import MqttSettings

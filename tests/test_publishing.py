@@ -7,7 +7,7 @@ from functools import cache
 
 import pytest
 
-from conftest import COFFEE, DISHWASHER, WASHER, profile_files
+from support import COFFEE, DISHWASHER, WASHER, profile_files
 from hcpy.errors import ConfigError, HcpyError
 from hcpy.model import Description, Feature, Kind, Profile
 from hcpy.profile import parse_profile

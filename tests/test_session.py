@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import DISHWASHER, profile_files
+from support import DISHWASHER, profile_files
 from hcpy.encoding import b64url
 from hcpy.errors import ApplianceError, ConnectError, ConnectionClosed, RequestTimeout
 from hcpy.message import Action

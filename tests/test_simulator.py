@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from conftest import DISHWASHER, WASHER, profile_files
+from support import DISHWASHER, WASHER, profile_files
 from hcpy import tlspsk
 from hcpy.errors import FrameError, ProtocolError
 from hcpy.frame import FrameCodec

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from conftest import DISHWASHER, WASHER, profile_files
+from support import DISHWASHER, WASHER, profile_files
 from hcpy.model import Access
 from hcpy.profile import parse_profile
 from hcpy.state import ApplianceState

@@ -1,0 +1,141 @@
+"""Helpers the tests and the benchmarks share: real profiles, a private mosquitto, a subscriber.
+
+Imported by tests/conftest.py (which turns them into fixtures) and by
+bench/ scripts; nothing here depends on pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+PROFILES = Path(__file__).parent / "fixtures" / "profiles"
+DISHWASHER = "SIEMENS-SN658X06TE-000000000000"
+WASHER = "SIEMENS-WM16XE91-000000000000"
+COFFEE = "SIEMENS-TI9555X1DE-000000000000"
+
+
+def profile_files(stem: str) -> tuple[bytes, bytes]:
+    """(DeviceDescription.xml, FeatureMapping.xml) of a fixture profile."""
+    return (
+        (PROFILES / f"{stem}_DeviceDescription.xml").read_bytes(),
+        (PROFILES / f"{stem}_FeatureMapping.xml").read_bytes(),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mosquitto_binary() -> str:
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if not found:
+        raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
+    return found
+
+
+class Broker:
+    """A mosquitto of our own on a free loopback port; restartable."""
+
+    def __init__(self, directory: Path, settings: str = "allow_anonymous true\n"):
+        self.port = free_port()
+        self.config = directory / "mosquitto.conf"
+        # As root, mosquitto would switch to its own user, which cannot read
+        # the test's files (certificates, password file) in a private tmp dir.
+        stay = "user root\n" if os.geteuid() == 0 else ""
+        self.log = directory / "mosquitto.log"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\npersistence false\n{stay}"
+            f"log_dest file {self.log}\n{settings}"
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [_mosquitto_binary(), "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.05)
+        log = self.log.read_text() if self.log.exists() else ""
+        raise RuntimeError(f"mosquitto did not start:\n{log}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(5)
+            self.process = None
+
+
+
+class Subscriber:
+    """A plain MQTT client that remembers everything it saw."""
+
+    def __init__(self, port: int):
+        self.messages: list[tuple[str, str, bool]] = []
+        self.last: dict[str, str] = {}
+        self._cond = threading.Condition()
+        self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *a: c.subscribe("#", qos=1)
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message):
+        with self._cond:
+            payload = message.payload.decode("utf-8", "replace")
+            self.messages.append((message.topic, payload, message.retain))
+            self.last[message.topic] = payload
+            self._cond.notify_all()
+
+    def wait(self, topic: str, payload=None, timeout: float = 8.0, since: int = 0) -> str:
+        """Wait until `topic` carries `payload` (any payload if None, a callable tests it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for t, p, _ in self.messages[since:]:
+                    if t == topic and (payload is None or (payload(p) if callable(payload) else p == payload)):
+                        return p
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [m for m in self.messages[since:] if m[0] == topic]
+                    raise AssertionError(f"no {payload!r} on {topic}; saw {seen[-5:]}")
+                self._cond.wait(left)
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.messages)
+
+    def publish(self, topic: str, payload) -> None:
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload)
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def response(self, topic: str, payload, since: int | None = None) -> dict:
+        base = topic.rpartition("/")[0]
+        mark = self.mark() if since is None else since
+        self.publish(topic, payload)
+        return json.loads(self.wait(f"{base}/response", since=mark))
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
