@@ -15,12 +15,12 @@ from pathlib import Path
 import click
 import click_config_file
 
-from hcpy.bridge import BridgeSettings
-from hcpy.daemon import run
-from hcpy.discovery import DiscoveryOptions
-from hcpy.mqtt import MqttSettings
-from hcpy.publishing import PublishOptions
-from hcpy.topics import DEFAULT_PREFIX
+from hcpy.mqtt.bridge import BridgeSettings
+from hcpy.mqtt.daemon import run
+from hcpy.mqtt.discovery import DiscoveryOptions
+from hcpy.mqtt.link import MqttSettings
+from hcpy.mqtt.publishing import PublishOptions
+from hcpy.mqtt.topics import DEFAULT_PREFIX
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})

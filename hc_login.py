@@ -14,10 +14,10 @@ from pathlib import Path
 
 import click
 
-from hcpy import cloud
-from hcpy.devices import save_devices, unique_names
+from hcpy.appliance.devices import save_devices, unique_names
 from hcpy.errors import HcpyError
-from hcpy.importer import import_paths
+from hcpy.onboarding import cloud
+from hcpy.onboarding.importer import import_paths
 
 log = logging.getLogger("hc_login")
 

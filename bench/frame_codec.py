@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from hcpy.frame import TO_CLIENT, FrameCodec  # noqa: E402
+from hcpy.protocol.frame import TO_CLIENT, FrameCodec  # noqa: E402
 
 
 def main() -> None:

@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hcpy.profile import parse_profile  # noqa: E402
-from hcpy.session import Session  # noqa: E402
+from hcpy.appliance.profile import parse_profile  # noqa: E402
+from hcpy.protocol.session import Session  # noqa: E402
+from hcpy.protocol.tlspsk import BACKEND  # noqa: E402
+from hcpy.protocol.transport import Endpoint, Transport  # noqa: E402
 from hcpy.simulator import SimulatedAppliance, Simulator  # noqa: E402
-from hcpy.tlspsk import BACKEND  # noqa: E402
-from hcpy.transport import Endpoint, Transport  # noqa: E402
 
 STEM = ROOT / "tests" / "fixtures" / "profiles" / "SIEMENS-SN658X06TE-000000000000"
 

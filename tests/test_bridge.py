@@ -9,16 +9,16 @@ import time
 from contextlib import contextmanager
 
 import pytest
-
 from support import DISHWASHER, WASHER, Subscriber, profile_files
-from hcpy.bridge import Bridge, BridgeSettings
-from hcpy.connection import Backoff
-from hcpy.devices import entry_from_profile
-from hcpy.message import Action
-from hcpy.mqtt import MqttSettings
-from hcpy.profile import parse_profile
+
+from hcpy.appliance.connection import Backoff
+from hcpy.appliance.devices import entry_from_profile
+from hcpy.appliance.profile import parse_profile
+from hcpy.mqtt.bridge import Bridge, BridgeSettings
+from hcpy.mqtt.link import MqttSettings
+from hcpy.protocol.message import Action
+from hcpy.protocol.transport import Timing
 from hcpy.simulator import SimulatedAppliance, Simulator
-from hcpy.transport import Timing
 
 FAST = Timing(connect=3, ping_interval=0.3, silence=1.5, tick=0.1)
 QUICK_RETRY = Backoff(first=0.2, limit=0.5, stable_after=5)
@@ -253,7 +253,7 @@ def test_broker_restart_republishes_everything(broker, subscriber, kitchen):
 
 
 def test_two_appliances_of_the_same_type(broker, subscriber, profiles):
-    from hcpy.devices import unique_names
+    from hcpy.appliance.devices import unique_names
 
     first = appliance(profiles["dishwasher"], "dishwasher")
     second = appliance(profiles["dishwasher"], "dishwasher", "aes")
@@ -327,14 +327,14 @@ def test_a_broken_options_block_costs_only_the_options(broker, subscriber, profi
 
 
 def test_a_bug_in_command_handling_still_answers(broker, subscriber, kitchen, monkeypatch):
-    import hcpy.bridge
+    import hcpy.mqtt.bridge
 
     def broken(state, body):
         raise RuntimeError("simulated bug")
 
     with running(broker, kitchen):
         subscriber.wait(f"{P}dishwasher/LWT", "online")
-        monkeypatch.setattr(hcpy.bridge, "build_set", broken)
+        monkeypatch.setattr(hcpy.mqtt.bridge, "build_set", broken)
         answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
         assert (answer["status"], answer["code"]) == ("error", 500)
         monkeypatch.undo()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from support import DISHWASHER, WASHER, profile_files
-from hcpy.commands import (
+
+from hcpy.appliance.commands import (
     ACTIVE_PROGRAM,
     SELECTED_PROGRAM,
     VALUES,
@@ -15,9 +15,9 @@ from hcpy.commands import (
     build_set,
     parse_payload,
 )
-from hcpy.model import EnumType
-from hcpy.profile import parse_profile
-from hcpy.state import ApplianceState
+from hcpy.appliance.model import EnumType
+from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.state import ApplianceState
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import DISHWASHER, profile_files
-from hcpy.profile import parse_profile
+
+from hcpy.appliance.profile import parse_profile
 from hcpy.simulator import SimulatedAppliance, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""hcpy.devices: hcpy-format files, our own files, validation, atomic 0600 writes, merging."""
+"""hcpy.appliance.devices: hcpy-format files, our own files, validation, atomic 0600 writes, merging."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hcpy.devices import (
+from hcpy.appliance.devices import (
     ApplianceEntry,
     entry_from_json,
     entry_from_profile,
@@ -21,10 +21,10 @@ from hcpy.devices import (
     save_devices,
     unique_names,
 )
+from hcpy.appliance.model import Access, Kind, Profile
+from hcpy.appliance.profile import parse_profile
 from hcpy.encoding import unb64url
 from hcpy.errors import DevicesFileError
-from hcpy.model import Access, Kind, Profile
-from hcpy.profile import parse_profile
 
 PROFILES = Path(__file__).parent / "fixtures" / "profiles"
 PSK = bytes(range(32))

@@ -12,8 +12,19 @@ import re
 import pytest
 from support import COFFEE, DISHWASHER, WASHER, profile_files
 
-from hcpy.commands import ACTIVE_PROGRAM, SELECTED_PROGRAM, VALUES, CommandError, build_program, build_set, parse_payload
-from hcpy.discovery import (
+from hcpy.appliance.commands import (
+    ACTIVE_PROGRAM,
+    SELECTED_PROGRAM,
+    VALUES,
+    CommandError,
+    build_program,
+    build_set,
+    parse_payload,
+)
+from hcpy.appliance.model import Feature, Kind, Program
+from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.state import ApplianceState
+from hcpy.mqtt.discovery import (
     DiscoveryOptions,
     Outgoing,
     config_topic_filter,
@@ -21,11 +32,8 @@ from hcpy.discovery import (
     label,
     removal_messages,
 )
-from hcpy.model import Feature, Kind, Program
-from hcpy.profile import parse_profile
-from hcpy.publishing import Publisher, PublishOptions
-from hcpy.state import ApplianceState
-from hcpy.topics import Topics
+from hcpy.mqtt.publishing import Publisher, PublishOptions
+from hcpy.mqtt.topics import Topics
 
 # Home Assistant's discovery topic pattern (homeassistant/components/mqtt/discovery.py).
 HA_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?:(?P<node>[a-zA-Z0-9_-]+)/)?(?P<object>[a-zA-Z0-9_-]+)/config$")

@@ -12,7 +12,7 @@ import pytest
 from Crypto.Cipher import AES
 
 from hcpy.errors import FrameError
-from hcpy.frame import TO_APPLIANCE, TO_CLIENT, FrameCodec, pad, unpad
+from hcpy.protocol.frame import TO_APPLIANCE, TO_CLIENT, FrameCodec, pad, unpad
 
 PSK = bytes(range(32))
 IV = bytes(range(100, 116))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from fakecloud import b64url, profile_zip
+
 from hc_login import main
-from hcpy.devices import load_devices
-from hcpy.importer import import_paths
+from hcpy.appliance.devices import load_devices
+from hcpy.onboarding.importer import import_paths
 
 PROFILES = Path(__file__).parent / "fixtures" / "profiles"
 DISH_FIXTURE = "SIEMENS-SN658X06TE-000000000000"

@@ -18,12 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from click.testing import CliRunner
-
 from fakecloud import CloudAppliance, FakeCloud, b64url, make_jwt
+
 from hc_login import main
-from hcpy import cloud
-from hcpy.devices import load_devices
+from hcpy.appliance.devices import load_devices
 from hcpy.errors import CloudError
+from hcpy.onboarding import cloud
 
 ROOT = Path(__file__).resolve().parent.parent
 DISHWASHER_ID = "SIEMENS-SN658X06TE-68A40E000001"

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hcpy.errors import ProtocolError
-from hcpy.message import Action, Message
+from hcpy.protocol.message import Action, Message
 
 
 def test_compact_json_in_appliance_key_order():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from hcpy.mqtt import BACKLOG_LIMIT, MqttLink, MqttSettings
-from hcpy.publishing import Outgoing
+from hcpy.mqtt.link import BACKLOG_LIMIT, MqttLink, MqttSettings
+from hcpy.mqtt.publishing import Outgoing
 
 
 def test_backlog_is_bounded_by_waiting(broker):

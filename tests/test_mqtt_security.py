@@ -10,12 +10,12 @@ import subprocess
 
 import paho.mqtt.client as paho
 import pytest
-
 from support import DISHWASHER, Broker, profile_files
-from hcpy.bridge import Bridge, BridgeSettings
-from hcpy.devices import entry_from_profile
-from hcpy.mqtt import MqttSettings
-from hcpy.profile import parse_profile
+
+from hcpy.appliance.devices import entry_from_profile
+from hcpy.appliance.profile import parse_profile
+from hcpy.mqtt.bridge import Bridge, BridgeSettings
+from hcpy.mqtt.link import MqttSettings
 from hcpy.simulator import SimulatedAppliance, Simulator
 
 USER, PASSWORD = "hcpy", "s3cret-pa55word"

@@ -1,4 +1,4 @@
-"""hcpy.profile: the real fixture profiles and hand-written broken ones."""
+"""hcpy.appliance.profile: the real fixture profiles and hand-written broken ones."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hcpy.appliance.model import Access, Kind, Profile
+from hcpy.appliance.profile import parse_profile
 from hcpy.errors import HcpyError, ProfileError
-from hcpy.model import Access, Kind, Profile
-from hcpy.profile import parse_profile
 
 PROFILES = Path(__file__).parent / "fixtures" / "profiles"
 

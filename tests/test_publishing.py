@@ -1,4 +1,4 @@
-"""hcpy.publishing: what goes out for real fixture profiles and real wire values."""
+"""hcpy.mqtt.publishing: what goes out for real fixture profiles and real wire values."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 from functools import cache
 
 import pytest
-
 from support import COFFEE, DISHWASHER, WASHER, profile_files
+
+from hcpy.appliance.model import Description, Feature, Kind, Profile
+from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.state import ApplianceState, Change
 from hcpy.errors import ConfigError, HcpyError
-from hcpy.model import Description, Feature, Kind, Profile
-from hcpy.profile import parse_profile
-from hcpy.publishing import (
+from hcpy.mqtt.publishing import (
     NameFilter,
     Outgoing,
     Publisher,
@@ -21,8 +22,7 @@ from hcpy.publishing import (
     is_wanted,
     summary,
 )
-from hcpy.state import ApplianceState, Change
-from hcpy.topics import Topics
+from hcpy.mqtt.topics import Topics
 
 DOOR = "BSH.Common.Status.DoorState"
 OPERATION = "BSH.Common.Status.OperationState"

@@ -12,15 +12,15 @@ import threading
 import time
 
 import pytest
-
 from support import DISHWASHER, profile_files
+
+from hcpy.appliance.profile import parse_profile
 from hcpy.encoding import b64url
 from hcpy.errors import ApplianceError, ConnectError, ConnectionClosed, RequestTimeout
-from hcpy.message import Action
-from hcpy.profile import parse_profile
-from hcpy.session import Listener, Session
+from hcpy.protocol.message import Action
+from hcpy.protocol.session import Listener, Session
+from hcpy.protocol.transport import Endpoint, Timing, Transport
 from hcpy.simulator import SimulatedAppliance, Simulator
-from hcpy.transport import Endpoint, Timing, Transport
 
 PSK = os.urandom(32)
 IV = os.urandom(16)

@@ -19,15 +19,25 @@ from pathlib import Path
 
 import pytest
 import websocket
-
 from support import DISHWASHER, WASHER, profile_files
-from hcpy import tlspsk
+
+from hcpy.appliance.model import (
+    Access,
+    Description,
+    EnumType,
+    Feature,
+    Kind,
+    Limits,
+    Profile,
+    Program,
+    ProgramOption,
+    ValueKind,
+)
 from hcpy.errors import FrameError, ProtocolError
-from hcpy.frame import FrameCodec
-from hcpy.message import Message
-from hcpy.model import Access, Description, EnumType, Feature, Kind, Limits, Profile, Program, ProgramOption
+from hcpy.protocol import tlspsk
+from hcpy.protocol.frame import FrameCodec
+from hcpy.protocol.message import Message
 from hcpy.simulator import SimulatedAppliance, Simulator
-from hcpy.model import ValueKind
 from hcpy.simulator.values import check_value, initial_value
 from hcpy.simulator.wsserver import accept_key
 
@@ -539,7 +549,7 @@ def test_program_refused_when_remote_start_is_not_allowed(client, sim):
 
 
 def test_real_dishwasher_profile():
-    from hcpy.profile import parse_profile
+    from hcpy.appliance.profile import parse_profile
 
     profile = parse_profile(*profile_files(DISHWASHER))
     with Simulator(SimulatedAppliance(profile), PSK) as s:
@@ -560,7 +570,7 @@ def test_real_dishwasher_profile():
 
 
 def test_real_washer_profile_over_aes():
-    from hcpy.profile import parse_profile
+    from hcpy.appliance.profile import parse_profile
 
     profile = parse_profile(*profile_files(WASHER))
     cotton, temperature, spin, finish_in = 0x7001, 0x6001, 0x6002, 0x0227
@@ -735,8 +745,8 @@ def test_set_value_rejects_unknown_names():
 
 
 def test_command_line_serves_a_devices_json(tmp_path):
-    from hcpy.devices import entry_from_profile, save_devices
-    from hcpy.profile import parse_profile
+    from hcpy.appliance.devices import entry_from_profile, save_devices
+    from hcpy.appliance.profile import parse_profile
 
     def b64(data: bytes) -> str:
         import base64

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from support import DISHWASHER, WASHER, profile_files
-from hcpy.model import Access
-from hcpy.profile import parse_profile
-from hcpy.state import ApplianceState
+
+from hcpy.appliance.model import Access
+from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.state import ApplianceState
 
 
 @pytest.fixture

@@ -17,10 +17,15 @@ import sys
 import threading
 from pathlib import Path
 
-from ..devices import entry_from_profile, load_devices, save_devices, unique_names
+from ..appliance.devices import (
+    entry_from_profile,
+    load_devices,
+    save_devices,
+    unique_names,
+)
+from ..appliance.profile import parse_profile
 from ..encoding import b64url
 from ..errors import HcpyError
-from ..profile import parse_profile
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
 from .server import Simulator
 

@@ -13,7 +13,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Access, Description, EnumType, Feature, Kind, Limits, Profile, Program, ValueKind
+from ..appliance.model import (
+    Access,
+    Description,
+    EnumType,
+    Feature,
+    Kind,
+    Limits,
+    Profile,
+    Program,
+    ValueKind,
+)
 from .values import check_value, describe, initial_value
 
 # The services the appliance advertises in /ci/services (PROTOCOL.md §3).

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from ..errors import FrameError, ProtocolError
-from ..frame import FrameCodec
-from ..message import Action, Message
-from ..resources import VALUES
-from ..transport import PATH
+from ..protocol.frame import FrameCodec
+from ..protocol.message import Action, Message
+from ..protocol.resources import VALUES
+from ..protocol.transport import PATH
 from .dialogue import Dialogue, Outcome
 from .wsserver import (
     CLOSE_GOING_AWAY,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..encoding import b64url
-from ..message import Action, Message
-from ..resources import (
+from ..protocol.message import Action, Message
+from ..protocol.resources import (
     ACTIVE_PROGRAM,
     ALL_DESCRIPTION_CHANGES,
     ALL_MANDATORY_VALUES,
@@ -31,7 +31,6 @@ from ..resources import (
     VALUES,
 )
 from .appliance import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Result, SimulatedAppliance
-
 
 
 @dataclass

@@ -14,10 +14,10 @@ import threading
 import time
 from typing import Any
 
-from .. import tlspsk
-from ..frame import TO_CLIENT, FrameCodec
-from ..message import Action, Message
-from ..resources import DESCRIPTION_CHANGE, VALUES
+from ..protocol import tlspsk
+from ..protocol.frame import TO_CLIENT, FrameCodec
+from ..protocol.message import Action, Message
+from ..protocol.resources import DESCRIPTION_CHANGE, VALUES
 from .appliance import SimulatedAppliance
 from .connection import PATH, Connection
 from .dialogue import Dialogue

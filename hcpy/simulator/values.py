@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..model import EnumType, Feature, Limits, ValueKind
+from ..appliance.model import EnumType, Feature, Limits, ValueKind
+
 
 def coerce(kind: ValueKind, raw: Any) -> Any:
     """Turn an XML attribute's text into a wire value; typed values pass through."""

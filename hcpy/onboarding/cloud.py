@@ -28,13 +28,13 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import requests
 
-from .devices import ApplianceEntry
-from .encoding import b64url, unb64url
-from .errors import CloudError, HcpyError
-from .files import write_private
+from ..appliance.devices import ApplianceEntry
+from ..encoding import b64url, unb64url
+from ..errors import CloudError, HcpyError
+from ..files import write_private
 from .importer import entry_from_profile_zip
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hcpy.cloud")
 
 CLIENT_ID = "9B75AC9EC512F36C84256AC47D813E2C1DD0D6520DF774B020E1E6E2EB29B1F3"
 REDIRECT_URI = "hcauth://auth/prod"

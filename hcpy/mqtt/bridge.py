@@ -18,18 +18,37 @@ from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
 
-from .commands import ACTIVE_PROGRAM, SELECTED_PROGRAM, CommandError, Request, build_program, build_set, parse_payload
-from .connection import ApplianceConnection, Backoff, Observer
-from .devices import ApplianceEntry
-from .discovery import DiscoveryOptions, config_topic_filter, discovery_messages, removal_messages
-from .errors import ApplianceError, ConfigError, HcpyError, NotConnected, RequestTimeout
-from .message import Message
-from .mqtt import MqttLink, MqttSettings
+from ..appliance.commands import (
+    ACTIVE_PROGRAM,
+    SELECTED_PROGRAM,
+    CommandError,
+    Request,
+    build_program,
+    build_set,
+    parse_payload,
+)
+from ..appliance.connection import ApplianceConnection, Backoff, Observer
+from ..appliance.devices import ApplianceEntry
+from ..appliance.state import ApplianceState, Change
+from ..errors import (
+    ApplianceError,
+    ConfigError,
+    HcpyError,
+    NotConnected,
+    RequestTimeout,
+)
+from ..protocol.message import Message
+from ..protocol.transport import Endpoint, Timing
+from .discovery import (
+    DiscoveryOptions,
+    config_topic_filter,
+    discovery_messages,
+    removal_messages,
+)
+from .link import MqttLink, MqttSettings
 from .publishing import Outgoing, Publisher, PublishOptions
-from .state import ApplianceState, Change
 from .topics import ACTIVE_PROGRAM as ACTIVE_PROGRAM_TOPIC
 from .topics import COMMANDS, OFFLINE, ONLINE, SET, Topics
-from .transport import Endpoint, Timing
 
 log = logging.getLogger("hcpy.bridge")
 

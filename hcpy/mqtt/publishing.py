@@ -46,9 +46,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ConfigError
-from .model import CID_UID_VALUE, Feature, Kind, Profile, ValueKind
-from .state import ApplianceState, Change
+from ..appliance.model import CID_UID_VALUE, Feature, Kind, Profile, ValueKind
+from ..appliance.state import ApplianceState, Change
+from ..errors import ConfigError
 from .topics import Topics, clean_name
 
 RENAME_MODES = ("short", "long", "uid")

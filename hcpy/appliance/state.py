@@ -14,7 +14,6 @@ from typing import Any
 
 from .model import CID_UID_VALUE, Access, EnumType, Feature, Kind, Limits, Profile
 
-
 _ABSENT = object()
 
 # A description change may carry these limit fields (wire name -> Limits field).

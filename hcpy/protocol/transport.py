@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import websocket
 
+from ..errors import ConnectError, ConnectionClosed, FrameError
 from . import tlspsk
-from .errors import ConnectError, ConnectionClosed, FrameError
 from .frame import FrameCodec
 
 PATH = "/homeconnect"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 
 class Action(str, Enum):

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConnectError, ConnectionClosed, HcpyError, NotConnected
+from ..protocol.message import Action, Message
+from ..protocol.session import Listener, ReplyCallback, Session
+from ..protocol.transport import Endpoint, Timing, Transport
 from .commands import Request
-from .errors import ConnectError, ConnectionClosed, HcpyError, NotConnected
-from .message import Action, Message
 from .model import Kind
-from .session import Listener, ReplyCallback, Session
 from .state import ApplianceState, Change
-from .transport import Endpoint, Timing, Transport
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .errors import HcpyError
+from ..errors import HcpyError
+from ..protocol.resources import ACTIVE_PROGRAM, SELECTED_PROGRAM, VALUES
 from .model import FLOAT_DATA, EnumType, Feature, Kind, Limits, Program, ValueKind
-from .resources import ACTIVE_PROGRAM, SELECTED_PROGRAM, VALUES
 from .state import ApplianceState
 
 SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"

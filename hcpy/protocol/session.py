@@ -21,8 +21,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .encoding import b64url
-from .errors import ApplianceError, ConnectionClosed, ProtocolError, RequestTimeout, error_code_name
+from ..encoding import b64url
+from ..errors import (
+    ApplianceError,
+    ConnectionClosed,
+    ProtocolError,
+    RequestTimeout,
+    error_code_name,
+)
 from .message import Action, Message
 from .resources import (
     ALL_DESCRIPTION_CHANGES,

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .encoding import unb64url
-from .errors import DevicesFileError
-from .files import write_private
-from .topics import clean_name
+from ..encoding import unb64url
+from ..errors import DevicesFileError
+from ..files import write_private
+from ..mqtt.topics import clean_name
 from .model import Description, EnumType, Feature, Kind, Profile, Program, ProgramOption
 from .profile import (
     EVENT_ENUM_ID,
@@ -40,7 +40,7 @@ from .profile import (
     resolve_enum,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hcpy.devices")
 
 # Top-level keys this module reads and writes; everything else is the user's
 # (or another fork's) and is carried through untouched.

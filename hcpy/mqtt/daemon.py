@@ -8,11 +8,11 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from ..appliance.devices import load_devices
+from ..errors import HcpyError
+from ..protocol.identity import installation_device_id
 from .bridge import Bridge, BridgeSettings
-from .devices import load_devices
-from .errors import HcpyError
-from .identity import installation_device_id
-from .mqtt import MqttSettings
+from .link import MqttSettings
 
 log = logging.getLogger("hcpy")
 

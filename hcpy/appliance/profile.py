@@ -19,7 +19,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 
-from .errors import ProfileError
+from ..errors import ProfileError
 from .model import (
     Access,
     Description,

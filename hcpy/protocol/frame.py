@@ -20,7 +20,7 @@ from typing import Callable
 
 from Crypto.Cipher import AES
 
-from .errors import FrameError
+from ..errors import FrameError
 
 BLOCK = 16
 MAC_LEN = 16

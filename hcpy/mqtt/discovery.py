@@ -8,7 +8,7 @@ follows hcpy2-0 so that existing entities survive the switch: config topic
 
 Payload strings must equal what the bridge publishes: booleans as ``True`` /
 ``False``, enums as member names, events as ``{"event_type": <member>}``.
-Every command an entity sends is one that `hcpy.commands` accepts.
+Every command an entity sends is one that `hcpy.appliance.commands` accepts.
 """
 
 from __future__ import annotations
@@ -20,9 +20,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .model import CID_PERCENT, NUMERIC_CONTENT, Access, Feature, Kind, Limits
+from ..appliance.model import (
+    CID_PERCENT,
+    NUMERIC_CONTENT,
+    Access,
+    Feature,
+    Kind,
+    Limits,
+)
+from ..appliance.state import ApplianceState
 from .publishing import Outgoing
-from .state import ApplianceState
 from .topics import ACTIVE_PROGRAM, SELECTED_PROGRAM, SET, Topics, clean_name
 
 log = logging.getLogger("hcpy.discovery")

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .devices import ApplianceEntry, entry_from_profile
-from .errors import HcpyError, ProfileImportError
-from .profile import parse_profile
+from ..appliance.devices import ApplianceEntry, entry_from_profile
+from ..appliance.profile import parse_profile
+from ..errors import HcpyError, ProfileImportError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hcpy.importer")
 
 DESCRIPTION_SUFFIX = "_devicedescription.xml"
 MAPPING_SUFFIX = "_featuremapping.xml"
