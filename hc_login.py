@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from hcpy.appliance.devices import save_devices, unique_names
+from hcpy.appliance.devices import save_devices
+from hcpy.appliance.entry import unique_names
 from hcpy.errors import HcpyError
 from hcpy.onboarding import cloud
 from hcpy.onboarding.importer import import_paths

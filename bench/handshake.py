@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hcpy.appliance.profile import parse_profile  # noqa: E402
+from hcpy.appliance.profile_xml import parse_profile  # noqa: E402
 from hcpy.protocol.session import Session  # noqa: E402
 from hcpy.protocol.tlspsk import BACKEND  # noqa: E402
 from hcpy.protocol.transport import Endpoint, Transport  # noqa: E402

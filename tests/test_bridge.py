@@ -12,8 +12,8 @@ import pytest
 from support import DISHWASHER, WASHER, Subscriber, profile_files
 
 from hcpy.appliance.connection import Backoff
-from hcpy.appliance.devices import entry_from_profile
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.entry import entry_from_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.mqtt.bridge import Bridge, BridgeSettings
 from hcpy.mqtt.link import MqttSettings
 from hcpy.protocol.message import Action
@@ -253,7 +253,7 @@ def test_broker_restart_republishes_everything(broker, subscriber, kitchen):
 
 
 def test_two_appliances_of_the_same_type(broker, subscriber, profiles):
-    from hcpy.appliance.devices import unique_names
+    from hcpy.appliance.entry import unique_names
 
     first = appliance(profiles["dishwasher"], "dishwasher")
     second = appliance(profiles["dishwasher"], "dishwasher", "aes")

@@ -16,7 +16,7 @@ from hcpy.appliance.commands import (
     parse_payload,
 )
 from hcpy.appliance.model import EnumType
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
 
 

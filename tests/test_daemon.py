@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support import DISHWASHER, profile_files
 
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.simulator import SimulatedAppliance, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,11 +152,11 @@ def test_help_lists_the_hcpy20_options():
 
 def test_the_readme_demo(tmp_path, broker, subscriber):
     """`python -m hcpy.simulator --demo F` then `hc2mqtt.py --devices_file F`."""
-    from support import free_port
+    from support import free_ports
 
     demo = tmp_path / "demo.json"
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "hcpy.simulator", "--demo", str(demo), "--base-port", str(free_port())],
+        [sys.executable, "-m", "hcpy.simulator", "--demo", str(demo), "--base-port", str(free_ports(3))],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

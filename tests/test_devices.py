@@ -12,17 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from hcpy.appliance.devices import (
+from hcpy.appliance.devices import load_devices, save_devices
+from hcpy.appliance.entry import (
     ApplianceEntry,
     entry_from_json,
     entry_from_profile,
     entry_to_json,
-    load_devices,
-    save_devices,
     unique_names,
 )
 from hcpy.appliance.model import Access, Kind, Profile
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.encoding import unb64url
 from hcpy.errors import DevicesFileError
 

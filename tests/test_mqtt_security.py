@@ -12,8 +12,8 @@ import paho.mqtt.client as paho
 import pytest
 from support import DISHWASHER, Broker, profile_files
 
-from hcpy.appliance.devices import entry_from_profile
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.entry import entry_from_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.mqtt.bridge import Bridge, BridgeSettings
 from hcpy.mqtt.link import MqttSettings
 from hcpy.simulator import SimulatedAppliance, Simulator

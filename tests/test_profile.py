@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hcpy.appliance.model import Access, Kind, Profile
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.errors import HcpyError, ProfileError
 
 PROFILES = Path(__file__).parent / "fixtures" / "profiles"
@@ -376,6 +376,24 @@ def test_not_xml_raises_a_clear_profile_error():
     with pytest.raises(ProfileError) as info:
         parse_profile(DESCRIPTION, "<featureMappingFile><feature>", appliance="oven")
     assert "FeatureMapping is not valid XML" in str(info.value)
+
+
+def test_entity_bombs_and_external_entities_are_refused(tmp_path):
+    """Profiles come from zips of unknown origin: expat's own limits must hold."""
+    laughs = '<!ENTITY l0 "lol">' + "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = f'<?xml version="1.0"?><!DOCTYPE device [{laughs}]><device><description><type>&l9;</type></description></device>'
+    with pytest.raises(ProfileError, match="amplification"):
+        parse_profile(bomb, MAPPING, appliance="oven")
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read me")
+    external = (
+        f'<?xml version="1.0"?><!DOCTYPE device [<!ENTITY x SYSTEM "file://{secret}">]>'
+        "<device><description><type>&x;</type></description></device>"
+    )
+    with pytest.raises(ProfileError, match="undefined entity") as info:
+        parse_profile(external, MAPPING, appliance="oven")
+    assert "do not read me" not in str(info.value)
 
 
 def test_swapped_files_are_named():

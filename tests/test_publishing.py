@@ -9,7 +9,7 @@ import pytest
 from support import COFFEE, DISHWASHER, WASHER, profile_files
 
 from hcpy.appliance.model import Description, Feature, Kind, Profile
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState, Change
 from hcpy.errors import ConfigError, HcpyError
 from hcpy.mqtt.publishing import (

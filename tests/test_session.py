@@ -14,7 +14,7 @@ import time
 import pytest
 from support import DISHWASHER, profile_files
 
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.encoding import b64url
 from hcpy.errors import ApplianceError, ConnectError, ConnectionClosed, RequestTimeout
 from hcpy.protocol.message import Action

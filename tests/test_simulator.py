@@ -549,7 +549,7 @@ def test_program_refused_when_remote_start_is_not_allowed(client, sim):
 
 
 def test_real_dishwasher_profile():
-    from hcpy.appliance.profile import parse_profile
+    from hcpy.appliance.profile_xml import parse_profile
 
     profile = parse_profile(*profile_files(DISHWASHER))
     with Simulator(SimulatedAppliance(profile), PSK) as s:
@@ -570,7 +570,7 @@ def test_real_dishwasher_profile():
 
 
 def test_real_washer_profile_over_aes():
-    from hcpy.appliance.profile import parse_profile
+    from hcpy.appliance.profile_xml import parse_profile
 
     profile = parse_profile(*profile_files(WASHER))
     cotton, temperature, spin, finish_in = 0x7001, 0x6001, 0x6002, 0x0227
@@ -745,8 +745,9 @@ def test_set_value_rejects_unknown_names():
 
 
 def test_command_line_serves_a_devices_json(tmp_path):
-    from hcpy.appliance.devices import entry_from_profile, save_devices
-    from hcpy.appliance.profile import parse_profile
+    from hcpy.appliance.devices import save_devices
+    from hcpy.appliance.entry import entry_from_profile
+    from hcpy.appliance.profile_xml import parse_profile
 
     def b64(data: bytes) -> str:
         import base64

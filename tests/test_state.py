@@ -8,7 +8,7 @@ import pytest
 from support import DISHWASHER, WASHER, profile_files
 
 from hcpy.appliance.model import Access
-from hcpy.appliance.profile import parse_profile
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
 
 

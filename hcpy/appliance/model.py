@@ -30,6 +30,10 @@ class Kind(str, Enum):
     UNKNOWN = "unknown"  # a uid from the FeatureMapping the description does not list
 
 
+# The kinds whose one feature holds the uid of a program.
+PROGRAM_ROOTS = (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM)
+
+
 class Access(str, Enum):
     """Access as the XML spells it; the wire spells it upper-case."""
 
@@ -96,7 +100,18 @@ DID_BOOLEAN = 0x00
 # Fixed-point floats (A0–A7) travel as integers too.
 INTEGER_DATA = frozenset(range(0x80, 0x88)) | frozenset(range(0xA0, 0xA8))
 FLOAT_DATA = frozenset({0x88, 0x89})
+NUMBER_DATA = INTEGER_DATA | FLOAT_DATA
 STRING_DATA = frozenset({0x8B, 0x8C})
+
+# Events without an enumerationType attribute use the event-state type
+# (Off / Present / Confirmed), PROTOCOL.md §5.
+EVENT_ENUM_ID = 0x0001
+
+# The root features that hold a program's uid (0: none), PROTOCOL.md §5. The
+# profile names them; their kind comes from the activeProgram and
+# selectedProgram elements.
+ROOT_ACTIVE_PROGRAM = "BSH.Common.Root.ActiveProgram"
+ROOT_SELECTED_PROGRAM = "BSH.Common.Root.SelectedProgram"
 
 
 class ValueKind(str, Enum):
@@ -163,10 +178,18 @@ class Feature:
         return self.name.lower().replace(".", "_")
 
     @property
+    def holds_uid(self) -> bool:
+        """Its value is another feature's uid: a program's, for the program roots.
+
+        Published as that feature's name, sent as the number.
+        """
+        return self.kind in PROGRAM_ROOTS or self.content_type == CID_UID_VALUE
+
+    @property
     def value_kind(self) -> ValueKind:
         cid, did = self.content_type, self.data_type
-        if self.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM) or cid == CID_UID_VALUE:
-            return ValueKind.INTEGER  # a uid
+        if self.holds_uid:
+            return ValueKind.INTEGER
         if self.enum is not None or cid == CID_ENUMERATION:
             return ValueKind.ENUM
         if cid == CID_BOOLEAN or did == DID_BOOLEAN:
@@ -243,3 +266,10 @@ class Profile:
     def by_name(self, name: str) -> Feature | None:
         """Exact full-name lookup; never a substring guess."""
         return self._by_name.get(name)
+
+    def root(self, kind: Kind) -> Feature | None:
+        """The feature holding the active (or selected) program, if the appliance has one."""
+        by_name = self.by_name(ROOT_ACTIVE_PROGRAM if kind is Kind.ACTIVE_PROGRAM else ROOT_SELECTED_PROGRAM)
+        if by_name is not None:
+            return by_name
+        return next((f for f in self.features.values() if f.kind is kind), None)

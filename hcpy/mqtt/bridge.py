@@ -28,7 +28,7 @@ from ..appliance.commands import (
     parse_payload,
 )
 from ..appliance.connection import ApplianceConnection, Backoff, Observer
-from ..appliance.devices import ApplianceEntry
+from ..appliance.entry import ApplianceEntry
 from ..appliance.state import ApplianceState, Change
 from ..errors import (
     ApplianceError,

@@ -30,7 +30,7 @@ from ..appliance.model import (
 )
 from ..appliance.state import ApplianceState
 from .publishing import Outgoing
-from .topics import ACTIVE_PROGRAM, SELECTED_PROGRAM, SET, Topics, clean_name
+from .topics import ACTIVE_PROGRAM, SELECTED_PROGRAM, SET, Topics
 
 log = logging.getLogger("hcpy.discovery")
 
@@ -182,7 +182,7 @@ def config_topic_filter(options: DiscoveryOptions = DiscoveryOptions()) -> str:
 
 def object_name(topics: Topics) -> str:
     """The appliance's part of unique_ids: its name as in the topic base."""
-    return clean_name(topics.name)
+    return topics.appliance
 
 
 def label(feature: Feature) -> str:

@@ -49,7 +49,7 @@ from typing import Any
 from ..appliance.model import CID_UID_VALUE, Feature, Kind, Profile, ValueKind
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError
-from .topics import Topics, clean_name
+from .topics import Topics
 
 RENAME_MODES = ("short", "long", "uid")
 FILTER_LISTS = ("long_names", "contains")
@@ -319,7 +319,7 @@ class Publisher:
         self.topics = topics
         self.options = options
         self.profile = profile
-        self.homie_base = options.homie_prefix + (homie_id(clean_name(topics.name)) or "appliance")
+        self.homie_base = options.homie_prefix + (homie_id(topics.appliance) or "appliance")
         self._short = short_names(f.name for f in profile.features.values() if f.kind not in _VALUELESS)
         self._summary_sources = [f for _, f in sorted(profile.features.items()) if f.short_name in SUMMARY_SOURCES]
         self._summary_uids = {f.uid for f in self._summary_sources}

@@ -7,8 +7,9 @@ characters dropped.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
+
+from ..appliance.entry import clean_name
 
 DEFAULT_PREFIX = "homeconnect/"
 ONLINE = "online"
@@ -21,11 +22,6 @@ SELECTED_PROGRAM = "selectedProgram"
 COMMANDS = (SET, ACTIVE_PROGRAM, SELECTED_PROGRAM)
 
 
-def clean_name(name: str) -> str:
-    """The appliance name as hcpy2-0 puts it in topics: ASCII only."""
-    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-
-
 def bridge_lwt(prefix: str) -> str:
     return f"{prefix}LWT"
 
@@ -36,8 +32,13 @@ class Topics:
     name: str  # the appliance name as configured
 
     @property
+    def appliance(self) -> str:
+        """The name as topics (and Home Assistant unique_ids) carry it: ASCII only."""
+        return clean_name(self.name)
+
+    @property
     def base(self) -> str:
-        return self.prefix + clean_name(self.name)
+        return self.prefix + self.appliance
 
     @property
     def lwt(self) -> str:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import requests
 
-from ..appliance.devices import ApplianceEntry
+from ..appliance.entry import ApplianceEntry
 from ..encoding import b64url, unb64url
 from ..errors import CloudError, HcpyError
 from ..files import write_private

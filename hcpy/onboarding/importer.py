@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..appliance.devices import ApplianceEntry, entry_from_profile
-from ..appliance.profile import parse_profile
+from ..appliance.entry import ApplianceEntry, entry_from_profile
+from ..appliance.profile_xml import parse_profile
 from ..errors import HcpyError, ProfileImportError
 
 log = logging.getLogger("hcpy.importer")

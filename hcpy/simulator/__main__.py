@@ -17,13 +17,9 @@ import sys
 import threading
 from pathlib import Path
 
-from ..appliance.devices import (
-    entry_from_profile,
-    load_devices,
-    save_devices,
-    unique_names,
-)
-from ..appliance.profile import parse_profile
+from ..appliance.devices import load_devices, save_devices
+from ..appliance.entry import entry_from_profile, unique_names
+from ..appliance.profile_xml import parse_profile
 from ..encoding import b64url
 from ..errors import HcpyError
 from .appliance import SERVICE_PRESETS, SimulatedAppliance

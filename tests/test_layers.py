@@ -1,0 +1,110 @@
+"""The package layout is the architecture: a layer imports only the layers below it.
+
+Read from the source with `ast`, so a function-local import counts as much as
+one at the top of a module.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+HCPY = Path(__file__).resolve().parents[1] / "hcpy"
+FOUNDATIONS = {"hcpy.errors", "hcpy.encoding", "hcpy.files"}
+# Layer -> the layers it may import (besides itself and the foundations).
+ALLOWED = {
+    "protocol": set(),
+    "appliance": {"protocol"},
+    "mqtt": {"appliance", "protocol"},
+    "onboarding": {"appliance"},
+    "simulator": {"appliance", "protocol"},
+}
+# Pure logic: decided without sockets, threads or processes (DESIGN.md).
+PURE = [
+    "appliance/model.py",
+    "appliance/profile_build.py",
+    "appliance/profile_xml.py",
+    "appliance/profile_json.py",
+    "appliance/entry.py",
+    "appliance/state.py",
+    "appliance/commands.py",
+    "protocol/message.py",
+    "mqtt/topics.py",
+    "mqtt/publishing.py",
+    "mqtt/discovery.py",
+    "simulator/dialogue.py",
+]
+IO_MODULES = {"socket", "ssl", "select", "threading", "subprocess", "paho", "websocket", "requests"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(HCPY.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Absolute names of every module `path` imports."""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            # `from . import tlspsk` imports a module, not a name.
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return found
+
+
+def layer_of(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "hcpy" else None
+
+
+def known_module(name: str) -> bool:
+    path = HCPY.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+SOURCES = sorted(p for p in HCPY.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(HCPY)))
+def test_a_layer_imports_only_the_layers_below_it(path):
+    me = module_name(path)
+    parts = path.relative_to(HCPY).parts
+    mine = parts[0] if len(parts) > 1 else None
+    for name in imports(path):
+        if not name.startswith("hcpy") or not known_module(name):
+            continue
+        if mine is None:  # the foundations and hcpy/__init__ import no layer
+            assert name in FOUNDATIONS or name == "hcpy", f"{me} imports {name}"
+            continue
+        theirs = layer_of(name)
+        if name in FOUNDATIONS or theirs in (None, mine):
+            continue
+        assert theirs in ALLOWED[mine], f"{me} ({mine}) imports {name} ({theirs}): an upward or sideways import"
+
+
+@pytest.mark.parametrize("relative", PURE)
+def test_pure_modules_do_no_io(relative):
+    path = HCPY / relative
+    assert path.exists(), f"{relative} is listed as pure but does not exist"
+    used = {name.split(".")[0] for name in imports(path)} & IO_MODULES
+    assert not used, f"{relative} is pure logic but imports {sorted(used)}"
+
+
+def test_the_checks_see_imports():
+    # The rules above are only worth something if imports are found at all.
+    found = imports(HCPY / "mqtt" / "bridge.py")
+    assert "hcpy.appliance.connection" in found and "hcpy.mqtt.link" in found
+    assert "hcpy.protocol.tlspsk" in imports(HCPY / "protocol" / "transport.py")
