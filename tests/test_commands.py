@@ -6,9 +6,6 @@ import pytest
 from support import DISHWASHER, WASHER, profile_files
 
 from hcpy.appliance.commands import (
-    ACTIVE_PROGRAM,
-    SELECTED_PROGRAM,
-    VALUES,
     CommandError,
     Request,
     build_program,
@@ -18,6 +15,9 @@ from hcpy.appliance.commands import (
 from hcpy.appliance.model import EnumType
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
+from hcpy.protocol.resources import RO_ACTIVE_PROGRAM as ACTIVE_PROGRAM
+from hcpy.protocol.resources import RO_SELECTED_PROGRAM as SELECTED_PROGRAM
+from hcpy.protocol.resources import RO_VALUES as VALUES
 
 
 @pytest.fixture

@@ -13,9 +13,6 @@ import pytest
 from support import COFFEE, DISHWASHER, WASHER, profile_files
 
 from hcpy.appliance.commands import (
-    ACTIVE_PROGRAM,
-    SELECTED_PROGRAM,
-    VALUES,
     CommandError,
     build_program,
     build_set,
@@ -34,6 +31,9 @@ from hcpy.mqtt.discovery import (
 )
 from hcpy.mqtt.publishing import Publisher, PublishOptions
 from hcpy.mqtt.topics import Topics
+from hcpy.protocol.resources import RO_ACTIVE_PROGRAM as ACTIVE_PROGRAM
+from hcpy.protocol.resources import RO_SELECTED_PROGRAM as SELECTED_PROGRAM
+from hcpy.protocol.resources import RO_VALUES as VALUES
 
 # Home Assistant's discovery topic pattern (homeassistant/components/mqtt/discovery.py).
 HA_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?:(?P<node>[a-zA-Z0-9_-]+)/)?(?P<object>[a-zA-Z0-9_-]+)/config$")

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import HcpyError
-from ..protocol.resources import ACTIVE_PROGRAM, SELECTED_PROGRAM, VALUES
+from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM, RO_VALUES
 from .model import FLOAT_DATA, EnumType, Feature, Kind, Limits, Program, ValueKind
 from .state import ApplianceState
 
-SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"
 # Ways to say "start whatever program is selected" on the activeProgram topic.
 START_SELECTED = {"selected", "start"}
 # Verbs on the activeProgram topic for the common program commands.
@@ -195,7 +194,7 @@ def build_set(state: ApplianceState, body: Any) -> Request:
             else:
                 raise CommandError(f"no value given for {feature.name}")
         data.append({"uid": feature.uid, "value": encode_value(feature, limits, value)})
-    return Request(VALUES, data)
+    return Request(RO_VALUES, data)
 
 
 def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
@@ -205,7 +204,7 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
     program that is selected, with the options set on the appliance now, and
     "stop", "pause" and "resume" send the appliance's program commands.
     """
-    if resource not in (SELECTED_PROGRAM, ACTIVE_PROGRAM):
+    if resource not in (RO_SELECTED_PROGRAM, RO_ACTIVE_PROGRAM):
         raise ValueError(resource)
     if isinstance(body, (str, int)) and not isinstance(body, bool):
         body = {"program": body}
@@ -214,9 +213,9 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
     programs = state.profile.programs
     ref = body.get("program")
     verb = ref.strip().lower() if isinstance(ref, str) else None
-    if resource == ACTIVE_PROGRAM and (ref is None or verb in START_SELECTED):
+    if resource == RO_ACTIVE_PROGRAM and (ref is None or verb in START_SELECTED):
         return _start_selected(state, body)
-    if resource == ACTIVE_PROGRAM and verb in PROGRAM_COMMANDS:
+    if resource == RO_ACTIVE_PROGRAM and verb in PROGRAM_COMMANDS:
         return _program_command(state, PROGRAM_COMMANDS[verb])
     if ref is None:
         raise CommandError('no "program" given')
@@ -243,7 +242,7 @@ def _program_command(state: ApplianceState, name: str) -> Request:
 
 
 def _start_selected(state: ApplianceState, body: dict[str, Any]) -> Request:
-    selected = state.profile.by_name(SELECTED_PROGRAM_FEATURE)
+    selected = state.profile.root(Kind.SELECTED_PROGRAM)
     uid = state.raw.get(selected.uid) if selected else None
     program = state.profile.programs.get(uid) if isinstance(uid, int) else None
     if program is None:
@@ -260,7 +259,7 @@ def _start_selected(state: ApplianceState, body: dict[str, Any]) -> Request:
     data: dict[str, Any] = {"program": program.uid}
     if chosen:
         data["options"] = list(chosen.values())
-    return Request(ACTIVE_PROGRAM, [data])
+    return Request(RO_ACTIVE_PROGRAM, [data])
 
 
 def _option(state: ApplianceState, program: Program, item: Any) -> dict[str, Any]:

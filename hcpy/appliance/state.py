@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .model import CID_UID_VALUE, Access, EnumType, Feature, Kind, Limits, Profile
+from .model import Access, EnumType, Feature, Kind, Limits, Profile
 
 _ABSENT = object()
 
@@ -54,9 +54,7 @@ class ApplianceState:
             return enum.members.get(raw, raw)
         if feature.is_boolean and isinstance(raw, (bool, int)):
             return bool(raw)
-        if isinstance(raw, int) and (
-            feature.content_type == CID_UID_VALUE or feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM)
-        ):
+        if isinstance(raw, int) and feature.holds_uid:
             target = self.profile.features.get(raw)
             return target.name if target is not None else raw
         return raw

@@ -19,8 +19,6 @@ from typing import Any
 from paho.mqtt.client import topic_matches_sub
 
 from ..appliance.commands import (
-    ACTIVE_PROGRAM,
-    SELECTED_PROGRAM,
     CommandError,
     Request,
     build_program,
@@ -38,6 +36,7 @@ from ..errors import (
     RequestTimeout,
 )
 from ..protocol.message import Message
+from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM
 from ..protocol.transport import Endpoint, Timing
 from .discovery import (
     DiscoveryOptions,
@@ -47,8 +46,7 @@ from .discovery import (
 )
 from .link import MqttLink, MqttSettings
 from .publishing import Outgoing, Publisher, PublishOptions
-from .topics import ACTIVE_PROGRAM as ACTIVE_PROGRAM_TOPIC
-from .topics import COMMANDS, OFFLINE, ONLINE, SET, Topics
+from .topics import OFFLINE, ONLINE, CommandTopic, Topics
 
 log = logging.getLogger("hcpy.bridge")
 
@@ -112,7 +110,7 @@ class ApplianceBridge(Observer):
 
     @property
     def command_topics(self) -> list[str]:
-        return [self.topics.command(suffix) for suffix in COMMANDS]
+        return self.topics.commands
 
     # -- from the appliance (its connection thread) -----------------------------------
 
@@ -224,9 +222,9 @@ class ApplianceBridge(Observer):
             self._refuse(suffix, body, transaction, f"{self.name}: sending failed: {exc}", 503)
 
     def _build(self, suffix: str, body: Any) -> Request:
-        if suffix == SET:
+        if suffix == CommandTopic.SET:
             return build_set(self.state, body)
-        resource = ACTIVE_PROGRAM if suffix == ACTIVE_PROGRAM_TOPIC else SELECTED_PROGRAM
+        resource = RO_ACTIVE_PROGRAM if suffix == CommandTopic.ACTIVE_PROGRAM else RO_SELECTED_PROGRAM
         return build_program(self.state, body, resource)
 
     def _answered(

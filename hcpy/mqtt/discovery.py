@@ -30,17 +30,16 @@ from ..appliance.model import (
 )
 from ..appliance.state import ApplianceState
 from .publishing import Outgoing
-from .topics import ACTIVE_PROGRAM, SELECTED_PROGRAM, SET, Topics
+from .topics import CommandTopic, Topics
 
 log = logging.getLogger("hcpy.discovery")
 
 
 NODE_ID = "hcpy"  # the node segment of hcpy2-0's config topics
 ORIGIN = {"name": "hcpy"}
-ACTIVE_PROGRAM_FEATURE = "BSH.Common.Root.ActiveProgram"
-SELECTED_PROGRAM_FEATURE = "BSH.Common.Root.SelectedProgram"
 START_SELECTED_ID = "start_selected_program"  # synthetic: no feature has this id
-PROGRAM_ROOTS = {ACTIVE_PROGRAM_FEATURE: ACTIVE_PROGRAM, SELECTED_PROGRAM_FEATURE: SELECTED_PROGRAM}
+# Where a program root's select sends the chosen program.
+PROGRAM_TOPICS = {Kind.ACTIVE_PROGRAM: CommandTopic.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM: CommandTopic.SELECTED_PROGRAM}
 
 # Every component this module (or hcpy2-0 before it) may have used for a feature.
 COMPONENTS = ("binary_sensor", "sensor", "event", "switch", "button", "select", "number", "light")
@@ -262,7 +261,7 @@ class _Builder:
         topic = self.state_topic(feature)
         if topic is None:
             return []
-        if feature.name in PROGRAM_ROOTS:
+        if feature.kind in PROGRAM_TOPICS:
             return self._program_root(feature, topic)
         if limits.access.writable:
             control = self._control(feature, limits, topic)
@@ -307,7 +306,7 @@ class _Builder:
         return [self._entity("event", feature, state_topic=topic, event_types=_members(feature))]
 
     def _control(self, feature: Feature, limits: Limits, topic: str) -> Entity | None:
-        set_topic = self.topics.command(SET)
+        set_topic = self.topics.command(CommandTopic.SET)
         uid = feature.uid
         if feature.is_boolean:
             if limits.access is Access.WRITE_ONLY:
@@ -373,7 +372,7 @@ class _Builder:
             return []
         config: dict[str, Any] = {
             "state_topic": topic,
-            "command_topic": self.topics.command(PROGRAM_ROOTS[feature.name]),
+            "command_topic": self.topics.command(PROGRAM_TOPICS[feature.kind]),
             "options": list(dict.fromkeys(labels.values())),
             "command_template": '{"program":"{{ value }}"}',
         }
@@ -388,14 +387,14 @@ class _Builder:
         if mapping:
             config["value_template"] = program_value_template(mapping)
         entities = [self._entity("select", feature, **config)]
-        if feature.name == ACTIVE_PROGRAM_FEATURE and self.state.profile.by_name(SELECTED_PROGRAM_FEATURE):
+        if feature.kind is Kind.ACTIVE_PROGRAM and self.state.profile.root(Kind.SELECTED_PROGRAM):
             entities.append(
                 self._entity(
                     "button",
                     None,
                     object_suffix=START_SELECTED_ID,
                     name="Start selected program",
-                    command_topic=self.topics.command(ACTIVE_PROGRAM),
+                    command_topic=self.topics.command(CommandTopic.ACTIVE_PROGRAM),
                     payload_press='{"program":"selected"}',
                 )
             )

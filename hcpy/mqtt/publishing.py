@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..appliance.model import CID_UID_VALUE, Feature, Kind, Profile, ValueKind
+from ..appliance.model import Feature, Kind, Profile, ValueKind
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError
 from .topics import Topics
@@ -261,7 +261,7 @@ HOMIE_DATATYPES = {
 
 
 def homie_datatype(feature: Feature) -> str:
-    if feature.content_type == CID_UID_VALUE or feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM):
+    if feature.holds_uid:
         return "string"  # published as the target's name
     return HOMIE_DATATYPES.get(feature.value_kind, "string")
 

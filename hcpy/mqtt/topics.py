@@ -8,6 +8,8 @@ characters dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
 
 from ..appliance.entry import clean_name
 
@@ -15,11 +17,13 @@ DEFAULT_PREFIX = "homeconnect/"
 ONLINE = "online"
 OFFLINE = "offline"
 
-# Command topics: suffix of T -> what it does.
-SET = "set"
-ACTIVE_PROGRAM = "activeProgram"
-SELECTED_PROGRAM = "selectedProgram"
-COMMANDS = (SET, ACTIVE_PROGRAM, SELECTED_PROGRAM)
+
+class CommandTopic(StrEnum):
+    """The suffixes of T that take commands (hcpy2-0's names)."""
+
+    SET = "set"
+    ACTIVE_PROGRAM = "activeProgram"
+    SELECTED_PROGRAM = "selectedProgram"
 
 
 def bridge_lwt(prefix: str) -> str:
@@ -28,27 +32,29 @@ def bridge_lwt(prefix: str) -> str:
 
 @dataclass(frozen=True)
 class Topics:
+    """One appliance's topics; each is worked out once (they are on every publish)."""
+
     prefix: str
     name: str  # the appliance name as configured
 
-    @property
+    @cached_property
     def appliance(self) -> str:
         """The name as topics (and Home Assistant unique_ids) carry it: ASCII only."""
         return clean_name(self.name)
 
-    @property
+    @cached_property
     def base(self) -> str:
         return self.prefix + self.appliance
 
-    @property
+    @cached_property
     def lwt(self) -> str:
         return f"{self.base}/LWT"
 
-    @property
+    @cached_property
     def bridge_lwt(self) -> str:
         return bridge_lwt(self.prefix)
 
-    @property
+    @cached_property
     def json_state(self) -> str:
         return f"{self.base}/state"
 
@@ -58,9 +64,14 @@ class Topics:
     def event(self, key: str) -> str:
         return f"{self.base}/event/{key}"
 
-    def command(self, suffix: str) -> str:
+    def command(self, suffix: CommandTopic) -> str:
         return f"{self.base}/{suffix}"
 
-    @property
+    @cached_property
+    def commands(self) -> list[str]:
+        """Every topic this appliance takes commands on."""
+        return [self.command(suffix) for suffix in CommandTopic]
+
+    @cached_property
     def response(self) -> str:
         return f"{self.base}/response"

@@ -1,19 +1,20 @@
 """The resources of the Home Connect protocol (PROTOCOL.md §3–§4), named once.
 
-The first path segment is the service whose advertised version a request
-carries.
+Each name starts with its service, the first path segment, whose advertised
+version a request carries: RO_ACTIVE_PROGRAM is a resource, never a topic
+(`hcpy.mqtt.topics.CommandTopic`) or a feature name (`model.ROOT_*`).
 """
 
-INITIAL_VALUES = "/ei/initialValues"
-DEVICE_READY = "/ei/deviceReady"
-SERVICES = "/ci/services"
+EI_INITIAL_VALUES = "/ei/initialValues"
+EI_DEVICE_READY = "/ei/deviceReady"
+CI_SERVICES = "/ci/services"
 CI_AUTHENTICATION = "/ci/authentication"
 CI_INFO = "/ci/info"
 IZ_INFO = "/iz/info"
 NI_INFO = "/ni/info"
-ALL_MANDATORY_VALUES = "/ro/allMandatoryValues"
-ALL_DESCRIPTION_CHANGES = "/ro/allDescriptionChanges"
-VALUES = "/ro/values"
-DESCRIPTION_CHANGE = "/ro/descriptionChange"
-SELECTED_PROGRAM = "/ro/selectedProgram"
-ACTIVE_PROGRAM = "/ro/activeProgram"
+RO_ALL_MANDATORY_VALUES = "/ro/allMandatoryValues"
+RO_ALL_DESCRIPTION_CHANGES = "/ro/allDescriptionChanges"
+RO_VALUES = "/ro/values"
+RO_DESCRIPTION_CHANGE = "/ro/descriptionChange"
+RO_SELECTED_PROGRAM = "/ro/selectedProgram"
+RO_ACTIVE_PROGRAM = "/ro/activeProgram"

@@ -31,17 +31,17 @@ from ..errors import (
 )
 from .message import Action, Message
 from .resources import (
-    ALL_DESCRIPTION_CHANGES,
-    ALL_MANDATORY_VALUES,
     CI_AUTHENTICATION,
     CI_INFO,
-    DESCRIPTION_CHANGE,
-    DEVICE_READY,
-    INITIAL_VALUES,
+    CI_SERVICES,
+    EI_DEVICE_READY,
+    EI_INITIAL_VALUES,
     IZ_INFO,
     NI_INFO,
-    SERVICES,
-    VALUES,
+    RO_ALL_DESCRIPTION_CHANGES,
+    RO_ALL_MANDATORY_VALUES,
+    RO_DESCRIPTION_CHANGE,
+    RO_VALUES,
 )
 from .transport import Transport
 
@@ -144,7 +144,7 @@ class Session:
             first.reply([{"deviceType": device_type, "deviceName": self.device_name, "deviceID": self.device_id}])
         )
 
-        services = self.request(Action.GET, SERVICES, version=1)
+        services = self.request(Action.GET, CI_SERVICES, version=1)
         self.services = {
             str(s["service"]): s["version"]
             for s in services.data or []
@@ -163,15 +163,15 @@ class Session:
             self.device_info = self._first(reply) if reply else {}
 
         # Without deviceReady the appliance answers 403 to /ni/*.
-        self.notify(DEVICE_READY)
+        self.notify(EI_DEVICE_READY)
 
         if "ni" in self.services:
             reply = self._request_tolerant(Action.GET, NI_INFO)
             self.network_info = self._first(reply) if reply else {}
 
-        values = self._request_busy_tolerant(ALL_MANDATORY_VALUES)
+        values = self._request_busy_tolerant(RO_ALL_MANDATORY_VALUES)
         self._report(self.listener.on_values, values.data or [])
-        changes = self._request_tolerant(Action.GET, ALL_DESCRIPTION_CHANGES)
+        changes = self._request_tolerant(Action.GET, RO_ALL_DESCRIPTION_CHANGES)
         if changes is not None:
             self._report(self.listener.on_description_changes, changes.data or [])
 
@@ -181,7 +181,7 @@ class Session:
             message = self._receive()
             if message is None:
                 continue
-            if message.resource == INITIAL_VALUES and message.action == Action.POST:
+            if message.resource == EI_INITIAL_VALUES and message.action == Action.POST:
                 return message
             self.log.debug("ignored %s %s before the handshake", message.action.value, message.resource)
         raise RequestTimeout(f"the appliance sent no /ei/initialValues within {self.request_timeout:.0f} s")
@@ -351,9 +351,9 @@ class Session:
             pending.finish(message, None, self.error_names)
             return
         data = message.data or []
-        if message.resource == VALUES and message.action in (Action.NOTIFY, Action.POST):
+        if message.resource == RO_VALUES and message.action in (Action.NOTIFY, Action.POST):
             self._report(self.listener.on_values, data)
-        elif message.resource == DESCRIPTION_CHANGE and message.action in (Action.NOTIFY, Action.POST):
+        elif message.resource == RO_DESCRIPTION_CHANGE and message.action in (Action.NOTIFY, Action.POST):
             self._report(self.listener.on_description_changes, data)
         else:
             self._report(self.listener.on_message, message)

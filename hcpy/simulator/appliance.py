@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..appliance.model import (
+    PROGRAM_ROOTS,
     Access,
     Description,
     EnumType,
@@ -49,19 +50,9 @@ NOT_FOUND = 404
 FORBIDDEN = 403
 BAD_REQUEST = 400
 
-VALUE_KINDS = {
-    Kind.STATUS,
-    Kind.SETTING,
-    Kind.EVENT,
-    Kind.OPTION,
-    Kind.ACTIVE_PROGRAM,
-    Kind.SELECTED_PROGRAM,
-    Kind.PROTECTION_PORT,
-}
+VALUE_KINDS = {Kind.STATUS, Kind.SETTING, Kind.EVENT, Kind.OPTION, *PROGRAM_ROOTS, Kind.PROTECTION_PORT}
 DESCRIBED_KINDS = VALUE_KINDS | {Kind.COMMAND, Kind.PROGRAM}
 
-ACTIVE_PROGRAM = "BSH.Common.Root.ActiveProgram"
-SELECTED_PROGRAM = "BSH.Common.Root.SelectedProgram"
 OPERATION_STATE = "BSH.Common.Status.OperationState"
 
 
@@ -123,8 +114,8 @@ class SimulatedAppliance:
         self._values: dict[int, Any] = {
             uid: initial_value(f, f.limits) for uid, f in profile.features.items() if f.kind in VALUE_KINDS
         }
-        self._active_root = self._root(Kind.ACTIVE_PROGRAM, ACTIVE_PROGRAM)
-        self._selected_root = self._root(Kind.SELECTED_PROGRAM, SELECTED_PROGRAM)
+        self._active_root = profile.root(Kind.ACTIVE_PROGRAM)
+        self._selected_root = profile.root(Kind.SELECTED_PROGRAM)
         for root in (self._active_root, self._selected_root):
             if root is not None:
                 self._values[root.uid] = 0  # no program
@@ -213,7 +204,7 @@ class SimulatedAppliance:
             raise ValueError(f"{feature.name} is a {feature.kind.value}, it holds no value")
         if isinstance(value, str) and feature.enum is not None:
             value = _member_value(feature.enum, value, feature.name)
-        elif isinstance(value, str) and feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM):
+        elif isinstance(value, str) and feature.holds_uid:
             value = self.feature(value).uid  # a program's full name
         with self._lock:
             self._values[feature.uid] = value
@@ -274,7 +265,7 @@ class SimulatedAppliance:
             raise _Refused(NOT_FOUND, f"uid {uid} is not a value or command of this appliance")
         limits, enum = self._effective(feature)
         self._check_writable(feature.name, limits)
-        if feature.kind in (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM):
+        if feature.kind in PROGRAM_ROOTS:
             if not isinstance(value, int) or isinstance(value, bool) or (value and value not in self.profile.programs):
                 raise _Refused(BAD_REQUEST, f"{feature.name}: {value!r} is not a program uid")
             return feature, value
@@ -343,12 +334,6 @@ class SimulatedAppliance:
             self._values[feature.uid] = value
             changes.append({"uid": feature.uid, "value": value})
         return changes
-
-    def _root(self, kind: Kind, name: str) -> Feature | None:
-        by_name = self.profile.by_name(name)
-        if by_name is not None:
-            return by_name
-        return next((f for f in self.profile.features.values() if f.kind is kind), None)
 
     def _member(self, name: str, member: str) -> tuple[Feature, int] | None:
         feature = self.profile.by_name(name)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from ..errors import FrameError, ProtocolError
 from ..protocol.frame import FrameCodec
 from ..protocol.message import Action, Message
-from ..protocol.resources import VALUES
+from ..protocol.resources import RO_VALUES
 from ..protocol.transport import PATH
 from .dialogue import Dialogue, Outcome
 from .wsserver import (
@@ -287,7 +287,7 @@ class Connection:
         assert self.ws is not None and self.codec is not None and self.dialogue is not None
         if self.silent:
             return
-        frame = bytearray(self.codec.encode(self.dialogue.message(VALUES, self.sim.app.mandatory_values()[:1]).to_json()))
+        frame = bytearray(self.codec.encode(self.dialogue.message(RO_VALUES, self.sim.app.mandatory_values()[:1]).to_json()))
         frame[-1] ^= 0xFF
         self.ws.send_binary(bytes(frame))
 

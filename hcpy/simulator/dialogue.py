@@ -17,18 +17,18 @@ from typing import Any, Callable
 from ..encoding import b64url
 from ..protocol.message import Action, Message
 from ..protocol.resources import (
-    ACTIVE_PROGRAM,
-    ALL_DESCRIPTION_CHANGES,
-    ALL_MANDATORY_VALUES,
     CI_AUTHENTICATION,
     CI_INFO,
-    DEVICE_READY,
-    INITIAL_VALUES,
+    CI_SERVICES,
+    EI_DEVICE_READY,
+    EI_INITIAL_VALUES,
     IZ_INFO,
     NI_INFO,
-    SELECTED_PROGRAM,
-    SERVICES,
-    VALUES,
+    RO_ACTIVE_PROGRAM,
+    RO_ALL_DESCRIPTION_CHANGES,
+    RO_ALL_MANDATORY_VALUES,
+    RO_SELECTED_PROGRAM,
+    RO_VALUES,
 )
 from .appliance import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Result, SimulatedAppliance
 
@@ -54,18 +54,18 @@ class Dialogue:
         self.device_answer: dict[str, Any] | None = None
         self.violations: list[str] = []
         self._routes: dict[tuple[Action, str], Callable[[Message], Outcome]] = {
-            (Action.GET, SERVICES): self._services,
+            (Action.GET, CI_SERVICES): self._services,
             (Action.GET, IZ_INFO): self._info,
             (Action.GET, CI_INFO): self._info,
             (Action.GET, CI_AUTHENTICATION): self._authentication,
             (Action.GET, NI_INFO): self._network,
-            (Action.GET, ALL_MANDATORY_VALUES): lambda m: _ok(m, app.mandatory_values()),
-            (Action.GET, ALL_DESCRIPTION_CHANGES): lambda m: _ok(m, app.description_changes()),
+            (Action.GET, RO_ALL_MANDATORY_VALUES): lambda m: _ok(m, app.mandatory_values()),
+            (Action.GET, RO_ALL_DESCRIPTION_CHANGES): lambda m: _ok(m, app.description_changes()),
             # Real appliances refuse a plain read of all values.
-            (Action.GET, VALUES): lambda m: Outcome([m.reply(code=BAD_REQUEST)], reason="GET /ro/values"),
-            (Action.POST, VALUES): lambda m: self._write(m, app.write_values(m.data or [])),
-            (Action.POST, SELECTED_PROGRAM): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
-            (Action.POST, ACTIVE_PROGRAM): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
+            (Action.GET, RO_VALUES): lambda m: Outcome([m.reply(code=BAD_REQUEST)], reason="GET /ro/values"),
+            (Action.POST, RO_VALUES): lambda m: self._write(m, app.write_values(m.data or [])),
+            (Action.POST, RO_SELECTED_PROGRAM): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
+            (Action.POST, RO_ACTIVE_PROGRAM): lambda m: self._write(m, app.start_program(m.resource, m.data or [])),
         }
 
     # --- the appliance speaks first --------------------------------------
@@ -73,7 +73,7 @@ class Dialogue:
     def greeting(self) -> Message:
         """POST /ei/initialValues, the first message of every session."""
         self._greeting = self.message(
-            INITIAL_VALUES,
+            EI_INITIAL_VALUES,
             [{"edMsgID": self.ed_msg_id}],
             Action.POST,
             version=self.app.initial_values_version,
@@ -95,7 +95,7 @@ class Dialogue:
             self._on_response(msg)
             return Outcome()
         if msg.action is Action.NOTIFY:
-            if msg.resource == DEVICE_READY:
+            if msg.resource == EI_DEVICE_READY:
                 self.ready = True
             return Outcome()
         route = self._routes.get((msg.action, msg.resource))
@@ -116,25 +116,25 @@ class Dialogue:
         # Follow the client's count from here, so one slip is reported once.
         self._expected_msg_id = msg.msgID + 1
         expected_version = 1
-        if self.services_answered and msg.resource != SERVICES:
+        if self.services_answered and msg.resource != CI_SERVICES:
             expected_version = self.app.service_version(msg.service) or 1
         if msg.version != expected_version:
             self.violations.append(f"{msg.action.value} {msg.resource} carried version {msg.version}, expected {expected_version}")
 
     def _on_response(self, msg: Message) -> None:
         greeting = self._greeting
-        if greeting is None or msg.resource != INITIAL_VALUES:
+        if greeting is None or msg.resource != EI_INITIAL_VALUES:
             self.violations.append(f"unexpected RESPONSE to {msg.resource}")
             return
         if msg.msgID != greeting.msgID:
-            self.violations.append(f"RESPONSE to {INITIAL_VALUES} carried msgID {msg.msgID}, expected {greeting.msgID}")
+            self.violations.append(f"RESPONSE to {EI_INITIAL_VALUES} carried msgID {msg.msgID}, expected {greeting.msgID}")
         answer = (msg.data or [{}])[0]
         self.device_answer = answer
         expected = 2 if greeting.version == 1 else "Application"
         device_type = answer.get("deviceType")
         if device_type != expected or isinstance(device_type, bool):
             self.violations.append(
-                f"answered {INITIAL_VALUES} version {greeting.version} with deviceType {device_type!r}, expected {expected!r}"
+                f"answered {EI_INITIAL_VALUES} version {greeting.version} with deviceType {device_type!r}, expected {expected!r}"
             )
 
     # --- routes -----------------------------------------------------------
@@ -164,7 +164,7 @@ class Dialogue:
     def _write(self, msg: Message, result: Result) -> Outcome:
         if not result.ok:
             return Outcome([msg.reply(code=result.code)], reason=result.reason)
-        notifications = [(VALUES, result.changes)] if result.changes else []
+        notifications = [(RO_VALUES, result.changes)] if result.changes else []
         return Outcome([msg.reply()], notifications)
 
 

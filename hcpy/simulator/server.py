@@ -17,7 +17,7 @@ from typing import Any
 from ..protocol import tlspsk
 from ..protocol.frame import TO_CLIENT, FrameCodec
 from ..protocol.message import Action, Message
-from ..protocol.resources import DESCRIPTION_CHANGE, VALUES
+from ..protocol.resources import RO_DESCRIPTION_CHANGE, RO_VALUES
 from .appliance import SimulatedAppliance
 from .connection import PATH, Connection
 from .dialogue import Dialogue
@@ -200,7 +200,7 @@ class Simulator:
 
     def set_value(self, uid_or_name: int | str, value: Any) -> None:
         """Change a value (enum member names accepted) and notify every client."""
-        self.notify(VALUES, [self.app.set_value(uid_or_name, value)])
+        self.notify(RO_VALUES, [self.app.set_value(uid_or_name, value)])
 
     def set_description(self, uid_or_name: int | str, **changes: Any) -> None:
         """Change live limits and notify /ro/descriptionChange.
@@ -208,7 +208,7 @@ class Simulator:
         Takes the keywords of `SimulatedAppliance.set_description` (access,
         available, min, max, step, default, value, parent_uid).
         """
-        self.notify(DESCRIPTION_CHANGE, [self.app.set_description(uid_or_name, **changes)])
+        self.notify(RO_DESCRIPTION_CHANGE, [self.app.set_description(uid_or_name, **changes)])
 
     def notify(self, resource: str, data: list[dict[str, Any]]) -> None:
         """Send a NOTIFY of the appliance's own to every client."""
