@@ -62,9 +62,6 @@ def main(**o) -> None:
             "entities use hcpy's own choices",
             o["discovery_file"],
         )
-    if not o["debug"]:
-        # websocket-client and paho are chatty at debug level only, but make sure.
-        logging.getLogger("websocket").setLevel(logging.WARNING)
     mqtt = MqttSettings(
         host=o["mqtt_host"],
         port=o["mqtt_port"],

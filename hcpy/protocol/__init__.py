@@ -1,10 +1,11 @@
 """The Home Connect wire protocol (PROTOCOL.md §1-§4), with no notion of features.
 
-Owns: the AES frame codec (`frame`), TLS-PSK contexts (`tlspsk`), the
-websocket transport and its keep-alive (`transport`), the message envelope
-(`message`), the protocol's resource names (`resources`), the session with
-its handshake, ids and request matching (`session`), and the deviceID hcpy
-introduces itself with (`identity`).
+Owns: the AES frame codec (`frame`), TLS-PSK contexts (`tlspsk`), websocket
+framing and the upgrade (`websocket`), the transport and its keep-alive
+(`transport`), the message envelope (`message`), the protocol's resource
+names (`resources`), the session with its handshake, ids and request
+matching (`session`), and the deviceID hcpy introduces itself with
+(`identity`).
 
 May import: the shared foundations (`hcpy.errors`, `hcpy.encoding`) only.
 """

@@ -4,6 +4,9 @@
 TLS-PSK, or binary frames through the AES frame codec. It also keeps the
 connection honest: pings when idle and a silence timeout, so a half-open
 connection is noticed instead of waited on forever.
+
+Every appliance message crosses `receive()`, so it does little: one poll,
+one read, and every frame that read completed is parsed at once.
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-
-import websocket
 
 from ..errors import ConnectError, ConnectionClosed, FrameError
 from . import tlspsk
-from .frame import FrameCodec
+from .websocket import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameReader,
+    UpgradeRefused,
+    WebSocketError,
+    client_upgrade,
+    encode_frame,
+)
 
 PATH = "/homeconnect"
 TLS_PORT = 443
@@ -41,10 +54,14 @@ class Endpoint:
         return self.iv is not None
 
     @property
+    def actual_port(self) -> int:
+        return self.port or (AES_PORT if self.uses_aes else TLS_PORT)
+
+    @property
     def url(self) -> str:
-        scheme, default_port = ("ws", AES_PORT) if self.uses_aes else ("wss", TLS_PORT)
+        scheme = "ws" if self.uses_aes else "wss"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port or default_port}{PATH}"
+        return f"{scheme}://{host}:{self.actual_port}{PATH}"
 
 
 @dataclass(frozen=True)
@@ -67,8 +84,13 @@ class Transport:
         self.endpoint = endpoint
         self.timing = timing
         self.log = log or logging.getLogger("hcpy.transport")
-        self._ws: websocket.WebSocket | None = None
-        self._codec: FrameCodec | None = None
+        self._sock: socket.socket | None = None
+        self._codec = None  # a FrameCodec on AES connections
+        self._reader = FrameReader(masked=False)
+        self._texts: deque[str] = deque()  # received, not yet handed out
+        self._poll = select.poll()
+        self._tick_ms = max(1, int(timing.tick * 1000))
+        self._pending = None  # SSLSocket.pending: decrypted bytes poll() cannot see
         self._last_received = 0.0
         self._last_ping = 0.0
         # OpenSSL allows one thread at a time on a connection: the reading
@@ -77,54 +99,51 @@ class Transport:
 
     def connect(self) -> None:
         ep = self.endpoint
-        if ep.uses_aes:
-            # Fresh chains and MACs for every connection (PROTOCOL.md §1.2).
-            self._codec = FrameCodec(ep.psk, ep.iv)
-            sslopt = None
-        else:
-            sslopt = {"context": tlspsk.client_context(ep.psk)}
-        ws = websocket.WebSocket(sslopt=sslopt, skip_utf8_validation=True)
         try:
-            # Captures of the official app show an empty Origin header. An
-            # appliance is on the LAN: never go through a proxy from the environment.
-            ws.connect(
-                ep.url,
-                timeout=self.timing.connect,
-                suppress_origin=True,
-                header=["Origin:"],
-                http_no_proxy=[ep.host],
-            )
-        except websocket.WebSocketBadStatusException as exc:
-            ws.shutdown()
+            sock = socket.create_connection((ep.host, ep.actual_port), timeout=self.timing.connect)
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {ep.url}: {_describe(exc)}") from None
+        try:
+            # Messages are small and conversational: Nagle would only delay them.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not ep.uses_aes:
+                sock = tlspsk.client_context(ep.psk).wrap_socket(sock)
+            leftover = client_upgrade(sock, ep.host, ep.actual_port, PATH)
+        except UpgradeRefused as exc:
+            sock.close()
             raise ConnectError(
-                f"the appliance at {ep.host} refused the websocket upgrade ({exc.status_code}); "
+                f"the appliance at {ep.host} refused the websocket upgrade ({exc.status}); "
                 "if this persists, power-cycle the appliance"
             ) from None
         except ssl.SSLError as exc:
-            ws.shutdown()
+            sock.close()
             raise ConnectError(
                 f"TLS with the appliance at {ep.host} failed ({exc.reason or exc}); check its key in devices.json"
             ) from None
-        except (OSError, websocket.WebSocketException) as exc:
-            ws.shutdown()
+        except (OSError, WebSocketError) as exc:
+            sock.close()
             raise ConnectError(f"cannot connect to {ep.url}: {_describe(exc)}") from None
-        ws.settimeout(self.timing.tick)
-        self._ws = ws
+        if ep.uses_aes:
+            # Fresh chains and MACs for every connection (PROTOCOL.md §1.2);
+            # pycryptodome is only loaded where an AES appliance needs it.
+            from .frame import FrameCodec
+
+            self._codec = FrameCodec(ep.psk, ep.iv)
+        sock.settimeout(self.timing.tick)
+        self._pending = getattr(sock, "pending", None)
+        self._poll.register(sock, select.POLLIN)
+        self._sock = sock
         self._last_received = self._last_ping = time.monotonic()
+        if leftover:
+            self._take(self._reader.feed(leftover))
 
     def send(self, text: str) -> None:
-        ws = self._ws
-        if ws is None:
-            raise ConnectionClosed("not connected")
-        try:
-            with self._io:
-                if self._codec is not None:
-                    ws.send_binary(self._codec.encode(text))
-                else:
-                    ws.send(text)
-        except (OSError, websocket.WebSocketException) as exc:
-            self.close()
-            raise ConnectionClosed(f"sending failed: {_describe(exc)}") from None
+        codec = self._codec
+        if codec is None:
+            self._send_frame(OP_TEXT, text.encode("utf-8"), "sending")
+        else:
+            # Encoded under the lock: the AES chain must go out in the order it was built.
+            self._send_frame(OP_BINARY, text, "sending", codec.encode)
 
     def receive(self) -> str | None:
         """Return the next message text, or None when a tick passed without one.
@@ -132,8 +151,11 @@ class Transport:
         Raises ConnectionClosed when the peer closed, the connection broke,
         stayed silent too long, or sent a frame failing its MAC.
         """
-        ws = self._ws
-        if ws is None:
+        texts = self._texts
+        if texts:
+            return texts.popleft()
+        sock = self._sock
+        if sock is None:
             raise ConnectionClosed("not connected")
         now = time.monotonic()
         if now - self._last_received > self.timing.silence:
@@ -141,69 +163,80 @@ class Transport:
             raise ConnectionClosed(f"nothing received for {self.timing.silence:.0f} s")
         if now - self._last_ping >= self.timing.ping_interval:
             self._last_ping = now
-            try:
-                with self._io:
-                    ws.ping()
-            except (OSError, websocket.WebSocketException) as exc:
-                self.close()
-                raise ConnectionClosed(f"ping failed: {_describe(exc)}") from None
+            self._send_frame(OP_PING, b"", "ping")
         try:
             # Wait outside the lock, so that other threads can send meanwhile;
             # read inside it.
-            if not self._readable(ws):
+            if not (self._pending is not None and self._pending()) and not self._poll.poll(self._tick_ms):
                 return None
             with self._io:
-                opcode, payload = ws.recv_data(control_frame=True)
-        except websocket.WebSocketTimeoutException:
-            return None
-        except (OSError, ValueError, websocket.WebSocketException, AttributeError) as exc:
-            # AttributeError: websocket-client's socket went away under it
-            # because close() ran in another thread.
+                chunk = sock.recv(65536)
+        except (TimeoutError, ssl.SSLWantReadError):
+            return None  # half a TLS record so far
+        except (OSError, ValueError) as exc:
+            # ValueError: the socket was closed by another thread meanwhile.
             self.close()
             raise ConnectionClosed(f"connection lost: {_describe(exc)}") from None
-        self._last_received = time.monotonic()
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
+        if not chunk:
             self.close()
-            raise ConnectionClosed("the appliance closed the connection")
-        if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
-            return None
-        if self._codec is not None:
-            if opcode != websocket.ABNF.OPCODE_BINARY:
-                self.log.warning("ignored a text frame on an AES connection")
-                return None
-            try:
-                return self._codec.decode(payload)
-            except FrameError as exc:
-                # The chains no longer agree; nothing later can be trusted.
-                self.close()
-                raise ConnectionClosed(str(exc)) from None
-        if isinstance(payload, bytes):
-            try:
-                return payload.decode("utf-8")
-            except UnicodeDecodeError:
-                self.log.warning("ignored a frame that is not UTF-8 text")
-                return None
-        return payload
+            raise ConnectionClosed("connection lost: the appliance closed the TCP connection")
+        self._last_received = now
+        try:
+            self._take(self._reader.feed(chunk))
+        except WebSocketError as exc:
+            self.close()
+            raise ConnectionClosed(f"connection lost: {exc}") from None
+        return texts.popleft() if texts else None
 
-    def _readable(self, ws: websocket.WebSocket) -> bool:
-        """Wait up to a tick for something to read."""
-        sock = ws.sock
+    def _take(self, frames: list[tuple[int, bytes]]) -> None:
+        """Queue the texts of received frames; answer pings; notice a close."""
+        codec = self._codec
+        for opcode, payload in frames:
+            if codec is None and opcode in (OP_TEXT, OP_BINARY):
+                try:
+                    self._texts.append(payload.decode("utf-8"))
+                except UnicodeDecodeError:
+                    self.log.warning("ignored a frame that is not UTF-8 text")
+            elif opcode == OP_BINARY and codec is not None:
+                try:
+                    self._texts.append(codec.decode(payload))
+                except FrameError as exc:
+                    # The chains no longer agree; nothing later can be trusted.
+                    self.close()
+                    raise ConnectionClosed(str(exc)) from None
+            elif opcode == OP_PING:
+                self._send_frame(OP_PONG, payload, "pong")
+            elif opcode == OP_CLOSE:
+                self.close()
+                raise ConnectionClosed("the appliance closed the connection")
+            elif opcode == OP_TEXT:
+                self.log.warning("ignored a text frame on an AES connection")
+
+    def _send_frame(self, opcode: int, payload, what: str, encode=None) -> None:
+        sock = self._sock
         if sock is None:
-            raise ConnectionClosed("connection lost: closed")
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True  # already decrypted, the socket itself may be quiet
-        readable, _, _ = select.select([sock], [], [], self.timing.tick)
-        return bool(readable)
+            raise ConnectionClosed("not connected")
+        try:
+            with self._io:
+                sock.sendall(encode_frame(opcode, encode(payload) if encode else payload, mask=True))
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise ConnectionClosed(f"{what} failed: {_describe(exc)}") from None
 
     def close(self) -> None:
         """Close at once; safe from any thread and more than once."""
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            ws.abort()
-            ws.shutdown()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                # socket.socket's own shutdown: it wakes a thread blocked in
+                # poll() or recv() on this socket, TLS or not.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout):
+    if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out"
     return str(exc) or type(exc).__name__

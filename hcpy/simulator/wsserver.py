@@ -1,44 +1,46 @@
-"""The server side of RFC 6455 websockets, just as much as an appliance needs.
+"""The server side of RFC 6455 websockets, as an appliance answers them.
 
 websocket-client only plays the client, and the simulator must be able to
 misbehave on purpose (answer 404 to the upgrade, go silent, drop the TCP
-connection without a close frame), so it owns its framing. Works on any
-connected socket, plain or TLS.
+connection without a close frame), so it owns its connection; the framing
+itself is `hcpy.protocol.websocket`'s, shared with hcpy's own side. Works on
+any connected socket, plain or TLS.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import socket
 import struct
 import threading
+from collections import deque
 
-# RFC 6455 §1.3: the accept value is the key plus this GUID, SHA-1, base64.
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+from ..protocol.websocket import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameReader,
+    WebSocketError,
+    accept_key,
+    close_code,
+    encode_frame,
+)
+
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "OP_BINARY",
+    "OP_TEXT",
+    "CloseReceived",
+    "PeerClosed",
+    "ServerWebSocket",
+    "WebSocketError",
+    "accept_key",
+]
+
 _MAX_REQUEST = 16 * 1024
-# Appliance messages are a few kB; anything far larger is an attack or a bug.
-MAX_MESSAGE = 4 * 1024 * 1024
-
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
-
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_TOO_BIG = 1009
-
-
-class WebSocketError(Exception):
-    """The peer broke the websocket protocol; `close_code` says how."""
-
-    def __init__(self, message: str, close_code: int = CLOSE_PROTOCOL_ERROR):
-        super().__init__(message)
-        self.close_code = close_code
 
 
 class PeerClosed(Exception):
@@ -53,17 +55,6 @@ class CloseReceived(PeerClosed):
         self.code = code
 
 
-def accept_key(key: str) -> str:
-    return base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest()).decode("ascii")
-
-
-def _unmask(mask: bytes, data: bytes) -> bytes:
-    # One big-integer XOR instead of a Python loop over every byte.
-    n = len(data)
-    key = (mask * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
-
-
 class ServerWebSocket:
     """One accepted websocket connection, server side.
 
@@ -73,31 +64,30 @@ class ServerWebSocket:
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self._buf = bytearray()
+        self._head = bytearray()  # the upgrade request, until it is complete
+        self._reader = FrameReader(masked=True)
+        self._received: deque[tuple[int, bytes]] = deque()
         self._send_lock = threading.Lock()
         self.close_sent = False
-        # A fragmented message being assembled (RFC 6455 §5.4).
-        self._fragment_op: int | None = None
-        self._fragments: list[bytes] = []
-        self._fragment_size = 0
 
     @property
     def buffered(self) -> bool:
-        """Bytes already read from the socket but not yet consumed."""
-        return bool(self._buf)
+        """Whole frames already read from the socket but not yet handled."""
+        return bool(self._received)
 
     # --- handshake -------------------------------------------------------
 
     def read_upgrade(self) -> tuple[str, dict[str, str]]:
         """Read the HTTP upgrade request; return (path, lower-cased headers)."""
-        while b"\r\n\r\n" not in self._buf:
-            if len(self._buf) > _MAX_REQUEST:
+        while b"\r\n\r\n" not in self._head:
+            if len(self._head) > _MAX_REQUEST:
                 raise WebSocketError("upgrade request too large")
-            self._fill()
-        end = self._buf.index(b"\r\n\r\n")
-        head = bytes(self._buf[:end]).decode("latin-1")
+            self._head += self._recv()
+        end = self._head.index(b"\r\n\r\n")
+        head = bytes(self._head[:end]).decode("latin-1")
         # Bytes after the request are already websocket frames.
-        del self._buf[: end + 4]
+        self._received.extend(self._reader.feed(bytes(self._head[end + 4 :])))
+        self._head.clear()
         request_line, *header_lines = head.split("\r\n")
         parts = request_line.split()
         if len(parts) != 3 or parts[0] != "GET":
@@ -129,81 +119,37 @@ class ServerWebSocket:
     # --- frames in -------------------------------------------------------
 
     def read_message(self) -> tuple[int, bytes] | None:
-        """Read one frame; return the (OP_TEXT | OP_BINARY, payload) message it completes.
+        """Handle one received frame; return the (OP_TEXT | OP_BINARY, payload) message it is.
 
-        Returns None when the frame completed no message (a control frame,
-        answered here, or a fragment). One frame per call, so the caller can
-        stop reading between any two frames. Raises CloseReceived after a
-        close frame (answered), WebSocketError for a protocol violation and
-        PeerClosed when the TCP connection ends.
+        Reads the socket only when no whole frame is waiting, so the caller
+        can stop between any two frames. Returns None for a control frame
+        (a ping is answered here). Raises CloseReceived after a close frame
+        (answered), WebSocketError for a protocol violation and PeerClosed
+        when the TCP connection ends.
         """
-        fin, opcode, payload = self._read_frame()
+        while not self._received:
+            self._received.extend(self._reader.feed(self._recv()))
+        opcode, payload = self._received.popleft()
         if opcode == OP_PING:
             self.send_frame(OP_PONG, payload)
-        elif opcode == OP_PONG:
-            pass
         elif opcode == OP_CLOSE:
             if not self.close_sent:
                 # Echo the peer's status code, as RFC 6455 §5.5.1 asks.
                 self.close_sent = True
                 self.send_frame(OP_CLOSE, payload[:2])
-            code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-            raise CloseReceived(code)
+            raise CloseReceived(close_code(payload))
         elif opcode in (OP_TEXT, OP_BINARY):
-            if self._fragment_op is not None:
-                raise WebSocketError("new message started inside a fragmented one")
-            if fin:
-                return opcode, payload
-            self._fragment_op, self._fragments, self._fragment_size = opcode, [payload], len(payload)
-        elif opcode == OP_CONTINUATION:
-            if self._fragment_op is None:
-                raise WebSocketError("continuation frame without a message")
-            self._fragments.append(payload)
-            self._fragment_size += len(payload)
-            if self._fragment_size > MAX_MESSAGE:
-                raise WebSocketError("message too large", CLOSE_TOO_BIG)
-            if fin:
-                message = self._fragment_op, b"".join(self._fragments)
-                self._fragment_op, self._fragments, self._fragment_size = None, [], 0
-                return message
-        else:
-            raise WebSocketError(f"unknown opcode {opcode:#x}")
+            return opcode, payload
         return None
 
-    def _read_frame(self) -> tuple[bool, int, bytes]:
-        b0, b1 = self._read(2)
-        fin, opcode = bool(b0 & 0x80), b0 & 0x0F
-        if b0 & 0x70:
-            raise WebSocketError("reserved bits set (no extension was negotiated)")
-        if not b1 & 0x80:
-            raise WebSocketError("client frame is not masked")
-        length = b1 & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", self._read(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", self._read(8))
-        if opcode >= OP_CLOSE and (length > 125 or not fin):
-            raise WebSocketError("invalid control frame")
-        if length > MAX_MESSAGE:
-            raise WebSocketError("message too large", CLOSE_TOO_BIG)
-        mask = self._read(4)
-        return fin, opcode, _unmask(mask, self._read(length))
-
-    def _read(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            self._fill()
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
-        return data
-
-    def _fill(self) -> None:
+    def _recv(self) -> bytes:
         try:
             chunk = self.sock.recv(65536)
         except (ConnectionError, OSError) as exc:
             raise PeerClosed(str(exc) or type(exc).__name__) from None
         if not chunk:
             raise PeerClosed("end of stream")
-        self._buf += chunk
+        return chunk
 
     # --- frames out ------------------------------------------------------
 
@@ -220,14 +166,7 @@ class ServerWebSocket:
 
     def send_frame(self, opcode: int, payload: bytes) -> None:
         """Send one unmasked frame (servers never mask, RFC 6455 §5.1)."""
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", 0x80 | opcode, length)
-        elif length < 1 << 16:
-            header = struct.pack("!BBH", 0x80 | opcode, 126, length)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 127, length)
-        self._sendall(header + payload)
+        self._sendall(encode_frame(opcode, payload, mask=False))
 
     def _sendall(self, data: bytes) -> None:
         with self._send_lock:
