@@ -64,3 +64,14 @@ def test_numbers_json_cannot_hold_are_refused(number):
     text = '{"sID":1,"msgID":2,"resource":"/ro/values","version":1,"action":"NOTIFY","data":[{"uid":544,"value":%s}]}'
     with pytest.raises(ProtocolError):
         Message.from_json(text % number)
+
+
+def test_whitespace_around_the_json_is_allowed_and_extra_data_is_not():
+    text = '{"sID":1,"msgID":2,"resource":"/ro/values","version":1,"action":"NOTIFY","data":[{"uid":1,"value":true}]}'
+    assert Message.from_json(f" \n{text}\r\n ") == Message.from_json(text)
+    with pytest.raises(ProtocolError, match="extra data"):
+        Message.from_json(text + text)
+    with pytest.raises(ProtocolError, match="not an integer"):
+        Message.from_json(text.replace('"sID":1', '"sID":true'))
+    with pytest.raises(ProtocolError, match="not JSON"):
+        Message.from_json("")

@@ -18,7 +18,7 @@ from hcpy.appliance.profile_xml import parse_profile
 from hcpy.encoding import b64url
 from hcpy.errors import ApplianceError, ConnectError, ConnectionClosed, RequestTimeout
 from hcpy.protocol.message import Action
-from hcpy.protocol.session import Listener, Session
+from hcpy.protocol.session import Session
 from hcpy.protocol.transport import Endpoint, Timing, Transport
 from hcpy.simulator import SimulatedAppliance, Simulator
 
@@ -40,12 +40,18 @@ class Recorder:
         self.changes: list[dict] = []
         self.event = threading.Event()
 
-    def listener(self) -> Listener:
-        return Listener(on_values=self._values, on_description_changes=self.changes.extend)
+    def listener(self) -> "Recorder":
+        return self
 
-    def _values(self, values):
+    def on_values(self, values):
         self.values.extend(values)
         self.event.set()
+
+    def on_description_changes(self, changes):
+        self.changes.extend(changes)
+
+    def on_message(self, message):
+        pass
 
     def wait_for(self, uid, value, timeout=5.0):
         deadline = time.monotonic() + timeout

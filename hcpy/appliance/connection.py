@@ -3,7 +3,7 @@
 Offline is a normal state (a dishwasher switches its Wi-Fi off), so a failed
 or lost connection is logged once per change and retried with exponential
 backoff and jitter, never in a hot loop. Whatever the appliance reports is
-decoded into its `ApplianceState` and handed to an `Observer` (the bridge).
+decoded into its `ApplianceState` and handed to a `ConnectionObserver` (the bridge).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ConnectError, ConnectionClosed, HcpyError, NotConnected
 from ..protocol.message import Action, Message
-from ..protocol.session import Listener, ReplyCallback, Session
+from ..protocol.session import ReplyCallback, Session
 from ..protocol.transport import Endpoint, Timing, Transport
 from .commands import Request
 from .model import Kind
@@ -40,8 +40,8 @@ class Backoff:
             delay = min(delay * 2, self.limit)
 
 
-class Observer:
-    """What a connection reports; every method runs on the connection's thread."""
+class ConnectionObserver(Protocol):
+    """What a connection reports upward; every method runs on the connection's thread."""
 
     def online(self, connection: "ApplianceConnection") -> None: ...
 
@@ -52,6 +52,22 @@ class Observer:
     def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None: ...
 
 
+class _Unobserved:
+    """The observer of a connection nobody watches (tests, tools)."""
+
+    def online(self, connection: "ApplianceConnection") -> None:
+        pass
+
+    def offline(self, connection: "ApplianceConnection", reason: str) -> None:
+        pass
+
+    def changed(self, connection: "ApplianceConnection", changes: list[Change]) -> None:
+        pass
+
+    def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None:
+        pass
+
+
 class ApplianceConnection:
     def __init__(
         self,
@@ -60,7 +76,7 @@ class ApplianceConnection:
         state: ApplianceState,
         *,
         device_id: str,
-        observer: Observer | None = None,
+        observer: ConnectionObserver | None = None,
         timing: Timing = Timing(),
         backoff: Backoff = Backoff(),
         request_timeout: float = 10.0,
@@ -69,13 +85,14 @@ class ApplianceConnection:
         self.endpoint = endpoint
         self.state = state
         self.device_id = device_id
-        self.observer = observer or Observer()
+        self.observer = observer or _Unobserved()
         self.timing = timing
         self.backoff = backoff
         self.request_timeout = request_timeout
         self.log = logging.getLogger(f"hcpy.appliance.{name}")
         self._session: Session | None = None
         self._online = threading.Event()
+        self._up = False  # the same, read on every message without a call
         self._stop = threading.Event()
         self._was_online = False  # whether the last attempt got as far as online
         self._thread: threading.Thread | None = None
@@ -104,7 +121,7 @@ class ApplianceConnection:
 
     @property
     def online(self) -> bool:
-        return self._online.is_set()
+        return self._up
 
     def wait_online(self, timeout: float) -> bool:
         return self._online.wait(timeout)
@@ -129,15 +146,10 @@ class ApplianceConnection:
 
     def _connect_once(self) -> str:
         """One connection, from connect to loss. Returns why it ended."""
-        listener = Listener(
-            on_values=self._on_values,
-            on_description_changes=self._on_description_changes,
-            on_message=self._on_message,
-        )
         session = Session(
             Transport(self.endpoint, self.timing, self.log),
             device_id=self.device_id,
-            listener=listener,
+            listener=self,
             request_timeout=self.request_timeout,
             error_names=_error_names(self.state),
             log=self.log,
@@ -147,6 +159,7 @@ class ApplianceConnection:
             session.connect()
             if self._stop.is_set():
                 return "stopped"
+            self._up = True
             self._online.set()
             self.log.info("%s: connected to %s", self.name, self.endpoint.host)
             self.observer.online(self)
@@ -164,41 +177,46 @@ class ApplianceConnection:
         finally:
             self._session = None
             session.close()
-        self._was_online = self._online.is_set()
+        self._was_online = self._up
         if self._was_online:
+            self._up = False
             self._online.clear()
             self.observer.offline(self, reason)
         return reason
 
-    # -- from the session ----------------------------------------------------------
+    # -- from the session (SessionListener; on this connection's thread) --------------
 
-    def _on_values(self, values: list[dict[str, Any]]) -> None:
-        self._report(self.state.apply_values(values))
+    def on_values(self, values: list[dict[str, Any]]) -> None:
+        changes = self.state.apply_values(values)
+        if changes:
+            self._report(changes)
 
-    def _on_description_changes(self, items: list[dict[str, Any]]) -> None:
+    def on_description_changes(self, items: list[dict[str, Any]]) -> None:
         changes, touched = self.state.apply_description_changes(items)
-        self._report(changes)
-        if touched and self.online:
+        if changes:
+            self._report(changes)
+        if touched and self._up:
             self.observer.limits_changed(self, touched)
 
+    def on_message(self, message: Message) -> None:
+        self.log.debug("%s: unhandled %s %s", self.name, message.action.value, message.resource)
+
     def _report(self, changes: list[Change]) -> None:
-        if not self.online:
+        if not self._up:
             # During the handshake the state is only gathered: online() then
             # publishes all of it at once. Events have no state to publish
             # later, so they go now.
             changes = [c for c in changes if c.feature.kind == Kind.EVENT]
-        if changes:
-            self.observer.changed(self, changes)
-
-    def _on_message(self, message: Message) -> None:
-        self.log.debug("%s: unhandled %s %s", self.name, message.action.value, message.resource)
+            if not changes:
+                return
+        self.observer.changed(self, changes)
 
     # -- commands -----------------------------------------------------------------
 
     @property
     def session(self) -> Session | None:
         """The current session while online, else None."""
-        return self._session if self.online else None
+        return self._session if self._up else None
 
     def submit(self, request: Request, callback: ReplyCallback) -> None:
         """Send a validated command; `callback(reply, error)` gets the outcome.

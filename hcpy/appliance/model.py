@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 
@@ -168,11 +169,14 @@ class Feature:
     # came (hcpy format), and attributes the model has no field for survive.
     attributes: dict[str, str] = field(default_factory=dict, repr=False)
 
-    @property
+    # Derived facts are worked out once: they are asked for every value an
+    # appliance reports, and what they derive from never changes after building.
+
+    @cached_property
     def short_name(self) -> str:
         return self.name.rsplit(".", 1)[-1]
 
-    @property
+    @cached_property
     def feature_id(self) -> str:
         """The MQTT topic segment: full name lower-cased, dots to underscores."""
         return self.name.lower().replace(".", "_")
@@ -185,7 +189,7 @@ class Feature:
         """
         return self.kind in PROGRAM_ROOTS or self.content_type == CID_UID_VALUE
 
-    @property
+    @cached_property
     def value_kind(self) -> ValueKind:
         cid, did = self.content_type, self.data_type
         if self.holds_uid:

@@ -9,8 +9,8 @@ live, globally and per program. Pure logic: no I/O, no MQTT.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from .model import Access, EnumType, Feature, Kind, Limits, Profile
 
@@ -20,8 +20,7 @@ _ABSENT = object()
 _LIMIT_FIELDS = {"min": "min", "max": "max", "stepSize": "step", "default": "default"}
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     feature: Feature
     value: Any  # decoded: member name, bool, number, string, program name, …
     raw: Any  # as on the wire
@@ -50,7 +49,7 @@ class ApplianceState:
 
     def decode(self, feature: Feature, raw: Any, enum: EnumType | None = None) -> Any:
         enum = enum or feature.enum
-        if enum is not None and isinstance(raw, int) and not isinstance(raw, bool):
+        if enum is not None and type(raw) is int:
             return enum.members.get(raw, raw)
         if feature.is_boolean and isinstance(raw, (bool, int)):
             return bool(raw)
@@ -62,15 +61,23 @@ class ApplianceState:
     # -- updates from the appliance ----------------------------------------------
 
     def apply_values(self, items: list[dict[str, Any]]) -> list[Change]:
-        """Store reported values; return the ones that changed."""
+        """Store reported values; return the ones that changed.
+
+        Every value an appliance reports passes here: a known uid is looked
+        up directly, and only an odd entry goes the long way to be reported.
+        """
         changes = []
+        features = self.profile.features
         for item in items:
-            feature = self._feature_of(item)
-            if feature is None or "value" not in item:
+            uid = item.get("uid") if type(item) is dict else None
+            feature = features.get(uid) if type(uid) is int else None
+            if feature is None:
+                self._feature_of(item)  # says why, once
                 continue
-            change = self._store(feature, item["value"])
-            if change is not None:
-                changes.append(change)
+            if "value" in item:
+                change = self._store(feature, item["value"])
+                if change is not None:
+                    changes.append(change)
         return changes
 
     def apply_description_changes(self, items: list[dict[str, Any]]) -> tuple[list[Change], set[int]]:
@@ -116,7 +123,7 @@ class ApplianceState:
     def _store(self, feature: Feature, raw: Any) -> Change | None:
         # Events count on every occurrence; other features only when they change.
         previous = self.raw.get(feature.uid, _ABSENT)
-        if feature.kind != Kind.EVENT and previous == raw and type(previous) is type(raw):
+        if previous == raw and type(previous) is type(raw) and feature.kind is not Kind.EVENT:
             return None
         value = self.decode(feature, raw)
         self.raw[feature.uid] = raw

@@ -25,7 +25,7 @@ from ..appliance.commands import (
     build_set,
     parse_payload,
 )
-from ..appliance.connection import ApplianceConnection, Backoff, Observer
+from ..appliance.connection import ApplianceConnection, Backoff
 from ..appliance.entry import ApplianceEntry
 from ..appliance.state import ApplianceState, Change
 from ..errors import (
@@ -65,7 +65,9 @@ class BridgeSettings:
     backoff: Backoff = Backoff()
 
 
-class ApplianceBridge(Observer):
+class ApplianceBridge:
+    """One appliance on MQTT; its connection's ConnectionObserver."""
+
     def __init__(
         self,
         entry: ApplianceEntry,

@@ -18,7 +18,7 @@ class Action(str, Enum):
     RESPONSE = "RESPONSE"
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     sID: int
     msgID: int
@@ -51,29 +51,38 @@ class Message:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Message":
+        """Parse and check one received message; raises ProtocolError.
+
+        Every appliance message passes here, so the checks are written out
+        rather than delegated: exact types (a bool is no id), finite numbers
+        only (NaN and 1e400 are not JSON), data a list of objects.
+        """
         try:
-            obj = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
-        except (ValueError, UnicodeDecodeError) as exc:
+            if type(text) is not str:
+                text = text.decode("utf-8")
+            if text[:1] in _WHITESPACE:
+                text = text.lstrip(_WHITESPACE)  # what json.loads would skip
+            obj, end = _DECODER.raw_decode(text)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the hooks' refusals
             raise ProtocolError(f"received a frame that is not JSON: {exc}") from None
-        if not isinstance(obj, dict):
+        if end != len(text) and text[end:].strip():
+            raise ProtocolError(f"received a frame that is not JSON: extra data at character {end}")
+        if type(obj) is not dict:
             raise ProtocolError("received a JSON frame that is not an object")
         try:
-            action = Action(obj["action"])
-            data = obj.get("data")
-            if data is not None and not (isinstance(data, list) and all(isinstance(d, dict) for d in data)):
-                raise ProtocolError("message data is not a list of objects")
-            code = obj.get("code")
-            return cls(
-                sID=_int(obj["sID"]),
-                msgID=_int(obj["msgID"]),
-                resource=str(obj["resource"]),
-                version=_int(obj.get("version", 1)),
-                action=action,
-                data=data,
-                code=None if code is None else _int(code),
-            )
-        except (KeyError, ValueError, TypeError) as exc:
+            action = _ACTIONS[obj["action"]]
+            sid, msg_id, resource = obj["sID"], obj["msgID"], obj["resource"]
+            version, code, data = obj.get("version", 1), obj.get("code"), obj.get("data")
+        except (KeyError, TypeError) as exc:
             raise ProtocolError(f"received a message with a missing or invalid field: {exc!r}") from None
+        for name, number in (("sID", sid), ("msgID", msg_id), ("version", version)):
+            if type(number) is not int:
+                raise ProtocolError(f"received a message whose {name} {number!r} is not an integer")
+        if code is not None and type(code) is not int:
+            raise ProtocolError(f"received a message whose code {code!r} is not an integer")
+        if data is not None and (type(data) is not list or not all(type(item) is dict for item in data)):
+            raise ProtocolError("message data is not a list of objects")
+        return cls(sid, msg_id, str(resource), version, action, data, code)
 
     def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> "Message":
         """The RESPONSE to this message, echoing its ids, resource and version."""
@@ -92,7 +101,7 @@ def _finite(text: str) -> float:
     return number
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not an integer")
-    return value
+# One decoder for every message: json.loads(text, **hooks) builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
+_ACTIONS = {action.value: action for action in Action}
+_WHITESPACE = " \t\n\r"

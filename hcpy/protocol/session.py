@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..encoding import b64url
 from ..errors import (
@@ -48,18 +48,35 @@ from .transport import Transport
 Values = list[dict[str, Any]]
 
 
+# The actions an appliance reports changes with.
+_REPORTS = (Action.NOTIFY, Action.POST)
 # allMandatoryValues may answer 500 while the appliance is busy.
 BUSY_RETRIES = 3
 BUSY_DELAY = 1.0
 
 
-@dataclass
-class Listener:
-    """What the session reports upward. Each callback runs on the reading thread."""
+class SessionListener(Protocol):
+    """What the session reports upward. Each method runs on the reading thread."""
 
-    on_values: Callable[[Values], None] = lambda values: None
-    on_description_changes: Callable[[Values], None] = lambda changes: None
-    on_message: Callable[[Message], None] = lambda message: None  # anything else
+    def on_values(self, values: Values) -> None: ...
+
+    def on_description_changes(self, changes: Values) -> None: ...
+
+    def on_message(self, message: Message) -> None:
+        """Anything else the appliance sends of its own accord."""
+
+
+class _Deaf:
+    """The listener of a session nobody listens to."""
+
+    def on_values(self, values: Values) -> None:
+        pass
+
+    def on_description_changes(self, changes: Values) -> None:
+        pass
+
+    def on_message(self, message: Message) -> None:
+        pass
 
 
 ReplyCallback = Callable[[Message | None, Exception | None], None]
@@ -96,7 +113,7 @@ class Session:
         *,
         device_id: str,
         device_name: str = "hcpy",
-        listener: Listener | None = None,
+        listener: SessionListener | None = None,
         request_timeout: float = 10.0,
         error_names: dict[int, str] | None = None,
         log: logging.Logger | None = None,
@@ -104,7 +121,7 @@ class Session:
         self.transport = transport
         self.device_id = device_id
         self.device_name = device_name
-        self.listener = listener or Listener()
+        self.listener = listener or _Deaf()
         self.request_timeout = request_timeout
         self.error_names = error_names or {}
         self.log = log or logging.getLogger("hcpy.session")
@@ -119,6 +136,8 @@ class Session:
         self._pending: dict[int, _Pending] = {}
         self._reader: int | None = None  # ident of the thread reading frames
         self._closed: ConnectionClosed | None = None
+        # Asked once: every message would otherwise ask the logger again.
+        self._debug = self.log.isEnabledFor(logging.DEBUG)
 
     # -- set-up ------------------------------------------------------------
 
@@ -310,9 +329,13 @@ class Session:
         close() from another thread.
         """
         self._reader = threading.get_ident()
+        receive, dispatch = self._receive, self._dispatch
         while True:
-            self._dispatch(self._receive())
-            self._expire_submitted()
+            message = receive()
+            if message is not None:
+                dispatch(message)
+            if self._pending:
+                self._expire_submitted()
 
     def _expire_submitted(self) -> None:
         now = time.monotonic()
@@ -332,7 +355,8 @@ class Session:
             raise
         if text is None:
             return None
-        self.log.debug("received %s", text)
+        if self._debug:
+            self.log.debug("received %s", text)
         try:
             return Message.from_json(text)
         except ProtocolError as exc:
@@ -343,18 +367,18 @@ class Session:
     def _dispatch(self, message: Message | None) -> None:
         if message is None:
             return
-        if message.action == Action.RESPONSE:
+        if message.action is Action.RESPONSE:
             pending = self._pending.pop(message.msgID, None)
             if pending is None:
                 self.log.debug("ignored a response to unknown msgID %s", message.msgID)
                 return
             pending.finish(message, None, self.error_names)
             return
-        data = message.data or []
-        if message.resource == RO_VALUES and message.action in (Action.NOTIFY, Action.POST):
-            self._report(self.listener.on_values, data)
-        elif message.resource == RO_DESCRIPTION_CHANGE and message.action in (Action.NOTIFY, Action.POST):
-            self._report(self.listener.on_description_changes, data)
+        resource, reported = message.resource, message.action in _REPORTS
+        if reported and resource == RO_VALUES:
+            self._report(self.listener.on_values, message.data or [])
+        elif reported and resource == RO_DESCRIPTION_CHANGE:
+            self._report(self.listener.on_description_changes, message.data or [])
         else:
             self._report(self.listener.on_message, message)
 
@@ -373,7 +397,8 @@ class Session:
         if self._closed is not None:
             raise self._closed
         text = message.to_json()
-        self.log.debug("sending %s", text)
+        if self._debug:
+            self.log.debug("sending %s", text)
         self.transport.send(text)
 
     def _fail_all(self, exc: ConnectionClosed) -> None:
