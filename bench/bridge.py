@@ -54,7 +54,7 @@ from hcpy.appliance.devices import save_devices  # noqa: E402
 from hcpy.appliance.entry import entry_from_profile  # noqa: E402
 from hcpy.appliance.model import Kind, Profile  # noqa: E402
 from hcpy.appliance.profile_xml import parse_profile  # noqa: E402
-from hcpy.mqtt.publishing import topic_key  # noqa: E402
+from hcpy.mqtt.naming import topic_key  # noqa: E402
 from hcpy.protocol.tlspsk import BACKEND  # noqa: E402
 from hcpy.simulator import SimulatedAppliance, Simulator  # noqa: E402
 

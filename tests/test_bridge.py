@@ -327,14 +327,14 @@ def test_a_broken_options_block_costs_only_the_options(broker, subscriber, profi
 
 
 def test_a_bug_in_command_handling_still_answers(broker, subscriber, kitchen, monkeypatch):
-    import hcpy.mqtt.bridge
+    import hcpy.mqtt.command
 
     def broken(state, body):
         raise RuntimeError("simulated bug")
 
     with running(broker, kitchen):
         subscriber.wait(f"{P}dishwasher/LWT", "online")
-        monkeypatch.setattr(hcpy.mqtt.bridge, "build_set", broken)
+        monkeypatch.setattr(hcpy.mqtt.command, "build_set", broken)
         answer = subscriber.response(f"{P}dishwasher/set", {"name": "PowerState", "value": "On"})
         assert (answer["status"], answer["code"]) == ("error", 500)
         monkeypatch.undo()

@@ -21,15 +21,10 @@ from hcpy.appliance.commands import (
 from hcpy.appliance.model import Feature, Kind, Program
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
-from hcpy.mqtt.discovery import (
-    DiscoveryOptions,
-    Outgoing,
-    config_topic_filter,
-    discovery_messages,
-    label,
-    removal_messages,
-)
-from hcpy.mqtt.publishing import Publisher, PublishOptions
+from hcpy.mqtt.discovery import Discovery, DiscoveryOptions, config_topic_filter, label
+from hcpy.mqtt.options import PublishOptions
+from hcpy.mqtt.outgoing import Outgoing
+from hcpy.mqtt.publishing import Publisher
 from hcpy.mqtt.topics import Topics
 from hcpy.protocol.resources import RO_ACTIVE_PROGRAM as ACTIVE_PROGRAM
 from hcpy.protocol.resources import RO_SELECTED_PROGRAM as SELECTED_PROGRAM
@@ -57,15 +52,18 @@ def appliance(stem: str, name: str = "dishwasher") -> tuple[Topics, ApplianceSta
     return Topics("homeconnect/", name), ApplianceState(parse_profile(*profile_files(stem)), name)
 
 
+class Published:
+    """The topics discovery reads, as a test decides them (the bridge's are `Naming`'s)."""
+
+    def __init__(self, topics: Topics, state=None, event=None, info=None):
+        self.state_topic = state or (lambda f: topics.state(f.feature_id))
+        self.event_topic = event or (lambda f: topics.event(f.feature_id))
+        self.info_topic = info or (lambda key: None)
+
+
 def discover(topics: Topics, state: ApplianceState, info: dict | None = None, **options) -> dict[str, dict]:
-    messages = discovery_messages(
-        topics,
-        state,
-        info if info is not None else INFO,
-        lambda f: topics.state(f.feature_id),
-        lambda f: topics.event(f.feature_id),
-        DiscoveryOptions(**options),
-    )
+    discovery = Discovery(topics, Published(topics), DiscoveryOptions(**options))
+    messages = discovery.messages(state, info if info is not None else INFO)
     assert all(isinstance(m, Outgoing) and m.retain for m in messages)
     configs = {m.topic: json.loads(m.payload) for m in messages}
     assert len(configs) == len(messages), "two entities share a config topic"
@@ -270,9 +268,8 @@ def test_control_whose_live_access_drops_to_read_becomes_a_sensor_and_the_old_co
     assert switch_topic in before and select_topic in before
 
     state.apply_description_changes([{"uid": 518, "access": "READ"}, {"uid": 4354, "access": "read"}])
-    current = discovery_messages(
-        topics, state, INFO, lambda f: topics.state(f.feature_id), lambda f: topics.event(f.feature_id)
-    )
+    discovery = Discovery(topics, Published(topics))
+    current = discovery.messages(state, INFO)
     after = {m.topic: json.loads(m.payload) for m in current}
     assert switch_topic not in after and select_topic not in after
     flex = config(after, "binary_sensor", "dishwasher_bsh_common_setting_allowflexstart")
@@ -285,7 +282,7 @@ def test_control_whose_live_access_drops_to_read_becomes_a_sensor_and_the_old_co
         "homeassistant/switch/other/dishwasher_bsh_common_setting_allowflexstart/config",  # other software
         "homeassistant/switch/hcpy/dishwasher_something_else/config",  # not a feature of ours
     ]
-    removals = removal_messages(topics, state, current, [*before, *others])
+    removals = discovery.removals(state, current, [*before, *others])
     assert removals == [Outgoing(switch_topic, "", retain=True), Outgoing(select_topic, "", retain=True)]
     assert config_topic_filter() == "homeassistant/+/hcpy/+/config"
 
@@ -382,13 +379,8 @@ def test_events_as_sensors():
 def test_lists_programs_unpublished_and_inaccessible_features_get_no_entity():
     topics, state = appliance(WASHER)
     hidden = {"bsh_common_status_doorstate", "bsh_common_command_deactivatewifi"}
-    messages = discovery_messages(
-        topics,
-        state,
-        {},
-        lambda f: None if f.feature_id in hidden else topics.state(f.feature_id),
-        lambda f: topics.event(f.feature_id),
-    )
+    published = Published(topics, state=lambda f: None if f.feature_id in hidden else topics.state(f.feature_id))
+    messages = Discovery(topics, published).messages(state, {})
     objects = {HA_TOPIC.match(m.topic)["object"].removeprefix("dishwasher_") for m in messages}
     features = state.profile.features.values()
     assert "bsh_common_status_doorstate" not in objects
@@ -405,7 +397,7 @@ def test_what_the_publisher_sends_is_what_the_entities_expect():
     publisher = Publisher(topics, PublishOptions(), state.profile)
     configs = {
         m.topic: json.loads(m.payload)
-        for m in discovery_messages(topics, state, INFO, publisher.state_topic, publisher.event_topic)
+        for m in Discovery(topics, publisher.naming).messages(state, INFO)
     }
     state.apply_values(
         [{"uid": 518, "value": True}, {"uid": 539, "value": 2}, {"uid": 527, "value": 1}, {"uid": 257, "value": 8196}]
@@ -480,7 +472,8 @@ def test_network_info_becomes_diagnostic_sensors():
     topics = Topics("homeconnect/", "dishwasher")
     info = {"ipV4": {"ipAddress": "192.0.2.7"}, "rssi": -61, "vib": "SN658X06TE"}
     published = {"ipV4": "homeconnect/dishwasher/state/ipv4", "rssi": "homeconnect/dishwasher/state/rssi"}
-    messages = discovery_messages(topics, state, info, lambda f: None, lambda f: None, info_topic=published.get)
+    nothing = lambda f: None  # noqa: E731
+    messages = Discovery(topics, Published(topics, nothing, nothing, published.get)).messages(state, info)
     configs = {m.topic: json.loads(m.payload) for m in messages}
     ip = configs["homeassistant/sensor/hcpy/dishwasher_ipv4/config"]
     assert ip["state_topic"] == published["ipV4"] and ip["value_template"] == "{{ value_json.ipAddress }}"
@@ -488,4 +481,4 @@ def test_network_info_becomes_diagnostic_sensors():
     assert (rssi["unit_of_measurement"], rssi["entity_category"]) == ("dBm", "diagnostic")
     # Not in the info, or not published: no entity.
     assert not any("ipv6" in t or "euiaddress" in t for t in configs)
-    assert discovery_messages(topics, state, info, lambda f: None, lambda f: None, info_topic=lambda k: None) == []
+    assert Discovery(topics, Published(topics, nothing, nothing)).messages(state, info) == []

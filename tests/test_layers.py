@@ -32,8 +32,12 @@ PURE = [
     "appliance/commands.py",
     "protocol/message.py",
     "mqtt/topics.py",
+    "mqtt/outgoing.py",
+    "mqtt/options.py",
+    "mqtt/naming.py",
     "mqtt/publishing.py",
     "mqtt/discovery.py",
+    "mqtt/command.py",
     "simulator/dialogue.py",
 ]
 IO_MODULES = {"socket", "ssl", "select", "threading", "subprocess", "paho", "websocket", "requests"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 from hcpy.mqtt.link import BACKLOG_LIMIT, MqttLink, MqttSettings
-from hcpy.mqtt.publishing import Outgoing
+from hcpy.mqtt.outgoing import Outgoing
 
 
 def test_backlog_is_bounded_by_waiting(broker):

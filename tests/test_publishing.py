@@ -12,16 +12,10 @@ from hcpy.appliance.model import Description, Feature, Kind, Profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState, Change
 from hcpy.errors import ConfigError, HcpyError
-from hcpy.mqtt.publishing import (
-    NameFilter,
-    Outgoing,
-    Publisher,
-    PublishOptions,
-    Rename,
-    homie_payload,
-    is_wanted,
-    summary,
-)
+from hcpy.mqtt.naming import is_wanted
+from hcpy.mqtt.options import NameFilter, PublishOptions, Rename
+from hcpy.mqtt.outgoing import Outgoing
+from hcpy.mqtt.publishing import Publisher, homie_payload, summary
 from hcpy.mqtt.topics import Topics
 
 DOOR = "BSH.Common.Status.DoorState"
@@ -161,9 +155,9 @@ def test_events_go_out_on_every_occurrence():
 def test_events_still_go_out_without_per_feature_topics():
     state, publisher = make(as_mqtt=False, summary=False)
     door, finished = state.profile.by_name(DOOR), state.profile.by_name(FINISHED)
-    assert publisher.state_topic(door) is None
-    assert publisher.event_topic(finished) == f"{T}/event/bsh_common_event_programfinished"
-    assert publisher.event_topic(door) is None and publisher.state_topic(finished) is None
+    assert publisher.naming.state_topic(door) is None
+    assert publisher.naming.event_topic(finished) == f"{T}/event/bsh_common_event_programfinished"
+    assert publisher.naming.event_topic(door) is None and publisher.naming.state_topic(finished) is None
     assert send(state, publisher, (DOOR, 1), (FINISHED, 1)) == [
         (f"{T}/event/bsh_common_event_programfinished", '{"event_type": "Present"}')
     ]
@@ -230,30 +224,30 @@ def test_json_object_includes_info_keys():
 def test_rename_decides_the_topic_key(rename, topic):
     state, publisher = make(summary=False, rename=rename)
     assert send(state, publisher, (DOOR, 1)) == [(f"{T}/state/{topic}", "Closed")]
-    assert publisher.state_topic(state.profile.by_name(DOOR)) == f"{T}/state/{topic}"
+    assert publisher.naming.state_topic(state.profile.by_name(DOOR)) == f"{T}/state/{topic}"
 
 
 def test_explicit_rename_by_name_wins_over_one_by_uid():
     _, publisher = make(rename=Rename("short", {"527": "byuid", DOOR: "byname"}))
-    assert publisher.key(profile(DISHWASHER).by_name(DOOR)) == "byname"
+    assert publisher.naming.key(profile(DISHWASHER).by_name(DOOR)) == "byname"
 
 
 def test_short_names_that_clash_keep_enough_segments():
     _, publisher = make(WASHER, "washer", rename=Rename("short"))
     washer = profile(WASHER)
-    key = lambda name: publisher.key(washer.by_name(name))  # noqa: E731
+    key = lambda name: publisher.naming.key(washer.by_name(name))  # noqa: E731
     assert key("LaundryCare.Common.Setting.Brightness") == "Setting.Brightness"
     assert key("LaundryCare.Common.Setting.DoorLightRing.Brightness") == "DoorLightRing.Brightness"
     assert key("LaundryCare.Common.Setting.TimeLight.Active") == "TimeLight.Active"
     assert key(DOOR) == "DoorState"
     # A program of the same name carries no value and does not lengthen the event's name.
     _, coffee = make(COFFEE, "coffee", rename=Rename("short"))
-    assert coffee.key(profile(COFFEE).by_name("ConsumerProducts.CoffeeMaker.Event.SpecialRinsing")) == "SpecialRinsing"
+    assert coffee.naming.key(profile(COFFEE).by_name("ConsumerProducts.CoffeeMaker.Event.SpecialRinsing")) == "SpecialRinsing"
 
 
 def test_renames_naming_nothing_are_reported():
     _, publisher = make(rename=Rename("long", {"527": "door", "BSH.Common.Status.DoorStat": "x", "99999": "y"}))
-    assert publisher.problems == [
+    assert publisher.naming.problems == [
         "dishwasher: hc2mqtt.rename.BSH.Common.Status.DoorStat names no feature of this appliance; "
         "use a full feature name or a decimal uid",
         "dishwasher: hc2mqtt.rename.99999 names no feature of this appliance; use a full feature name or a decimal uid",
@@ -317,10 +311,10 @@ def test_filters_cover_state_events_json_homie_and_info():
     ]
     assert json.loads(dict(out)[f"{T}/state"]) == {DOOR: "Closed", "mac": "aa-bb"}
     assert dict(out)["homie/dishwasher/$nodes"] == "bsh-common-status-doorstate"
-    assert publisher.is_published(prof.by_name(DOOR))
-    assert not publisher.is_published(prof.by_name(OPERATION))
-    assert not publisher.is_published(prof.by_name(EXTRA_DRY))
-    assert publisher.state_topic(prof.by_name(EXTRA_DRY)) is None
+    assert publisher.naming.is_published(prof.by_name(DOOR))
+    assert not publisher.naming.is_published(prof.by_name(OPERATION))
+    assert not publisher.naming.is_published(prof.by_name(EXTRA_DRY))
+    assert publisher.naming.state_topic(prof.by_name(EXTRA_DRY)) is None
 
 
 def test_publish_never_alone_hides_only_what_it_names():
@@ -338,7 +332,7 @@ def test_an_empty_publish_block_restricts_nothing():
     options = PublishOptions.parse({"publish": {"long_names": [], "contains": []}}, appliance="dishwasher")
     assert options.publish is None
     _, publisher = make()
-    assert publisher.is_published(profile(DISHWASHER).by_name(EXTRA_DRY))
+    assert publisher.naming.is_published(profile(DISHWASHER).by_name(EXTRA_DRY))
 
 
 # -- Homie ----------------------------------------------------------------------------------------

@@ -18,39 +18,24 @@ from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
 
-from ..appliance.commands import (
-    CommandError,
-    Request,
-    build_program,
-    build_set,
-    parse_payload,
-)
+from ..appliance.commands import CommandError
 from ..appliance.connection import ApplianceConnection, Backoff
 from ..appliance.entry import ApplianceEntry
 from ..appliance.state import ApplianceState, Change
-from ..errors import (
-    ApplianceError,
-    ConfigError,
-    HcpyError,
-    NotConnected,
-    RequestTimeout,
-)
-from ..protocol.message import Message
-from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM
+from ..errors import ConfigError, HcpyError, NotConnected
 from ..protocol.transport import Endpoint, Timing
-from .discovery import (
-    DiscoveryOptions,
-    config_topic_filter,
-    discovery_messages,
-    removal_messages,
-)
+from .command import Command, Outcome, outcome_of, refused, response
+from .discovery import Discovery, DiscoveryOptions, config_topic_filter
 from .link import MqttLink, MqttSettings
-from .publishing import Outgoing, Publisher, PublishOptions
+from .options import PublishOptions
+from .outgoing import Outgoing
+from .publishing import Publisher
 from .topics import OFFLINE, ONLINE, CommandTopic, Topics
 
 log = logging.getLogger("hcpy.bridge")
 
 OPTIONS_KEY = "hc2mqtt"  # per-appliance block in devices.json
+_COMMAND_TOPICS = {str(topic): topic for topic in CommandTopic}
 
 
 @dataclass(frozen=True)
@@ -89,8 +74,9 @@ class ApplianceBridge:
             self.log.error("%s; using the default publishing options for %s", exc, entry.name)
             options = settings.publish
         self.publisher = Publisher(self.topics, options, entry.profile)
-        for problem in self.publisher.problems:
+        for problem in self.publisher.naming.problems:
             self.log.warning("%s", problem)
+        self.discovery = Discovery(self.topics, self.publisher.naming, settings.discovery)
         host = f"{entry.host}.{settings.domain_suffix}" if settings.domain_suffix else entry.host
         self.connection = ApplianceConnection(
             entry.name,
@@ -161,19 +147,11 @@ class ApplianceBridge:
         After a description change only the configs that read differently go
         out: Home Assistant reloads an entity for every config it receives.
         """
-        current = discovery_messages(
-            self.topics,
-            self.state,
-            self._info,
-            self.publisher.state_topic,
-            self.publisher.event_topic,
-            self.settings.discovery,
-            self.publisher.info_topic,
-        )
+        current = self.discovery.messages(self.state, self._info)
         # A control whose access dropped to read becomes a sensor: its old
         # config (another component) has to go.
         known = set(self._discovered) | self._retained_configs
-        stale = removal_messages(self.topics, self.state, current, known, self.settings.discovery)
+        stale = self.discovery.removals(self.state, current, known)
         before, self._discovered = self._discovered, {m.topic: m.payload for m in current}
         if only_changed:
             current = [m for m in current if before.get(m.topic) != m.payload]
@@ -185,112 +163,47 @@ class ApplianceBridge:
             return  # _discovery() will weigh it when it runs
         current = [Outgoing(t, "") for t in self._discovered]
         with self._lock:
-            self.link.publish(removal_messages(self.topics, self.state, current, [topic], self.settings.discovery))
+            self.link.publish(self.discovery.removals(self.state, current, [topic]))
 
     # -- commands (paho's thread) ----------------------------------------------------------
 
-    def handle_command(self, suffix: str, payload: bytes) -> None:
+    def handle_command(self, topic: CommandTopic, payload: bytes) -> None:
+        """Resolve a command and send it; every way it ends is answered by `_answer`."""
+        command = Command.received(topic, payload)
         try:
-            self._handle_command(suffix, payload)
+            try:
+                command = command.resolve(self.state)
+                self.connection.submit(command.writes, lambda reply, error: self._answered(command, error))
+            except CommandError as exc:
+                self._answer(command, refused(str(exc), exc.code))
+            except NotConnected as exc:
+                self._answer(command, refused(str(exc), 503))
+            except HcpyError as exc:
+                self._answer(command, refused(f"{self.name}: sending failed: {exc}", 503))
         except Exception:  # noqa: BLE001 - a bug must still get the requester an answer
-            self.log.exception("%s: handling a %s command failed", self.name, suffix)
-            self._respond(suffix, _text(payload), None, "error", "hcpy failed to handle the command (see its log)", 500)
+            self.log.exception("%s: handling a %s command failed", self.name, topic)
+            self._answer(command, refused("hcpy failed to handle the command (see its log)", 500))
 
-    def refuse_retained(self, suffix: str, payload: bytes) -> None:
+    def refuse_retained(self, topic: CommandTopic, payload: bytes) -> None:
         sentence = (
-            f"ignored a retained command on {self.topics.command(suffix)}; publish commands without the "
+            f"ignored a retained command on {self.topics.command(topic)}; publish commands without the "
             "retain flag (and clear this one with an empty retained message)"
         )
-        self._refuse(suffix, _text(payload), None, sentence, 400)
+        self._answer(Command.retained(topic, payload), refused(sentence, 400))
 
-    def _handle_command(self, suffix: str, payload: bytes) -> None:
-        body: Any = None
-        transaction = None
-        try:
-            body = parse_payload(payload)
-            body, transaction = _split_transaction(body)
-            request = self._build(suffix, body)
-        except CommandError as exc:
-            self._refuse(suffix, body if body is not None else _text(payload), transaction, str(exc), exc.code)
-            return
-        try:
-            self.connection.submit(
-                request,
-                lambda reply, error: self._answered(suffix, body, transaction, request, reply, error),
-            )
-        except NotConnected as exc:
-            self._refuse(suffix, body, transaction, str(exc), 503)
-        except HcpyError as exc:
-            self._refuse(suffix, body, transaction, f"{self.name}: sending failed: {exc}", 503)
+    def _answered(self, command: Command, error: Exception | None) -> None:
+        """The appliance's answer to a command that was sent (on its connection's thread)."""
+        self._answer(command, outcome_of(self.name, error))
 
-    def _build(self, suffix: str, body: Any) -> Request:
-        if suffix == CommandTopic.SET:
-            return build_set(self.state, body)
-        resource = RO_ACTIVE_PROGRAM if suffix == CommandTopic.ACTIVE_PROGRAM else RO_SELECTED_PROGRAM
-        return build_program(self.state, body, resource)
-
-    def _answered(
-        self,
-        suffix: str,
-        body: Any,
-        transaction: Any,
-        request: Request,
-        reply: Message | None,
-        error: Exception | None,
-    ) -> None:
-        if error is None:
-            self.log.info("%s: %s %s accepted", self.name, suffix, json.dumps(request.data))
-            self._respond(suffix, body, transaction, "ok")
-        elif isinstance(error, ApplianceError):
-            sentence = f"{self.name} refused the command: {error.code} {error.name}"
-            self.log.warning("%s", sentence)
-            self._respond(suffix, body, transaction, "error", sentence, error.code, error.name)
-        elif isinstance(error, RequestTimeout):
-            self._refuse(suffix, body, transaction, f"{self.name} did not answer the command in time", 504)
+    def _answer(self, command: Command, outcome: Outcome) -> None:
+        """Log what became of a command and answer it on T/response: the one way out."""
+        if outcome.ok:
+            self.log.info("%s: %s %s accepted", self.name, command.topic, json.dumps(command.writes.data))
+        elif outcome.by_appliance:
+            self.log.warning("%s", outcome.error)
         else:
-            self._refuse(suffix, body, transaction, f"{self.name}: the command was lost: {error}", 503)
-
-    def _refuse(self, suffix: str, body: Any, transaction: Any, sentence: str, code: int) -> None:
-        self.log.warning("%s: refused %s command: %s", self.name, suffix, sentence)
-        self._respond(suffix, body, transaction, "error", sentence, code)
-
-    def _respond(
-        self,
-        suffix: str,
-        body: Any,
-        transaction: Any,
-        status: str,
-        error: str | None = None,
-        code: int | None = None,
-        name: str | None = None,
-    ) -> None:
-        answer: dict[str, Any] = {"command": suffix, "request": body, "status": status}
-        if error is not None:
-            answer["error"] = error
-        if code is not None:
-            answer["code"] = code
-        if name is not None:
-            answer["name"] = name
-        if transaction is not None:
-            answer["transaction"] = transaction
-        self.link.publish([Outgoing(self.topics.response, json.dumps(answer, ensure_ascii=False), retain=False)], qos=1)
-
-
-def _split_transaction(body: Any) -> tuple[Any, Any]:
-    """Take the optional "transaction" out of a command, to echo it back."""
-    if isinstance(body, dict) and "transaction" in body:
-        body = dict(body)
-        return body, body.pop("transaction")
-    if isinstance(body, list):
-        for item in body:
-            if isinstance(item, dict) and "transaction" in item:
-                items = [{k: v for k, v in i.items() if k != "transaction"} if isinstance(i, dict) else i for i in body]
-                return items, item["transaction"]
-    return body, None
-
-
-def _text(payload: bytes) -> str:
-    return payload.decode("utf-8", "replace")[:200]
+            self.log.warning("%s: refused %s command: %s", self.name, command.topic, outcome.error)
+        self.link.publish([Outgoing(self.topics.response, response(command, outcome), retain=False)], qos=1)
 
 
 class Bridge:
@@ -334,15 +247,16 @@ class Bridge:
             return
         base, _, suffix = topic.rpartition("/")
         appliance = self._by_base.get(base)
-        if appliance is None:
+        command = _COMMAND_TOPICS.get(suffix)
+        if appliance is None or command is None:
             log.warning("ignored a message on %s: no appliance has that topic", topic)
             return
         if retained:
             # The broker replays a retained command at every (re)connect: a
             # program would start again after each restart.
-            appliance.refuse_retained(suffix, payload)
+            appliance.refuse_retained(command, payload)
             return
-        appliance.handle_command(suffix, payload)
+        appliance.handle_command(command, payload)
 
     def _config_seen(self, topic: str, payload: bytes, retained: bool) -> None:
         # Only what the broker replays at subscribe time is news; our own

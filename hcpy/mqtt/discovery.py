@@ -1,4 +1,4 @@
-"""Home Assistant MQTT discovery payloads for one appliance (COMPAT.md §3).
+"""Home Assistant MQTT discovery payloads for one appliance.
 
 Pure: reads the profile and the live limits of an `ApplianceState` and
 returns the retained config messages; the bridge sends them. Identity
@@ -18,7 +18,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable, Protocol
 
 from ..appliance.model import (
     CID_PERCENT,
@@ -29,7 +29,7 @@ from ..appliance.model import (
     Limits,
 )
 from ..appliance.state import ApplianceState
-from .publishing import Outgoing
+from .outgoing import Outgoing
 from .topics import CommandTopic, Topics
 
 log = logging.getLogger("hcpy.discovery")
@@ -97,91 +97,90 @@ class DiscoveryOptions:
     events_as_sensors: bool = False
 
 
-TopicOf = Callable[[Feature], "str | None"]
+class PublishedTopics(Protocol):
+    """Where the bridge publishes what an entity reads; None: it does not publish it.
 
-
-def discovery_messages(
-    topics: Topics,
-    state: ApplianceState,
-    info: dict[str, Any],
-    state_topic: TopicOf,
-    event_topic: TopicOf,
-    options: DiscoveryOptions = DiscoveryOptions(),
-    info_topic: Callable[[str], str | None] | None = None,
-) -> list[Outgoing]:
-    """One retained config message per entity of this appliance.
-
-    `info_topic` tells where a handshake info key (``ipV4``, ``rssi``…) is
-    published; those listed in INFO_SENSORS become diagnostic sensors.
+    `naming.Naming` answers this; discovery needs nothing else of the publisher.
     """
-    builder = _Builder(topics, state, info or {}, state_topic, event_topic, options)
-    messages = []
-    for key, config in INFO_SENSORS.items():
-        topic = info_topic(key) if info_topic is not None and key in (info or {}) else None
-        if topic is not None:
-            entity = builder._entity(
-                "sensor", None, object_suffix=key.lower(), state_topic=topic, entity_category="diagnostic", **config
-            )
-            messages.append(builder.message(*entity))
-    for uid in sorted(state.profile.features):
-        feature = state.profile.features[uid]
-        try:
-            entities = builder.entities(feature)
-        except Exception:  # one odd feature must not cost the others their entities
-            log.warning(
-                "%s: no Home Assistant entity for %s (uid %d): its description could not be turned into one",
-                topics.name,
-                feature.name,
-                uid,
-                exc_info=True,
-            )
-            continue
-        messages += [builder.message(component, unique_id, config) for component, unique_id, config in entities]
-    return messages
+
+    def state_topic(self, feature: Feature) -> str | None: ...
+
+    def event_topic(self, feature: Feature) -> str | None: ...
+
+    def info_topic(self, key: str) -> str | None: ...
 
 
-def removal_messages(
-    topics: Topics,
-    state: ApplianceState,
-    current: Iterable[Outgoing],
-    retained: Iterable[str],
-    options: DiscoveryOptions = DiscoveryOptions(),
-) -> list[Outgoing]:
-    """Empty retained payloads for this appliance's configs that `current` no longer has.
+class Discovery:
+    """Home Assistant's view of one appliance: its entities' configs, and which to remove."""
 
-    `retained` are config topics known to exist on the broker: those seen on
-    `config_topic_filter(options)`, or those published before (a control whose
-    access dropped to read becomes a sensor; its old switch must go). Topics
-    of other appliances or other software are never touched.
-    """
-    keep = {m.topic for m in current}
-    name = object_name(topics)
-    ours = {_object_id(f"{name}_{f.feature_id}") for f in state.profile.features.values()}
-    ours.add(_object_id(f"{name}_{START_SELECTED_ID}"))
-    removals = []
-    for topic in dict.fromkeys(retained):
-        parts = topic.split("/")
-        if (
-            topic not in keep
-            and topic.startswith(options.prefix + "/")
-            and len(parts) == len(options.prefix.split("/")) + 4
-            and parts[-4] in COMPONENTS
-            and parts[-3] == NODE_ID
-            and parts[-2] in ours
-            and parts[-1] == "config"
-        ):
-            removals.append(Outgoing(topic, "", retain=True))
-    return removals
+    def __init__(self, topics: Topics, published: PublishedTopics, options: DiscoveryOptions = DiscoveryOptions()):
+        self.topics = topics
+        self.published = published
+        self.options = options
+
+    def messages(self, state: ApplianceState, info: dict[str, Any]) -> list[Outgoing]:
+        """One retained config message per entity of this appliance.
+
+        `info` is the handshake's device and network info; the keys listed
+        in INFO_SENSORS become diagnostic sensors where they are published.
+        """
+        builder = _Builder(self.topics, state, info or {}, self.published, self.options)
+        messages = []
+        for key, config in INFO_SENSORS.items():
+            topic = self.published.info_topic(key) if key in (info or {}) else None
+            if topic is not None:
+                entity = builder._entity(
+                    "sensor", None, object_suffix=key.lower(), state_topic=topic, entity_category="diagnostic", **config
+                )
+                messages.append(builder.message(*entity))
+        for uid in sorted(state.profile.features):
+            feature = state.profile.features[uid]
+            try:
+                entities = builder.entities(feature)
+            except Exception:  # one odd feature must not cost the others their entities
+                log.warning(
+                    "%s: no Home Assistant entity for %s (uid %d): its description could not be turned into one",
+                    self.topics.name,
+                    feature.name,
+                    uid,
+                    exc_info=True,
+                )
+                continue
+            messages += [builder.message(component, unique_id, config) for component, unique_id, config in entities]
+        return messages
+
+    def removals(self, state: ApplianceState, current: Iterable[Outgoing], known: Iterable[str]) -> list[Outgoing]:
+        """Empty retained payloads for this appliance's configs that `current` no longer has.
+
+        `known` are config topics known to exist on the broker: those seen on
+        `config_topic_filter(options)`, or those published before (a control
+        whose access dropped to read becomes a sensor; its old switch must
+        go). Topics of other appliances or other software are never touched.
+        """
+        prefix = self.options.prefix
+        keep = {m.topic for m in current}
+        name = self.topics.appliance
+        ours = {_object_id(f"{name}_{f.feature_id}") for f in state.profile.features.values()}
+        ours.add(_object_id(f"{name}_{START_SELECTED_ID}"))
+        removals = []
+        for topic in dict.fromkeys(known):
+            parts = topic.split("/")
+            if (
+                topic not in keep
+                and topic.startswith(prefix + "/")
+                and len(parts) == len(prefix.split("/")) + 4
+                and parts[-4] in COMPONENTS
+                and parts[-3] == NODE_ID
+                and parts[-2] in ours
+                and parts[-1] == "config"
+            ):
+                removals.append(Outgoing(topic, "", retain=True))
+        return removals
 
 
 def config_topic_filter(options: DiscoveryOptions = DiscoveryOptions()) -> str:
     """Subscribe to this to learn which config topics the broker retains."""
     return f"{options.prefix}/+/{NODE_ID}/+/config"
-
-
-def object_name(topics: Topics) -> str:
-    """The appliance's part of unique_ids: its name as in the topic base."""
-    return topics.appliance
 
 
 def label(feature: Feature) -> str:
@@ -233,16 +232,14 @@ class _Builder:
         topics: Topics,
         state: ApplianceState,
         info: dict[str, Any],
-        state_topic: TopicOf,
-        event_topic: TopicOf,
+        published: PublishedTopics,
         options: DiscoveryOptions,
     ):
         self.topics = topics
         self.state = state
-        self.state_topic = state_topic
-        self.event_topic = event_topic
+        self.published = published
         self.options = options
-        self.name = object_name(topics)
+        self.name = topics.appliance
         self.device = device_block(self.name, state, info)
         self.availability = [{"topic": topics.bridge_lwt}, {"topic": topics.lwt}]
 
@@ -258,7 +255,7 @@ class _Builder:
             return self._event(feature)
         # A feature the bridge does not publish (filtered, or JSON-only output)
         # gets no entity, not even a stateless button.
-        topic = self.state_topic(feature)
+        topic = self.published.state_topic(feature)
         if topic is None:
             return []
         if feature.kind in PROGRAM_TOPICS:
@@ -287,7 +284,7 @@ class _Builder:
         return [self._entity("sensor", feature, **config)]
 
     def _event(self, feature: Feature) -> list[Entity]:
-        topic = self.event_topic(feature)
+        topic = self.published.event_topic(feature)
         if topic is None or feature.enum is None:
             return []
         if self.options.events_as_sensors:

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import paho.mqtt.client as paho
 
-from .publishing import Outgoing
+from .outgoing import Outgoing
 from .topics import DEFAULT_PREFIX, OFFLINE, ONLINE, bridge_lwt
 
 log = logging.getLogger("hcpy.mqtt")

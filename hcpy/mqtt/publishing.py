@@ -15,53 +15,21 @@ Publishing is on change: the last payload sent on each retained topic is
 remembered and an unchanged one is not sent again. `everything()` sends all
 of them anyway, for a reconnect of the appliance or the broker.
 
-Names. ``rename.default`` picks the name a feature goes by: ``long`` (full
-name, the default), ``short`` (last name segment; when two features share
-it, enough leading segments are kept to tell them apart, e.g.
-``DoorLightRing.Brightness``) or ``uid`` (decimal). An explicit
-``rename`` entry keyed by full name or decimal uid wins over the default. The
-topic key is that name lower-cased, ``.`` -> ``_``, with the characters MQTT
-forbids in a topic level (``+ # /``, whitespace) replaced by ``_``.
-
-Filters. For a feature's full name (or an info key), the first rule that
-applies decides:
-
-1. listed in ``publish.long_names`` -> published;
-2. listed in ``publish_never.long_names`` -> not published;
-3. contains a ``publish_never.contains`` substring -> not published;
-4. contains a ``publish.contains`` substring -> published;
-5. otherwise published only if there is no ``publish`` block.
-
-So no filters at all publishes everything, and ``publish_never`` alone
-publishes everything but what it names. A ``publish`` block with empty lists
-counts as absent. The filters cover per-feature topics, events, the JSON
-object, Homie and info keys; the summary is a fixed message and ignores them.
+Names and filters are `naming`'s; options are `options`'.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..appliance.model import Feature, Kind, Profile, ValueKind
 from ..appliance.state import ApplianceState, Change
-from ..errors import ConfigError
+from .naming import Naming, topic_key
+from .options import PublishOptions
+from .outgoing import Outgoing
 from .topics import Topics
-
-RENAME_MODES = ("short", "long", "uid")
-FILTER_LISTS = ("long_names", "contains")
-
-# devices.json / config.ini key -> PublishOptions field, for the booleans.
-_SWITCHES = {
-    "publish_as_mqtt": "as_mqtt",
-    "publish_as_json": "as_json",
-    "publish_homie_topics": "homie",
-    "publish_summary": "summary",
-}
-OPTION_KEYS = (*_SWITCHES, "homie_prefix", "rename", "publish", "publish_never")
 
 HOMIE_VERSION = "4.0.0"
 HOMIE_PROPERTY = "value"
@@ -78,152 +46,6 @@ SUMMARY_SOURCES = {
     "FatalErrorOccured": "error",
 }
 SUMMARY_KEYS = ("state", "door", "remaining", "power", "lowwaterpressure", "aquastop", "error", "remainingseconds")
-
-# Kinds that never carry a value; leaving them out of the short-name clash
-# check keeps e.g. an event and a program of the same name both short.
-_VALUELESS = (Kind.PROGRAM, Kind.LIST)
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    topic: str
-    payload: str
-    retain: bool = True
-
-
-@dataclass(frozen=True)
-class NameFilter:
-    long_names: frozenset[str] = frozenset()
-    contains: tuple[str, ...] = ()
-
-    def contained(self, name: str) -> bool:
-        return any(part in name for part in self.contains)
-
-
-@dataclass(frozen=True)
-class Rename:
-    default: str = "long"
-    names: dict[str, str] = field(default_factory=dict)  # full name or decimal uid -> custom name
-
-
-@dataclass(frozen=True)
-class PublishOptions:
-    as_mqtt: bool = True
-    as_json: bool = False
-    homie: bool = False
-    homie_prefix: str = "homie/"
-    summary: bool = True
-    rename: Rename = field(default_factory=Rename)
-    publish: NameFilter | None = None  # None: no publish block
-    publish_never: NameFilter | None = None
-
-    @classmethod
-    def parse(cls, block: dict | None, base: PublishOptions | None = None, appliance: str = "") -> PublishOptions:
-        """Options from an "hc2mqtt" block over `base` (the config.ini defaults).
-
-        Each key replaces the base's value, except `rename`, whose entries are
-        added to the base's. Raises ConfigError naming the appliance and key.
-        """
-        where = f"devices.json: {appliance}: hc2mqtt." if appliance else "config.ini: "
-        options = base or cls()
-        if block is None:
-            return options
-        if not isinstance(block, dict):
-            raise ConfigError(
-                f"{where.rstrip('.: ')} must be an object of publishing options, such as {{\"publish_as_json\": true}}"
-            )
-        changes: dict[str, Any] = {}
-        for key, value in block.items():
-            if key in _SWITCHES:
-                changes[_SWITCHES[key]] = _switch(where, key, value)
-            elif key == "homie_prefix":
-                changes["homie_prefix"] = _homie_prefix(where, value)
-            elif key == "rename":
-                changes["rename"] = _rename(where, value, options.rename)
-            elif key in ("publish", "publish_never"):
-                changes[key] = _name_filter(where, key, value)
-            else:
-                raise ConfigError(f"{where}{key} is not a publishing option; use one of {', '.join(OPTION_KEYS)}")
-        return replace(options, **changes)
-
-
-# -- parsing helpers ----------------------------------------------------------------------
-
-
-def _switch(where: str, key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}{key} must be true or false, not {value!r}")
-    return value
-
-
-def _homie_prefix(where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip("/") or any(c in value for c in "+#"):
-        raise ConfigError(f"{where}homie_prefix must be a topic prefix such as \"homie/\", not {value!r}")
-    return value if value.endswith("/") else value + "/"
-
-
-def _rename(where: str, value: Any, base: Rename) -> Rename:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}rename must be an object such as {{\"default\": \"short\", \"527\": \"door\"}}")
-    default, names = base.default, dict(base.names)
-    for key, name in value.items():
-        if key == "default":
-            if name not in RENAME_MODES:
-                raise ConfigError(f"{where}rename.default must be short, long or uid, not {name!r}")
-            default = name
-        elif not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{where}rename.{key} must be a non-empty name, not {name!r}")
-        else:
-            names[key] = name
-    return Rename(default, names)
-
-
-def _name_filter(where: str, key: str, value: Any) -> NameFilter | None:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}{key} must be an object such as {{\"contains\": [\"Event\"]}}")
-    lists: dict[str, list[str]] = {}
-    for name, items in value.items():
-        if name not in FILTER_LISTS:
-            raise ConfigError(f"{where}{key}.{name} is not known; use long_names or contains")
-        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
-            raise ConfigError(f"{where}{key}.{name} must be a list of non-empty strings")
-        lists[name] = items
-    result = NameFilter(frozenset(lists.get("long_names", ())), tuple(lists.get("contains", ())))
-    return result if result.long_names or result.contains else None
-
-
-# -- pure decisions -----------------------------------------------------------------------
-
-
-def is_wanted(name: str, publish: NameFilter | None, never: NameFilter | None) -> bool:
-    """The filter rule of the module docstring."""
-    if publish is not None and name in publish.long_names:
-        return True
-    if never is not None and (name in never.long_names or never.contained(name)):
-        return False
-    if publish is not None:
-        return publish.contained(name)
-    return True
-
-
-def short_names(names: Iterable[str]) -> dict[str, str]:
-    """Each name's shortest dotted tail that no other name ends with."""
-    split = {name: name.split(".") for name in set(names)}
-    result = {}
-    for name, parts in split.items():
-        for n in range(1, len(parts) + 1):
-            tail = parts[-n:]
-            if sum(1 for other in split.values() if other[-n:] == tail) == 1:
-                break
-        result[name] = ".".join(parts[-n:])
-    return result
-
-
-_TOPIC_ILLEGAL = re.compile(r"[+#/\s\x00]")
-
-
-def topic_key(name: str) -> str:
-    return _TOPIC_ILLEGAL.sub("_", name.lower().replace(".", "_"))
 
 
 def homie_id(text: str) -> str:
@@ -311,6 +133,10 @@ def summary(mapped: list[tuple[Feature, Any]]) -> dict[str, Any]:
     return result
 
 
+def _first(pair: tuple[int, Outgoing]) -> int:
+    return pair[0]
+
+
 # -- the publisher ------------------------------------------------------------------------
 
 
@@ -319,59 +145,12 @@ class Publisher:
         self.topics = topics
         self.options = options
         self.profile = profile
+        self.naming = Naming(topics, options, profile)
         self.homie_base = options.homie_prefix + (homie_id(topics.appliance) or "appliance")
-        self._short = short_names(f.name for f in profile.features.values() if f.kind not in _VALUELESS)
         self._summary_sources = [f for _, f in sorted(profile.features.items()) if f.short_name in SUMMARY_SOURCES]
         self._summary_uids = {f.uid for f in self._summary_sources}
-        self._topics: dict[int, str] = {}  # uid -> its state or event topic
-        self._wanted: dict[str, bool] = {}  # full name -> passes the filters
         self._sent: dict[str, str] = {}  # retained topic -> last payload sent
         self._info: dict[str, Any] = {}
-        self.problems = self._rename_problems()
-
-    # -- names and topics --------------------------------------------------------------
-
-    def key(self, feature: Feature) -> str:
-        rename = self.options.rename
-        custom = rename.names.get(feature.name) or rename.names.get(str(feature.uid))
-        if custom:
-            return custom
-        if rename.default == "uid":
-            return str(feature.uid)
-        if rename.default == "short":
-            return self._short.get(feature.name, feature.short_name)
-        return feature.name
-
-    def is_published(self, feature: Feature) -> bool:
-        wanted = self._wanted.get(feature.name)
-        if wanted is None:
-            wanted = self._wanted[feature.name] = is_wanted(feature.name, self.options.publish, self.options.publish_never)
-        return wanted
-
-    def state_topic(self, feature: Feature) -> str | None:
-        if not self.options.as_mqtt or feature.kind == Kind.EVENT or not self.is_published(feature):
-            return None
-        return self._topic(feature)
-
-    def event_topic(self, feature: Feature) -> str | None:
-        if feature.kind != Kind.EVENT or not self.is_published(feature):
-            return None
-        return self._topic(feature)
-
-    def _topic(self, feature: Feature) -> str:
-        # Names never change while running: work each topic out once.
-        topic = self._topics.get(feature.uid)
-        if topic is None:
-            key = topic_key(self.key(feature))
-            topic = self.topics.event(key) if feature.kind == Kind.EVENT else self.topics.state(key)
-            self._topics[feature.uid] = topic
-        return topic
-
-    def info_topic(self, key: str) -> str | None:
-        """Where a handshake info key (``ipV4``…) is published, if it is."""
-        if not self.options.as_mqtt or not is_wanted(key, self.options.publish, self.options.publish_never):
-            return None
-        return self.topics.state(topic_key(key))
 
     @property
     def summary_topic(self) -> str:
@@ -383,28 +162,35 @@ class Publisher:
         """Events as they occur, then the retained topics the changes touch.
 
         This is the hot path (every value an appliance reports), so only
-        what depends on the changed features is rendered; `refresh()` covers
-        changes of access and limits.
+        what depends on the changed features is rendered, in one pass;
+        `refresh()` covers changes of access and limits.
         """
-        wanted = [c for c in changes if c.value is not None and self.is_published(c.feature)]
-        out = [
-            Outgoing(self.event_topic(c.feature), event_payload(c.value)) for c in wanted if c.feature.kind == Kind.EVENT
-        ]
-        values = [c for c in wanted if c.feature.kind != Kind.EVENT]
-        touched = bool(values)
-        retained = []
-        # Retained topics go out in uid order, as everything() sends them.
-        for change in sorted(values, key=lambda c: c.feature.uid):
-            topic = self.state_topic(change.feature)
+        naming = self.naming
+        events: list[Outgoing] = []
+        retained: list[tuple[int, Outgoing]] = []
+        touched = summary = False
+        for feature, value, _ in changes:
+            if feature.uid in self._summary_uids:
+                summary = True
+            if value is None or not naming.is_published(feature):
+                continue
+            if feature.kind is Kind.EVENT:
+                events.append(Outgoing(naming.event_topic(feature), event_payload(value)))
+                continue
+            touched = True
+            topic = naming.state_topic(feature)
             if topic is not None:
-                retained.append(Outgoing(topic, state_payload(change.value)))
+                retained.append((feature.uid, Outgoing(topic, state_payload(value))))
+        if len(retained) > 1:
+            retained.sort(key=_first)  # uid order, as everything() sends them
+        messages = [message for _, message in retained]
         if touched and self.options.homie:
-            retained += self._homie(state, self._values_of(state))
+            messages += self._homie(state, self._values_of(state))
         if touched and self.options.as_json:
-            retained += self._json(self._values_of(state))
-        if self.options.summary and any(c.feature.uid in self._summary_uids for c in changes):
-            retained += self._summary(state)
-        return out + self._fresh(retained)
+            messages += self._json(self._values_of(state))
+        if summary and self.options.summary:
+            messages += self._summary(state)
+        return events + self._fresh(messages)
 
     def refresh(self, state: ApplianceState) -> list[Outgoing]:
         """What a limits change alters: Homie's $settable and $format, nothing else published."""
@@ -448,7 +234,7 @@ class Publisher:
         for uid in sorted(state.values):
             feature = self.profile.features.get(uid)
             value = state.values[uid]
-            if feature is not None and value is not None and feature.kind != Kind.EVENT and self.is_published(feature):
+            if feature is not None and value is not None and feature.kind != Kind.EVENT and self.naming.is_published(feature):
                 pairs.append((feature, value))
         return pairs
 
@@ -457,7 +243,7 @@ class Publisher:
         values = self._values_of(state)
         out = []
         if self.options.as_mqtt:
-            out += [Outgoing(self.state_topic(f), state_payload(v)) for f, v in values]
+            out += [Outgoing(self.naming.state_topic(f), state_payload(v)) for f, v in values]
         out += self._info_topics()
         out += self._homie(state, values)
         out += self._json(values)
@@ -465,15 +251,15 @@ class Publisher:
         return out
 
     def _info_topics(self) -> list[Outgoing]:
-        topics = ((self.info_topic(k), v) for k, v in self._info.items())
+        topics = ((self.naming.info_topic(k), v) for k, v in self._info.items())
         return [Outgoing(topic, state_payload(v)) for topic, v in topics if topic is not None]
 
     def _json(self, values: list[tuple[Feature, Any]]) -> list[Outgoing]:
         if not self.options.as_json:
             return []
-        document = {self.key(f): v for f, v in values}
+        document = {self.naming.key(f): v for f, v in values}
         for k, v in self._info.items():
-            if k not in document and is_wanted(k, self.options.publish, self.options.publish_never):
+            if k not in document and self.naming.wants(k):
                 document[k] = v
         # An empty object would only overwrite a retained one before values arrive.
         return [Outgoing(self.topics.json_state, json_payload(document))] if document else []
@@ -490,7 +276,7 @@ class Publisher:
         base = self.homie_base
         nodes, seen = [], set()
         for feature, value in values:
-            node = homie_id(topic_key(self.key(feature))) or f"uid-{feature.uid}"
+            node = homie_id(topic_key(self.naming.key(feature))) or f"uid-{feature.uid}"
             if node in seen:  # two renames that fold to one id
                 node = f"{node}-{feature.uid}"
             seen.add(node)
@@ -520,15 +306,3 @@ class Publisher:
         out.append(Outgoing(f"{prop}/$settable", "true" if limits.access.writable else "false"))
         out.append(Outgoing(prop, homie_payload(value)))
         return out
-
-    def _rename_problems(self) -> list[str]:
-        """Rename entries naming nothing this appliance has: likely typos."""
-        problems = []
-        for key in self.options.rename.names:
-            known = int(key) in self.profile.features if key.isdigit() else self.profile.by_name(key) is not None
-            if not known:
-                problems.append(
-                    f"{self.topics.name}: hc2mqtt.rename.{key} names no feature of this appliance; "
-                    "use a full feature name or a decimal uid"
-                )
-        return problems

@@ -1,0 +1,140 @@
+"""A command from MQTT as one value, and the answer built from it in one place.
+
+What arrives on `T/set`, `T/activeProgram` or `T/selectedProgram` becomes a
+`Command`: the topic it came on, the request as the user wrote it (echoed in
+the answer), the optional "transaction" to echo, and, once resolved against
+the appliance's live state, the request for the appliance. Whatever happens
+to it after that is an `Outcome`, and `response()` turns the two into the
+`T/response` payload (DESIGN.md, MQTT interface). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..appliance.commands import (
+    CommandError,
+    Request,
+    build_program,
+    build_set,
+    parse_payload,
+)
+from ..appliance.state import ApplianceState
+from ..errors import ApplianceError, RequestTimeout
+from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM
+from .topics import CommandTopic
+
+# A payload that is no JSON is echoed as text, this much of it.
+ECHO_LIMIT = 200
+# The appliance resource a program topic posts to.
+_PROGRAM_RESOURCES = {
+    CommandTopic.ACTIVE_PROGRAM: RO_ACTIVE_PROGRAM,
+    CommandTopic.SELECTED_PROGRAM: RO_SELECTED_PROGRAM,
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    topic: CommandTopic
+    request: Any  # as published, without "transaction"; the text if it is no JSON
+    transaction: Any = None
+    writes: Request | None = None  # what goes to the appliance, once resolved
+    problem: CommandError | None = None  # why it cannot even be read
+
+    @classmethod
+    def received(cls, topic: CommandTopic, payload: bytes) -> Command:
+        """Read a payload; never raises (a broken one carries its `problem`)."""
+        try:
+            body = parse_payload(payload)
+        except CommandError as exc:
+            return cls(topic, _text(payload), problem=exc)
+        request, transaction = _split_transaction(body)
+        return cls(topic, request, transaction)
+
+    @classmethod
+    def retained(cls, topic: CommandTopic, payload: bytes) -> Command:
+        """A command that arrived with the retain flag: it is only echoed, never read."""
+        return cls(topic, _text(payload))
+
+    def resolve(self, state: ApplianceState) -> Command:
+        """This command with the request for the appliance; raises CommandError."""
+        if self.problem is not None:
+            raise self.problem
+        if self.topic is CommandTopic.SET:
+            writes = build_set(state, self.request)
+        else:
+            writes = build_program(state, self.request, _PROGRAM_RESOURCES[self.topic])
+        return replace(self, writes=writes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a command: accepted, or refused with a sentence and a code."""
+
+    error: str | None = None  # None: accepted
+    code: int | None = None
+    name: str | None = None  # the appliance's own name for its error code
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def by_appliance(self) -> bool:
+        """The appliance itself refused (rather than hcpy, or the way to it)."""
+        return self.name is not None
+
+
+ACCEPTED = Outcome()
+
+
+def refused(sentence: str, code: int) -> Outcome:
+    return Outcome(sentence, code)
+
+
+def outcome_of(appliance: str, error: Exception | None) -> Outcome:
+    """What the appliance's answer (or its absence) means for a command that was sent."""
+    if error is None:
+        return ACCEPTED
+    if isinstance(error, ApplianceError):
+        return Outcome(f"{appliance} refused the command: {error.code} {error.name}", error.code, error.name)
+    if isinstance(error, RequestTimeout):
+        return refused(f"{appliance} did not answer the command in time", 504)
+    return refused(f"{appliance}: the command was lost: {error}", 503)
+
+
+def response(command: Command, outcome: Outcome) -> str:
+    """The `T/response` payload: the request echoed, the status, and why when refused."""
+    answer: dict[str, Any] = {
+        "command": str(command.topic),
+        "request": command.request,
+        "status": "ok" if outcome.ok else "error",
+    }
+    if outcome.error is not None:
+        answer["error"] = outcome.error
+    if outcome.code is not None:
+        answer["code"] = outcome.code
+    if outcome.name is not None:
+        answer["name"] = outcome.name
+    if command.transaction is not None:
+        answer["transaction"] = command.transaction
+    return json.dumps(answer, ensure_ascii=False)
+
+
+def _split_transaction(body: Any) -> tuple[Any, Any]:
+    """Take the optional "transaction" out of a command, to echo it back."""
+    if isinstance(body, dict) and "transaction" in body:
+        body = dict(body)
+        return body, body.pop("transaction")
+    if isinstance(body, list):
+        for item in body:
+            if isinstance(item, dict) and "transaction" in item:
+                items = [{k: v for k, v in i.items() if k != "transaction"} if isinstance(i, dict) else i for i in body]
+                return items, item["transaction"]
+    return body, None
+
+
+def _text(payload: bytes) -> str:
+    return payload.decode("utf-8", "replace")[:ECHO_LIMIT]
