@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import Broker, Subscriber
+from support import Broker, Subscriber, make_pki
 
 
 @pytest.fixture
@@ -19,3 +19,9 @@ def subscriber(broker):
     s = Subscriber(broker.port)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A CA, certificates and a password file for a TLS broker (support.make_pki)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

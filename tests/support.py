@@ -158,3 +158,27 @@ class Subscriber:
     def close(self):
         self.client.loop_stop()
         self.client.disconnect()
+
+
+# A broker with TLS, client certificates and a password (tests/conftest.py: pki).
+USER, PASSWORD = "hcpy", "s3cret-pa55word"
+
+
+def make_pki(directory: Path) -> Path:
+    """A CA, a broker certificate for 127.0.0.1, a client certificate and a password file."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hcpy test CA",
+            "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-extfile", "san.ext", "-out", f"{name}.crt")  # fmt: skip
+    passwd = shutil.which("mosquitto_passwd") or shutil.which("mosquitto_passwd", path="/usr/sbin:/usr/local/sbin")
+    if not passwd:
+        raise RuntimeError("mosquitto_passwd is not installed (apt-get install mosquitto)")
+    subprocess.run([passwd, "-b", "-c", str(directory / "passwords"), USER, PASSWORD], check=True, capture_output=True)
+    return directory

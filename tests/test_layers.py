@@ -38,6 +38,7 @@ PURE = [
     "mqtt/publishing.py",
     "mqtt/discovery.py",
     "mqtt/command.py",
+    "mqtt/packets.py",
     "simulator/dialogue.py",
 ]
 IO_MODULES = {"socket", "ssl", "select", "threading", "subprocess", "paho", "websocket", "requests"}

@@ -10,35 +10,13 @@ import subprocess
 
 import paho.mqtt.client as paho
 import pytest
-from support import DISHWASHER, Broker, profile_files
+from support import DISHWASHER, PASSWORD, USER, Broker, profile_files
 
 from hcpy.appliance.entry import entry_from_profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.mqtt.bridge import Bridge, BridgeSettings
 from hcpy.mqtt.link import MqttSettings
 from hcpy.simulator import SimulatedAppliance, Simulator
-
-USER, PASSWORD = "hcpy", "s3cret-pa55word"
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A CA, a broker certificate for 127.0.0.1 and a client certificate."""
-    d = tmp_path_factory.mktemp("pki")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hcpy test CA",
-            "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    for name in ("server", "client"):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", "san.ext", "-out", f"{name}.crt", cwd=d)
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(d / "passwords"), USER, PASSWORD], check=True, capture_output=True)
-    return d
 
 
 @pytest.fixture
@@ -128,8 +106,8 @@ def test_wrong_password_is_said_plainly_and_nothing_breaks(secure_broker, pki, c
 
 def test_an_untrusted_broker_certificate_is_refused(secure_broker, pki, tmp_path):
     # A CA that did not sign the broker's certificate: TLS must fail, not connect.
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other CA",
-            "-keyout", "other.key", "-out", "other.crt", cwd=tmp_path)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other CA",
+                    "-keyout", "other.key", "-out", "other.crt"], cwd=tmp_path, check=True, capture_output=True)
     client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="untrusting")
     client.tls_set(ca_certs=str(tmp_path / "other.crt"))
     with pytest.raises(ssl.SSLError):

@@ -1,35 +1,53 @@
 """The MQTT edge: one paho-mqtt (2.x API) client for the whole bridge.
 
-Thin on purpose. It connects with the bridge's will (`P`LWT = offline),
-announces `online`, renews subscriptions on every connect, and tells the
-bridge when it (re)connected so that everything is published afresh.
-While the broker is away nothing is queued: stale values would only be
-overwritten by the full republish that follows the reconnect.
+It connects with the bridge's will (`P`LWT = offline), announces `online`,
+renews subscriptions on every connect, and tells the bridge when it
+(re)connected so that everything is published afresh. While the broker is
+away nothing is queued: stale values would only be overwritten by the full
+republish that follows the reconnect.
+
+Two lanes to one socket. paho runs the connection: connect, TLS, will,
+subscriptions, keep-alive, QoS 1 and everything the broker sends, driven by
+the link's own network thread through paho's external-loop calls
+(loop_read/loop_write/loop_misc). The hot path, QoS 0 state, is framed by
+`packets` and written by the thread that has it (an appliance's), so a value
+costs one send and no wake-up of another thread. One lock serialises every
+write, and bytes only ever go out whole packets at a time: paho writes only
+while the link's own buffer is empty, and the link writes only while paho
+has nothing queued.
 """
 
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import ssl
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import paho.mqtt.client as paho
 
 from .outgoing import Outgoing
+from .packets import PublishFramer
 from .topics import DEFAULT_PREFIX, OFFLINE, ONLINE, bridge_lwt
 
 log = logging.getLogger("hcpy.mqtt")
 
-# Messages handed to paho but not yet written to the broker. Past this many,
-# a thread publishing for an appliance waits (up to a second a time): an
-# appliance flooding values is slowed down, its socket fills up, instead of
-# paho's queue, and hc2mqtt's memory, growing without bound.
-BACKLOG_LIMIT = 2000
+# Bytes framed but not yet written to the broker. Past this, a thread
+# publishing for an appliance waits (up to a second a time): an appliance
+# flooding values is slowed down, its socket fills up, instead of hc2mqtt's
+# memory growing without bound.
+BACKLOG_LIMIT = 1 << 20
 BACKLOG_WAIT = 1.0
+# Each write takes at most this much of the buffer, so that a TLS write the
+# socket could not take is retried with the same bytes, as OpenSSL requires.
+_CHUNK = 16 * 1024
+# How often the network thread wakes by itself (paho's keep-alive clock).
+_TICK = 1.0
+_FIRST_DELAY, _MAX_DELAY = 1.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -59,10 +77,24 @@ class MqttLink:
         self._on_message = on_message
         self._subscriptions: set[str] = set()
         self._connected = threading.Event()
+        self._up = False  # the same, read on every publish without a call
         self._stopping = False
-        self._unsent: deque[paho.MQTTMessageInfo] = deque()
-        self._network_thread: int | None = None
         self._client = self._make_client()
+        self._framer = PublishFramer()
+        # Every call into paho and every write holds this; re-entrant because
+        # paho calls back into the link (and the bridge publishes) from loop_read.
+        self._io = threading.RLock()
+        self._drained = threading.Condition(self._io)
+        self._raw = bytearray()  # framed QoS 0 packets the socket has not taken yet
+        self._progress = 0.0  # when the socket last took some of them
+        self._later: list[Callable[[], None]] = []  # paho calls waiting for _raw to empty
+        self._in_paho = False  # the network thread is inside a paho call (callbacks run there)
+        self._republish = False  # a CONNACK arrived: republish once out of paho's callback
+        self._thread: threading.Thread | None = None
+        self._thread_id: int | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     def _make_client(self) -> paho.Client:
         s = self.settings
@@ -84,7 +116,6 @@ class MqttLink:
                 log.warning("mqtt_ssl is on without mqtt_cafile: the broker's certificate is not verified")
                 client.tls_set(certfile=s.certfile, keyfile=s.keyfile, cert_reqs=ssl.CERT_NONE)
                 client.tls_insecure_set(True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -95,24 +126,34 @@ class MqttLink:
     def start(self) -> None:
         s = self.settings
         log.info("connecting to MQTT broker %s:%d", s.host, s.port)
-        self._client.connect_async(s.host, s.port, keepalive=s.keepalive)
-        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self._thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Announce offline, disconnect and stop the network thread."""
-        self._stopping = True
-        if self._connected.is_set():
-            info = self._client.publish(bridge_lwt(self.settings.prefix), OFFLINE, qos=1, retain=True)
+        """Let the last values out, announce offline, disconnect, stop the network thread."""
+        deadline = time.monotonic() + timeout
+        info = None
+        if self._up:
+            with self._drained:
+                while self._raw and self._up and deadline > time.monotonic():
+                    self._drained.wait(deadline - time.monotonic())
+                if self._up:
+                    offline = bridge_lwt(self.settings.prefix)
+                    info = self._paho(lambda: self._client.publish(offline, OFFLINE, qos=1, retain=True))
+        if isinstance(info, paho.MQTTMessageInfo):
             try:
-                info.wait_for_publish(timeout)
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
             except (RuntimeError, ValueError):
                 pass
-        self._client.disconnect()
-        self._client.loop_stop()
+        # The network thread disconnects (it owns connecting too) and ends.
+        self._stopping = True
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout + 1.0)
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._up
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -122,64 +163,239 @@ class MqttLink:
     def subscribe(self, topics: Iterable[str]) -> None:
         new = set(topics) - self._subscriptions
         self._subscriptions |= new
-        if new and self.connected:
-            self._client.subscribe([(t, 1) for t in sorted(new)])
+        if new and self._up:
+            with self._io:
+                self._paho(lambda: self._client.subscribe([(t, 1) for t in sorted(new)]))
 
     def publish(self, messages: Iterable[Outgoing], qos: int = 0) -> None:
-        if not self.connected:
+        if not self._up:
             return
-        for m in messages:
-            self._unsent.append(self._client.publish(m.topic, m.payload, qos=qos, retain=m.retain))
+        messages = list(messages)
+        if not messages:
+            return
+        with self._io:
+            if not self._up:
+                return
+            if qos == 0 and not (self._in_paho and threading.get_ident() == self._thread_id):
+                if self._raw or not self._client.want_write():
+                    self._write_raw(self._framer.frame(messages))
+                    return
+            # Behind bytes paho has queued, or inside one of paho's callbacks
+            # (paho may write the moment it returns): paho's own queue.
+            client = self._client
+            for m in messages:
+                self._paho(lambda m=m: client.publish(m.topic, m.payload, qos, m.retain))
 
     @property
     def backlog(self) -> int:
-        """Messages handed to paho and not yet written (roughly)."""
-        return len(self._unsent)
+        """Bytes framed and not yet written to the broker."""
+        return len(self._raw)
 
     def throttle(self) -> None:
-        """Wait a little if paho has too much unwritten; call it holding no lock."""
-        unsent = self._unsent
-        while unsent and _written(unsent[0]):
-            unsent.popleft()
-        # paho's own thread must never wait for itself.
-        if len(unsent) <= BACKLOG_LIMIT or threading.get_ident() == self._network_thread:
-            return
+        """Wait a little while too much is unwritten; call it holding no lock of the caller's."""
+        if len(self._raw) <= BACKLOG_LIMIT or threading.get_ident() == self._thread_id:
+            return  # the network thread must never wait for itself
         deadline = time.monotonic() + BACKLOG_WAIT
-        while len(unsent) > BACKLOG_LIMIT and self.connected:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                unsent[0].wait_for_publish(left)
-            except (ValueError, RuntimeError, IndexError):
-                pass
-            while unsent and _written(unsent[0]):
-                unsent.popleft()
+        with self._drained:
+            while len(self._raw) > BACKLOG_LIMIT and self._up:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._drained.wait(left)
 
-    # -- paho callbacks (on paho's network thread) ----------------------------------
+    # -- writing (holding _io) ------------------------------------------------------------
+
+    def _write_raw(self, data: bytes) -> None:
+        raw = self._raw
+        if not raw:
+            sent = self._send(data[:_CHUNK])
+            if sent == len(data) or sent < 0:
+                return  # nearly always: the socket took it all
+            self._progress = time.monotonic()
+            raw += data[sent:]
+        else:
+            raw += data
+        self._flush()
+        if raw:
+            self._wake()  # the network thread writes the rest when the socket takes it
+
+    def _flush(self) -> None:
+        raw = self._raw
+        while raw:
+            sent = self._send(bytes(raw[:_CHUNK]))
+            if sent < 0:
+                raw.clear()
+            elif sent == 0:
+                return
+            else:
+                del raw[:sent]
+                self._progress = time.monotonic()
+        self._drained.notify_all()
+        later, self._later = self._later, []
+        for call in later:
+            call()
+
+    def _send(self, data: bytes) -> int:
+        """Bytes the socket took (0: none now, it is full); -1: the connection is gone."""
+        sock = self._client.socket()
+        if sock is None:
+            return -1
+        try:
+            return sock.send(data)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return 0
+        except OSError as exc:
+            # The connection broke; paho's next read says so and reconnects.
+            log.debug("writing to the MQTT broker failed: %s", exc)
+            _shutdown(sock)
+            self._wake()
+            return -1
+
+    def _paho(self, call: Callable[[], object]) -> object:
+        """Run a paho call that may write, now if the link's buffer is empty, else after it."""
+        if self._raw:
+            self._later.append(call)
+            self._wake()
+            return None
+        return call()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # already awake (buffer full), or stopped
+
+    # -- the network thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._thread_id = threading.get_ident()
+        delay, last_problem = _FIRST_DELAY, None
+        try:
+            self._serve(delay, last_problem)
+        finally:
+            with self._io:
+                sock = self._client.socket()
+                if sock is not None and self._raw:
+                    _shutdown(sock)  # half a packet out: the broker's will says offline
+                elif sock is not None:
+                    self._client.disconnect()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _serve(self, delay: float, last_problem: str | None) -> None:
+        while not self._stopping:
+            if self._client.socket() is None:
+                problem = self._connect()
+                if problem is None:
+                    delay, last_problem = _FIRST_DELAY, None
+                    continue
+                if self._stopping:
+                    break
+                # One line per change of reason: a broker that stays away is quiet.
+                level = logging.WARNING if problem != last_problem else logging.DEBUG
+                log.log(level, "cannot connect to MQTT broker %s:%d: %s; retrying in %.0f s",
+                        self.settings.host, self.settings.port, problem, delay)  # fmt: skip
+                last_problem = problem
+                self._sleep(delay)
+                delay = min(delay * 2, _MAX_DELAY)
+                continue
+            try:
+                self._serve_once()
+            except Exception:  # noqa: BLE001 - the thread must outlive any bug
+                log.exception("the MQTT network thread failed; reconnecting")
+                with self._io:
+                    sock = self._client.socket()
+                    if sock is not None:
+                        _shutdown(sock)
+                self._sleep(delay)
+
+    def _connect(self) -> str | None:
+        """One connect attempt; None when the CONNECT went out (CONNACK follows)."""
+        s = self.settings
+        try:
+            with self._io:
+                self._client.connect(s.host, s.port, keepalive=s.keepalive)
+        except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _serve_once(self) -> None:
+        client = self._client
+        sock = client.socket()
+        if sock is None:
+            return
+        with self._io:
+            want_write = bool(self._raw) or client.want_write()
+            pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+        readable = [sock, self._wake_r]
+        try:
+            ready = select.select(readable, [sock] if want_write else [], [], 0 if pending else _TICK)[0]
+        except (OSError, ValueError):  # closed under us: paho notices on the next call
+            ready = [sock]
+        if self._wake_r in ready:
+            try:
+                self._wake_r.recv(4096)
+            except OSError:
+                pass
+        with self._io:
+            if self._raw:
+                self._flush()
+                if self._raw and time.monotonic() - self._progress > 1.5 * self.settings.keepalive:
+                    log.warning("the MQTT broker has taken nothing for %d s; reconnecting", 1.5 * self.settings.keepalive)
+                    self._raw.clear()
+                    _shutdown(sock)
+                if self._raw:
+                    return  # paho may not write until the link's bytes are out
+            self._in_paho = True
+            try:
+                if pending or sock in ready:
+                    client.loop_read()
+                if client.socket() is not None and client.want_write():
+                    client.loop_write()
+                if client.socket() is not None:
+                    client.loop_misc()
+            finally:
+                self._in_paho = False
+            republish, self._republish = self._republish, False
+        if republish:
+            # Outside paho's callbacks, so the republish takes the fast lane.
+            try:
+                self._on_connected()
+            except Exception:  # noqa: BLE001
+                log.exception("republishing after the MQTT connect failed")
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait, unless woken (by stop(), say)."""
+        try:
+            if select.select([self._wake_r], [], [], seconds)[0]:
+                self._wake_r.recv(4096)
+        except (OSError, ValueError):
+            pass
+
+    # -- paho callbacks (on the network thread, inside loop_read/loop_misc) --------------
 
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.error("the MQTT broker refused the connection: %s (check mqtt_username/mqtt_password)", reason_code)
             return
         log.info("connected to MQTT broker %s:%d", self.settings.host, self.settings.port)
-        self._network_thread = threading.get_ident()
-        self._unsent.clear()
-        self._connected.set()
+        self._raw.clear()
         client.publish(bridge_lwt(self.settings.prefix), ONLINE, qos=1, retain=True)
         if self._subscriptions:
             client.subscribe([(t, 1) for t in sorted(self._subscriptions)])
-        try:
-            self._on_connected()
-        except Exception:  # noqa: BLE001 - never let a bug stop paho's thread
-            log.exception("republishing after the MQTT connect failed")
+        self._up = True
+        self._connected.set()
+        self._republish = True
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self._connected.is_set() and not self._stopping:
+        if self._up and not self._stopping:
             log.warning("lost the MQTT broker (%s); reconnecting", reason_code)
+        self._up = False
         self._connected.clear()
-        # Whatever paho had not written is gone with the connection.
-        self._unsent.clear()
+        # Whatever was not written is gone with the connection.
+        self._raw.clear()
+        self._later.clear()
+        self._drained.notify_all()
 
     def _handle_message(self, client, userdata, message) -> None:
         try:
@@ -188,8 +404,9 @@ class MqttLink:
             log.exception("handling a message on %s failed", message.topic)
 
 
-def _written(info: paho.MQTTMessageInfo) -> bool:
+def _shutdown(sock: socket.socket) -> None:
     try:
-        return info.is_published()
-    except (ValueError, RuntimeError):  # failed: not waiting for it either
-        return True
+        # socket.socket's own: the next read on it ends, TLS or not.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass

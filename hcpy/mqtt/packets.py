@@ -1,0 +1,51 @@
+"""MQTT 3.1.1 PUBLISH packets at QoS 0, framed without paho (OASIS MQTT 3.1.1 §3.3).
+
+Every value an appliance reports becomes one or two of these. paho's
+publish() builds each with a message-info object, a condition variable and a
+round of callback locks, and wakes its network thread to write it; the
+bridge's hot path frames them here and writes them itself (see `link`).
+Topic headers are worked out once per topic: there are only a few hundred.
+Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .outgoing import Outgoing
+
+PUBLISH = 0x30
+RETAIN = 0x01
+# The remaining length is at most four bytes of seven bits (§2.2.3).
+MAX_REMAINING = 268_435_455
+
+
+class PublishFramer:
+    """Frames QoS 0 PUBLISH packets, remembering each topic's encoded header."""
+
+    def __init__(self) -> None:
+        self._heads: dict[str, bytes] = {}
+
+    def frame(self, messages: Iterable[Outgoing]) -> bytes:
+        """The packets of `messages`, back to back. Raises ValueError for one too large."""
+        out = bytearray()
+        heads = self._heads
+        for topic, payload, retain in messages:
+            head = heads.get(topic)
+            if head is None:
+                encoded = topic.encode("utf-8")
+                if len(encoded) > 0xFFFF:
+                    raise ValueError(f"topic of {len(encoded)} bytes is longer than MQTT allows")
+                head = heads[topic] = len(encoded).to_bytes(2, "big") + encoded
+            body = payload.encode("utf-8")
+            remaining = len(head) + len(body)
+            if remaining > MAX_REMAINING:
+                raise ValueError(f"message of {remaining} bytes is larger than MQTT allows")
+            out.append(PUBLISH | RETAIN if retain else PUBLISH)
+            while remaining > 0x7F:
+                out.append((remaining & 0x7F) | 0x80)
+                remaining >>= 7
+            out.append(remaining)
+            out += head
+            out += body
+        return bytes(out)
