@@ -80,6 +80,13 @@ def test_frames_split_anywhere_and_joined_in_one_read_come_out_whole():
         assert got == expected and reader.buffered == 0
 
 
+def test_a_whole_message_inside_a_fragmented_one_is_an_error_in_separate_reads_too():
+    reader = FrameReader(masked=False)
+    assert reader.feed(server_frame(OP_TEXT, b"Hel", fin=False)) == []
+    with pytest.raises(WebSocketError, match="inside a fragmented one"):
+        reader.feed(server_frame(OP_TEXT, b"lo"))
+
+
 def test_fragments_are_joined_and_control_frames_may_come_between():
     reader = FrameReader(masked=True)
     got = reader.feed(client_frame(OP_TEXT, b"Hel", fin=False))

@@ -181,7 +181,7 @@ class Feature:
         """The MQTT topic segment: full name lower-cased, dots to underscores."""
         return self.name.lower().replace(".", "_")
 
-    @property
+    @cached_property
     def holds_uid(self) -> bool:
         """Its value is another feature's uid: a program's, for the program roots.
 
@@ -206,7 +206,7 @@ class Feature:
             return ValueKind.NUMBER
         return ValueKind.ANY
 
-    @property
+    @cached_property
     def is_boolean(self) -> bool:
         return self.value_kind is ValueKind.BOOLEAN
 

@@ -113,9 +113,10 @@ class ApplianceBridge:
 
     def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
         with self._lock:
-            self.link.publish(self.publisher.changes(self.state, changes))
-        # A flooding appliance waits here, not in a growing queue.
-        self.link.throttle()
+            behind = self.link.publish(self.publisher.changes(self.state, changes))
+        if behind:
+            # A flooding appliance waits here, not in a growing queue.
+            self.link.throttle()
 
     def limits_changed(self, connection: ApplianceConnection, uids: set[int]) -> None:
         # Access decides whether an entity is a control or a sensor (and

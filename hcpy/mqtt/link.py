@@ -85,6 +85,7 @@ class MqttLink:
         # paho calls back into the link (and the bridge publishes) from loop_read.
         self._io = threading.RLock()
         self._drained = threading.Condition(self._io)
+        self._sock: socket.socket | None = None  # paho's, while connected
         self._raw = bytearray()  # framed QoS 0 packets the socket has not taken yet
         self._progress = 0.0  # when the socket last took some of them
         self._later: list[Callable[[], None]] = []  # paho calls waiting for _raw to empty
@@ -167,24 +168,23 @@ class MqttLink:
             with self._io:
                 self._paho(lambda: self._client.subscribe([(t, 1) for t in sorted(new)]))
 
-    def publish(self, messages: Iterable[Outgoing], qos: int = 0) -> None:
-        if not self._up:
-            return
-        messages = list(messages)
-        if not messages:
-            return
+    def publish(self, messages: list[Outgoing], qos: int = 0) -> bool:
+        """Send `messages`; True when so much is unwritten that the caller should throttle()."""
+        if not self._up or not messages:
+            return False
         with self._io:
             if not self._up:
-                return
-            if qos == 0 and not (self._in_paho and threading.get_ident() == self._thread_id):
-                if self._raw or not self._client.want_write():
-                    self._write_raw(self._framer.frame(messages))
-                    return
-            # Behind bytes paho has queued, or inside one of paho's callbacks
-            # (paho may write the moment it returns): paho's own queue.
+                return False
+            # _in_paho: the network thread holds _io inside one of paho's calls,
+            # so it is the caller. paho may write the moment that call returns.
+            if qos == 0 and not self._in_paho and (self._raw or not self._client.want_write()):
+                self._write_raw(self._framer.frame(messages))
+                return len(self._raw) > BACKLOG_LIMIT
+            # Behind bytes paho has queued, or inside one of its callbacks: paho's own queue.
             client = self._client
             for m in messages:
                 self._paho(lambda m=m: client.publish(m.topic, m.payload, qos, m.retain))
+        return False
 
     @property
     def backlog(self) -> int:
@@ -237,7 +237,7 @@ class MqttLink:
 
     def _send(self, data: bytes) -> int:
         """Bytes the socket took (0: none now, it is full); -1: the connection is gone."""
-        sock = self._client.socket()
+        sock = self._sock
         if sock is None:
             return -1
         try:
@@ -380,6 +380,7 @@ class MqttLink:
             return
         log.info("connected to MQTT broker %s:%d", self.settings.host, self.settings.port)
         self._raw.clear()
+        self._sock = client.socket()
         client.publish(bridge_lwt(self.settings.prefix), ONLINE, qos=1, retain=True)
         if self._subscriptions:
             client.subscribe([(t, 1) for t in sorted(self._subscriptions)])
@@ -391,6 +392,7 @@ class MqttLink:
         if self._up and not self._stopping:
             log.warning("lost the MQTT broker (%s); reconnecting", reason_code)
         self._up = False
+        self._sock = None
         self._connected.clear()
         # Whatever was not written is gone with the connection.
         self._raw.clear()

@@ -38,6 +38,7 @@ from .topics import Topics
 # Kinds that never carry a value; leaving them out of the short-name clash
 # check keeps e.g. an event and a program of the same name both short.
 _VALUELESS = (Kind.PROGRAM, Kind.LIST)
+_UNKNOWN = object()
 
 
 def is_wanted(name: str, publish: NameFilter | None, never: NameFilter | None) -> bool:
@@ -79,7 +80,8 @@ class Naming:
         self.options = options
         self.profile = profile
         self._short = short_names(f.name for f in profile.features.values() if f.kind not in _VALUELESS)
-        self._topics: dict[int, str] = {}  # uid -> its state or event topic
+        # Names never change while running: each topic is worked out once.
+        self._state_topics: dict[int, str | None] = {}
         self._wanted: dict[str, bool] = {}  # full name -> passes the filters
         self.problems = self._rename_problems()
 
@@ -105,9 +107,13 @@ class Naming:
         return self.wants(feature.name)
 
     def state_topic(self, feature: Feature) -> str | None:
-        if not self.options.as_mqtt or feature.kind == Kind.EVENT or not self.is_published(feature):
-            return None
-        return self._topic(feature)
+        """Where a feature's value is published (None: it is not); asked for every value."""
+        uid = feature.uid
+        topic = self._state_topics.get(uid, _UNKNOWN)
+        if topic is _UNKNOWN:
+            published = self.options.as_mqtt and feature.kind is not Kind.EVENT and self.is_published(feature)
+            topic = self._state_topics[uid] = self._topic(feature) if published else None
+        return topic
 
     def event_topic(self, feature: Feature) -> str | None:
         if feature.kind != Kind.EVENT or not self.is_published(feature):
@@ -115,13 +121,8 @@ class Naming:
         return self._topic(feature)
 
     def _topic(self, feature: Feature) -> str:
-        # Names never change while running: work each topic out once.
-        topic = self._topics.get(feature.uid)
-        if topic is None:
-            key = topic_key(self.key(feature))
-            topic = self.topics.event(key) if feature.kind == Kind.EVENT else self.topics.state(key)
-            self._topics[feature.uid] = topic
-        return topic
+        key = topic_key(self.key(feature))
+        return self.topics.event(key) if feature.kind == Kind.EVENT else self.topics.state(key)
 
     def info_topic(self, key: str) -> str | None:
         """Where a handshake info key (``ipV4``…) is published, if it is."""

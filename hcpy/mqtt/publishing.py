@@ -172,15 +172,18 @@ class Publisher:
         for feature, value, _ in changes:
             if feature.uid in self._summary_uids:
                 summary = True
-            if value is None or not naming.is_published(feature):
+            if value is None:
                 continue
-            if feature.kind is Kind.EVENT:
-                events.append(Outgoing(naming.event_topic(feature), event_payload(value)))
-                continue
-            touched = True
             topic = naming.state_topic(feature)
             if topic is not None:
+                touched = True
                 retained.append((feature.uid, Outgoing(topic, state_payload(value))))
+            elif feature.kind is Kind.EVENT:
+                topic = naming.event_topic(feature)
+                if topic is not None:
+                    events.append(Outgoing(topic, event_payload(value)))
+            elif naming.is_published(feature):
+                touched = True  # published in the JSON object or Homie only
         if len(retained) > 1:
             retained.sort(key=_first)  # uid order, as everything() sends them
         messages = [message for _, message in retained]

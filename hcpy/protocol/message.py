@@ -80,8 +80,12 @@ class Message:
                 raise ProtocolError(f"received a message whose {name} {number!r} is not an integer")
         if code is not None and type(code) is not int:
             raise ProtocolError(f"received a message whose code {code!r} is not an integer")
-        if data is not None and (type(data) is not list or not all(type(item) is dict for item in data)):
-            raise ProtocolError("message data is not a list of objects")
+        if data is not None:
+            if type(data) is not list:
+                raise ProtocolError("message data is not a list of objects")
+            for item in data:
+                if type(item) is not dict:
+                    raise ProtocolError("message data is not a list of objects")
         return cls(sid, msg_id, str(resource), version, action, data, code)
 
     def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> "Message":

@@ -36,6 +36,8 @@ from .websocket import (
 )
 
 PATH = "/homeconnect"
+# The most application data one TLS record carries (RFC 5246 §6.2.1).
+_TLS_RECORD = 1 << 14
 TLS_PORT = 443
 AES_PORT = 80
 
@@ -91,6 +93,8 @@ class Transport:
         self._poll = select.poll()
         self._tick_ms = max(1, int(timing.tick * 1000))
         self._pending = None  # SSLSocket.pending: decrypted bytes poll() cannot see
+        self._more = False  # whether they may be there
+        self._read = None  # the socket's read
         self._last_received = 0.0
         self._last_ping = 0.0
         # OpenSSL allows one thread at a time on a connection: the reading
@@ -131,6 +135,8 @@ class Transport:
             self._codec = FrameCodec(ep.psk, ep.iv)
         sock.settimeout(self.timing.tick)
         self._pending = getattr(sock, "pending", None)
+        # SSLSocket.recv only forwards to read.
+        self._read = sock.read if isinstance(sock, ssl.SSLSocket) else sock.recv
         self._poll.register(sock, select.POLLIN)
         self._sock = sock
         self._last_received = self._last_ping = time.monotonic()
@@ -167,10 +173,10 @@ class Transport:
         try:
             # Wait outside the lock, so that other threads can send meanwhile;
             # read inside it.
-            if not (self._pending is not None and self._pending()) and not self._poll.poll(self._tick_ms):
+            if not self._more and not self._poll.poll(self._tick_ms):
                 return None
             with self._io:
-                chunk = sock.recv(65536)
+                chunk = self._read(65536)
         except (TimeoutError, ssl.SSLWantReadError):
             return None  # half a TLS record so far
         except (OSError, ValueError) as exc:
@@ -181,11 +187,20 @@ class Transport:
             self.close()
             raise ConnectionClosed("connection lost: the appliance closed the TCP connection")
         self._last_received = now
+        # TLS hands out one record per read; only after a full one can more
+        # be decrypted already, where poll() cannot see it.
+        self._more = len(chunk) >= _TLS_RECORD and self._pending is not None and self._pending() > 0
         try:
-            self._take(self._reader.feed(chunk))
+            frames = self._reader.feed(chunk)
         except WebSocketError as exc:
             self.close()
             raise ConnectionClosed(f"connection lost: {exc}") from None
+        if len(frames) == 1 and frames[0][0] == OP_TEXT and self._codec is None:
+            try:
+                return frames[0][1].decode("utf-8")  # nearly every read: one TLS text frame
+            except UnicodeDecodeError:
+                pass  # _take() says so
+        self._take(frames)
         return texts.popleft() if texts else None
 
     def _take(self, frames: list[tuple[int, bytes]]) -> None:

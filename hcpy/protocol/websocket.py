@@ -32,6 +32,9 @@ OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA
 
+# First bytes of a final text or binary frame with no reserved bits set.
+_WHOLE_MESSAGE = frozenset({0x80 | OP_TEXT, 0x80 | OP_BINARY})
+
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
@@ -111,19 +114,15 @@ class FrameReader:
         frames, in the order they arrived. Raises WebSocketError.
         """
         buf = self._buf
-        # Nearly every read holds exactly one small unmasked frame: take it
+        # Nearly every read holds exactly one whole, unmasked, unfragmented
+        # message (appliance messages are 100 bytes to a few kB): take it
         # without copying it through the buffer.
-        if (
-            not buf
-            and not self.masked
-            and len(data) >= 2
-            and data[1] < 126
-            and len(data) == data[1] + 2
-            and data[0] & 0xF0 == 0x80
-            and self._fragment_op is None
-            and data[0] & 0x0F in (OP_TEXT, OP_BINARY)
-        ):
-            return [(data[0] & 0x0F, data[2:])]
+        if not buf and not self.masked and len(data) > 4 and data[0] in _WHOLE_MESSAGE and self._fragment_op is None:
+            length = data[1]
+            if length < 126 and len(data) == length + 2:
+                return [(data[0] & 0x0F, data[2:])]
+            if length == 126 and len(data) == (data[2] << 8 | data[3]) + 4:
+                return [(data[0] & 0x0F, data[4:])]
         buf += data
         out: list[tuple[int, bytes]] = []
         while True:
