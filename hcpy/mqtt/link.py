@@ -90,7 +90,11 @@ class MqttLink:
         self._progress = 0.0  # when the socket last took some of them
         self._later: list[Callable[[], None]] = []  # paho calls waiting for _raw to empty
         self._in_paho = False  # the network thread is inside a paho call (callbacks run there)
-        self._republish = False  # a CONNACK arrived: republish once out of paho's callback
+        # What paho's callbacks saw, handed on once out of paho's call: a
+        # callback runs holding _io, and the bridge's handlers take its locks
+        # and publish (the other order, on an appliance's thread).
+        self._republish = False  # a CONNACK arrived
+        self._inbox: list[tuple[str, bytes, bool]] = []  # messages from the broker
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -357,12 +361,17 @@ class MqttLink:
             finally:
                 self._in_paho = False
             republish, self._republish = self._republish, False
+            inbox, self._inbox = self._inbox, []
         if republish:
-            # Outside paho's callbacks, so the republish takes the fast lane.
             try:
                 self._on_connected()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - never let a bug stop the network thread
                 log.exception("republishing after the MQTT connect failed")
+        for topic, payload, retained in inbox:
+            try:
+                self._on_message(topic, payload, retained)
+            except Exception:  # noqa: BLE001
+                log.exception("handling a message on %s failed", topic)
 
     def _sleep(self, seconds: float) -> None:
         """Wait, unless woken (by stop(), say)."""
@@ -400,10 +409,7 @@ class MqttLink:
         self._drained.notify_all()
 
     def _handle_message(self, client, userdata, message) -> None:
-        try:
-            self._on_message(message.topic, message.payload, message.retain)
-        except Exception:  # noqa: BLE001
-            log.exception("handling a message on %s failed", message.topic)
+        self._inbox.append((message.topic, message.payload, message.retain))
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -1,15 +1,17 @@
-"""TLS 1.2 pre-shared-key contexts for both Python back-ends (PROTOCOL.md §1.1).
+"""TLS 1.2 with a pre-shared key, for both Python back-ends (PROTOCOL.md §1.1).
 
 Python 3.13 and newer have PSK callbacks in the standard ``ssl`` module; below
 3.13 the ``sslpsk3`` package adds them to a subclass of ``SSLContext``. The
 rest of hcpy only ever sees an ``ssl.SSLContext``.
 
 Make one context per connection: sharing one between a client and a server
-in the same process has shown session-reuse errors.
+in the same process has shown session-reuse errors. The client's side runs
+over memory buffers (`ClientTls`); the simulator's wraps its socket.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 import sys
 
@@ -49,3 +51,66 @@ def server_context(psk: bytes) -> ssl.SSLContext:
     ctx = _context(ssl.PROTOCOL_TLS_SERVER)
     ctx.set_psk_server_callback(lambda identity: psk, identity_hint=IDENTITY)
     return ctx
+
+
+class ClientTls:
+    """The client's TLS over memory buffers, on a plain socket the caller reads.
+
+    Reading the socket then needs no lock on the TLS state: one thread can
+    wait in recv() while another sends (an SSL object allows one thread at a
+    time), and one recv() carries whole records, where OpenSSL on a socket
+    reads each record's header and body separately.
+
+    `recv` and `sendall` serve the handshake and the websocket upgrade, on
+    the socket's own timeout; afterwards the caller reads the socket itself
+    and passes what came to `decrypt`, and sends what `encrypt` returns.
+    """
+
+    def __init__(self, sock: socket.socket, psk: bytes):
+        self.sock = sock
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = client_context(psk).wrap_bio(self._in, self._out, server_side=False)
+        while True:
+            try:
+                self._tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._send_pending()
+                data = sock.recv(65536)
+                if not data:
+                    # What a wrong key usually looks like from this side.
+                    raise ssl.SSLEOFError("the appliance closed the connection during the TLS handshake") from None
+                self._in.write(data)
+        self._send_pending()
+
+    def decrypt(self, data: bytes) -> bytes:
+        """The plaintext of the records `data` completes (b"" while a record is still partial)."""
+        self._in.write(data)
+        plain = []
+        try:
+            plain.append(self._tls.read(65536))
+            while self._in.pending or self._tls.pending():
+                plain.append(self._tls.read(65536))
+        except ssl.SSLWantReadError:
+            pass  # the rest of a record is still on its way
+        return b"".join(plain)
+
+    def encrypt(self, data: bytes) -> bytes:
+        self._tls.write(data)
+        return self._out.read()
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(self.encrypt(data))
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            data = self.sock.recv(size)
+            if not data:
+                return b""
+            plain = self.decrypt(data)
+            if plain:
+                return plain
+
+    def _send_pending(self) -> None:
+        if self._out.pending:
+            self.sock.sendall(self._out.read())

@@ -5,16 +5,19 @@ TLS-PSK, or binary frames through the AES frame codec. It also keeps the
 connection honest: pings when idle and a silence timeout, so a half-open
 connection is noticed instead of waited on forever.
 
-Every appliance message crosses `receive()`, so it does little: one poll,
-one read, and every frame that read completed is parsed at once.
+Every appliance message crosses `receive()`, so it does little: one read of
+the plain socket (TLS is decrypted from memory, `tlspsk.ClientTls`), with
+the kernel's receive timeout as the tick where it can be set, and every
+frame that read completed is parsed at once. The reading thread holds no
+lock while it waits; TLS state and sends take turns under one.
 """
 
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import deque
@@ -36,8 +39,6 @@ from .websocket import (
 )
 
 PATH = "/homeconnect"
-# The most application data one TLS record carries (RFC 5246 §6.2.1).
-_TLS_RECORD = 1 << 14
 TLS_PORT = 443
 AES_PORT = 80
 
@@ -87,14 +88,10 @@ class Transport:
         self.timing = timing
         self.log = log or logging.getLogger("hcpy.transport")
         self._sock: socket.socket | None = None
+        self._tls: tlspsk.ClientTls | None = None
         self._codec = None  # a FrameCodec on AES connections
         self._reader = FrameReader(masked=False)
         self._texts: deque[str] = deque()  # received, not yet handed out
-        self._poll = select.poll()
-        self._tick_ms = max(1, int(timing.tick * 1000))
-        self._pending = None  # SSLSocket.pending: decrypted bytes poll() cannot see
-        self._more = False  # whether they may be there
-        self._read = None  # the socket's read
         self._last_received = 0.0
         self._last_ping = 0.0
         # OpenSSL allows one thread at a time on a connection: the reading
@@ -110,9 +107,10 @@ class Transport:
         try:
             # Messages are small and conversational: Nagle would only delay them.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            stream = sock
             if not ep.uses_aes:
-                sock = tlspsk.client_context(ep.psk).wrap_socket(sock)
-            leftover = client_upgrade(sock, ep.host, ep.actual_port, PATH)
+                stream = self._tls = tlspsk.ClientTls(sock, ep.psk)
+            leftover = client_upgrade(stream, ep.host, ep.actual_port, PATH)
         except UpgradeRefused as exc:
             sock.close()
             raise ConnectError(
@@ -121,8 +119,9 @@ class Transport:
             ) from None
         except ssl.SSLError as exc:
             sock.close()
+            reason = getattr(exc, "reason", None) or exc
             raise ConnectError(
-                f"TLS with the appliance at {ep.host} failed ({exc.reason or exc}); check its key in devices.json"
+                f"TLS with the appliance at {ep.host} failed ({reason}); check its key in devices.json"
             ) from None
         except (OSError, WebSocketError) as exc:
             sock.close()
@@ -133,11 +132,7 @@ class Transport:
             from .frame import FrameCodec
 
             self._codec = FrameCodec(ep.psk, ep.iv)
-        sock.settimeout(self.timing.tick)
-        self._pending = getattr(sock, "pending", None)
-        # SSLSocket.recv only forwards to read.
-        self._read = sock.read if isinstance(sock, ssl.SSLSocket) else sock.recv
-        self._poll.register(sock, select.POLLIN)
+        _tick_by_kernel(sock, self.timing)
         self._sock = sock
         self._last_received = self._last_ping = time.monotonic()
         if leftover:
@@ -171,14 +166,10 @@ class Transport:
             self._last_ping = now
             self._send_frame(OP_PING, b"", "ping")
         try:
-            # Wait outside the lock, so that other threads can send meanwhile;
-            # read inside it.
-            if not self._more and not self._poll.poll(self._tick_ms):
-                return None
-            with self._io:
-                chunk = self._read(65536)
-        except (TimeoutError, ssl.SSLWantReadError):
-            return None  # half a TLS record so far
+            # No lock while waiting: other threads send meanwhile.
+            chunk = sock.recv(65536)
+        except (BlockingIOError, TimeoutError):
+            return None  # a tick passed
         except (OSError, ValueError) as exc:
             # ValueError: the socket was closed by another thread meanwhile.
             self.close()
@@ -187,9 +178,13 @@ class Transport:
             self.close()
             raise ConnectionClosed("connection lost: the appliance closed the TCP connection")
         self._last_received = now
-        # TLS hands out one record per read; only after a full one can more
-        # be decrypted already, where poll() cannot see it.
-        self._more = len(chunk) >= _TLS_RECORD and self._pending is not None and self._pending() > 0
+        if self._tls is not None:
+            try:
+                with self._io:
+                    chunk = self._tls.decrypt(chunk)
+            except ssl.SSLError as exc:
+                self.close()
+                raise ConnectionClosed(f"connection lost: TLS: {getattr(exc, 'reason', None) or exc}") from None
         try:
             frames = self._reader.feed(chunk)
         except WebSocketError as exc:
@@ -233,7 +228,8 @@ class Transport:
             raise ConnectionClosed("not connected")
         try:
             with self._io:
-                sock.sendall(encode_frame(opcode, encode(payload) if encode else payload, mask=True))
+                frame = encode_frame(opcode, encode(payload) if encode else payload, mask=True)
+                sock.sendall(self._tls.encrypt(frame) if self._tls is not None else frame)
         except (OSError, ValueError) as exc:
             self.close()
             raise ConnectionClosed(f"{what} failed: {_describe(exc)}") from None
@@ -243,9 +239,8 @@ class Transport:
         sock, self._sock = self._sock, None
         if sock is not None:
             try:
-                # socket.socket's own shutdown: it wakes a thread blocked in
-                # poll() or recv() on this socket, TLS or not.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                # Wakes a thread blocked in recv() on this socket.
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             sock.close()
@@ -255,3 +250,28 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out"
     return str(exc) or type(exc).__name__
+
+
+def _tick_by_kernel(sock: socket.socket, timing: Timing) -> None:
+    """Make reads return after a tick, and sends give up after the connect timeout.
+
+    A blocking socket with the kernel's SO_RCVTIMEO waits in one recv() call;
+    Python's own timeout polls first, a second system call per message. The
+    option takes a struct timeval, whose layout is certain only where a C
+    long is 64 bits; elsewhere (32-bit ARM may have 64-bit time_t) Python's
+    timeout it is. Read back, so that a value the kernel took otherwise is
+    never trusted.
+    """
+    if struct.calcsize("l") == 8:
+        sock.settimeout(None)
+        try:
+            for option, seconds in ((socket.SO_RCVTIMEO, timing.tick), (socket.SO_SNDTIMEO, timing.connect)):
+                value = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
+                sock.setsockopt(socket.SOL_SOCKET, option, value)
+                got_s, got_us = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, option, len(value)))
+                if abs(got_s + got_us / 1e6 - seconds) > 0.05 or not got_s + got_us:
+                    raise OSError("the kernel took another timeout")
+            return
+        except OSError:
+            pass
+    sock.settimeout(timing.tick)
