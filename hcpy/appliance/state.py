@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from .model import Access, EnumType, Feature, Kind, Limits, Profile
+from .model import Access, Feature, Kind, Limits, Profile
 
 _ABSENT = object()
 
@@ -46,17 +46,6 @@ class ApplianceState:
             self._copies.setdefault(option_uid, []).append(limits)
 
     # -- decoding ------------------------------------------------------------
-
-    def decode(self, feature: Feature, raw: Any, enum: EnumType | None = None) -> Any:
-        enum = enum or feature.enum
-        if enum is not None and type(raw) is int:
-            return enum.members.get(raw, raw)
-        if feature.is_boolean and isinstance(raw, (bool, int)):
-            return bool(raw)
-        if isinstance(raw, int) and feature.holds_uid:
-            target = self.profile.features.get(raw)
-            return target.name if target is not None else raw
-        return raw
 
     # -- updates from the appliance ----------------------------------------------
 
@@ -121,13 +110,27 @@ class ApplianceState:
         return limits != before
 
     def _store(self, feature: Feature, raw: Any) -> Change | None:
-        # Events count on every occurrence; other features only when they change.
-        previous = self.raw.get(feature.uid, _ABSENT)
+        """Keep a reported value, decoded; the Change, or None when nothing changed.
+
+        Decoded: enumeration member names, booleans, and the names of the
+        features (programs) whose uid a root holds. Events count on every
+        occurrence; other features only when they change.
+        """
+        uid = feature.uid
+        previous = self.raw.get(uid, _ABSENT)
         if previous == raw and type(previous) is type(raw) and feature.kind is not Kind.EVENT:
             return None
-        value = self.decode(feature, raw)
-        self.raw[feature.uid] = raw
-        self.values[feature.uid] = value
+        if feature.enum is not None and type(raw) is int:
+            value = feature.enum.members.get(raw, raw)
+        elif feature.is_boolean and isinstance(raw, (bool, int)):
+            value = bool(raw)
+        elif feature.holds_uid and isinstance(raw, int):
+            target = self.profile.features.get(raw)
+            value = target.name if target is not None else raw
+        else:
+            value = raw
+        self.raw[uid] = raw
+        self.values[uid] = value
         return Change(feature, value, raw)
 
     def _feature_of(self, item: Any) -> Feature | None:

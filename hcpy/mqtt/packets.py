@@ -33,19 +33,31 @@ class PublishFramer:
         for topic, payload, retain in messages:
             head = heads.get(topic)
             if head is None:
-                encoded = topic.encode("utf-8")
-                if len(encoded) > 0xFFFF:
-                    raise ValueError(f"topic of {len(encoded)} bytes is longer than MQTT allows")
-                head = heads[topic] = len(encoded).to_bytes(2, "big") + encoded
+                head = heads[topic] = _topic_head(topic)
             body = payload.encode("utf-8")
             remaining = len(head) + len(body)
-            if remaining > MAX_REMAINING:
-                raise ValueError(f"message of {remaining} bytes is larger than MQTT allows")
-            out.append(PUBLISH | RETAIN if retain else PUBLISH)
-            while remaining > 0x7F:
-                out.append((remaining & 0x7F) | 0x80)
-                remaining >>= 7
-            out.append(remaining)
+            if remaining < 0x80:
+                out += bytes((PUBLISH | RETAIN if retain else PUBLISH, remaining))
+            else:
+                out += _fixed_header(PUBLISH | RETAIN if retain else PUBLISH, remaining)
             out += head
             out += body
         return bytes(out)
+
+
+def _topic_head(topic: str) -> bytes:
+    encoded = topic.encode("utf-8")
+    if len(encoded) > 0xFFFF:
+        raise ValueError(f"topic of {len(encoded)} bytes is longer than MQTT allows")
+    return len(encoded).to_bytes(2, "big") + encoded
+
+
+def _fixed_header(first: int, remaining: int) -> bytes:
+    if remaining > MAX_REMAINING:
+        raise ValueError(f"message of {remaining} bytes is larger than MQTT allows")
+    out = bytearray((first,))
+    while remaining > 0x7F:
+        out.append((remaining & 0x7F) | 0x80)
+        remaining >>= 7
+    out.append(remaining)
+    return bytes(out)

@@ -184,9 +184,11 @@ class Publisher:
                     events.append(Outgoing(topic, event_payload(value)))
             elif naming.is_published(feature):
                 touched = True  # published in the JSON object or Homie only
-        if len(retained) > 1:
+        if len(retained) == 1:
+            messages = [retained[0][1]]
+        else:
             retained.sort(key=_first)  # uid order, as everything() sends them
-        messages = [message for _, message in retained]
+            messages = [message for _, message in retained]
         if touched and self.options.homie:
             messages += self._homie(state, self._values_of(state))
         if touched and self.options.as_json:

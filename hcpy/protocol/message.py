@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -62,7 +63,9 @@ class Message:
                 text = text.decode("utf-8")
             if text[:1] in _WHITESPACE:
                 text = text.lstrip(_WHITESPACE)  # what json.loads would skip
-            obj, end = _DECODER.raw_decode(text)
+            obj, end = _SCAN(text, 0)
+        except StopIteration as stop:  # what the scanner raises where no value starts
+            raise ProtocolError(f"received a frame that is not JSON: no value at character {stop.value}") from None
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the hooks' refusals
             raise ProtocolError(f"received a frame that is not JSON: {exc}") from None
         if end != len(text) and text[end:].strip():
@@ -86,7 +89,7 @@ class Message:
             for item in data:
                 if type(item) is not dict:
                     raise ProtocolError("message data is not a list of objects")
-        return cls(sid, msg_id, str(resource), version, action, data, code)
+        return cls(sid, msg_id, resource if type(resource) is str else str(resource), version, action, data, code)
 
     def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> "Message":
         """The RESPONSE to this message, echoing its ids, resource and version."""
@@ -105,7 +108,9 @@ def _finite(text: str) -> float:
     return number
 
 
-# One decoder for every message: json.loads(text, **hooks) builds a new one per call.
+# One decoder for every message (json.loads(text, **hooks) builds a new one per
+# call), and its scanner called directly: the C code, without raw_decode's frame.
 _DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
+_SCAN = json.scanner.make_scanner(_DECODER)
 _ACTIONS = {action.value: action for action in Action}
 _WHITESPACE = " \t\n\r"

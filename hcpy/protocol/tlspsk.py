@@ -85,15 +85,18 @@ class ClientTls:
 
     def decrypt(self, data: bytes) -> bytes:
         """The plaintext of the records `data` completes (b"" while a record is still partial)."""
-        self._in.write(data)
-        plain = []
+        incoming, tls = self._in, self._tls
+        incoming.write(data)
+        parts = []
         try:
-            plain.append(self._tls.read(65536))
-            while self._in.pending or self._tls.pending():
-                plain.append(self._tls.read(65536))
+            # One read returns one record (at most 16 kB, so nothing stays
+            # pending in it); more bytes left in the buffer are more records.
+            parts.append(tls.read(65536))
+            while incoming.pending:
+                parts.append(tls.read(65536))
         except ssl.SSLWantReadError:
             pass  # the rest of a record is still on its way
-        return b"".join(plain)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def encrypt(self, data: bytes) -> bytes:
         self._tls.write(data)
