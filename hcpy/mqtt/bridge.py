@@ -166,24 +166,32 @@ class ApplianceBridge:
         with self._lock:
             self.link.publish(self.discovery.removals(self.state, current, [topic]))
 
-    # -- commands (paho's thread) ----------------------------------------------------------
+    # -- commands (the MQTT link's network thread) ----------------------------------------------------------
 
     def handle_command(self, topic: CommandTopic, payload: bytes) -> None:
-        """Resolve a command and send it; every way it ends is answered by `_answer`."""
+        """Read, check and send a command; every way it ends is answered by `_answer`."""
         command = Command.received(topic, payload)
         try:
-            try:
-                command = command.resolve(self.state)
-                self.connection.submit(command.writes, lambda reply, error: self._answered(command, error))
-            except CommandError as exc:
-                self._answer(command, refused(str(exc), exc.code))
-            except NotConnected as exc:
-                self._answer(command, refused(str(exc), 503))
-            except HcpyError as exc:
-                self._answer(command, refused(f"{self.name}: sending failed: {exc}", 503))
+            outcome = self._submit(command)
         except Exception:  # noqa: BLE001 - a bug must still get the requester an answer
             self.log.exception("%s: handling a %s command failed", self.name, topic)
-            self._answer(command, refused("hcpy failed to handle the command (see its log)", 500))
+            outcome = refused("hcpy failed to handle the command (see its log)", 500)
+        if outcome is not None:
+            self._answer(command, outcome)
+
+    def _submit(self, command: Command) -> Outcome | None:
+        """Why the command cannot go to the appliance, or None: it went, and its answer follows."""
+        try:
+            command = command.resolve(self.state)
+        except CommandError as exc:
+            return refused(str(exc), exc.code)
+        try:
+            self.connection.submit(command.writes, lambda reply, error: self._answered(command, error))
+        except NotConnected as exc:
+            return refused(str(exc), 503)
+        except HcpyError as exc:
+            return refused(f"{self.name}: sending failed: {exc}", 503)
+        return None
 
     def refuse_retained(self, topic: CommandTopic, payload: bytes) -> None:
         sentence = (

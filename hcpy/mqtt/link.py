@@ -81,18 +81,16 @@ class MqttLink:
         self._stopping = False
         self._client = self._make_client()
         self._framer = PublishFramer()
-        # Every call into paho and every write holds this; re-entrant because
-        # paho calls back into the link (and the bridge publishes) from loop_read.
-        self._io = threading.RLock()
+        # Every call into paho and every write holds this. paho's callbacks run
+        # inside loop_read, holding it: they only record what happened, and the
+        # network thread hands it on after (the bridge's handlers publish, and
+        # take the bridge's locks, which appliance threads take before this one).
+        self._io = threading.Lock()
         self._drained = threading.Condition(self._io)
         self._sock: socket.socket | None = None  # paho's, while connected
         self._raw = bytearray()  # framed QoS 0 packets the socket has not taken yet
         self._progress = 0.0  # when the socket last took some of them
         self._later: list[Callable[[], None]] = []  # paho calls waiting for _raw to empty
-        self._in_paho = False  # the network thread is inside a paho call (callbacks run there)
-        # What paho's callbacks saw, handed on once out of paho's call: a
-        # callback runs holding _io, and the bridge's handlers take its locks
-        # and publish (the other order, on an appliance's thread).
         self._republish = False  # a CONNACK arrived
         self._inbox: list[tuple[str, bytes, bool]] = []  # messages from the broker
         self._thread: threading.Thread | None = None
@@ -179,12 +177,10 @@ class MqttLink:
         with self._io:
             if not self._up:
                 return False
-            # _in_paho: the network thread holds _io inside one of paho's calls,
-            # so it is the caller. paho may write the moment that call returns.
-            if qos == 0 and not self._in_paho and (self._raw or not self._client.want_write()):
+            if qos == 0 and (self._raw or not self._client.want_write()):
                 self._write_raw(self._framer.frame(messages))
                 return len(self._raw) > BACKLOG_LIMIT
-            # Behind bytes paho has queued, or inside one of its callbacks: paho's own queue.
+            # QoS 1, or behind bytes paho has queued: paho's own queue.
             client = self._client
             for m in messages:
                 self._paho(lambda m=m: client.publish(m.topic, m.payload, qos, m.retain))
@@ -273,9 +269,8 @@ class MqttLink:
 
     def _run(self) -> None:
         self._thread_id = threading.get_ident()
-        delay, last_problem = _FIRST_DELAY, None
         try:
-            self._serve(delay, last_problem)
+            self._serve()
         finally:
             with self._io:
                 sock = self._client.socket()
@@ -286,7 +281,9 @@ class MqttLink:
             self._wake_r.close()
             self._wake_w.close()
 
-    def _serve(self, delay: float, last_problem: str | None) -> None:
+    def _serve(self) -> None:
+        """Connect, with backoff while the broker is away, and serve the connection, until stop()."""
+        delay, last_problem = _FIRST_DELAY, None
         while not self._stopping:
             if self._client.socket() is None:
                 problem = self._connect()
@@ -350,16 +347,12 @@ class MqttLink:
                     _shutdown(sock)
                 if self._raw:
                     return  # paho may not write until the link's bytes are out
-            self._in_paho = True
-            try:
-                if pending or sock in ready:
-                    client.loop_read()
-                if client.socket() is not None and client.want_write():
-                    client.loop_write()
-                if client.socket() is not None:
-                    client.loop_misc()
-            finally:
-                self._in_paho = False
+            if pending or sock in ready:
+                client.loop_read()
+            if client.socket() is not None and client.want_write():
+                client.loop_write()
+            if client.socket() is not None:
+                client.loop_misc()
             republish, self._republish = self._republish, False
             inbox, self._inbox = self._inbox, []
         if republish:
