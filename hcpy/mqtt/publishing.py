@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from operator import itemgetter
 from typing import Any
 
 from ..appliance.model import Feature, Kind, Profile, ValueKind
@@ -133,10 +134,6 @@ def summary(mapped: list[tuple[Feature, Any]]) -> dict[str, Any]:
     return result
 
 
-def _first(pair: tuple[int, Outgoing]) -> int:
-    return pair[0]
-
-
 # -- the publisher ------------------------------------------------------------------------
 
 
@@ -184,11 +181,8 @@ class Publisher:
                     events.append(Outgoing(topic, event_payload(value)))
             elif naming.is_published(feature):
                 touched = True  # published in the JSON object or Homie only
-        if len(retained) == 1:
-            messages = [retained[0][1]]
-        else:
-            retained.sort(key=_first)  # uid order, as everything() sends them
-            messages = [message for _, message in retained]
+        retained.sort(key=itemgetter(0))  # uid order, as everything() sends them
+        messages = [message for _, message in retained]
         if touched and self.options.homie:
             messages += self._homie(state, self._values_of(state))
         if touched and self.options.as_json:
