@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import compileall
 import os
 import shutil
 import signal
@@ -46,8 +45,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import paho.mqtt.client as paho  # noqa: E402
+from revisions import Tree, byte_compile, checkout  # noqa: E402
 from support import DISHWASHER, Broker, profile_files  # noqa: E402
 
 from hcpy.appliance.devices import save_devices  # noqa: E402
@@ -77,14 +78,6 @@ TARGET_P50_MS = 2.0
 TARGET_P99_MS = 10.0
 TARGET_RSS_PER_APPLIANCE_MB = 1.5
 TARGET_STARTUP_S = 1.0
-
-
-@dataclass(frozen=True)
-class Tree:
-    """One hcpy checkout whose hc2mqtt.py is measured."""
-
-    label: str
-    root: Path
 
 
 # --- the subscriber --------------------------------------------------------------------
@@ -475,32 +468,6 @@ def self_time(raw_profile: Path, top: int = 10) -> list[tuple[float, str]]:
 
 
 # --- trees ---------------------------------------------------------------------------------
-
-
-def checkout(rev: str, stack: ExitStack) -> Tree:
-    """REV in a temporary git worktree, removed again at the end."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--verify", "--short", f"{rev}^{{commit}}"],
-            cwd=ROOT, check=True, capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
-    except subprocess.CalledProcessError:
-        raise SystemExit(f"--against: {rev!r} is not a revision of this repository") from None
-    where = Path(tempfile.mkdtemp(prefix=f"hcpy-bench-{commit}-"))
-    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(where), commit], cwd=ROOT, check=True)
-    stack.callback(remove_worktree, where)
-    return Tree(commit, where)
-
-
-def remove_worktree(where: Path) -> None:
-    subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=ROOT, check=False)
-    shutil.rmtree(where, ignore_errors=True)
-
-
-def byte_compile(tree: Tree) -> None:
-    # An installed hcpy has its .pyc files after the first start; measure that,
-    # not the compiler (PYTHONDONTWRITEBYTECODE may be set here).
-    compileall.compile_dir(tree.root / "hcpy", quiet=1)
 
 
 def import_time(tree: Tree) -> float:
