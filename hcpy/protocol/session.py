@@ -79,7 +79,10 @@ class _Deaf:
         pass
 
 
-ReplyCallback = Callable[[Message | None, Exception | None], None]
+class ReplyCallback(Protocol):
+    """Gets the outcome of one submitted request: its RESPONSE, or why there is none."""
+
+    def __call__(self, reply: Message | None, error: Exception | None) -> None: ...
 
 
 @dataclass
