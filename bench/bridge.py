@@ -77,7 +77,10 @@ TARGET_RATE = 100.0
 TARGET_P50_MS = 2.0
 TARGET_P99_MS = 10.0
 TARGET_RSS_PER_APPLIANCE_MB = 1.5
-TARGET_STARTUP_S = 1.0
+TARGET_RSS_ONE_MB = 26.0
+TARGET_STARTUP_S = 0.4
+# CPU per message against --against REV: at most this share of REV's, by N.
+TARGET_CPU_RATIO = {1: 0.40, 10: 0.50}
 
 
 # --- the subscriber --------------------------------------------------------------------
@@ -587,6 +590,16 @@ def report(results: list[Result], trees: list[Tree], args: argparse.Namespace) -
         print(f"  all state of {TARGET_N} appliances within {TARGET_STARTUP_S:g} s of start: {startup:.3f} s"
               f"  {verdict(startup, TARGET_STARTUP_S)}")  # fmt: skip
     single = median([r.rss_idle for r in own if r.n == 1])
+    if single == single:
+        print(f"  RSS <= {TARGET_RSS_ONE_MB:g} MB with 1 appliance: {single:.1f} MB  {verdict(single, TARGET_RSS_ONE_MB)}")
+    if len(trees) == 2:
+        for n, limit in TARGET_CPU_RATIO.items():
+            mine = median([r.cpu_per_1k for r in own if r.n == n])
+            theirs = median([r.cpu_per_1k for r in ok if r.n == n and r.tree == trees[1].label])
+            if mine == mine and theirs == theirs:
+                ratio = mine / theirs
+                print(f"  CPU per message <= {limit:.0%} of {trees[1].label}'s at {n} x {args.rate:g}/s:"
+                      f" {ratio:.0%}  {verdict(ratio, limit)}")  # fmt: skip
     for n in sorted({r.n for r in own if r.n > 1}):
         value = (median([r.rss_idle for r in own if r.n == n]) - single) / (n - 1)
         print(f"  RSS <= {TARGET_RSS_PER_APPLIANCE_MB:g} MB per extra appliance, N={n} idle: {fmt(value, '.3f')} MB"

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..errors import ConnectError, ConnectionClosed, FrameError
 from . import tlspsk
@@ -94,8 +95,9 @@ class Transport:
         self._texts: deque[str] = deque()  # received, not yet handed out
         self._last_received = 0.0
         self._last_ping = 0.0
-        # OpenSSL allows one thread at a time on a connection: the reading
-        # thread and a thread sending a command take turns.
+        # The TLS state (OpenSSL allows one thread at a time) and the AES chain
+        # (frames must go out in the order they were encrypted): the reading
+        # thread decrypting and a thread sending a command take turns.
         self._io = threading.Lock()
 
     def connect(self) -> None:
@@ -222,7 +224,9 @@ class Transport:
             elif opcode == OP_TEXT:
                 self.log.warning("ignored a text frame on an AES connection")
 
-    def _send_frame(self, opcode: int, payload, what: str, encode=None) -> None:
+    def _send_frame(
+        self, opcode: int, payload: bytes | str, what: str, encode: Callable[[str], bytes] | None = None
+    ) -> None:
         sock = self._sock
         if sock is None:
             raise ConnectionClosed("not connected")
