@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import struct
 import threading
 import time
 
@@ -149,7 +151,7 @@ def test_handshake_reads_everything(profile, transport_kind, services, version):
             assert "/ro/values" not in [m.resource for m in sim.received if m.action == Action.GET]
 
 
-def test_set_value_and_see_the_notify(profile, transport_kind):
+def test_set_value_and_see_the_notify(profile, transport_kind, tick):
     recorder = Recorder()
     with make_sim(profile, transport_kind) as sim:
         session = make_session(sim, transport_kind, recorder)
@@ -226,7 +228,7 @@ def reconnects(profile, sim, kind):
     return True
 
 
-def test_dropped_connection(profile, transport_kind):
+def test_dropped_connection(profile, transport_kind, tick):
     with make_sim(profile, transport_kind) as sim:
         with Reader(make_session(sim, transport_kind)) as reader:
             sim.drop_connections()
@@ -235,7 +237,35 @@ def test_dropped_connection(profile, transport_kind):
         assert reconnects(profile, sim, transport_kind)
 
 
-def test_silent_appliance_is_noticed(profile, transport_kind):
+@pytest.fixture(params=["kernel", "python"])
+def tick(request, monkeypatch):
+    """Both ways a read returns after a tick: SO_RCVTIMEO on a blocking socket, or Python's timeout."""
+    import hcpy.protocol.transport
+
+    if request.param == "python":
+        monkeypatch.setattr(hcpy.protocol.transport, "KERNEL_TICK", False)
+    elif not hcpy.protocol.transport.KERNEL_TICK:
+        pytest.skip("a C long is not 64 bits here: the kernel's tick is not used")
+    return request.param
+
+
+def test_each_tick_mode_sets_up_the_socket_as_it_says(profile, transport_kind, tick):
+    with make_sim(profile, transport_kind) as sim:
+        session = make_session(sim, transport_kind)
+        session.connect()
+        try:
+            sock = session.transport._sock
+            if tick == "kernel":
+                assert sock.gettimeout() is None
+                seconds, micros = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+                assert abs(seconds + micros / 1e6 - FAST.tick) < 0.05
+            else:
+                assert sock.gettimeout() == FAST.tick
+        finally:
+            session.close()
+
+
+def test_silent_appliance_is_noticed(profile, transport_kind, tick):
     with make_sim(profile, transport_kind) as sim:
         with Reader(make_session(sim, transport_kind)) as reader:
             sim.go_silent()
@@ -244,7 +274,7 @@ def test_silent_appliance_is_noticed(profile, transport_kind):
         assert reconnects(profile, sim, transport_kind)
 
 
-def test_pings_keep_a_quiet_connection_alive(profile, transport_kind):
+def test_pings_keep_a_quiet_connection_alive(profile, transport_kind, tick):
     # Pings every 0.2 s against 3 s of allowed silence: many pongs must go
     # missing before a loaded machine fails this.
     timing = Timing(connect=5, ping_interval=0.2, silence=3.0, tick=0.1)

@@ -40,6 +40,9 @@ from .websocket import (
 )
 
 PATH = "/homeconnect"
+# Whether a struct timeval is two C longs of 64 bits, so that SO_RCVTIMEO can
+# be written safely (see _tick_by_kernel).
+KERNEL_TICK = struct.calcsize("l") == 8
 TLS_PORT = 443
 AES_PORT = 80
 
@@ -266,7 +269,7 @@ def _tick_by_kernel(sock: socket.socket, timing: Timing) -> None:
     timeout it is. Read back, so that a value the kernel took otherwise is
     never trusted.
     """
-    if struct.calcsize("l") == 8:
+    if KERNEL_TICK:
         sock.settimeout(None)
         try:
             for option, seconds in ((socket.SO_RCVTIMEO, timing.tick), (socket.SO_SNDTIMEO, timing.connect)):
