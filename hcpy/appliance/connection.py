@@ -188,9 +188,7 @@ class ApplianceConnection:
 
     def on_values(self, values: list[dict[str, Any]]) -> None:
         changes = self.state.apply_values(values)
-        if changes and self._up:
-            self.observer.changed(self, changes)
-        elif changes:
+        if changes:
             self._report(changes)
 
     def on_description_changes(self, items: list[dict[str, Any]]) -> None:
