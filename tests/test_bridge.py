@@ -49,10 +49,10 @@ def running(broker, sims_and_entries, **settings):
         bridge.stop()
 
 
-def appliance(profile, name, transport="tls", services="iz"):
+def appliance(profile, name, transport="tls", services="iz", remote_start=True):
     psk = os.urandom(32)
     iv = os.urandom(16) if transport == "aes" else None
-    sim = Simulator(SimulatedAppliance(profile, services=services), psk, iv).start()
+    sim = Simulator(SimulatedAppliance(profile, services=services, remote_start=remote_start), psk, iv).start()
     entry = entry_from_profile(
         profile, key=b64(psk), iv=b64(iv) if iv else None, host="127.0.0.1", port=sim.port, name=name
     )
@@ -87,8 +87,8 @@ def test_state_and_availability_topics(broker, subscriber, kitchen, profiles):
         subscriber.wait(f"{P}washer/state/bsh_common_status_doorstate")
         # A change on the appliance reaches MQTT.
         mark = subscriber.mark()
-        dish.set_value("BSH.Common.Status.DoorState", 1)
-        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed", since=mark)
+        dish.set_value("BSH.Common.Status.DoorState", 0)
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Open", since=mark)
         dish.set_value("Dishcare.Dishwasher.Setting.ExtraDry", True)
         subscriber.wait(f"{P}dishwasher/state/dishcare_dishwasher_setting_extradry", "True")
         # Device info from the handshake, as hcpy2-0 published it.
@@ -100,7 +100,7 @@ def test_state_and_availability_topics(broker, subscriber, kitchen, profiles):
         payload = subscriber.wait(f"{P}dishwasher/event/{event.feature_id}", since=mark)
         assert json.loads(payload) == {"event_type": "Present"}
         # The compact summary on T.
-        summary = json.loads(subscriber.wait(f"{P}dishwasher", lambda p: json.loads(p).get("door") == "Closed"))
+        summary = json.loads(subscriber.wait(f"{P}dishwasher", lambda p: json.loads(p).get("door") == "Open"))
         assert set(summary) >= {"state", "door", "remaining", "power", "remainingseconds"}
         mark = subscriber.mark()
     # A clean stop says offline, for the bridge and for each appliance.
@@ -113,10 +113,10 @@ def test_retained_and_published_on_change_only(broker, subscriber, kitchen):
     with running(broker, kitchen):
         subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate")
         mark = subscriber.mark()
-        dish.set_value("BSH.Common.Status.DoorState", 1)
-        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed", since=mark)
+        dish.set_value("BSH.Common.Status.DoorState", 0)
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Open", since=mark)
         mark = subscriber.mark()
-        dish.set_value("BSH.Common.Status.DoorState", 1)  # the same again
+        dish.set_value("BSH.Common.Status.DoorState", 0)  # the same again
         dish.set_value("Dishcare.Dishwasher.Setting.ExtraDry", True)
         subscriber.wait(f"{P}dishwasher/state/dishcare_dishwasher_setting_extradry", "True", since=mark)
         door = [m for m in subscriber.messages[mark:] if m[0].endswith("/bsh_common_status_doorstate")]
@@ -124,7 +124,7 @@ def test_retained_and_published_on_change_only(broker, subscriber, kitchen):
     # A newcomer gets the retained state.
     late = Subscriber(broker.port)
     try:
-        assert late.wait(f"{P}dishwasher/state/bsh_common_status_doorstate") == "Closed"
+        assert late.wait(f"{P}dishwasher/state/bsh_common_status_doorstate") == "Open"
         assert any(retained for t, _, retained in late.messages if t.endswith("/bsh_common_status_doorstate"))
     finally:
         late.close()
@@ -303,9 +303,9 @@ def test_per_appliance_options_block(broker, subscriber, profiles):
             assert subscriber.wait("homie/dishwasher/$homie") == "4.0.0"
             subscriber.wait("homie/dishwasher/door/value")
             mark = subscriber.mark()
-            sim.set_value("BSH.Common.Status.DoorState", 1)
-            subscriber.wait(f"{P}dishwasher/state/door", "Closed", since=mark)
-            subscriber.wait("homie/dishwasher/door/value", "Closed", since=mark)
+            sim.set_value("BSH.Common.Status.DoorState", 0)
+            subscriber.wait(f"{P}dishwasher/state/door", "Open", since=mark)
+            subscriber.wait("homie/dishwasher/door/value", "Open", since=mark)
             # Commands still take full names, whatever the topics are called.
             answer = subscriber.response(f"{P}dishwasher/set", {"name": "BSH.Common.Setting.PowerState", "value": "On"})
             assert answer["status"] == "ok"
@@ -350,8 +350,8 @@ def test_indigestible_reports_cost_only_themselves(broker, subscriber, kitchen, 
         dish.notify("/ro/descriptionChange", [{"uid": 539, "access": {"odd": True}}])
         dish.notify("/ro/values", [{"uid": 544, "value": float("inf")}])  # sent as Infinity
         dish.notify("/ro/values", [{"uid": 544, "value": [1, {"a": None}]}, {"uid": None}])
-        dish.set_value("BSH.Common.Status.DoorState", 1)
-        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Closed", since=mark)
+        dish.set_value("BSH.Common.Status.DoorState", 0)
+        subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Open", since=mark)
         assert ("homeconnect/dishwasher/LWT", "offline") not in [(t, p) for t, p, _ in subscriber.messages[mark:]]
     assert any("Infinity" in r.getMessage() for r in caplog.records)
 

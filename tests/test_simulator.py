@@ -15,11 +15,12 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import websocket
-from support import DISHWASHER, WASHER, profile_files
+from support import COFFEE, DISHWASHER, WASHER, profile_files
 
 from hcpy.appliance.model import (
     Access,
@@ -37,10 +38,15 @@ from hcpy.errors import FrameError, ProtocolError
 from hcpy.protocol import tlspsk
 from hcpy.protocol.frame import FrameCodec
 from hcpy.protocol.message import Message
-from hcpy.simulator import SimulatedAppliance, Simulator
+from hcpy.simulator import ManualClock, ScaledClock, SimulatedAppliance, Simulator
 from hcpy.simulator.values import check_value, initial_value
 from hcpy.simulator.wsserver import accept_key
 
+OPERATION_NAME, ABORT_NAME = "BSH.Common.Status.OperationState", "BSH.Common.Command.AbortProgram"
+PAUSE_NAME, RESUME_NAME = "BSH.Common.Command.PauseProgram", "BSH.Common.Command.ResumeProgram"
+START_IN_NAME, REMAINING_NAME = "BSH.Common.Option.StartInRelative", "BSH.Common.Option.RemainingProgramTime"
+PROGRESS_NAME, FINISHED_NAME = "BSH.Common.Option.ProgramProgress", "BSH.Common.Event.ProgramFinished"
+OPERATION_MEMBERS = {0: "Inactive", 1: "Ready", 2: "DelayedStart", 3: "Run", 4: "Pause", 6: "Finished", 8: "Aborting"}
 PSK = bytes(range(32))
 IV = bytes(range(100, 116))
 TIMEOUT = 5
@@ -213,8 +219,13 @@ class Client:
 
 
 @pytest.fixture(params=["tls", "aes"])
-def sim(request):
-    with Simulator(SimulatedAppliance(small_profile()), PSK, IV if request.param == "aes" else None) as s:
+def transport(request):
+    return request.param
+
+
+@pytest.fixture
+def sim(transport):
+    with Simulator(SimulatedAppliance(small_profile()), PSK, IV if transport == "aes" else None) as s:
         yield s
 
 
@@ -354,9 +365,10 @@ def test_iz_handshake_answers_every_step(sim):
     assert network["ssid"] and set(network["ipV4"]) == {"ipAddress", "prefixSize", "gateway", "dnsServer"}
 
     values = values_of(c.request("/ro/allMandatoryValues"))
-    # initValue, default, first member, False, min or 0, "" – and no command.
+    # initValue, default, first member, False, min or 0, "" – and no command;
+    # found switched on, door closed, ready.
     assert values[DOOR] == 1 and values[POWER] == 2 and values[TEMPERATURE] == 40
-    assert values[OPERATION] == 0 and values[CHILD_LOCK] is False and values[BRIGHTNESS] == 10
+    assert values[OPERATION] == 1 and values[CHILD_LOCK] is False and values[BRIGHTNESS] == 10
     assert values[NAME] == "" and values[START_IN] == 0 and values[FINISHED] == 0 and values[ACTIVE] == 0
     assert ABORT not in values
 
@@ -437,7 +449,8 @@ def test_post_values_answers_then_notifies_every_client(client, sim):
     for c in (client, other):
         note = c.recv()
         assert (note["action"], note["resource"], note["sID"]) == ("NOTIFY", "/ro/values", c.sid)
-        assert note["data"] == [{"uid": POWER, "value": 1}, {"uid": CHILD_LOCK, "value": True}]
+        # Switching off makes the appliance inactive too.
+        assert note["data"] == [{"uid": POWER, "value": 1}, {"uid": OPERATION, "value": 0}, {"uid": CHILD_LOCK, "value": True}]
     assert values_of(client.request("/ro/allMandatoryValues"))[POWER] == 1
     other.close()
 
@@ -505,9 +518,21 @@ def test_select_program_with_options(client):
         [{"program": ECO, "options": [{"uid": START_IN, "value": 1800}, {"uid": TEMPERATURE, "value": 30}]}],
     )
     assert "code" not in reply
+    # Its options' access and limits under Eco50 first, then the values.
+    limits = client.recv()
+    assert limits["resource"] == "/ro/descriptionChange"
+    assert {d["uid"]: (d["parentUID"], d["access"], d.get("max")) for d in limits["data"]} == {
+        START_IN: (ECO, "READWRITE", 3600),
+        TEMPERATURE: (ECO, "READWRITE", None),
+    }
     note = client.recv()
     assert note["resource"] == "/ro/values"
-    assert values_of(note) == {SELECTED: ECO, START_IN: 1800, TEMPERATURE: 30}
+    # The defaults it brings (Temperature 40), then the options given.
+    assert note["data"] == [
+        {"uid": SELECTED, "value": ECO},
+        {"uid": START_IN, "value": 1800},
+        {"uid": TEMPERATURE, "value": 30},
+    ]
     # With Eco50 selected, its own limits apply to the option: writable, max 3600.
     assert "code" not in client.request("/ro/values", "POST", [{"uid": START_IN, "value": 600}])
     assert values_of(client.recv()) == {START_IN: 600}
@@ -516,7 +541,8 @@ def test_select_program_with_options(client):
 
 def test_start_program_runs_it(client):
     assert "code" not in client.request("/ro/activeProgram", "POST", [{"program": QUICK, "options": []}])
-    assert values_of(client.recv()) == {ACTIVE: QUICK, SELECTED: QUICK, OPERATION: 3}
+    assert client.recv()["resource"] == "/ro/descriptionChange"  # Quick's option limits; AbortProgram stays writable
+    assert values_of(client.recv()) == {SELECTED: QUICK, ACTIVE: QUICK, OPERATION: 3}
 
 
 @pytest.mark.parametrize(
@@ -535,7 +561,7 @@ def test_start_program_runs_it(client):
 def test_program_refusals(client, resource, entry, code):
     assert client.request(resource, "POST", [entry])["code"] == code
     values = values_of(client.request("/ro/allMandatoryValues"))
-    assert values[ACTIVE] == 0 and values[SELECTED] == 0 and values[OPERATION] == 0
+    assert values[ACTIVE] == 0 and values[SELECTED] == 0 and values[OPERATION] == 1  # still Ready
 
 
 def test_program_refused_when_remote_start_is_not_allowed(client, sim):
@@ -548,47 +574,190 @@ def test_program_refused_when_remote_start_is_not_allowed(client, sim):
     assert client.request("/ro/selectedProgram", "POST", [{"program": ECO, "options": options}])["code"] == 400
 
 
+def real(stem: str, remote_start: bool = True) -> SimulatedAppliance:
+    """A simulated appliance of a real fixture profile on a clock the test turns."""
+    from hcpy.appliance.profile_xml import parse_profile
+
+    return SimulatedAppliance(parse_profile(*profile_files(stem)), clock=ManualClock(), remote_start=remote_start)
+
+
+def uid_of(app: SimulatedAppliance, name: str) -> int:
+    return app.feature(name).uid
+
+
+def member(app: SimulatedAppliance, name: str) -> str:
+    feature = app.feature(name)
+    return feature.enum.members[app.value(name)]
+
+
 def test_real_dishwasher_profile():
     from hcpy.appliance.profile_xml import parse_profile
 
     profile = parse_profile(*profile_files(DISHWASHER))
-    with Simulator(SimulatedAppliance(profile), PSK) as s:
+    with Simulator(SimulatedAppliance(profile, remote_start=True), PSK) as s:
         c = Client(s)
         c.setup()
         assert c.request("/iz/info")["data"][0]["vib"] == "SN658X06TE"
         values = values_of(c.request("/ro/allMandatoryValues"))
-        assert values[0x020F] == 0 and values[0x1406] is False  # DoorState Open; IntensivZone default false
+        assert values[0x020F] == 1 and values[0x1406] is False  # DoorState Closed; IntensivZone default false
         assert 0x0200 not in values  # AbortProgram is a command
+        # AbortProgram has access "none" in this profile until a program runs.
+        assert c.request("/ro/values", "POST", [{"uid": 0x0200, "value": True}])["code"] == 403
         eco, intensiv_zone = 0x2004, 0x1406
         options = [{"uid": intensiv_zone, "value": True}, {"uid": 558, "value": 3600}]
         assert "code" not in c.request("/ro/activeProgram", "POST", [{"program": eco, "options": options}])
-        assert values_of(c.recv()) == {0x0100: eco, 0x0101: eco, intensiv_zone: True, 558: 3600, 0x0228: 3}
-        # AbortProgram has access "none" in this profile until the appliance says otherwise.
-        assert c.request("/ro/values", "POST", [{"uid": 0x0200, "value": True}])["code"] == 403
+        descriptions = {d["uid"]: d for d in c.recv()["data"]}
+        assert descriptions[0x0200]["access"] == "WRITEONLY"  # AbortProgram now
+        assert descriptions[558]["parentUID"] == eco and descriptions[558]["access"] == "READWRITE"
+        values = values_of(c.recv())
+        assert values[0x0100] == eco and values[0x0101] == eco and values[intensiv_zone] is True
+        assert values[0x0228] == 2 and values[558] == 3600  # DelayedStart, an hour to go
+        assert "code" not in c.request("/ro/values", "POST", [{"uid": 0x0200, "value": True}])
         assert s.violations == []
         c.close()
 
 
-def test_real_washer_profile_over_aes():
+def test_a_dishwasher_program_from_delayed_start_to_finished():
+    app = real(DISHWASHER)
+    start_in, remaining, progress = (uid_of(app, n) for n in (START_IN_NAME, REMAINING_NAME, PROGRESS_NAME))
+    eco = uid_of(app, "Dishcare.Dishwasher.Program.Eco50")
+    result = app.start_program("/ro/activeProgram", [{"program": eco, "options": [{"uid": start_in, "value": 3600}]}])
+    assert result.ok, result.reason
+    assert member(app, OPERATION_NAME) == "DelayedStart" and app.value(start_in) == 3600
+    assert app.value(remaining) == int(3.75 * 3600)  # the program's own time, while it waits
+    app.clock.advance(1800)
+    changes = app.advance()
+    assert {"uid": start_in, "value": 1800} in changes.values
+    app.clock.advance(1800)
+    app.advance()
+    assert member(app, OPERATION_NAME) == "Run" and app.value(progress) == 0
+    assert member(app, "Dishcare.Dishwasher.Status.ProgramPhase") == "PreRinse"
+    # Commands a running program offers; the washer-only ones stay as they were.
+    assert app._limits[uid_of(app, ABORT_NAME)].access is Access.WRITE_ONLY
+    app.clock.advance(6780)  # of 13,500 s: past half way, so the third of four phases
+    app.advance()
+    assert member(app, "Dishcare.Dishwasher.Status.ProgramPhase") == "FinalRinse"
+    assert app.value(progress) == 50 and app.value(remaining) == 13500 - 6780
+    app.clock.advance(3.75 * 3600)
+    changes = app.advance()
+    assert member(app, OPERATION_NAME) == "Finished"
+    assert app.value(remaining) == 0 and app.value(progress) == 100 and app.value(256) == 0
+    assert {"uid": uid_of(app, FINISHED_NAME), "value": 1} in changes.values  # ProgramFinished Present
+    assert app._limits[uid_of(app, ABORT_NAME)].access is Access.NONE
+    # The user empties it: opening the door makes it ready again.
+    app.set_door(closed=False)
+    assert member(app, OPERATION_NAME) == "Ready"
+
+
+@pytest.mark.parametrize(
+    "prepare, code, reason",
+    [
+        (lambda app: app.allow_remote_start(False), 538, "remote start"),
+        (lambda app: app.set_door(closed=False), 540, "door"),
+        (lambda app: app.set_power(False), 540, "switched on"),
+        (lambda app: app.start_program("/ro/activeProgram", [{"program": 0x2007}]), 541, "under way"),
+    ],
+)
+def test_a_start_is_refused_as_an_appliance_refuses_it(prepare, code, reason):
+    app = real(DISHWASHER)
+    prepare(app)
+    result = app.start_program("/ro/activeProgram", [{"program": uid_of(app, "Dishcare.Dishwasher.Program.Eco50")}])
+    assert (result.code, reason in result.reason) == (code, True)
+
+
+def test_abort_winds_down_to_ready_with_its_event():
+    app = real(DISHWASHER)
+    quick = uid_of(app, "Dishcare.Dishwasher.Program.Quick45")
+    assert app.start_program("/ro/activeProgram", [{"program": quick}]).ok
+    app.clock.advance(60)
+    app.advance()
+    result = app.write_values([{"uid": uid_of(app, ABORT_NAME), "value": True}])
+    assert result.ok
+    assert member(app, OPERATION_NAME) == "Aborting" and app.value(256) == 0
+    assert {"uid": uid_of(app, "BSH.Common.Event.ProgramAborted"), "value": 1} in result.changes.values
+    app.clock.advance(10)
+    app.advance()
+    assert member(app, OPERATION_NAME) == "Ready"
+    assert app._limits[uid_of(app, ABORT_NAME)].access is Access.NONE
+
+
+def test_a_washer_pauses_resumes_and_finishes_when_asked_to_finish():
+    app = real(WASHER)
+    cotton = uid_of(app, "LaundryCare.Washer.Program.Cotton")
+    finish_in, duration = uid_of(app, "BSH.Common.Option.FinishInRelative"), uid_of(app, "BSH.Common.Option.Duration")
+    options = [{"uid": duration, "value": 3600}, {"uid": finish_in, "value": 5400}]
+    result = app.start_program("/ro/activeProgram", [{"program": cotton, "options": options}])
+    assert result.ok, result.reason
+    assert member(app, OPERATION_NAME) == "DelayedStart"  # done in 90 minutes, takes 60: half an hour to wait
+    app.clock.advance(1800 + 600)
+    app.advance()
+    assert member(app, OPERATION_NAME) == "Run" and app._limits[uid_of(app, PAUSE_NAME)].access is Access.WRITE_ONLY
+    assert app.write_values([{"uid": uid_of(app, PAUSE_NAME), "value": True}]).ok
+    assert member(app, OPERATION_NAME) == "Pause" and app._limits[uid_of(app, RESUME_NAME)].access is Access.WRITE_ONLY
+    left = app.value(uid_of(app, REMAINING_NAME))
+    app.clock.advance(7200)
+    app.advance()
+    assert app.value(uid_of(app, REMAINING_NAME)) == left  # a paused program's clock stands still
+    assert app.write_values([{"uid": uid_of(app, RESUME_NAME), "value": True}]).ok
+    app.clock.advance(3000)
+    app.advance()
+    assert member(app, OPERATION_NAME) == "Finished"
+
+
+def test_a_coffee_machine_brews_and_counts_the_beverage():
+    app = real(COFFEE)
+    espresso = uid_of(app, "ConsumerProducts.CoffeeMaker.Program.Beverage.Espresso")
+    counter = uid_of(app, "ConsumerProducts.CoffeeMaker.Status.BeverageCounterRistrettoEspresso")
+    before = app.value(counter)
+    assert app.start_program("/ro/activeProgram", [{"program": espresso}]).ok
+    assert member(app, OPERATION_NAME) == "Run"
+    app.clock.advance(60)
+    app.advance()
+    assert member(app, OPERATION_NAME) == "Finished" and app.value(counter) == before + 1
+
+
+def test_the_coffee_machine_starts_only_with_remote_start_allowed():
+    app = real(COFFEE, remote_start=False)
+    espresso = uid_of(app, "ConsumerProducts.CoffeeMaker.Program.Beverage.Espresso")
+    # ActiveProgram is read-only in its profile until Remote Start is pressed.
+    assert app.start_program("/ro/activeProgram", [{"program": espresso}]).code == 403
+    changes = app.allow_remote_start()
+    assert {"uid": 256, "access": "READWRITE"} in changes.descriptions
+    assert app.start_program("/ro/activeProgram", [{"program": espresso}]).ok
+
+
+def test_switching_off_ends_a_program_quietly():
+    app = real(DISHWASHER)
+    assert app.start_program("/ro/activeProgram", [{"program": uid_of(app, "Dishcare.Dishwasher.Program.Quick45")}]).ok
+    changes = app.write_values([{"uid": uid_of(app, "BSH.Common.Setting.PowerState"), "value": 1}])
+    assert member(app, OPERATION_NAME) == "Inactive" and app.value(256) == 0
+    assert not any(c["uid"] == uid_of(app, "BSH.Common.Event.ProgramAborted") for c in changes.changes.values)
+
+
+def test_washer_programs_are_available_as_a_real_one_announces_them():
+    app = real(WASHER)
+    cotton = uid_of(app, "LaundryCare.Washer.Program.Cotton")
+    described = {d["uid"]: d for d in app.description_changes() if "parentUID" not in d}
+    assert described[cotton]["available"] is True
+
+
+def test_the_clock_runs_programs_over_real_sockets(transport):
+    """A fast clock and the simulator's own ticker: a client sees a whole run."""
     from hcpy.appliance.profile_xml import parse_profile
 
-    profile = parse_profile(*profile_files(WASHER))
-    cotton, temperature, spin, finish_in = 0x7001, 0x6001, 0x6002, 0x0227
-    with Simulator(SimulatedAppliance(profile), PSK, IV) as s:
+    app = SimulatedAppliance(parse_profile(*profile_files(DISHWASHER)), clock=ScaledClock(36000), remote_start=True)
+    with Simulator(app, PSK, IV if transport == "aes" else None) as s:
         c = Client(s)
         c.setup()
-        options = [{"uid": temperature, "value": 3}, {"uid": spin, "value": 120}, {"uid": finish_in, "value": 3600}]
-        # As described, the washer allows no remote start and no program yet: its
-        # description changes at run time open them.
-        assert c.request("/ro/activeProgram", "POST", [{"program": cotton, "options": options}])["code"] == 403
-        s.set_description("BSH.Common.Root.ActiveProgram", access="readWrite")
-        s.set_description(cotton, available=True)
-        assert [c.recv()["resource"] for _ in range(2)] == ["/ro/descriptionChange"] * 2
-        bad_spin = options[:1] + [{"uid": spin, "value": 130}]
-        assert c.request("/ro/activeProgram", "POST", [{"program": cotton, "options": bad_spin}])["code"] == 400
-        assert "code" not in c.request("/ro/activeProgram", "POST", [{"program": cotton, "options": options}])
-        assert values_of(c.recv()) == {0x0100: cotton, 0x0101: cotton, temperature: 3, spin: 120, finish_in: 3600, 0x0228: 3}
-        assert s.violations == []
+        quick = 0x2007
+        assert "code" not in c.request("/ro/activeProgram", "POST", [{"program": quick}])
+        seen = []
+        deadline = time.monotonic() + 10
+        while "Finished" not in seen and time.monotonic() < deadline:
+            note = c.recv()
+            if note["resource"] == "/ro/values":
+                seen += [OPERATION_MEMBERS.get(d["value"]) for d in note["data"] if d["uid"] == 0x0228]
+        assert seen[-1] == "Finished" and "Run" in seen
         c.close()
 
 

@@ -13,7 +13,9 @@ appliance of a devices.json.
 
 from __future__ import annotations
 
-from .appliance import SERVICE_PRESETS, Result, SimulatedAppliance
+from .appliance import SERVICE_PRESETS, SimulatedAppliance
+from .changes import Changes, Result
+from .clock import ManualClock, ScaledClock
 from .server import Simulator
 
-__all__ = ["SERVICE_PRESETS", "Result", "SimulatedAppliance", "Simulator"]
+__all__ = ["SERVICE_PRESETS", "Changes", "ManualClock", "Result", "ScaledClock", "SimulatedAppliance", "Simulator"]

@@ -1,8 +1,13 @@
-"""The simulated appliance's state: values, live limits, and what it accepts.
+"""The simulated appliance's state: values, live limits, what it accepts, and its programs.
 
 No I/O. Every connection of a `Simulator` shares one `SimulatedAppliance`;
-its methods are thread-safe. Changes come back as wire-ready lists of
-``{"uid": …, "value": …}`` for the caller to notify.
+its methods are thread-safe. What changes comes back as `Changes`: the
+wire-ready entries of /ro/values and /ro/descriptionChange for the caller
+to notify.
+
+Programs run as real appliances report them (`runner`, `lifecycle`). Time
+comes from a `Clock`; `advance()` reports whatever the clock says has
+happened since it was last called.
 """
 
 from __future__ import annotations
@@ -10,9 +15,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..appliance import names
 from ..appliance.model import (
     PROGRAM_ROOTS,
     Access,
@@ -25,6 +30,9 @@ from ..appliance.model import (
     Program,
     ValueKind,
 )
+from .changes import Changes, Refused, Result
+from .clock import Clock, ScaledClock
+from .runner import ProgramRunner
 from .values import check_value, describe, initial_value
 
 # The services the appliance advertises in /ci/services (PROTOCOL.md §3).
@@ -45,35 +53,17 @@ SERVICE_PRESETS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
-# Answer codes, in one place. Appliances answer 400 for any value they cannot take.
-NOT_FOUND = 404
-FORBIDDEN = 403
+# Answer codes, in one place (the profiles' errorDescription lists name them).
+# Appliances answer 400 for any value they cannot take.
 BAD_REQUEST = 400
+FORBIDDEN = 403
+NOT_FOUND = 404
+REMOTE_START_NOT_ACTIVE = 538
+DEVICE_STATE_NOT_COMPLIANT = 540
+PROCESS_STATE_NOT_COMPLIANT = 541
 
 VALUE_KINDS = {Kind.STATUS, Kind.SETTING, Kind.EVENT, Kind.OPTION, *PROGRAM_ROOTS, Kind.PROTECTION_PORT}
 DESCRIBED_KINDS = VALUE_KINDS | {Kind.COMMAND, Kind.PROGRAM}
-
-OPERATION_STATE = "BSH.Common.Status.OperationState"
-
-
-@dataclass
-class Result:
-    """What the appliance made of a write: ``code`` None means accepted."""
-
-    code: int | None = None
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.code is None
-
-
-class _Refused(Exception):
-    def __init__(self, code: int, reason: str):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 class SimulatedAppliance:
@@ -81,7 +71,13 @@ class SimulatedAppliance:
 
     ``services`` is a preset name ("iz", "legacy") or the list /ci/services
     answers; ``info`` and ``network`` override fields of /iz/info (/ci/info)
-    and /ni/info.
+    and /ni/info. ``clock`` drives its programs (real time by default).
+
+    It starts as a real appliance is found: switched on, door closed,
+    remote start not allowed (``remote_start=True`` allows it, as a user
+    pressing the appliance's button would). Programs a profile lists as
+    unavailable are available, as a real appliance announces them right
+    after connecting.
     """
 
     def __init__(
@@ -91,6 +87,8 @@ class SimulatedAppliance:
         initial_values_version: int = 2,
         info: dict[str, Any] | None = None,
         network: dict[str, Any] | None = None,
+        clock: Clock | None = None,
+        remote_start: bool = False,
     ):
         if isinstance(services, str):
             if services not in SERVICE_PRESETS:
@@ -101,11 +99,12 @@ class SimulatedAppliance:
         self.initial_values_version = initial_values_version
         self.info = {**default_info(profile.description), **(info or {})}
         self.network = {**default_network(self.info), **(network or {})}
+        self.clock = clock or ScaledClock()
         self._lock = threading.RLock()
         # Live copies: description changes alter these, never the profile.
         self._limits: dict[int, Limits] = {uid: copy.copy(f.limits) for uid, f in profile.features.items()}
         for program in profile.programs.values():
-            self._limits.setdefault(program.uid, Limits()).available = program.available
+            self._limits.setdefault(program.uid, Limits()).available = True
         self._option_limits: dict[tuple[int, int], Limits] = {
             (program.uid, option.uid): copy.copy(option.limits)
             for program in profile.programs.values()
@@ -119,6 +118,12 @@ class SimulatedAppliance:
         for root in (self._active_root, self._selected_root):
             if root is not None:
                 self._values[root.uid] = 0  # no program
+        self.runner = ProgramRunner(self)
+        # As found: on, door closed, idle.
+        self.put(names.POWER_STATE, "On")
+        self.put(names.DOOR_STATE, "Closed")
+        self.put(names.OPERATION_STATE, "Ready")
+        self.allow_remote_start(remote_start)
 
     # --- services ---------------------------------------------------------
 
@@ -140,9 +145,20 @@ class SimulatedAppliance:
             raise KeyError(f"the simulated {self.profile.description.model or 'appliance'} has no feature {uid_or_name!r}")
         return feature
 
+    def has(self, name: str) -> bool:
+        return self.profile.by_name(name) is not None
+
     def value(self, uid_or_name: int | str) -> Any:
         with self._lock:
             return self._values.get(self.feature(uid_or_name).uid)
+
+    def member(self, name: str) -> str | None:
+        """The enumeration member a feature holds now, or None if it has none (or no such feature)."""
+        feature = self.profile.by_name(name)
+        if feature is None or feature.enum is None:
+            return None
+        with self._lock:
+            return feature.enum.members.get(self._values.get(feature.uid))
 
     def mandatory_values(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -171,11 +187,14 @@ class SimulatedAppliance:
         with self._lock:
             try:
                 if not items:
-                    raise _Refused(BAD_REQUEST, "no values given")
+                    raise Refused(BAD_REQUEST, "no values given")
                 planned = [self._check_write(item) for item in items]
-            except _Refused as refused:
+                changes = Changes()
+                for feature, value in planned:
+                    changes += self._write(feature, value)
+            except Refused as refused:
                 return Result(refused.code, reason=refused.reason)
-            return Result(changes=self._apply(planned))
+            return Result(changes=changes)
 
     def start_program(self, resource: str, items: list[dict[str, Any]]) -> Result:
         """POST /ro/selectedProgram or /ro/activeProgram."""
@@ -183,19 +202,54 @@ class SimulatedAppliance:
         with self._lock:
             try:
                 program, options = self._check_program(active, items)
-            except _Refused as refused:
+                if active:
+                    self._check_startable(program)
+                changes = self.runner.select(program)
+                for feature, value in options:
+                    changes += self.put(feature.name, value)
+                if active:
+                    changes += self.runner.start(program, self.clock.now())
+            except Refused as refused:
                 return Result(refused.code, reason=refused.reason)
-            planned: list[tuple[Feature, Any]] = []
-            roots = [self._active_root, self._selected_root] if active else [self._selected_root]
-            planned += [(root, program.uid) for root in roots if root is not None]
-            planned += options
-            if active:
-                run = self._member(OPERATION_STATE, "Run")
-                if run is not None:
-                    planned.append(run)
-            return Result(changes=self._apply(planned))
+            return Result(changes=changes)
 
-    # --- changes made by the simulator's user ----------------------------
+    def advance(self) -> Changes:
+        """Whatever a running program did since the last call, by the clock."""
+        with self._lock:
+            return self.runner.advance(self.clock.now())
+
+    # --- what the appliance's user does by hand ---------------------------
+
+    def set_door(self, closed: bool) -> Changes:
+        """Open or close the door; opening it after a program finished makes the appliance ready."""
+        with self._lock:
+            changes = self.put(names.DOOR_STATE, "Closed" if closed else "Open")
+            if not closed and self.member(names.OPERATION_STATE) == "Finished":
+                changes += self.put(names.OPERATION_STATE, "Ready")
+            return changes
+
+    def allow_remote_start(self, allowed: bool = True) -> Changes:
+        """Press (or cancel) Remote Start: ActiveProgram becomes writable, or read-only again."""
+        with self._lock:
+            changes = self.put(names.REMOTE_START_ALLOWED, allowed)
+            root = self._active_root
+            if root is not None and root.limits.access is Access.READ:
+                changes += self.limit(root.name, Access.READ_WRITE if allowed else Access.READ)
+            return changes
+
+    def set_power(self, on: bool) -> Changes:
+        """Switch on (ready) or off; switching off ends a running program."""
+        with self._lock:
+            feature = self.profile.by_name(names.POWER_STATE)
+            off = "Off" if feature and feature.enum and "Off" in feature.enum.members.values() else "Standby"
+            changes = Changes()
+            if not on and self.runner.run is not None:
+                changes += self.runner.abort(self.clock.now(), quietly=True)
+            changes += self.put(names.POWER_STATE, "On" if on else off)
+            changes += self.put(names.OPERATION_STATE, "Ready" if on else "Inactive")
+            return changes
+
+    # --- changes made by the simulator's user (tests) ----------------------
 
     def set_value(self, uid_or_name: int | str, value: Any) -> dict[str, Any]:
         """Set a value unchecked (the appliance changing by itself); enum member names are accepted."""
@@ -254,95 +308,164 @@ class SimulatedAppliance:
                 entry["value"] = self.set_value(feature.uid, value)["value"]
             return entry
 
+    # --- primitives the program runner uses (holding the lock) ------------
+
+    def put(self, name: str, value: Any) -> Changes:
+        """Set a feature's value by name (a member name for enumerations) if the profile has it.
+
+        Reported only when it changes; an event is reported every time.
+        """
+        feature = self.profile.by_name(name)
+        if feature is None:
+            return Changes()
+        if isinstance(value, str) and feature.enum is not None:
+            if value not in feature.enum.members.values():
+                return Changes()  # a state this appliance does not know
+            value = _member_value(feature.enum, value, feature.name)
+        elif isinstance(value, bool) and feature.value_kind is not ValueKind.BOOLEAN:
+            return Changes()
+        if self._values.get(feature.uid) == value and feature.kind is not Kind.EVENT:
+            return Changes()
+        self._values[feature.uid] = value
+        return Changes(values=[{"uid": feature.uid, "value": value}])
+
+    def limit(self, name: str, access: Access | None = None, available: bool | None = None) -> Changes:
+        """Change a feature's live access or availability by name; reported only when it changes."""
+        feature = self.profile.by_name(name)
+        if feature is None:
+            return Changes()
+        limits = self._limits[feature.uid]
+        entry: dict[str, Any] = {"uid": feature.uid}
+        if access is not None and limits.access is not access:
+            limits.access = access
+            entry["access"] = access.value.upper()
+        if available is not None and limits.available != available:
+            limits.available = available
+            entry["available"] = available
+        return Changes(descriptions=[entry]) if len(entry) > 1 else Changes()
+
+    def restore(self, name: str) -> Changes:
+        """Back to the access and availability the profile gives a feature."""
+        feature = self.profile.by_name(name)
+        if feature is None:
+            return Changes()
+        return self.limit(name, feature.limits.access, feature.limits.available)
+
+    def option_limits(self, program: Program, uid: int) -> Limits:
+        """An option's limits under `program`: the program's own, the option list's for what it leaves out."""
+        return _merged(self._option_limits[(program.uid, uid)], self._limits[uid])
+
+    def select_root(self, program: Program | None, active: bool) -> Changes:
+        """Set SelectedProgram (or ActiveProgram) to `program`, 0 for none."""
+        root = self._active_root if active else self._selected_root
+        if root is None:
+            return Changes()
+        return self.put(root.name, program.uid if program else 0)
+
+    def program_in(self, active: bool) -> Program | None:
+        root = self._active_root if active else self._selected_root
+        return self.profile.programs.get(self._values.get(root.uid)) if root is not None else None
+
     # --- internals --------------------------------------------------------
+
+    def _write(self, feature: Feature, value: Any) -> Changes:
+        """What a checked POST /ro/values entry does."""
+        if feature.name == names.ABORT_PROGRAM and value:
+            return self.runner.abort(self.clock.now())
+        if feature.name == names.PAUSE_PROGRAM and value:
+            return self.runner.pause(self.clock.now())
+        if feature.name == names.RESUME_PROGRAM and value:
+            return self.runner.resume(self.clock.now())
+        if feature.kind is Kind.COMMAND:
+            return Changes()  # a command acts, it is not a state
+        if feature.kind is Kind.SELECTED_PROGRAM:
+            program = self.profile.programs.get(value)
+            return self.runner.select(program) if program else self.select_root(None, active=False)
+        if feature.name == names.POWER_STATE:
+            return self.set_power(feature.enum is not None and feature.enum.members.get(value) == "On")
+        self._values[feature.uid] = value
+        return Changes(values=[{"uid": feature.uid, "value": value}])
 
     def _check_write(self, item: dict[str, Any]) -> tuple[Feature, Any]:
         uid, value = item.get("uid"), item.get("value")
         if not isinstance(uid, int) or isinstance(uid, bool) or "value" not in item:
-            raise _Refused(BAD_REQUEST, f"entry {item!r} needs an integer uid and a value")
+            raise Refused(BAD_REQUEST, f"entry {item!r} needs an integer uid and a value")
         feature = self.profile.features.get(uid)
         if feature is None or feature.kind not in VALUE_KINDS | {Kind.COMMAND}:
-            raise _Refused(NOT_FOUND, f"uid {uid} is not a value or command of this appliance")
+            raise Refused(NOT_FOUND, f"uid {uid} is not a value or command of this appliance")
         limits, enum = self._effective(feature)
         self._check_writable(feature.name, limits)
         if feature.kind in PROGRAM_ROOTS:
             if not isinstance(value, int) or isinstance(value, bool) or (value and value not in self.profile.programs):
-                raise _Refused(BAD_REQUEST, f"{feature.name}: {value!r} is not a program uid")
+                raise Refused(BAD_REQUEST, f"{feature.name}: {value!r} is not a program uid")
             return feature, value
         self._check(feature, value, limits, enum)
         return feature, value
 
     def _check_program(self, active: bool, items: list[dict[str, Any]]) -> tuple[Program, list[tuple[Feature, Any]]]:
         if len(items) != 1 or not isinstance(items[0].get("program"), int) or isinstance(items[0].get("program"), bool):
-            raise _Refused(BAD_REQUEST, "expected one entry with an integer program uid")
+            raise Refused(BAD_REQUEST, "expected one entry with an integer program uid")
         entry = items[0]
         program = self.profile.programs.get(entry["program"])
         if program is None:
-            raise _Refused(NOT_FOUND, f"there is no program {entry['program']}")
+            raise Refused(NOT_FOUND, f"there is no program {entry['program']}")
         root = self._active_root if active else self._selected_root
         if root is not None:
             self._check_writable(root.name, self._limits[root.uid])
         if not self._limits[program.uid].available:
-            raise _Refused(FORBIDDEN, f"program {program.name} is not available now")
+            raise Refused(FORBIDDEN, f"program {program.name} is not available now")
         if program.execution == ("selectOnly" if active else "startOnly"):
-            raise _Refused(FORBIDDEN, f"program {program.name} cannot be {'started' if active else 'selected'} ({program.execution})")
+            raise Refused(FORBIDDEN, f"program {program.name} cannot be {'started' if active else 'selected'} ({program.execution})")
         options = entry.get("options", [])
         if not isinstance(options, list) or not all(isinstance(o, dict) for o in options):
-            raise _Refused(BAD_REQUEST, "options must be a list of objects")
+            raise Refused(BAD_REQUEST, "options must be a list of objects")
         planned = []
         for option in options:
             uid, value = option.get("uid"), option.get("value")
             option_def = program.options.get(uid) if isinstance(uid, int) else None
             feature = self.profile.features.get(uid) if isinstance(uid, int) else None
             if option_def is None or feature is None:
-                raise _Refused(BAD_REQUEST, f"{uid!r} is not an option of program {program.name}")
-            limits = _merged(self._option_limits[(program.uid, uid)], self._limits[uid])
+                raise Refused(BAD_REQUEST, f"{uid!r} is not an option of program {program.name}")
+            limits = self.option_limits(program, uid)
             self._check_writable(f"{feature.name} in {program.name}", limits)
             self._check(feature, value, limits, option_def.enum or feature.enum)
             planned.append((feature, value))
         return program, planned
 
+    def _check_startable(self, program: Program) -> None:
+        """Refuse a start as an appliance does when its user has not made it ready."""
+        if self.runner.under_way:
+            raise Refused(PROCESS_STATE_NOT_COMPLIANT, "a program is already under way")
+        if self.member(names.POWER_STATE) not in (None, "On"):
+            raise Refused(DEVICE_STATE_NOT_COMPLIANT, "the appliance is not switched on")
+        if self.member(names.DOOR_STATE) not in (None, "Closed", "Locked"):
+            raise Refused(DEVICE_STATE_NOT_COMPLIANT, "the door is open")
+        if self.has(names.REMOTE_START_ALLOWED) and not self.value(names.REMOTE_START_ALLOWED):
+            raise Refused(REMOTE_START_NOT_ACTIVE, "remote start is not allowed on the appliance")
+
     def _effective(self, feature: Feature) -> tuple[Limits, EnumType | None]:
         """An option's limits are those of the running or selected program, when it has the option."""
         limits = self._limits[feature.uid]
         if feature.kind is Kind.OPTION:
-            for root in (self._active_root, self._selected_root):
-                program = self.profile.programs.get(self._values.get(root.uid)) if root is not None else None
+            for active in (True, False):
+                program = self.program_in(active)
                 if program is not None and feature.uid in program.options:
                     option = program.options[feature.uid]
-                    return _merged(self._option_limits[(program.uid, feature.uid)], limits), option.enum or feature.enum
+                    return self.option_limits(program, feature.uid), option.enum or feature.enum
         return limits, feature.enum
 
     @staticmethod
     def _check_writable(what: str, limits: Limits) -> None:
         if not limits.access.writable:
-            raise _Refused(FORBIDDEN, f"{what} is not writable (access {limits.access.value})")
+            raise Refused(FORBIDDEN, f"{what} is not writable (access {limits.access.value})")
         if not limits.available:
-            raise _Refused(FORBIDDEN, f"{what} is not available now")
+            raise Refused(FORBIDDEN, f"{what} is not available now")
 
     @staticmethod
     def _check(feature: Feature, value: Any, limits: Limits, enum: EnumType | None) -> None:
         reason = check_value(feature.value_kind, value, limits, enum)
         if reason is not None:
-            raise _Refused(BAD_REQUEST, f"{feature.name} {reason}")
-
-    def _apply(self, planned: list[tuple[Feature, Any]]) -> list[dict[str, Any]]:
-        changes = []
-        for feature, value in planned:
-            if feature.kind is Kind.COMMAND:
-                continue  # a command acts, it is not a state
-            self._values[feature.uid] = value
-            changes.append({"uid": feature.uid, "value": value})
-        return changes
-
-    def _member(self, name: str, member: str) -> tuple[Feature, int] | None:
-        feature = self.profile.by_name(name)
-        if feature is None or feature.enum is None:
-            return None
-        for value, member_name in feature.enum.members.items():
-            if member_name == member:
-                return feature, value
-        return None
+            raise Refused(BAD_REQUEST, f"{feature.name} {reason}")
 
 
 def _merged(scoped: Limits, base: Limits) -> Limits:

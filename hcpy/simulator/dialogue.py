@@ -27,10 +27,12 @@ from ..protocol.resources import (
     RO_ACTIVE_PROGRAM,
     RO_ALL_DESCRIPTION_CHANGES,
     RO_ALL_MANDATORY_VALUES,
+    RO_DESCRIPTION_CHANGE,
     RO_SELECTED_PROGRAM,
     RO_VALUES,
 )
-from .appliance import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Result, SimulatedAppliance
+from .appliance import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SimulatedAppliance
+from .changes import Changes, Result
 
 
 @dataclass
@@ -164,8 +166,18 @@ class Dialogue:
     def _write(self, msg: Message, result: Result) -> Outcome:
         if not result.ok:
             return Outcome([msg.reply(code=result.code)], reason=result.reason)
-        notifications = [(RO_VALUES, result.changes)] if result.changes else []
-        return Outcome([msg.reply()], notifications)
+        return Outcome([msg.reply()], notifications(result.changes))
+
+
+def notifications(changes: Changes) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The NOTIFYs that tell clients of `changes`: descriptions first, so that a value
+    arrives with the access and limits it now has."""
+    out = []
+    if changes.descriptions:
+        out.append((RO_DESCRIPTION_CHANGE, changes.descriptions))
+    if changes.values:
+        out.append((RO_VALUES, changes.values))
+    return out
 
 
 def _ok(msg: Message, data: list[dict[str, Any]]) -> Outcome:

@@ -19,8 +19,9 @@ from ..protocol.frame import TO_CLIENT, FrameCodec
 from ..protocol.message import Action, Message
 from ..protocol.resources import RO_DESCRIPTION_CHANGE, RO_VALUES
 from .appliance import SimulatedAppliance
+from .changes import Changes
 from .connection import PATH, Connection
-from .dialogue import Dialogue
+from .dialogue import Dialogue, notifications
 from .faults import Fault, Faults
 
 # stop() first lets connections say goodbye, then cuts what is left.
@@ -67,6 +68,7 @@ class Simulator:
         self._listener: socket.socket | None = None
         self._port: int | None = None
         self._listen_thread: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
         self._cond = threading.Condition()
         self._live: list[Connection] = []
@@ -112,12 +114,22 @@ class Simulator:
         self._wake_r, self._wake_w = socket.socketpair()
         self._listen_thread = threading.Thread(target=self._accept_loop, name=f"{self.thread_prefix}-listen", daemon=True)
         self._listen_thread.start()
+        speed = getattr(self.app.clock, "speed", None)
+        if speed:
+            # The appliance's clock runs by itself: report a running program
+            # once per appliance minute, but at least once a second.
+            period = min(1.0, max(0.02, 60.0 / speed))
+            self._ticker = threading.Thread(target=self._tick, args=(period,), name=f"{self.thread_prefix}-clock", daemon=True)
+            self._ticker.start()
         log.debug("%s: listening on %s (%s)", self.name, self.url, self.transport.upper())
         return self
 
     def stop(self) -> None:
         """Close the listener and every connection; returns within about a second."""
         self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.join(STOP_WAIT)
+            self._ticker = None
         if self._listen_thread is not None:
             self._wake_w.send(b"\0")
             self._listen_thread.join(STOP_WAIT)
@@ -214,6 +226,37 @@ class Simulator:
         """Send a NOTIFY of the appliance's own to every client."""
         for conn in self._snapshot():
             conn.post(lambda conn=conn: conn.send(conn.dialogue.message(resource, data)))
+
+    def tell(self, changes: Changes) -> None:
+        """Notify every client of what the appliance changed."""
+        for resource, data in notifications(changes):
+            self.notify(resource, data)
+
+    # --- what the appliance's user does by hand -------------------------
+
+    def set_door(self, closed: bool) -> None:
+        self.tell(self.app.set_door(closed))
+
+    def allow_remote_start(self, allowed: bool = True) -> None:
+        self.tell(self.app.allow_remote_start(allowed))
+
+    def set_power(self, on: bool) -> None:
+        self.tell(self.app.set_power(on))
+
+    # --- time -------------------------------------------------------------
+
+    def advance(self, seconds: float = 0.0) -> None:
+        """Turn a `ManualClock` on by `seconds` and report what the appliance did meanwhile."""
+        if seconds:
+            self.app.clock.advance(seconds)
+        self.tell(self.app.advance())
+
+    def _tick(self, period: float) -> None:
+        while not self._stopping.wait(period):
+            try:
+                self.tell(self.app.advance())
+            except Exception:  # noqa: BLE001 - the appliance's clock must not stop
+                log.exception("%s: running the program failed", self.name)
 
     # --- misbehaviour on request ----------------------------------------
 
