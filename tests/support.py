@@ -1,11 +1,13 @@
 """Helpers the tests and the benchmarks share: real profiles, a private mosquitto, a subscriber.
 
-Imported by tests/conftest.py (which turns them into fixtures) and by
-bench/ scripts; nothing here depends on pytest.
+Imported by tests/conftest.py (which turns them into fixtures), by the
+tests that run simulators behind a bridge, and by bench/ scripts; nothing
+here depends on pytest.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -13,9 +15,20 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import paho.mqtt.client as paho
+
+from hcpy.appliance.connection import Backoff
+from hcpy.appliance.entry import ApplianceEntry, entry_from_profile
+from hcpy.appliance.model import Profile
+from hcpy.mqtt.bridge import Bridge, BridgeSettings
+from hcpy.mqtt.link import MqttSettings
+from hcpy.protocol.message import Action
+from hcpy.protocol.transport import Timing
+from hcpy.simulator import SimulatedAppliance, Simulator
 
 PROFILES = Path(__file__).parent / "fixtures" / "profiles"
 DISHWASHER = "SIEMENS-SN658X06TE-000000000000"
@@ -158,6 +171,53 @@ class Subscriber:
     def close(self):
         self.client.loop_stop()
         self.client.disconnect()
+
+
+# -- simulators and a bridge between them and a broker ----------------------------------
+
+FAST = Timing(connect=3, ping_interval=0.3, silence=1.5, tick=0.1)
+QUICK_RETRY = Backoff(first=0.2, limit=0.5, stable_after=5)
+PREFIX = "homeconnect/"
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def simulated(
+    profile: Profile, name: str, transport: str = "tls", services: str = "iz", **appliance: Any
+) -> tuple[Simulator, ApplianceEntry]:
+    """A started simulator with fresh keys, and the devices.json entry that reaches it.
+
+    `appliance` goes to SimulatedAppliance (remote_start, clock, …); Remote
+    Start is allowed unless it says otherwise.
+    """
+    appliance.setdefault("remote_start", True)
+    psk = os.urandom(32)
+    iv = os.urandom(16) if transport == "aes" else None
+    sim = Simulator(SimulatedAppliance(profile, services=services, **appliance), psk, iv).start()
+    entry = entry_from_profile(profile, key=b64(psk), iv=b64(iv) if iv else None, host="127.0.0.1", port=sim.port, name=name)
+    return sim, entry
+
+
+@contextmanager
+def bridged(port: int, sims_and_entries: list[tuple[Simulator, ApplianceEntry]], **settings: Any) -> Iterator[Bridge]:
+    """hcpy's bridge between these simulators and the broker on `port`, stopped on leaving."""
+    bridge = Bridge(
+        [e for _, e in sims_and_entries],
+        MqttSettings(host="127.0.0.1", port=port, prefix=PREFIX, clientname="hcpy-test"),
+        BridgeSettings(device_id="00112233aabbccdd", timing=FAST, backoff=QUICK_RETRY, request_timeout=3, **settings),
+    )
+    bridge.start()
+    try:
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+def posts(sim: Simulator) -> list:
+    """What the client posted to the simulated appliance."""
+    return [m for m in sim.received if m.action == Action.POST]
 
 
 # A broker with TLS, client certificates and a password (tests/conftest.py: pki).

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import time
-from contextlib import contextmanager
 
 import pytest
-from support import DISHWASHER, WASHER, Subscriber, profile_files
+from support import DISHWASHER, WASHER, Subscriber, bridged, posts, profile_files, simulated
 
-from hcpy.appliance.connection import Backoff
-from hcpy.appliance.entry import entry_from_profile
 from hcpy.appliance.profile_xml import parse_profile
-from hcpy.mqtt.bridge import Bridge, BridgeSettings
-from hcpy.mqtt.link import MqttSettings
-from hcpy.protocol.message import Action
-from hcpy.protocol.transport import Timing
-from hcpy.simulator import SimulatedAppliance, Simulator
 
-FAST = Timing(connect=3, ping_interval=0.3, silence=1.5, tick=0.1)
-QUICK_RETRY = Backoff(first=0.2, limit=0.5, stable_after=5)
 P = "homeconnect/"
-
-
-def b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 @pytest.fixture(scope="module")
@@ -34,29 +18,12 @@ def profiles():
     return {"dishwasher": parse_profile(*profile_files(DISHWASHER)), "washer": parse_profile(*profile_files(WASHER))}
 
 
-@contextmanager
 def running(broker, sims_and_entries, **settings):
-    entries = [e for _, e in sims_and_entries]
-    bridge = Bridge(
-        entries,
-        MqttSettings(host="127.0.0.1", port=broker.port, prefix=P, clientname="hcpy-test"),
-        BridgeSettings(device_id="00112233aabbccdd", timing=FAST, backoff=QUICK_RETRY, request_timeout=3, **settings),
-    )
-    bridge.start()
-    try:
-        yield bridge
-    finally:
-        bridge.stop()
+    return bridged(broker.port, sims_and_entries, **settings)
 
 
-def appliance(profile, name, transport="tls", services="iz", remote_start=True):
-    psk = os.urandom(32)
-    iv = os.urandom(16) if transport == "aes" else None
-    sim = Simulator(SimulatedAppliance(profile, services=services, remote_start=remote_start), psk, iv).start()
-    entry = entry_from_profile(
-        profile, key=b64(psk), iv=b64(iv) if iv else None, host="127.0.0.1", port=sim.port, name=name
-    )
-    return sim, entry
+def appliance(profile, name, transport="tls", services="iz"):
+    return simulated(profile, name, transport, services)
 
 
 @pytest.fixture
@@ -66,10 +33,6 @@ def kitchen(profiles):
     yield pair
     for sim, _ in pair:
         sim.stop()
-
-
-def posts(sim):
-    return [m for m in sim.received if m.action == Action.POST]
 
 
 # -- publishing --------------------------------------------------------------------------
@@ -410,11 +373,18 @@ def test_stale_discovery_configs_left_on_the_broker_are_removed(broker, subscrib
 
 def test_a_description_change_republishes_only_the_configs_it_alters(broker, subscriber, kitchen):
     (dish, _), _ = kitchen
-    door = "homeassistant/sensor/hcpy/dishwasher_bsh_common_status_doorstate/config"
     abort = "homeassistant/button/hcpy/dishwasher_bsh_common_command_abortprogram/config"
+    delay = "homeassistant/number/hcpy/dishwasher_bsh_common_option_startinrelative/config"
     with running(broker, kitchen, ha_discovery=True):
-        subscriber.wait(door)
+        subscriber.wait(abort)
+        subscriber.wait(f"{P}dishwasher/available/bsh_common_command_abortprogram", "offline")
+        subscriber.wait("homeassistant/sensor/hcpy/dishwasher_program_end/config")  # the last config of the batch
         mark = subscriber.mark()
-        dish.set_description("BSH.Common.Command.AbortProgram", access="WRITEONLY")  # a program started
-        subscriber.wait(abort, since=mark)
-        assert [t for t, _, _ in subscriber.messages[mark:] if t == door] == []
+        # A program started: the button that was there all along works now.
+        dish.set_description("BSH.Common.Command.AbortProgram", access="WRITEONLY")
+        subscriber.wait(f"{P}dishwasher/available/bsh_common_command_abortprogram", "online", since=mark)
+        assert [t for t, _, _ in subscriber.messages[mark:] if "/hcpy/dishwasher_" in t] == []
+        # New bounds for the delayed start: that number's config, and nothing else.
+        dish.set_description("BSH.Common.Option.StartInRelative", max=7200)
+        assert json.loads(subscriber.wait(delay, lambda p: json.loads(p)["max"] == 120, since=mark))["max"] == 120
+        assert [t for t, _, _ in subscriber.messages[mark:] if "/hcpy/dishwasher_" in t] == [delay]

@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 from support import DISHWASHER, WASHER, profile_files
 
-from hcpy.appliance.commands import (
-    CommandError,
-    Request,
-    build_program,
-    build_set,
-    parse_payload,
-)
+from hcpy.appliance.commands import CommandError, Request, build_set, parse_payload
 from hcpy.appliance.model import EnumType
 from hcpy.appliance.profile_xml import parse_profile
+from hcpy.appliance.programs import build_program
 from hcpy.appliance.state import ApplianceState
 from hcpy.protocol.resources import RO_ACTIVE_PROGRAM as ACTIVE_PROGRAM
 from hcpy.protocol.resources import RO_SELECTED_PROGRAM as SELECTED_PROGRAM
@@ -224,7 +219,7 @@ def test_option_not_valid_for_the_program(dishwasher, washer):
 def test_start_the_selected_program(dishwasher):
     refused(409, build_program, dishwasher, {"program": "selected"}, ACTIVE_PROGRAM, match="no program is selected")
     dishwasher.apply_values([{"uid": 257, "value": 8195}, {"uid": 5126, "value": True}, {"uid": 558, "value": 0}])
-    request = build_program(dishwasher, {}, ACTIVE_PROGRAM)
+    request = build_program(dishwasher, {"program": "selected"}, ACTIVE_PROGRAM)
     assert request.data[0]["program"] == 8195
     assert {"uid": 5126, "value": True} in request.data[0]["options"]
     # An explicit option overrides the appliance's current one.
@@ -255,3 +250,99 @@ def test_stop_pause_resume_where_the_appliance_has_them(dishwasher):
     refused(404, build_program, dishwasher, "resume", ACTIVE_PROGRAM, match="ResumeProgram")
     # On selectedProgram the words are program names, and there are none such.
     refused(404, build_program, dishwasher, {"program": "stop"}, SELECTED_PROGRAM)
+
+
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ({}, 'no "program" given: name a program, or "selected"'),
+        ({"options": []}, 'no "program"'),
+        ({"program": "Eco50", "start": True}, "'start' is not understood"),
+        ({"program": "stop", "delay": 60}, "takes no options or delay"),
+        ({"program": "Eco50", "options": {"uid": 558}}, '"options" must be a list'),
+    ],
+)
+def test_empty_or_meaningless_program_payloads_are_400(dishwasher, body, match):
+    refused(400, build_program, dishwasher, body, ACTIVE_PROGRAM, match=match)
+
+
+def reported(state, **values):
+    """Values as the appliance reports them, by short name and member name."""
+    items = []
+    for short, value in values.items():
+        feature = next(f for f in state.profile.features.values() if f.short_name == short and f.kind.value != "program")
+        if feature.enum is not None and isinstance(value, str):
+            value = next(n for n, m in feature.enum.members.items() if m == value)
+        items.append({"uid": feature.uid, "value": value})
+    state.apply_values(items)
+
+
+@pytest.mark.parametrize(
+    "values, code, match",
+    [
+        ({"OperationState": "Run"}, 409, "already under way .*Run.*abort it"),
+        ({"OperationState": "DelayedStart"}, 409, "already under way"),
+        ({"PowerState": "Off"}, 409, "switched off .*switch it on"),
+        ({"RemoteControlStartAllowed": False}, 403, "enable Remote Start on the appliance"),
+        ({"DoorState": "Open"}, 409, "door is open: close it"),
+    ],
+)
+def test_a_start_the_appliance_would_refuse_is_refused_before_sending(dishwasher, values, code, match):
+    ready = {"OperationState": "Ready", "PowerState": "On", "RemoteControlStartAllowed": True, "DoorState": "Closed"}
+    reported(dishwasher, **ready)
+    assert build_program(dishwasher, {"program": "Eco50"}, ACTIVE_PROGRAM).data == [{"program": 8196}]
+    reported(dishwasher, **values)
+    refused(code, build_program, dishwasher, {"program": "Eco50"}, ACTIVE_PROGRAM, match=match)
+    # Selecting is still fine: only a start is refused.
+    assert build_program(dishwasher, {"program": "Eco50"}, SELECTED_PROGRAM).data == [{"program": 8196}]
+
+
+def test_a_start_is_refused_while_active_program_is_read_only(washer):
+    cotton = next(p for p in washer.profile.programs.values() if p.name.endswith(".Cotton"))
+    washer.apply_description_changes([{"uid": cotton.uid, "available": True}])
+    refused(403, build_program, washer, {"program": cotton.uid}, ACTIVE_PROGRAM, match="takes no program start now")
+    washer.apply_description_changes([{"uid": 256, "access": "READWRITE"}])
+    assert build_program(washer, {"program": cotton.uid}, ACTIVE_PROGRAM).data == [{"program": cotton.uid}]
+
+
+def test_a_delay_goes_through_start_in_relative(dishwasher):
+    request = build_program(dishwasher, {"program": "Eco50", "delay": 3600}, ACTIVE_PROGRAM)
+    assert request.data == [{"program": 8196, "options": [{"uid": 558, "value": 3600}]}]
+    # A time span the profile leaves unbounded still takes no negative and no more than a day.
+    refused(400, build_program, dishwasher, {"program": "Eco50", "delay": -5}, ACTIVE_PROGRAM, match="0 or more")
+    bad = {"program": "Eco50", "options": [{"uid": 558, "value": 99999999}]}
+    refused(400, build_program, dishwasher, bad, ACTIVE_PROGRAM, match="out of range .*0 to 86400")
+    refused(400, build_program, dishwasher, {"program": "Eco50", "delay": 99999999}, ACTIVE_PROGRAM, match="out of range")
+    refused(400, build_program, dishwasher, {"program": "Eco50", "delay": "soon"}, ACTIVE_PROGRAM, match="seconds")
+
+
+def test_a_delay_goes_through_finish_in_relative_where_that_is_what_the_program_has(washer):
+    cotton = next(p for p in washer.profile.programs.values() if p.name.endswith(".Cotton"))
+    washer.apply_description_changes([{"uid": cotton.uid, "available": True}, {"uid": 256, "access": "READWRITE"}])
+    # The run's length is what the appliance estimates once the program is selected.
+    refused(400, build_program, washer, {"program": cotton.uid, "delay": 3600}, ACTIVE_PROGRAM, match="duration is not known")
+    reported(washer, SelectedProgram=cotton.uid, RemainingProgramTime=5400 + 30)
+    request = build_program(washer, {"program": "selected", "delay": 3600}, ACTIVE_PROGRAM)
+    finish_uid = washer.profile.by_name("BSH.Common.Option.FinishInRelative").uid
+    finish = next(o for o in request.data[0]["options"] if o["uid"] == finish_uid)
+    assert finish["value"] == 3600 + 5460  # rounded up to the option's 60 s step
+
+
+def test_a_program_without_a_delay_option_says_so():
+    from support import COFFEE
+
+    coffee = ApplianceState(parse_profile(*profile_files(COFFEE)), "coffee")
+    refused(400, build_program, coffee, {"program": "Espresso", "delay": 60}, SELECTED_PROGRAM, match="offers no delayed start")
+
+
+def test_setting_an_option_follows_the_program_in_charge(dishwasher):
+    body = {"name": "StartInRelative", "value": 1800}
+    refused(409, build_set, dishwasher, body, match="select a program that has it first")
+    reported(dishwasher, SelectedProgram=8196)
+    assert build_set(dishwasher, body).data == [{"uid": 558, "value": 1800}]
+    refused(400, build_set, dishwasher, {"name": "StartInRelative", "value": 86401}, match="out of range for .*StartInRelative")
+    # The program's own limits, as the appliance narrows them.
+    dishwasher.apply_description_changes([{"uid": 558, "parentUID": 8196, "max": 600}])
+    refused(400, build_set, dishwasher, body, match="0 to 600")
+    dishwasher.apply_description_changes([{"uid": 558, "parentUID": 8196, "access": "READ"}])
+    refused(403, build_set, dishwasher, body, match="not writable for Dishcare.Dishwasher.Program.Eco50")

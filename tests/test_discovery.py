@@ -12,13 +12,10 @@ import re
 import pytest
 from support import COFFEE, DISHWASHER, WASHER, profile_files
 
-from hcpy.appliance.commands import (
-    CommandError,
-    build_program,
-    build_set,
-    parse_payload,
-)
+from hcpy.appliance.commands import CommandError, build_set, parse_payload
+from hcpy.appliance.controls import is_control, startable, usable
 from hcpy.appliance.model import Feature, Kind, Program
+from hcpy.appliance.programs import build_program
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
 from hcpy.mqtt.discovery import Discovery, DiscoveryOptions, config_topic_filter, label
@@ -34,7 +31,7 @@ from hcpy.protocol.resources import RO_VALUES as VALUES
 HA_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?:(?P<node>[a-zA-Z0-9_-]+)/)?(?P<object>[a-zA-Z0-9_-]+)/config$")
 # A valid entity id (homeassistant.core.valid_entity_id).
 ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
-VALUE_TEMPLATE = re.compile(r"^\{% set labels = (?P<map>\{.*\}) %\}\{\{ labels\.get\(value, value\) \}\}$")
+VALUE_TEMPLATE = re.compile(r'^\{% set labels = (?P<map>\{.*\}) %\}\{\{ labels\.get\(value, "None"\) \}\}$')
 
 INFO = {
     "brand": "SIEMENS",
@@ -55,10 +52,11 @@ def appliance(stem: str, name: str = "dishwasher") -> tuple[Topics, ApplianceSta
 class Published:
     """The topics discovery reads, as a test decides them (the bridge's are `Naming`'s)."""
 
-    def __init__(self, topics: Topics, state=None, event=None, info=None):
+    def __init__(self, topics: Topics, state=None, event=None, info=None, available=None):
         self.state_topic = state or (lambda f: topics.state(f.feature_id))
         self.event_topic = event or (lambda f: topics.event(f.feature_id))
         self.info_topic = info or (lambda key: None)
+        self.available_topic = available or (lambda f: topics.available(f.feature_id))
 
 
 def discover(topics: Topics, state: ApplianceState, info: dict | None = None, **options) -> dict[str, dict]:
@@ -74,8 +72,13 @@ def config(configs: dict[str, dict], component: str, object_id: str) -> dict:
     return configs[f"homeassistant/{component}/hcpy/{object_id}/config"]
 
 
+MINUTES = "{{ (value | int) * 60 }}"
+
+
 def render(template: str, value: object) -> str:
-    """What Home Assistant's command_template produces for `value`."""
+    """What Home Assistant's command_template produces for `value` (a time span's in minutes)."""
+    if MINUTES in template:
+        return template.replace(MINUTES, str(int(value) * 60))
     assert "{{ value }}" in template
     return template.replace("{{ value }}", str(value))
 
@@ -114,7 +117,9 @@ def test_every_config_is_retained_json_on_a_topic_home_assistant_matches(stem):
         assert payload["default_entity_id"] == f"{match['component']}.{payload['unique_id']}"
         assert ENTITY_ID.match(payload["default_entity_id"])
         assert payload["availability_mode"] == "all"
-        assert payload["availability"] == [{"topic": "homeconnect/LWT"}, {"topic": "homeconnect/dishwasher/LWT"}]
+        # The bridge's and the appliance's; a control's own "works now" besides.
+        assert payload["availability"][:2] == [{"topic": "homeconnect/LWT"}, {"topic": "homeconnect/dishwasher/LWT"}]
+        assert [a["topic"].rsplit("/", 2)[-2] for a in payload["availability"][2:]] in ([], ["available"])
         assert payload["device"]["identifiers"] == ["dishwasher"]
         assert payload["name"]
         unique_ids.add(payload["unique_id"])
@@ -222,20 +227,24 @@ def test_other_writable_enum_is_a_select_of_member_names():
         assert set_request(state, render(rinse["command_template"], option)).data == [{"uid": 4354, "value": members[option]}]
 
 
-def test_write_only_command_is_a_button_and_access_none_is_nothing():
+def test_commands_are_buttons_that_always_exist_and_are_available_while_writable():
     topics, state = appliance(COFFEE, "dishwasher")
     abort = config(discover(topics, state), "button", "dishwasher_bsh_common_command_abortprogram")
     assert abort["command_topic"] == "homeconnect/dishwasher/set"
     assert set_request(state, abort["payload_press"]).data == [{"uid": 512, "value": True}]
     assert "state_topic" not in abort
 
-    # The dishwasher's profile has AbortProgram with access none: no entity,
-    # until the appliance makes it writable.
+    # The dishwasher's profile has AbortProgram with access none until a
+    # program runs: the button is there all along, and unavailable until then.
     topics, state = appliance(DISHWASHER)
-    assert not [t for t in discover(topics, state) if "bsh_common_command_abortprogram" in t]
+    before = config(discover(topics, state), "button", "dishwasher_bsh_common_command_abortprogram")
+    assert before["availability"][-1] == {"topic": "homeconnect/dishwasher/available/bsh_common_command_abortprogram"}
+    with pytest.raises(CommandError, match="does not take AbortProgram now|not writable"):
+        set_request(state, before["payload_press"])
     state.apply_description_changes([{"uid": 512, "access": "WRITEONLY"}])
-    abort = config(discover(topics, state), "button", "dishwasher_bsh_common_command_abortprogram")
-    assert set_request(state, abort["payload_press"]).data == [{"uid": 512, "value": True}]
+    after = config(discover(topics, state), "button", "dishwasher_bsh_common_command_abortprogram")
+    assert after == before  # nothing for Home Assistant to reload
+    assert set_request(state, after["payload_press"]).data == [{"uid": 512, "value": True}]
 
 
 def test_destructive_commands_are_disabled_by_default():
@@ -245,22 +254,26 @@ def test_destructive_commands_are_disabled_by_default():
     assert "enabled_by_default" not in config(configs, "button", "dishwasher_bsh_common_command_abortprogram")
 
 
-def test_number_takes_min_max_step_from_the_live_limits():
+def test_number_takes_min_max_step_from_the_live_limits_of_the_selected_program():
     topics, state = appliance(COFFEE, "dishwasher")
+    state.apply_values([{"uid": 257, "value": 8211}])  # Coffee selected
     fill = config(discover(topics, state), "number", "dishwasher_consumerproducts_coffeemaker_option_fillquantity")
     assert (fill["min"], fill["max"], fill["step"]) == (20, 400, 5)
     assert fill["command_topic"] == "homeconnect/dishwasher/set"
     for value in (20, 250, 400):
         assert set_request(state, render(fill["command_template"], value)).data == [{"uid": 5122, "value": value}]
 
-    state.apply_description_changes([{"uid": 5122, "max": 300}])
+    state.apply_description_changes([{"uid": 5122, "parentUID": 8211, "max": 300}])
     fill = config(discover(topics, state), "number", "dishwasher_consumerproducts_coffeemaker_option_fillquantity")
     assert fill["max"] == 300
+    state.apply_values([{"uid": 257, "value": 8217}])  # HotWater: its own limits again
+    assert config(discover(topics, state), "number", "dishwasher_consumerproducts_coffeemaker_option_fillquantity")["max"] == 400
+    state.apply_values([{"uid": 257, "value": 8211}])
     with pytest.raises(CommandError):  # the command layer agrees with the new limit
         set_request(state, render(fill["command_template"], 305))
 
 
-def test_control_whose_live_access_drops_to_read_becomes_a_sensor_and_the_old_config_is_removed():
+def test_a_control_stays_one_when_its_access_drops_and_stale_configs_are_removed():
     topics, state = appliance(DISHWASHER)
     before = discover(topics, state)
     switch_topic = "homeassistant/switch/hcpy/dishwasher_bsh_common_setting_allowflexstart/config"
@@ -271,19 +284,18 @@ def test_control_whose_live_access_drops_to_read_becomes_a_sensor_and_the_old_co
     discovery = Discovery(topics, Published(topics))
     current = discovery.messages(state, INFO)
     after = {m.topic: json.loads(m.payload) for m in current}
-    assert switch_topic not in after and select_topic not in after
-    flex = config(after, "binary_sensor", "dishwasher_bsh_common_setting_allowflexstart")
-    assert "command_topic" not in flex
-    rinse = config(after, "sensor", "dishwasher_dishcare_dishwasher_setting_rinseaid")
-    assert rinse["device_class"] == "enum" and "command_topic" not in rinse
+    assert after[switch_topic] == before[switch_topic] and after[select_topic] == before[select_topic]
 
+    # hcpy2-0 (or an older hcpy) made a sensor of the delayed start: it goes.
+    old_delay = "homeassistant/sensor/hcpy/dishwasher_bsh_common_option_startinrelative/config"
+    assert "homeassistant/number/hcpy/dishwasher_bsh_common_option_startinrelative/config" in after
     others = [
         "homeassistant/switch/hcpy/washer_bsh_common_setting_childlock/config",  # another appliance
         "homeassistant/switch/other/dishwasher_bsh_common_setting_allowflexstart/config",  # other software
         "homeassistant/switch/hcpy/dishwasher_something_else/config",  # not a feature of ours
     ]
-    removals = discovery.removals(state, current, [*before, *others])
-    assert removals == [Outgoing(switch_topic, "", retain=True), Outgoing(select_topic, "", retain=True)]
+    removals = discovery.removals(state, current, [*before, old_delay, *others])
+    assert removals == [Outgoing(old_delay, "", retain=True)]
     assert config_topic_filter() == "homeassistant/+/hcpy/+/config"
 
 
@@ -304,10 +316,13 @@ def test_program_selects_offer_program_names_and_command_the_program_topics():
         request = build_program(state, parse_payload(render(active["command_template"], option)), ACTIVE_PROGRAM)
         assert request.resource == ACTIVE_PROGRAM
 
-    # The state arrives as the full name (or the uid): the template maps both to the label.
+    # The state arrives as the full name (or the uid): the template maps both
+    # to the label, and anything else (0: no program) to "None", which Home
+    # Assistant's select takes as "no option" rather than an error.
     mapping = json.loads(VALUE_TEMPLATE.match(selected["value_template"])["map"])
     assert mapping["Dishcare.Dishwasher.Program.Eco50"] == "Eco50"
     assert mapping["8196"] == "Eco50"
+    assert "0" not in mapping
     assert set(mapping.values()) == set(selected["options"])
 
 
@@ -358,7 +373,7 @@ def test_events_are_event_entities_on_the_event_topic():
     topics, state = appliance(DISHWASHER)
     finished = config(discover(topics, state), "event", "dishwasher_bsh_common_event_programfinished")
     assert state.profile.features[540].enum.name == "BSH.Common.EnumType.EventPresentState"
-    assert finished["event_types"] == ["Off", "Present", "Confirmed"]
+    assert finished["event_types"] == ["Present", "Confirmed"]  # Off is never sent
     assert finished["state_topic"] == "homeconnect/dishwasher/event/bsh_common_event_programfinished"
     # The payload is {"event_type": …} already; an event value_template would
     # have to render a whole JSON object.
@@ -389,7 +404,10 @@ def test_lists_programs_unpublished_and_inaccessible_features_get_no_entity():
     assert "bsh_common_status_operationstate" in objects
     assert not objects & {f.feature_id for f in features if f.kind in (Kind.LIST, Kind.PROGRAM)}
     assert "bsh_common_setting_childlock" not in objects  # access none on this washer
-    assert not objects & {f.feature_id for f in features if state.limits[f.uid].access.value == "none"}
+    # Access none: nothing, unless it is a control (whose access comes and goes).
+    none = {f.feature_id for f in features if state.limits[f.uid].access.value == "none"}
+    assert objects & none <= {f.feature_id for f in features if is_control(state.profile, f)}
+    assert "bsh_common_command_abortprogram" in objects
 
 
 def test_what_the_publisher_sends_is_what_the_entities_expect():
@@ -419,11 +437,15 @@ def test_what_the_publisher_sends_is_what_the_entities_expect():
 
 
 @pytest.mark.parametrize("stem, at_least", [(DISHWASHER, 100), (WASHER, 4), (COFFEE, 100)])
-def test_every_control_sends_commands_the_command_layer_accepts(stem, at_least):
+@pytest.mark.parametrize("ready", [False, True])
+def test_every_control_sends_commands_the_command_layer_accepts_while_available(stem, at_least, ready):
+    """A control available now sends what is accepted; an unavailable one is refused with a reason."""
     topics, state = appliance(stem)
     first_program = next(iter(state.profile.programs))
     state.apply_values([{"uid": 257, "value": first_program}])
-    checked = 0
+    if ready:  # Remote Start pressed: the appliance lets ActiveProgram be written
+        state.apply_description_changes([{"uid": 256, "access": "READWRITE"}])
+    checked = refused = 0
     for payload in discover(topics, state).values():
         if "command_topic" not in payload:
             continue
@@ -438,20 +460,60 @@ def test_every_control_sends_commands_the_command_layer_accepts(stem, at_least):
         else:
             assert component == "number"
             bodies = [render(payload["command_template"], v) for v in (payload["min"], payload["max"])]
+        own = [a["topic"] for a in payload["availability"][2:]]
         for body in bodies:
             if suffix == "set":
                 uid = parse_payload(body)["uid"]
-                if not state.limits[uid].available:
-                    # Kept as an entity (availability changes); refused with a reason meanwhile.
-                    with pytest.raises(CommandError, match="not available now"):
-                        set_request(state, body)
-                    continue
-                assert set_request(state, body).data[0]["uid"] == uid
+                works = usable(state, state.profile.features[uid])
+                assert own == ([f"homeconnect/dishwasher/available/{state.profile.features[uid].feature_id}"] if is_control(state.profile, state.profile.features[uid]) else [])
+                call = lambda: set_request(state, body)  # noqa: E731
             else:
                 resource = {"activeProgram": ACTIVE_PROGRAM, "selectedProgram": SELECTED_PROGRAM}[suffix]
-                assert build_program(state, parse_payload(body), resource).resource == resource
-            checked += 1
+                # The start button says when it works; the active program's select
+                # (which shows what runs) is always there, and refuses a start with a reason.
+                works = startable(state) if own else resource == SELECTED_PROGRAM or startable(state)
+                call = lambda: build_program(state, parse_payload(body), resource)  # noqa: E731
+            if works:
+                assert call().data
+                checked += 1
+            else:
+                with pytest.raises(CommandError) as refusal:
+                    call()
+                assert refusal.value.code in (403, 409), refusal.value
+                refused += 1
     assert checked >= at_least
+    assert refused > 0  # the appliance at rest has controls that do not work now
+
+
+def test_a_delayed_start_is_a_number_of_minutes_sent_as_seconds():
+    topics, state = appliance(DISHWASHER)
+    state.apply_values([{"uid": 257, "value": 8196}])  # Eco50 selected
+    delay = config(discover(topics, state), "number", "dishwasher_bsh_common_option_startinrelative")
+    # No bounds in the profile: a time span is 0 to a day.
+    assert (delay["min"], delay["max"], delay["step"], delay["unit_of_measurement"]) == (0, 1440, 1, "min")
+    assert delay["device_class"] == "duration" and delay["mode"] == "box"
+    assert set_request(state, render(delay["command_template"], 60)).data == [{"uid": 558, "value": 3600}]
+    assert delay["availability"][-1] == {"topic": "homeconnect/dishwasher/available/bsh_common_option_startinrelative"}
+
+
+def test_the_program_end_is_a_timestamp_sensor():
+    topics, state = appliance(DISHWASHER)
+    published = Published(topics, info={"program_end": "homeconnect/dishwasher/state/program_end"}.get)
+    configs = {m.topic: json.loads(m.payload) for m in Discovery(topics, published).messages(state, INFO)}
+    end = config(configs, "sensor", "dishwasher_program_end")
+    assert (end["state_topic"], end["device_class"], end["name"]) == (
+        "homeconnect/dishwasher/state/program_end",
+        "timestamp",
+        "Program end",
+    )
+
+
+def test_one_wifi_signal_entity():
+    topics, state = appliance(DISHWASHER)
+    published = Published(topics, info={"rssi": "homeconnect/dishwasher/state/rssi"}.get)
+    configs = {m.topic: json.loads(m.payload) for m in Discovery(topics, published).messages(state, {"rssi": -61})}
+    wifi = [c["unique_id"] for c in configs.values() if c.get("device_class") == "signal_strength"]
+    assert wifi == ["dishwasher_bsh_common_status_wifisignalstrength"]
 
 
 def test_readable_names():

@@ -30,6 +30,9 @@ PURE = [
     "appliance/entry.py",
     "appliance/state.py",
     "appliance/commands.py",
+    "appliance/programs.py",
+    "appliance/controls.py",
+    "appliance/names.py",
     "protocol/message.py",
     "mqtt/topics.py",
     "mqtt/outgoing.py",
@@ -40,6 +43,9 @@ PURE = [
     "mqtt/command.py",
     "mqtt/packets.py",
     "simulator/dialogue.py",
+    "simulator/lifecycle.py",
+    "simulator/runner.py",
+    "simulator/changes.py",
 ]
 IO_MODULES = {"socket", "ssl", "select", "threading", "subprocess", "paho", "websocket", "requests"}
 

@@ -46,12 +46,20 @@ def make(stem: str = DISHWASHER, name: str = "dishwasher", **options) -> tuple[A
 
 
 def wire(state: ApplianceState, *pairs: tuple[str, object]) -> list[dict]:
-    return [{"uid": state.profile.by_name(name).uid, "value": value} for name, value in pairs]
+    """Wire values; an enumeration's member may be given by name."""
+    items = []
+    for name, value in pairs:
+        feature = state.profile.by_name(name)
+        if feature.enum is not None and isinstance(value, str):
+            value = next(number for number, member in feature.enum.members.items() if member == value)
+        items.append({"uid": feature.uid, "value": value})
+    return items
 
 
 def send(state: ApplianceState, publisher: Publisher, *pairs: tuple[str, object]) -> list[tuple[str, str]]:
     messages = publisher.changes(state, state.apply_values(wire(state, *pairs)))
-    assert all(m.retain for m in messages)
+    # Events are occurrences, everything else a state.
+    assert all(m.retain != ("/event/" in m.topic) for m in messages), messages
     return [(m.topic, m.payload) for m in messages]
 
 
@@ -150,6 +158,23 @@ def test_events_go_out_on_every_occurrence():
         (f"{T}/state/bsh_common_status_doorstate", "Closed"),
         (f"{T}/state", '{"BSH.Common.Status.DoorState": "Closed"}'),
     ]
+
+
+def test_an_event_going_off_is_no_occurrence():
+    state, publisher = make(summary=False)
+    topic = f"{T}/event/bsh_common_event_programfinished"
+    assert send(state, publisher, (FINISHED, 0)) == []
+    assert send(state, publisher, (FINISHED, 1)) == [(topic, '{"event_type": "Present"}')]
+    assert send(state, publisher, (FINISHED, 0)) == []
+    assert publisher.everything(state) == []
+
+
+def test_events_as_states_are_retained_with_their_off():
+    state, publisher = make(summary=False, event_states=True)
+    finished = publisher.changes(state, state.apply_values(wire(state, (FINISHED, 0))))
+    assert finished == [Outgoing(f"{T}/event/bsh_common_event_programfinished", '{"event_type": "Off"}', True)]
+    # A newcomer (a broker reconnect) gets where each event stands.
+    assert publisher.everything(state) == finished
 
 
 def test_events_still_go_out_without_per_feature_topics():
@@ -469,9 +494,8 @@ def test_summary_maps_the_original_keys():
         '{"state": "Run", "door": "Closed", "remaining": "2:49", "power": true, '
         '"lowwaterpressure": true, "aquastop": false, "error": false, "remainingseconds": 10140}',
     )
-    assert [t for t, _ in out[:-1]] == [  # the events themselves, in arrival order
+    assert [t for t, _ in out[:-1]] == [  # the events themselves, in arrival order; Off is none
         f"{T}/event/bsh_common_event_lowwaterpressure",
-        f"{T}/event/bsh_common_event_aquastopoccured",
         f"{T}/event/dishcare_dishwasher_event_internalerror",
     ]
     # Back to Off, and an hour with no minutes.
@@ -611,3 +635,47 @@ def test_parse_errors_name_the_appliance_and_the_key(block, message):
 def test_parse_errors_for_the_config_ini_defaults():
     with pytest.raises(ConfigError, match=r"^config\.ini: publish_summary must be true or false, not 1$"):
         PublishOptions.parse({"publish_summary": 1})
+
+
+# -- whether each control works now --------------------------------------------------------
+
+
+def test_controls_say_whether_they_work_now():
+    state, publisher = make(summary=False, home_assistant=True)
+    available = f"{T}/available/"
+    start, delay = f"{available}start_selected_program", f"{available}bsh_common_option_startinrelative"
+    abort = f"{available}bsh_common_command_abortprogram"
+    everything = dict(pairs(publisher.everything(state)))
+    # Options work only under a program that has them; no program is selected yet.
+    assert everything[delay] == "offline" and everything[start] == "offline" and everything[abort] == "offline"
+    assert everything[f"{available}bsh_common_setting_powerstate"] == "online"
+    assert not [t for t in everything if t.startswith(available) and "remainingprogramtime" in t]  # never a control
+    out = dict(send(state, publisher, ("BSH.Common.Root.SelectedProgram", 8196)))
+    assert out[delay] == "online" and out[start] == "online"
+    # What the appliance reports decides the start: no Remote Start, no start.
+    out = dict(send(state, publisher, ("BSH.Common.Status.RemoteControlStartAllowed", False)))
+    assert {t: p for t, p in out.items() if t.startswith(available)} == {start: "offline"}
+    assert send(state, publisher, ("BSH.Common.Status.RemoteControlStartAllowed", False)) == []
+    # Access changes (a description change) arrive through refresh().
+    state.apply_description_changes([{"uid": state.profile.by_name("BSH.Common.Command.AbortProgram").uid, "access": "WRITEONLY"}])
+    assert pairs(publisher.refresh(state)) == [(abort, "online")]
+    assert publisher.refresh(state) == []
+
+
+def test_no_usability_topics_unless_asked():
+    state, publisher = make(summary=False)
+    assert not [m for m in publisher.everything(state) if "/available/" in m.topic]
+    assert publisher.refresh(state) == []
+
+
+def test_the_program_end_is_worked_out_from_what_the_appliance_reports():
+    state, publisher = make(summary=False, home_assistant=True)
+    publisher.clock = lambda: 1_800_000_000.4  # 2027-01-15T08:00:00Z
+    end = f"{T}/state/program_end"
+    assert dict(pairs(publisher.everything(state)))[end] == "None"
+    # Delayed by an hour, then a run of 2:49.
+    out = dict(send(state, publisher, (OPERATION, "DelayedStart"), ("BSH.Common.Option.StartInRelative", 3600), (REMAINING, 10140)))
+    assert out[end] == "2027-01-15T11:49:00+00:00"
+    out = dict(send(state, publisher, (OPERATION, "Run"), ("BSH.Common.Option.StartInRelative", 0), (REMAINING, 600)))
+    assert out[end] == "2027-01-15T08:10:00+00:00"
+    assert dict(send(state, publisher, (OPERATION, "Finished")))[end] == "None"

@@ -34,6 +34,7 @@ from hcpy.appliance.model import (
     ProgramOption,
     ValueKind,
 )
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.errors import FrameError, ProtocolError
 from hcpy.protocol import tlspsk
 from hcpy.protocol.frame import FrameCodec
@@ -576,7 +577,6 @@ def test_program_refused_when_remote_start_is_not_allowed(client, sim):
 
 def real(stem: str, remote_start: bool = True) -> SimulatedAppliance:
     """A simulated appliance of a real fixture profile on a clock the test turns."""
-    from hcpy.appliance.profile_xml import parse_profile
 
     return SimulatedAppliance(parse_profile(*profile_files(stem)), clock=ManualClock(), remote_start=remote_start)
 
@@ -591,7 +591,6 @@ def member(app: SimulatedAppliance, name: str) -> str:
 
 
 def test_real_dishwasher_profile():
-    from hcpy.appliance.profile_xml import parse_profile
 
     profile = parse_profile(*profile_files(DISHWASHER))
     with Simulator(SimulatedAppliance(profile, remote_start=True), PSK) as s:
@@ -743,7 +742,6 @@ def test_washer_programs_are_available_as_a_real_one_announces_them():
 
 def test_the_clock_runs_programs_over_real_sockets(transport):
     """A fast clock and the simulator's own ticker: a client sees a whole run."""
-    from hcpy.appliance.profile_xml import parse_profile
 
     app = SimulatedAppliance(parse_profile(*profile_files(DISHWASHER)), clock=ScaledClock(36000), remote_start=True)
     with Simulator(app, PSK, IV if transport == "aes" else None) as s:
@@ -916,7 +914,6 @@ def test_set_value_rejects_unknown_names():
 def test_command_line_serves_a_devices_json(tmp_path):
     from hcpy.appliance.devices import save_devices
     from hcpy.appliance.entry import entry_from_profile
-    from hcpy.appliance.profile_xml import parse_profile
 
     def b64(data: bytes) -> str:
         import base64
@@ -951,3 +948,37 @@ def test_command_line_serves_a_devices_json(tmp_path):
     finally:
         proc.kill()
         proc.stderr.close()
+
+
+# -- the console: what a user does by hand ----------------------------------------------
+
+
+def test_console_lines_are_read_exactly():
+    from hcpy.simulator.console import ConsoleError, Typed, parse
+
+    known = ["dishwasher", "washer"]
+    assert parse("  ", known) is None
+    assert parse("door close dishwasher", known) == Typed("door", True, ("dishwasher",))
+    assert parse("DOOR open", known) == Typed("door", False)
+    assert parse("remote on washer dishwasher", known) == Typed("remote", True, ("washer", "dishwasher"))
+    assert parse("state washer", known) == Typed("state", names=("washer",))
+    for line, words in (("door ajar", "door takes one of"), ("fly away", "unknown command 'fly'"), ("state loud", "takes only")):
+        with pytest.raises(ConsoleError, match=words):
+            parse(line, known)
+
+
+def test_console_acts_on_the_appliances_and_says_where_they_stand():
+    import io
+
+    from hcpy.simulator.console import Console
+
+    profile = parse_profile(*profile_files(DISHWASHER))
+    with Simulator(SimulatedAppliance(profile, clock=ManualClock()), PSK, name="dishwasher") as sim:
+        said = []
+        console = Console([sim], io.StringIO("door open\nremote on dishwasher\nbogus\n"), said.append)
+        console._run()
+        assert sim.app.member("BSH.Common.Status.DoorState") == "Open"
+        assert sim.app.value("BSH.Common.Status.RemoteControlStartAllowed") is True
+        assert said[0] == "dishwasher: On, door Open, remote start not allowed, Ready"
+        assert said[1] == "dishwasher: On, door Open, remote start allowed, Ready"
+        assert said[2].startswith("unknown command 'bogus'")

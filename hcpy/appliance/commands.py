@@ -1,8 +1,9 @@
 """Commands from users, checked against the live profile before they are sent.
 
-Turns the JSON a user publishes (DESIGN.md, MQTT interface) into the request
-the appliance expects (PROTOCOL.md §4), or raises `CommandError` with a
-sentence saying what is wrong. Names resolve exactly (full name, topic id,
+Turns the JSON a user publishes on `T/set` (DESIGN.md, MQTT interface) into
+the request the appliance expects (PROTOCOL.md §4), or raises `CommandError`
+with a sentence saying what is wrong; `programs` builds the program commands
+on the same pieces. Names resolve exactly (full name, topic id,
 uid, or a short name that only one feature has); nothing is guessed. Pure
 logic: the bridge sends what this returns.
 """
@@ -16,18 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import HcpyError
-from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM, RO_VALUES
-from .model import FLOAT_DATA, EnumType, Feature, Kind, Limits, Program, ValueKind
+from ..protocol.resources import RO_VALUES
+from .model import FLOAT_DATA, EnumType, Feature, Kind, Limits, ValueKind
 from .state import ApplianceState
 
-# Ways to say "start whatever program is selected" on the activeProgram topic.
-START_SELECTED = {"selected", "start"}
-# Verbs on the activeProgram topic for the common program commands.
-PROGRAM_COMMANDS = {
-    "stop": "BSH.Common.Command.AbortProgram",
-    "pause": "BSH.Common.Command.PauseProgram",
-    "resume": "BSH.Common.Command.ResumeProgram",
-}
 # str.isdigit() also accepts "²", which int() refuses.
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -185,100 +178,34 @@ def build_set(state: ApplianceState, body: Any) -> Request:
     candidates = [f for f in state.profile.features.values() if f.kind in WRITABLE_KINDS]
     data = []
     for item in items:
-        feature, value = _ref_and_value(item, candidates, "feature")
-        limits = state.limits.get(feature.uid, feature.limits)
-        _check_writable(feature, limits)
-        if value is _MISSING:
+        feature, value = ref_and_value(item, candidates, "feature")
+        # An option is set for the program in charge, within that program's limits.
+        program, limits = state.option_limits(feature)
+        if feature.kind is Kind.OPTION and program is None:
+            _no_program_for(state, feature)
+        where = f" for {program.name}" if program is not None else ""
+        check_writable(feature, limits, where)
+        if value is MISSING:
             if feature.kind == Kind.COMMAND and feature.is_boolean:
                 value = True  # a command is triggered by setting it true
             else:
                 raise CommandError(f"no value given for {feature.name}")
-        data.append({"uid": feature.uid, "value": encode_value(feature, limits, value)})
+        enum = program.options[feature.uid].enum if program is not None else None
+        data.append({"uid": feature.uid, "value": encode_value(feature, feature.bounded(limits), value, enum)})
     return Request(RO_VALUES, data)
 
 
-def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
-    """`T/selectedProgram` and `T/activeProgram`: {"program", "options": [...]}.
-
-    On activeProgram, "program": "selected" (or no program at all) starts the
-    program that is selected, with the options set on the appliance now, and
-    "stop", "pause" and "resume" send the appliance's program commands.
-    """
-    if resource not in (RO_SELECTED_PROGRAM, RO_ACTIVE_PROGRAM):
-        raise ValueError(resource)
-    if isinstance(body, (str, int)) and not isinstance(body, bool):
-        body = {"program": body}
-    if not isinstance(body, dict):
-        raise CommandError('the payload must be an object like {"program": …, "options": […]}')
-    programs = state.profile.programs
-    ref = body.get("program")
-    verb = ref.strip().lower() if isinstance(ref, str) else None
-    if resource == RO_ACTIVE_PROGRAM and (ref is None or verb in START_SELECTED):
-        return _start_selected(state, body)
-    if resource == RO_ACTIVE_PROGRAM and verb in PROGRAM_COMMANDS:
-        return _program_command(state, PROGRAM_COMMANDS[verb])
-    if ref is None:
-        raise CommandError('no "program" given')
-    candidates = [state.profile.features[uid] for uid in programs if uid in state.profile.features]
-    feature = resolve(ref, candidates, "program")
-    program = programs[feature.uid]
-    if not state.limits[program.uid].available:
-        raise CommandError(f"{program.name} is not available on this appliance", 403)
-    options = body.get("options", [])
-    if not isinstance(options, list):
-        raise CommandError('"options" must be a list of {"uid"|"name", "value"} objects')
-    data: dict[str, Any] = {"program": program.uid}
-    encoded = [_option(state, program, item) for item in options]
-    if encoded:
-        data["options"] = encoded
-    return Request(resource, [data])
+def _no_program_for(state: ApplianceState, feature: Feature) -> None:
+    in_charge = state.program(Kind.ACTIVE_PROGRAM) or state.program(Kind.SELECTED_PROGRAM)
+    if in_charge is not None:
+        raise CommandError(f"{feature.name} is not an option of {in_charge.name}", 409)
+    raise CommandError(f"{feature.name} is an option of programs: select a program that has it first", 409)
 
 
-def _program_command(state: ApplianceState, name: str) -> Request:
-    feature = state.profile.by_name(name)
-    if feature is None:
-        raise CommandError(f"this appliance has no {name}", 404)
-    return build_set(state, {"uid": feature.uid})
+MISSING = object()
 
 
-def _start_selected(state: ApplianceState, body: dict[str, Any]) -> Request:
-    selected = state.profile.root(Kind.SELECTED_PROGRAM)
-    uid = state.raw.get(selected.uid) if selected else None
-    program = state.profile.programs.get(uid) if isinstance(uid, int) else None
-    if program is None:
-        raise CommandError("no program is selected on the appliance; select one or name it", 409)
-    explicit = body.get("options") or []
-    if not isinstance(explicit, list):
-        raise CommandError('"options" must be a list of {"uid"|"name", "value"} objects')
-    chosen = {item["uid"]: item for item in (_option(state, program, o) for o in explicit)}
-    # The options as the appliance has them now, unless the user overrides them.
-    for option_uid in program.options:
-        limits = state.program_limits.get((program.uid, option_uid))
-        if option_uid not in chosen and option_uid in state.raw and limits and limits.access.writable:
-            chosen[option_uid] = {"uid": option_uid, "value": state.raw[option_uid]}
-    data: dict[str, Any] = {"program": program.uid}
-    if chosen:
-        data["options"] = list(chosen.values())
-    return Request(RO_ACTIVE_PROGRAM, [data])
-
-
-def _option(state: ApplianceState, program: Program, item: Any) -> dict[str, Any]:
-    all_options = [f for f in state.profile.features.values() if f.kind == Kind.OPTION]
-    feature, value = _ref_and_value(item, all_options, "option")
-    option = program.options.get(feature.uid)
-    if option is None:
-        raise CommandError(f"{feature.name} is not an option of {program.name}")
-    limits = state.program_limits.get((program.uid, feature.uid), option.limits)
-    _check_writable(feature, limits, f" for {program.name}")
-    if value is _MISSING:
-        raise CommandError(f"no value given for {feature.name}")
-    return {"uid": feature.uid, "value": encode_value(feature, limits, value, option.enum)}
-
-
-_MISSING = object()
-
-
-def _ref_and_value(item: Any, candidates: list[Feature], what: str) -> tuple[Feature, Any]:
+def ref_and_value(item: Any, candidates: list[Feature], what: str) -> tuple[Feature, Any]:
     if not isinstance(item, dict):
         raise CommandError(f'each {what} must be an object like {{"name": …, "value": …}}, not {item!r}')
     if "uid" in item:
@@ -287,10 +214,10 @@ def _ref_and_value(item: Any, candidates: list[Feature], what: str) -> tuple[Fea
         ref = item["name"]
     else:
         raise CommandError(f'each {what} needs a "uid" or a "name"')
-    return resolve(ref, candidates, what), item.get("value", _MISSING)
+    return resolve(ref, candidates, what), item.get("value", MISSING)
 
 
-def _check_writable(feature: Feature, limits: Limits, where: str = "") -> None:
+def check_writable(feature: Feature, limits: Limits, where: str = "") -> None:
     if not limits.access.writable:
         raise CommandError(f"{feature.name} is not writable{where} (access {limits.access.value})", 403)
     if not limits.available:

@@ -20,7 +20,6 @@ from ..protocol.message import Action, Message
 from ..protocol.session import ReplyCallback, Session
 from ..protocol.transport import Endpoint, Timing, Transport
 from .commands import Request
-from .model import Kind
 from .state import ApplianceState, Change
 
 
@@ -204,11 +203,10 @@ class ApplianceConnection:
     def _report(self, changes: list[Change]) -> None:
         if not self._up:
             # During the handshake the state is only gathered: online() then
-            # publishes all of it at once. Events have no state to publish
-            # later, so they go now.
-            changes = [c for c in changes if c.feature.kind == Kind.EVENT]
-            if not changes:
-                return
+            # publishes all of it at once. Events in it are where each event
+            # stands, not occurrences: firing them would repeat a ProgramFinished
+            # at every reconnect.
+            return
         self.observer.changed(self, changes)
 
     # -- commands -----------------------------------------------------------------

@@ -9,7 +9,7 @@ simulator and the bridge. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
 from typing import Any
@@ -92,9 +92,14 @@ CID_BOOLEAN = 0x01
 CID_ENUMERATION = 0x03
 CID_STRING = 0x05
 CID_PERCENT = 0x11
+CID_TIME_SPAN = 0x10  # seconds
 CID_UID_VALUE = 0x15  # the value is itself a uid, e.g. a program's
 # Content types whose values are numbers (a uid value is one too, but is shown as a name).
 NUMERIC_CONTENT = frozenset({0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x14, 0x18, 0x1F, 0x20, 0x23, 0x24})
+# Bounds a value of these content types has even where the profile gives
+# none: a percentage, and a time span (a delayed start, a duration), which no
+# appliance takes negative or beyond a day.
+IMPLIED_RANGES: dict[int, tuple[int, int]] = {CID_PERCENT: (0, 100), CID_TIME_SPAN: (0, 86400)}
 # Data types by refDID. Which width and sign each of 80–87 has is unproven
 # (the washer sends 25500 in a 0x81), so hcpy only relies on "integer".
 DID_BOOLEAN = 0x00
@@ -146,6 +151,17 @@ class Limits:
     max: float | None = None
     step: float | None = None
     default: Any = None
+
+    def over(self, base: Limits) -> Limits:
+        """These (a program's own) limits, with `base`'s bounds and default where these leave them out."""
+        return Limits(
+            access=self.access,
+            available=self.available,
+            min=self.min if self.min is not None else base.min,
+            max=self.max if self.max is not None else base.max,
+            step=self.step if self.step is not None else base.step,
+            default=self.default if self.default is not None else base.default,
+        )
 
 
 @dataclass
@@ -214,6 +230,16 @@ class Feature:
     def content_type_name(self) -> str | None:
         return None if self.content_type is None else CONTENT_TYPES.get(self.content_type)
 
+    def bounded(self, limits: Limits) -> Limits:
+        """`limits` with the bounds its content type implies where they leave them out."""
+        implied = IMPLIED_RANGES.get(self.content_type) if self.content_type is not None else None
+        if implied is None or (limits.min is not None and limits.max is not None):
+            return limits
+        return replace(
+            limits,
+            min=implied[0] if limits.min is None else limits.min,
+            max=implied[1] if limits.max is None else limits.max,
+        )
 
 
 @dataclass

@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from .model import Access, Feature, Kind, Limits, Profile
+from .model import PROGRAM_ROOTS, Access, Feature, Kind, Limits, Profile, Program
 
 _ABSENT = object()
 
@@ -40,12 +40,40 @@ class ApplianceState:
             for option in program.options.values()
         }
         self._warned: set[Any] = set()
+        self._roots = {kind: profile.root(kind) for kind in PROGRAM_ROOTS}
         # Each option's per-program limits, to apply changes not scoped to a program.
         self._copies: dict[int, list[Limits]] = {}
         for (_, option_uid), limits in self.program_limits.items():
             self._copies.setdefault(option_uid, []).append(limits)
 
-    # -- decoding ------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------
+
+    def value_of(self, name: str) -> Any:
+        """The decoded value of the feature with this full name; None if unknown."""
+        feature = self.profile.by_name(name)
+        return self.values.get(feature.uid) if feature is not None else None
+
+    def program(self, kind: Kind) -> Program | None:
+        """The program the active (or selected) program root holds; None for none."""
+        root = self._roots.get(kind)
+        uid = self.raw.get(root.uid) if root is not None else None
+        return self.profile.programs.get(uid) if type(uid) is int else None
+
+    def option_limits(self, feature: Feature) -> tuple[Program | None, Limits]:
+        """What an option takes now, and under which program.
+
+        An option belongs to the program in charge: the active one, else the
+        selected one; its limits are that program's own (falling back to the
+        option's for bounds the program leaves out). Other features, and an
+        option no program in charge has, have their own live limits.
+        """
+        own = self.limits.get(feature.uid, feature.limits)
+        if feature.kind is Kind.OPTION:
+            for kind in PROGRAM_ROOTS:
+                program = self.program(kind)
+                if program is not None and feature.uid in program.options:
+                    return program, self.program_limits[(program.uid, feature.uid)].over(own)
+        return None, own
 
     # -- updates from the appliance ----------------------------------------------
 

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
@@ -21,6 +21,7 @@ from paho.mqtt.client import topic_matches_sub
 from ..appliance.commands import CommandError
 from ..appliance.connection import ApplianceConnection, Backoff
 from ..appliance.entry import ApplianceEntry
+from ..appliance.model import PROGRAM_ROOTS
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError, HcpyError, NotConnected
 from ..protocol.transport import Endpoint, Timing
@@ -73,6 +74,13 @@ class ApplianceBridge:
             # A typo in one appliance's block must not keep it (or others) dark.
             self.log.error("%s; using the default publishing options for %s", exc, entry.name)
             options = settings.publish
+        # Home Assistant reads whether each control works now; sensors made of
+        # events read events as states.
+        options = replace(
+            options,
+            home_assistant=settings.ha_discovery,
+            event_states=settings.ha_discovery and settings.discovery.events_as_sensors,
+        )
         self.publisher = Publisher(self.topics, options, entry.profile)
         for problem in self.publisher.naming.problems:
             self.log.warning("%s", problem)
@@ -89,6 +97,7 @@ class ApplianceBridge:
             request_timeout=settings.request_timeout,
         )
         self._info: dict[str, Any] = {}
+        self._program_roots = frozenset(r.uid for k in PROGRAM_ROOTS if (r := entry.profile.root(k)) is not None)
         self._discovered: dict[str, str] = {}  # discovery config topic -> payload last published
         # Config topics the broker held when we connected (shared by all appliances).
         self._retained_configs = retained_configs if retained_configs is not None else set()
@@ -113,7 +122,12 @@ class ApplianceBridge:
 
     def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
         with self._lock:
-            behind = self.link.publish(self.publisher.changes(self.state, changes))
+            messages = self.publisher.changes(self.state, changes)
+            if self._program_roots and self.settings.ha_discovery:
+                if any(change.feature.uid in self._program_roots for change in changes):
+                    # Option entities take the bounds of the program in charge.
+                    messages += self._discovery(only_changed=True)
+            behind = self.link.publish(messages)
         if behind:
             # A flooding appliance waits here, not in a growing queue.
             self.link.throttle()

@@ -14,13 +14,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..appliance.commands import (
-    CommandError,
-    Request,
-    build_program,
-    build_set,
-    parse_payload,
-)
+from ..appliance.commands import CommandError, Request, build_set, parse_payload
+from ..appliance.programs import build_program
 from ..appliance.state import ApplianceState
 from ..errors import ApplianceError, RequestTimeout
 from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM

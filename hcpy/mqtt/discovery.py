@@ -9,6 +9,11 @@ follows hcpy2-0 so that existing entities survive the switch: config topic
 Payload strings must equal what the bridge publishes: booleans as ``True`` /
 ``False``, enums as member names, events as ``{"event_type": <member>}``.
 Every command an entity sends is one that `hcpy.appliance.commands` accepts.
+
+Entities do not come and go with the appliance's access changes: whether a
+feature is a control is the profile's to say (`controls.is_control`), and
+whether it works now is its availability, read from the topic the publisher
+writes (``T/available/<key>``). The start button works the same way.
 """
 
 from __future__ import annotations
@@ -20,24 +25,28 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
+from ..appliance import names
+from ..appliance.controls import is_control
 from ..appliance.model import (
-    CID_PERCENT,
+    CID_TIME_SPAN,
     NUMERIC_CONTENT,
-    Access,
     Feature,
     Kind,
     Limits,
 )
 from ..appliance.state import ApplianceState
 from .outgoing import Outgoing
-from .topics import CommandTopic, Topics
+from .publishing import EVENT_OFF, PROGRAM_END_KEY
+from .topics import START_SELECTED_KEY, CommandTopic, Topics
 
 log = logging.getLogger("hcpy.discovery")
 
 
 NODE_ID = "hcpy"  # the node segment of hcpy2-0's config topics
 ORIGIN = {"name": "hcpy"}
-START_SELECTED_ID = "start_selected_program"  # synthetic: no feature has this id
+# Entities of no feature of their own: their unique_id suffixes.
+SYNTHETIC_IDS = (START_SELECTED_KEY, PROGRAM_END_KEY)
+WIFI_SIGNAL = "BSH.Common.Status.WiFiSignalStrength"
 # Where a program root's select sends the chosen program.
 PROGRAM_TOPICS = {Kind.ACTIVE_PROGRAM: CommandTopic.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM: CommandTopic.SELECTED_PROGRAM}
 
@@ -63,6 +72,8 @@ DISABLED_BY_DEFAULT = frozenset(
         "BSH.Common.Command.ApplyNetworkReset",
         "BSH.Common.Command.ApplyFactoryReset",
         "BSH.Common.Command.DepairCustomerEnergyManager",
+        "BSH.Common.Command.MainsPowerOff",  # nothing switches it back on remotely
+        "ConsumerProducts.CoffeeMaker.Command.DeleteAllProfiles",
     }
 )
 
@@ -88,7 +99,9 @@ UNITS: dict[int, Unit] = {
     0x24: Unit("kWh", "energy"),
 }
 
-PERCENT_RANGE = (0, 100)
+# Time spans (a delayed start, a duration) are set in minutes: a slider of
+# 86400 seconds is no way to pick "in 2 hours".
+MINUTE = 60
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,8 @@ class PublishedTopics(Protocol):
 
     def info_topic(self, key: str) -> str | None: ...
 
+    def available_topic(self, feature: Feature) -> str | None: ...
+
 
 class Discovery:
     """Home Assistant's view of one appliance: its entities' configs, and which to remove."""
@@ -128,6 +143,8 @@ class Discovery:
         messages = []
         for key, config in INFO_SENSORS.items():
             topic = self.published.info_topic(key) if key in (info or {}) else None
+            if key == "rssi" and builder.has_sensor(WIFI_SIGNAL):
+                continue  # the appliance reports its signal live: one Wi-Fi entity, not two
             if topic is not None:
                 entity = builder._entity(
                     "sensor", None, object_suffix=key.lower(), state_topic=topic, entity_category="diagnostic", **config
@@ -147,6 +164,7 @@ class Discovery:
                 )
                 continue
             messages += [builder.message(component, unique_id, config) for component, unique_id, config in entities]
+        messages += [builder.message(*entity) for entity in builder.program_end()]
         return messages
 
     def removals(self, state: ApplianceState, current: Iterable[Outgoing], known: Iterable[str]) -> list[Outgoing]:
@@ -161,7 +179,7 @@ class Discovery:
         keep = {m.topic for m in current}
         name = self.topics.appliance
         ours = {_object_id(f"{name}_{f.feature_id}") for f in state.profile.features.values()}
-        ours.add(_object_id(f"{name}_{START_SELECTED_ID}"))
+        ours.update(_object_id(f"{name}_{suffix}") for suffix in SYNTHETIC_IDS)
         removals = []
         for topic in dict.fromkeys(known):
             parts = topic.split("/")
@@ -248,9 +266,6 @@ class _Builder:
     def entities(self, feature: Feature) -> list[Entity]:
         if feature.kind in (Kind.LIST, Kind.PROGRAM, Kind.PROTECTION_PORT):
             return []
-        limits = self.state.limits.get(feature.uid, feature.limits)
-        if limits.access is Access.NONE:
-            return []
         if feature.kind is Kind.EVENT:
             return self._event(feature)
         # A feature the bridge does not publish (filtered, or JSON-only output)
@@ -260,13 +275,31 @@ class _Builder:
             return []
         if feature.kind in PROGRAM_TOPICS:
             return self._program_root(feature, topic)
-        if limits.access.writable:
-            control = self._control(feature, limits, topic)
+        limits = self.state.limits.get(feature.uid, feature.limits)
+        # A feature only the appliance's description change made writable is
+        # a control too (without an availability of its own).
+        if is_control(self.state.profile, feature) or limits.access.writable:
+            control = self._control(feature, topic)
             if control is not None:
                 return [control]
-        if limits.access.readable:
+        if limits.access.readable or feature.limits.access.readable:
             return self._sensor(feature, topic)
         return []
+
+    def has_sensor(self, name: str) -> bool:
+        feature = self.state.profile.by_name(name)
+        return feature is not None and self.published.state_topic(feature) is not None
+
+    def program_end(self) -> list[Entity]:
+        """When the program under way ends, as a timestamp Home Assistant shows as "in 2 hours"."""
+        topic = self.published.info_topic(PROGRAM_END_KEY)
+        if topic is None or not self.has_sensor(names.REMAINING_PROGRAM_TIME):
+            return []
+        return [
+            self._entity(
+                "sensor", None, object_suffix=PROGRAM_END_KEY, name="Program end", state_topic=topic, device_class="timestamp"
+            )
+        ]
 
     def _sensor(self, feature: Feature, topic: str) -> list[Entity]:
         if feature.is_boolean:
@@ -299,15 +332,18 @@ class _Builder:
                 )
             ]
         # The bridge publishes {"event_type": …} already: no value_template, which
-        # for events must render a whole JSON event payload.
-        return [self._entity("event", feature, state_topic=topic, event_types=_members(feature))]
+        # for events must render a whole JSON event payload. It never sends Off.
+        types = [member for member in _members(feature) if member != EVENT_OFF]
+        return [self._entity("event", feature, state_topic=topic, event_types=types)]
 
-    def _control(self, feature: Feature, limits: Limits, topic: str) -> Entity | None:
+    def _control(self, feature: Feature, topic: str) -> Entity | None:
+        """The control for a feature the profile lets users write, available while it works."""
         set_topic = self.topics.command(CommandTopic.SET)
         uid = feature.uid
+        usable = self._usable(feature)
+        if feature.is_boolean and feature.kind is Kind.COMMAND:
+            return self._entity("button", feature, command_topic=set_topic, payload_press=_set(uid, True), **usable)
         if feature.is_boolean:
-            if limits.access is Access.WRITE_ONLY:
-                return self._entity("button", feature, command_topic=set_topic, payload_press=_set(uid, True))
             return self._entity(
                 "switch",
                 feature,
@@ -317,9 +353,11 @@ class _Builder:
                 state_off="False",
                 payload_on=_set(uid, True),
                 payload_off=_set(uid, False),
+                **usable,
             )
-        # Stateless controls other than buttons have no sensible Home Assistant form.
-        if limits.access is Access.WRITE_ONLY:
+        # A command with a value, or a value nobody can read back, has no
+        # sensible Home Assistant form.
+        if feature.kind is Kind.COMMAND or not _ever_readable(self.state, feature):
             return None
         if feature.enum is not None:
             members = _members(feature)
@@ -333,6 +371,7 @@ class _Builder:
                     state_off="Off",
                     payload_on=_set(uid, "On"),
                     payload_off=_set(uid, "Off"),
+                    **usable,
                 )
             return self._entity(
                 "select",
@@ -341,58 +380,78 @@ class _Builder:
                 command_topic=set_topic,
                 options=members,
                 command_template=_set_template(uid, quoted=True),
+                **usable,
             )
         if feature.content_type in NUMERIC_CONTENT:
-            bounds = _bounds(feature, limits)
-            if bounds is None:
-                return None
-            low, high = bounds
-            config: dict[str, Any] = {
-                "state_topic": topic,
-                "command_topic": set_topic,
-                "command_template": _set_template(uid, quoted=False),
-                "min": low,
-                "max": high,
-                "step": _step(limits),
-            }
-            unit = UNITS.get(feature.content_type)
+            return self._number(feature, topic, usable)
+        return None
+
+    def _number(self, feature: Feature, topic: str, usable: dict[str, Any]) -> Entity | None:
+        # Live: an option's bounds are those of the program in charge, and
+        # change with it (the bridge republishes this config then).
+        _, limits = self.state.option_limits(feature)
+        bounds = _bounds(feature.bounded(limits))
+        if bounds is None:
+            return None
+        low, high = bounds
+        step = _step(limits)
+        config: dict[str, Any] = {"state_topic": topic, "command_topic": self.topics.command(CommandTopic.SET)}
+        unit = UNITS.get(feature.content_type)
+        if feature.content_type == CID_TIME_SPAN and (step % MINUTE == 0 or step == 1):
+            # Shown and set in whole minutes; the appliance gets seconds.
+            step = max(1, step // MINUTE)
+            low, high = -(-low // MINUTE), high // MINUTE
+            config.update(
+                unit_of_measurement="min",
+                device_class="duration",
+                mode="box",
+                value_template="{{ (value | int(0) / 60) | round(0) | int }}",
+                command_template=f'{{"uid":{feature.uid},"value":{{{{ (value | int) * 60 }}}}}}',
+            )
+        else:
+            config["command_template"] = _set_template(feature.uid, quoted=False)
             if unit is not None:
                 config["unit_of_measurement"] = unit.unit
                 if unit.device_class:
                     config["device_class"] = unit.device_class
-            return self._entity("number", feature, **config)
-        return None
+        config.update(min=low, max=high, step=step, **usable)
+        return self._entity("number", feature, **config)
+
+    def _usable(self, feature: Feature) -> dict[str, Any]:
+        """The availability of a control: the appliance's, and its own "works now"."""
+        topic = self.published.available_topic(feature)
+        return {"availability": [*self.availability, {"topic": topic}]} if topic else {}
 
     def _program_root(self, feature: Feature, topic: str) -> list[Entity]:
         labels = program_labels(self.state)
         if not labels:
             return []
+        # The bridge reports the program's full name (or, undecoded, its uid);
+        # both must land on the option label, and anything else (0: no
+        # program) on "None", which Home Assistant's select takes as no option.
+        mapping = {
+            key: text
+            for uid, text in labels.items()
+            for key in (self.state.profile.features[uid].name, str(uid))
+        }
         config: dict[str, Any] = {
             "state_topic": topic,
             "command_topic": self.topics.command(PROGRAM_TOPICS[feature.kind]),
             "options": list(dict.fromkeys(labels.values())),
             "command_template": '{"program":"{{ value }}"}',
+            "value_template": program_value_template(mapping),
         }
-        # The bridge reports the program's full name (or, undecoded, its uid);
-        # both must land on the option label.
-        mapping = {
-            key: text
-            for uid, text in labels.items()
-            for key in (self.state.profile.features[uid].name, str(uid))
-            if key != text
-        }
-        if mapping:
-            config["value_template"] = program_value_template(mapping)
         entities = [self._entity("select", feature, **config)]
         if feature.kind is Kind.ACTIVE_PROGRAM and self.state.profile.root(Kind.SELECTED_PROGRAM):
             entities.append(
                 self._entity(
                     "button",
                     None,
-                    object_suffix=START_SELECTED_ID,
+                    object_suffix=START_SELECTED_KEY,
                     name="Start selected program",
                     command_topic=self.topics.command(CommandTopic.ACTIVE_PROGRAM),
                     payload_press='{"program":"selected"}',
+                    availability=[*self.availability, {"topic": self.topics.available(START_SELECTED_KEY)}],
                 )
             )
         return entities
@@ -477,7 +536,14 @@ def program_labels(state: ApplianceState) -> dict[int, str]:
 
 def program_value_template(mapping: dict[str, str]) -> str:
     # A Jinja dict literal with JSON-quoted strings is valid Jinja.
-    return "{% set labels = " + json.dumps(mapping, ensure_ascii=False) + " %}{{ labels.get(value, value) }}"
+    return "{% set labels = " + json.dumps(mapping, ensure_ascii=False) + ' %}{{ labels.get(value, "None") }}'
+
+
+def _ever_readable(state: ApplianceState, feature: Feature) -> bool:
+    """Whether a value can be read back: a control without one has no state to show."""
+    accesses = [feature.limits.access, state.limits.get(feature.uid, feature.limits).access]
+    accesses += [limits.access for (_, uid), limits in state.program_limits.items() if uid == feature.uid]
+    return any(access.readable for access in accesses)
 
 
 def _members(feature: Feature) -> list[str]:
@@ -493,15 +559,10 @@ def _set_template(uid: int, quoted: bool) -> str:
     return f'{{"uid":{uid},"value":{value}}}'
 
 
-def _bounds(feature: Feature, limits: Limits) -> tuple[int | float, int | float] | None:
-    # Integer widths by refDID are unproven (0x81 carries 25500), so only a
-    # percentage has bounds of its own; a number without limits stays a sensor.
-    fallback = PERCENT_RANGE if feature.content_type == CID_PERCENT else None
+def _bounds(limits: Limits) -> tuple[int | float, int | float] | None:
+    # Integer widths by refDID are unproven (0x81 carries 25500), so a number
+    # without bounds (its own, or its content type's) stays a sensor.
     low, high = _number(limits.min), _number(limits.max)
-    if low is None:
-        low = fallback[0] if fallback else None
-    if high is None:
-        high = fallback[1] if fallback else None
     if low is None or high is None or low > high:
         return None
     return low, high

@@ -23,7 +23,8 @@ counts as absent. The filters cover per-feature topics, events, the JSON
 object, Homie and info keys; the summary is a fixed message and ignores them.
 
 `Naming` is also what Home Assistant discovery reads: the topics an entity
-finds its state on are exactly those the publisher writes.
+finds its state (and, for a control, whether it can be used now) on are
+exactly those the publisher writes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ..appliance.controls import is_control
 from ..appliance.model import Feature, Kind, Profile
 from .options import NameFilter, PublishOptions
 from .topics import Topics
@@ -84,6 +86,10 @@ class Naming:
         self._state_topics: dict[int, str | None] = {}
         self._wanted: dict[str, bool] = {}  # full name -> passes the filters
         self.problems = self._rename_problems()
+        # The controls whose usability is published: those whose value is.
+        self.controls = frozenset(
+            uid for uid, f in sorted(profile.features.items()) if is_control(profile, f) and self.state_topic(f)
+        )
 
     def key(self, feature: Feature) -> str:
         rename = self.options.rename
@@ -119,6 +125,12 @@ class Naming:
         if feature.kind != Kind.EVENT or not self.is_published(feature):
             return None
         return self._topic(feature)
+
+    def available_topic(self, feature: Feature) -> str | None:
+        """Where whether a control can be used now is published (None: nowhere)."""
+        if not self.options.home_assistant or feature.uid not in self.controls:
+            return None
+        return self.topics.available(topic_key(self.key(feature)))
 
     def _topic(self, feature: Feature) -> str:
         key = topic_key(self.key(feature))

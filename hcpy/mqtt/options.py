@@ -49,6 +49,13 @@ class PublishOptions:
     rename: Rename = field(default_factory=Rename)
     publish: NameFilter | None = None  # None: no publish block
     publish_never: NameFilter | None = None
+    # Set by hc2mqtt, not by a user's block:
+    # events as states, retained and with their Off (hcpy2-0; what sensors
+    # made of events need), rather than occurrences;
+    event_states: bool = False
+    # what Home Assistant's entities read besides values: whether each
+    # control can be used now (T/available/<key>), when the program ends.
+    home_assistant: bool = False
 
     @classmethod
     def parse(cls, block: dict | None, base: PublishOptions | None = None, appliance: str = "") -> PublishOptions:

@@ -5,8 +5,17 @@ sends them. Output families, each switched by `PublishOptions`:
 
 - per-feature topics ``T/state/<key>`` (hcpy2-0 v0.4 layout and payloads);
 - events on ``T/event/<key>`` as ``{"event_type": "<member>"}``, on every
-  occurrence; they have no other channel, so they follow the filters but not
+  occurrence, not retained, and never for ``Off`` (that is no occurrence: a
+  retained or repeated one would fire Home Assistant's event entities and
+  automations again); with ``event_states`` (for sensors made of events)
+  they are states instead, hcpy2-0's way: retained, ``Off`` included. They
+  have no other channel, so they follow the filters but not
   ``publish_as_mqtt``;
+- with ``home_assistant``, whether each control can be used now on
+  ``T/available/<key>`` (``online``/``offline``), whether the selected
+  program can be started on ``T/available/start_selected_program``, and
+  when the program under way ends on ``T/state/program_end`` (ISO 8601, or
+  ``None`` when none runs);
 - one JSON object with every published value on ``T/state``;
 - Homie 4 topics under ``homie/<device id>``;
 - the original compact summary on ``T`` (osresearch's keys and formats).
@@ -22,17 +31,23 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any
 
+from ..appliance import controls, programs
 from ..appliance.model import Feature, Kind, Profile, ValueKind
 from ..appliance.state import ApplianceState, Change
 from .naming import Naming, topic_key
 from .options import PublishOptions
 from .outgoing import Outgoing
-from .topics import Topics
+from .topics import OFFLINE, ONLINE, START_SELECTED_KEY, Topics
 
 HOMIE_VERSION = "4.0.0"
+PROGRAM_END_KEY = "program_end"
+# The member of an event's enumeration that says it is not (or no longer) there.
+EVENT_OFF = "Off"
 HOMIE_PROPERTY = "value"
 
 # osresearch's summary: feature short name -> summary key.
@@ -148,6 +163,12 @@ class Publisher:
         self._summary_uids = {f.uid for f in self._summary_sources}
         self._sent: dict[str, str] = {}  # retained topic -> last payload sent
         self._info: dict[str, Any] = {}
+        self._controls = [profile.features[uid] for uid in sorted(self.naming.controls)]
+        self._control_inputs = controls.inputs(profile)
+        self._startable = profile.root(Kind.SELECTED_PROGRAM) is not None and bool(profile.programs)
+        self._end_inputs = frozenset(f.uid for n in programs.END_INPUTS if (f := profile.by_name(n)) is not None)
+        self._ends = all(profile.by_name(n) for n in programs.END_INPUTS[:2])  # OperationState, RemainingProgramTime
+        self.clock = time.time  # what "now" is for the program's end
 
     @property
     def summary_topic(self) -> str:
@@ -165,10 +186,14 @@ class Publisher:
         naming = self.naming
         events: list[Outgoing] = []
         retained: list[tuple[int, Outgoing]] = []
-        touched = summary = False
+        touched = summary = usability = end = False
         for feature, value, _ in changes:
             if feature.uid in self._summary_uids:
                 summary = True
+            if feature.uid in self._control_inputs:
+                usability = True
+            if feature.uid in self._end_inputs:
+                end = True
             if value is None:
                 continue
             topic = naming.state_topic(feature)
@@ -176,9 +201,9 @@ class Publisher:
                 touched = True
                 retained.append((feature.uid, Outgoing(topic, state_payload(value))))
             elif feature.kind is Kind.EVENT:
-                topic = naming.event_topic(feature)
-                if topic is not None:
-                    events.append(Outgoing(topic, event_payload(value)))
+                event = self._event(feature, value)
+                if event is not None:
+                    events.append(event)
             elif naming.is_published(feature):
                 touched = True  # published in the JSON object or Homie only
         retained.sort(key=itemgetter(0))  # uid order, as everything() sends them
@@ -189,13 +214,18 @@ class Publisher:
             messages += self._json(self._values_of(state))
         if summary and self.options.summary:
             messages += self._summary(state)
+        if usability:
+            messages += self._usability(state)
+        if end:
+            messages += self._program_end(state)
         return events + self._fresh(messages)
 
     def refresh(self, state: ApplianceState) -> list[Outgoing]:
-        """What a limits change alters: Homie's $settable and $format, nothing else published."""
-        if not self.options.homie:
-            return []
-        return self._fresh(self._homie(state, self._values_of(state)))
+        """What a limits change alters: which controls work, and Homie's $settable and $format."""
+        messages = self._usability(state)
+        if self.options.homie:
+            messages += self._homie(state, self._values_of(state))
+        return self._fresh(messages)
 
     def everything(self, state: ApplianceState) -> list[Outgoing]:
         messages = self._retained(state)
@@ -227,6 +257,38 @@ class Publisher:
                 fresh.append(message)
         return fresh
 
+    def _event(self, feature: Feature, value: Any) -> Outgoing | None:
+        topic = self.naming.event_topic(feature)
+        if topic is None:
+            return None
+        if self.options.event_states:
+            return Outgoing(topic, event_payload(value))
+        if value == EVENT_OFF:
+            return None
+        return Outgoing(topic, event_payload(value), retain=False)
+
+    def _usability(self, state: ApplianceState) -> list[Outgoing]:
+        if not self.options.home_assistant:
+            return []
+        out = []
+        for feature in self._controls:
+            topic = self.naming.available_topic(feature)
+            if topic is not None:
+                out.append(Outgoing(topic, ONLINE if controls.usable(state, feature) else OFFLINE))
+        if self._startable:
+            start = ONLINE if controls.startable(state) else OFFLINE
+            out.append(Outgoing(self.topics.available(START_SELECTED_KEY), start))
+        return out
+
+    def _program_end(self, state: ApplianceState) -> list[Outgoing]:
+        topic = self.naming.info_topic(PROGRAM_END_KEY) if self.options.home_assistant and self._ends else None
+        if topic is None:
+            return []
+        end = programs.expected_end(state, self.clock())
+        # Whole seconds: the end moves by the clock's jitter at every update otherwise.
+        payload = "None" if end is None else datetime.fromtimestamp(round(end), timezone.utc).isoformat()
+        return [Outgoing(topic, payload)]
+
     def _values_of(self, state: ApplianceState) -> list[tuple[Feature, Any]]:
         """Published, non-event features with a value, in uid order."""
         pairs = []
@@ -247,6 +309,21 @@ class Publisher:
         out += self._homie(state, values)
         out += self._json(values)
         out += self._summary(state)
+        out += self._usability(state)
+        out += self._program_end(state)
+        if self.options.event_states:
+            out += self._event_states(state)
+        return out
+
+    def _event_states(self, state: ApplianceState) -> list[Outgoing]:
+        """Where each event stands, for those who read events as states."""
+        out = []
+        for uid in sorted(state.values):
+            feature = self.profile.features.get(uid)
+            if feature is not None and feature.kind is Kind.EVENT and state.values[uid] is not None:
+                event = self._event(feature, state.values[uid])
+                if event is not None:
+                    out.append(event)
         return out
 
     def _info_topics(self) -> list[Outgoing]:

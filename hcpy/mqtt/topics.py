@@ -16,6 +16,8 @@ from ..appliance.entry import clean_name
 DEFAULT_PREFIX = "homeconnect/"
 ONLINE = "online"
 OFFLINE = "offline"
+# The control "start the selected program", which is no feature of its own.
+START_SELECTED_KEY = "start_selected_program"
 
 
 class CommandTopic(StrEnum):
@@ -63,6 +65,10 @@ class Topics:
 
     def event(self, key: str) -> str:
         return f"{self.base}/event/{key}"
+
+    def available(self, key: str) -> str:
+        """Whether a control can be used now: `online` / `offline`, as Home Assistant's availability reads it."""
+        return f"{self.base}/available/{key}"
 
     def command(self, suffix: CommandTopic) -> str:
         return f"{self.base}/{suffix}"

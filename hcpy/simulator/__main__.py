@@ -5,6 +5,10 @@ the next port from --base-port (or a free one with --base-port 0), on a
 loopback address by default. Point hcpy at them by setting each appliance's
 host and port in a copy of devices.json, or let `--demo FILE` write such a
 file from the example profiles, ready for `hc2mqtt.py --devices_file FILE`.
+
+Programs run on the appliance's clock, `--speed` times faster than real
+time. What a user does by hand at the appliance (door, Remote Start, power)
+is typed at the console (`help` lists it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from ..appliance.profile_xml import parse_profile
 from ..encoding import b64url
 from ..errors import HcpyError
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
+from .clock import ScaledClock
+from .console import Console
 from .server import Simulator
 
 log = logging.getLogger("hcpy.simulator")
@@ -62,7 +68,6 @@ def write_demo(path: str, host: str, first_port: int) -> str:
 
 
 
-
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m hcpy.simulator",
@@ -83,6 +88,18 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--name", action="append", default=[], help="serve only this appliance (repeatable)")
     parser.add_argument("--services", choices=sorted(SERVICE_PRESETS), default="iz", help="services to advertise (default: %(default)s)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="appliance seconds per real second: 60 runs a 3-hour program in 3 minutes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--remote-start",
+        choices=("on", "off"),
+        default="on",
+        help="whether the appliances start with Remote Start allowed, as after pressing its button (default: %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every message")
     return parser.parse_args(argv)
 
@@ -90,6 +107,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s")
+    if not args.speed > 0:
+        print(f"--speed must be a positive number, not {args.speed:g}", file=sys.stderr)
+        return 2
     if args.demo:
         try:
             args.devices = write_demo(args.demo, args.host, args.base_port or DEMO_PORT)
@@ -123,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             sim = Simulator(
-                SimulatedAppliance(entry.profile, services=args.services),
+                SimulatedAppliance(
+                    entry.profile,
+                    services=args.services,
+                    clock=ScaledClock(args.speed),
+                    remote_start=args.remote_start == "on",
+                ),
                 entry.psk,
                 entry.iv_bytes,
                 host=args.host,
@@ -149,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         print("no appliance could be served", file=sys.stderr)
         return 1
 
+    log.info("programs run at %gx real time; type help for the door, Remote Start and power", args.speed)
+    if sys.stdin is not None and not sys.stdin.closed:
+        if hasattr(signal, "SIGTTIN"):
+            # Started in the background (`… &`), reading the terminal would stop
+            # the whole simulator; ignored, the read fails and the console ends.
+            signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+        Console(sims, sys.stdin).start()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -160,6 +160,24 @@ class SimulatedAppliance:
         with self._lock:
             return feature.enum.members.get(self._values.get(feature.uid))
 
+    def summary(self) -> str:
+        """One line for a person: power, door, remote start, what runs and for how long."""
+        with self._lock:
+            parts = [self.member(names.POWER_STATE) or "?", f"door {self.member(names.DOOR_STATE) or '?'}"]
+            if self.has(names.REMOTE_START_ALLOWED):
+                allowed = self.value(names.REMOTE_START_ALLOWED)
+                parts.append("remote start " + ("allowed" if allowed else "not allowed"))
+            parts.append(self.member(names.OPERATION_STATE) or "?")
+            for active in (True, False):
+                program = self.program_in(active)
+                if program is not None:
+                    parts.append(("running " if active else "selected ") + program.name.rsplit(".", 1)[-1])
+                    break
+            if self.runner.run is not None and self.has(names.REMAINING_PROGRAM_TIME):
+                left = int(self.value(names.REMAINING_PROGRAM_TIME) or 0)
+                parts.append("%d:%02d:%02d left" % (left // 3600, left // 60 % 60, left % 60))
+            return ", ".join(parts)
+
     def mandatory_values(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
@@ -353,7 +371,7 @@ class SimulatedAppliance:
 
     def option_limits(self, program: Program, uid: int) -> Limits:
         """An option's limits under `program`: the program's own, the option list's for what it leaves out."""
-        return _merged(self._option_limits[(program.uid, uid)], self._limits[uid])
+        return self._option_limits[(program.uid, uid)].over(self._limits[uid])
 
     def select_root(self, program: Program | None, active: bool) -> Changes:
         """Set SelectedProgram (or ActiveProgram) to `program`, 0 for none."""
@@ -463,21 +481,9 @@ class SimulatedAppliance:
 
     @staticmethod
     def _check(feature: Feature, value: Any, limits: Limits, enum: EnumType | None) -> None:
-        reason = check_value(feature.value_kind, value, limits, enum)
+        reason = check_value(feature.value_kind, value, feature.bounded(limits), enum)
         if reason is not None:
             raise Refused(BAD_REQUEST, f"{feature.name} {reason}")
-
-
-def _merged(scoped: Limits, base: Limits) -> Limits:
-    """A program's own option limits, falling back to the option's for what it leaves out."""
-    return Limits(
-        access=scoped.access,
-        available=scoped.available,
-        min=scoped.min if scoped.min is not None else base.min,
-        max=scoped.max if scoped.max is not None else base.max,
-        step=scoped.step if scoped.step is not None else base.step,
-        default=scoped.default if scoped.default is not None else base.default,
-    )
 
 
 def _member_value(enum: EnumType, name: str, feature_name: str) -> int:

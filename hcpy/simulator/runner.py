@@ -5,7 +5,8 @@ real appliance reports while it runs a program, through the appliance's own
 primitives (`put`, `limit`, `restore`), always under the appliance's lock:
 
 - selecting a program sets SelectedProgram, its options' defaults and,
-  scoped to the program (parentUID), their access and limits;
+  scoped to the program (parentUID), their access and limits, and shows
+  how long it will take in RemainingProgramTime;
 - a start sets ActiveProgram and the forecasts; StartInRelative (or the
   delay FinishInRelative leaves) counts down in DelayedStart; then Run, with
   RemainingProgramTime falling, ProgramProgress rising and the phase moving
@@ -59,6 +60,12 @@ class ProgramRunner:
             changes.descriptions.append(describe(uid, limits, feature.value_kind, parent_uid=program.uid))
             if limits.default is not None:
                 changes += app.put(feature.name, coerce(feature.value_kind, limits.default))
+        if _offers(program, app, names.DURATION):
+            # The appliance fills in how long the program takes; the user may change it.
+            changes += self._propose_duration(program)
+        if self.run is None and app.has(names.REMAINING_PROGRAM_TIME):
+            # What the appliance's display shows for a selected program: how long it will take.
+            changes += app.put(names.REMAINING_PROGRAM_TIME, int(self._duration(program)))
         return changes
 
     def start(self, program: Program, now: float) -> Changes:
@@ -166,6 +173,15 @@ class ProgramRunner:
                 return float(chosen)
         short = program.name.rsplit(".", 1)[-1]
         return self.behaviour.seconds.get(short, self.behaviour.default_seconds)
+
+    def _propose_duration(self, program: Program) -> Changes:
+        app = self.appliance
+        feature = app.profile.by_name(names.DURATION)
+        limits = app.option_limits(program, feature.uid)
+        seconds = self.behaviour.seconds.get(program.name.rsplit(".", 1)[-1], self.behaviour.default_seconds)
+        low, high, step = limits.min or 0, limits.max or seconds, limits.step or 1
+        seconds = min(max(seconds, low), high)
+        return app.put(names.DURATION, int(low + round((seconds - low) / step) * step))
 
     def _delay(self, program: Program, duration: float) -> float:
         app = self.appliance
