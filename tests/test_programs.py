@@ -200,8 +200,8 @@ def test_the_coffee_machine_brews_a_beverage_and_counts_it(profiles, run_one):
         (None, None, {"program": "Eco50", "options": [{"name": "Spin", "value": 1}]}, 404, "no option named 'Spin'"),
     ],
 )
-def test_a_start_the_appliance_would_refuse_is_never_sent(profiles, run_one, by_hand, reported, body, code, reason):
-    sim, entry = at_rest(profiles[DISHWASHER], "dishwasher")
+def test_a_start_the_appliance_would_refuse_is_never_sent(profiles, run_one, transport, by_hand, reported, body, code, reason):
+    sim, entry = at_rest(profiles[DISHWASHER], "dishwasher", transport)
     kitchen = run_one(sim, entry)
     kitchen.sees(START_WORKS, "offline")
     if by_hand is not None:
@@ -215,8 +215,8 @@ def test_a_start_the_appliance_would_refuse_is_never_sent(profiles, run_one, by_
     assert len(posts(sim)) == sent
 
 
-def test_a_second_start_while_one_runs_is_refused(profiles, run_one):
-    kitchen = run_one(*at_rest(profiles[DISHWASHER], "dishwasher"))
+def test_a_second_start_while_one_runs_is_refused(profiles, run_one, transport):
+    kitchen = run_one(*at_rest(profiles[DISHWASHER], "dishwasher", transport))
     assert kitchen.command("activeProgram", {"program": "Quick45"})["status"] == "ok"
     kitchen.sees(STATE, "Run")
     sent = len(posts(kitchen.sim))

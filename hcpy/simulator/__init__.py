@@ -7,8 +7,13 @@ before pointing it at their kitchen::
     with Simulator(app, psk) as sim:      # give iv= for the AES transport
         print(sim.url)                    # wss://127.0.0.1:PORT/homeconnect
 
+The appliance runs programs on its `clock` (`lifecycle` says how each type
+does, `runner` reports it as a real appliance would); `ManualClock` lets a
+test turn time itself, `ScaledClock(speed)` runs faster than real time.
+
 `python -m hcpy.simulator --devices config/devices.json` serves every
-appliance of a devices.json.
+appliance of a devices.json; what a user does by hand at the appliance is
+typed at its console (`console`).
 """
 
 from __future__ import annotations
