@@ -20,6 +20,7 @@ from hcpy.mqtt.daemon import run
 from hcpy.mqtt.discovery import DiscoveryOptions
 from hcpy.mqtt.link import MqttSettings
 from hcpy.mqtt.publishing import PublishOptions
+from hcpy.mqtt.screening import ScreenLimits
 from hcpy.mqtt.topics import DEFAULT_PREFIX
 
 
@@ -46,6 +47,8 @@ from hcpy.mqtt.topics import DEFAULT_PREFIX
 @click.option("--publish_homie_topics/--no-publish_homie_topics", default=False, help="Homie v4 topics as well.")
 @click.option("--publish_summary/--no-publish_summary", default=True, help="The compact summary message on T.")
 @click.option("--appliance", "appliances", multiple=True, help="Serve only this appliance (repeatable).")
+@click.option("--max_command_bytes", default=ScreenLimits.max_bytes, type=click.IntRange(64, 1 << 20), show_default=True,
+              help="Largest command payload taken; larger ones are refused with a 400.")  # fmt: skip
 @click_config_file.configuration_option(
     help="config.ini with the options above (hcpy2-0 format).",
     type=click.Path(exists=True, dir_okay=False),
@@ -85,6 +88,7 @@ def main(**o) -> None:
         ha_discovery=o["ha_discovery"],
         discovery=DiscoveryOptions(prefix=o["ha_discovery_prefix"], events_as_sensors=o["events_as_sensors"]),
         domain_suffix=o["domain_suffix"] or "",
+        command_limits=ScreenLimits(max_bytes=o["max_command_bytes"]),
     )
     sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
 

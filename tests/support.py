@@ -121,11 +121,11 @@ class Broker:
 class Subscriber:
     """A plain MQTT client that remembers everything it saw."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, client_id: str = "test-subscriber"):
         self.messages: list[tuple[str, str, bool]] = []
         self.last: dict[str, str] = {}
         self._cond = threading.Condition()
-        self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
+        self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *a: c.subscribe("#", qos=1)
         self.client.reconnect_delay_set(0.1, 0.5)

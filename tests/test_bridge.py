@@ -326,6 +326,7 @@ def test_retained_commands_are_not_replayed(broker, subscriber, kitchen):
     with running(broker, kitchen):
         answer = json.loads(subscriber.wait(f"{P}dishwasher/response"))
         assert answer["status"] == "error" and "retain" in answer["error"]
+        subscriber.wait(f"{P}dishwasher/set", "")  # and cleared it from the broker
         subscriber.wait(f"{P}dishwasher/LWT", "online")
         assert [m for m in posts(dish) if m.resource == "/ro/values"] == []
     subscriber.client.publish(f"{P}dishwasher/set", b"", qos=1, retain=True).wait_for_publish(5)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from support import DISHWASHER, WASHER, profile_files
 
-from hcpy.appliance.commands import CommandError, Request, build_set, parse_payload
+from hcpy.appliance.commands import CommandError, Request, build_set
+from hcpy.mqtt.screening import screen_payload
 from hcpy.appliance.model import EnumType
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.programs import build_program
@@ -142,9 +143,9 @@ def test_malformed_set_payloads(dishwasher, body, match):
 
 def test_invalid_json():
     with pytest.raises(CommandError, match="not valid JSON"):
-        parse_payload(b"{uid: 539")
-    with pytest.raises(CommandError, match="not valid JSON"):
-        parse_payload(b"\xff")
+        screen_payload(b"{uid: 539")
+    with pytest.raises(CommandError, match="not UTF-8"):
+        screen_payload(b"\xff")
 
 
 # -- programs -----------------------------------------------------------------------

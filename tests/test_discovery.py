@@ -12,7 +12,8 @@ import re
 import pytest
 from support import COFFEE, DISHWASHER, WASHER, profile_files
 
-from hcpy.appliance.commands import CommandError, build_set, parse_payload
+from hcpy.appliance.commands import CommandError, build_set
+from hcpy.mqtt.screening import screen_payload
 from hcpy.appliance.controls import is_control, startable, usable
 from hcpy.appliance.model import Feature, Kind, Program
 from hcpy.appliance.programs import build_program
@@ -84,7 +85,7 @@ def render(template: str, value: object) -> str:
 
 
 def set_request(state: ApplianceState, payload: str):
-    return build_set(state, parse_payload(payload))
+    return build_set(state, screen_payload(payload))
 
 
 # -- identity, topics, availability, device ---------------------------------------------
@@ -311,9 +312,9 @@ def test_program_selects_offer_program_names_and_command_the_program_topics():
     assert active["command_topic"] == "homeconnect/dishwasher/activeProgram"
     assert selected["state_topic"] == "homeconnect/dishwasher/state/bsh_common_root_selectedprogram"
     for option in selected["options"]:
-        request = build_program(state, parse_payload(render(selected["command_template"], option)), SELECTED_PROGRAM)
+        request = build_program(state, screen_payload(render(selected["command_template"], option)), SELECTED_PROGRAM)
         assert state.profile.features[request.data[0]["program"]].short_name == option
-        request = build_program(state, parse_payload(render(active["command_template"], option)), ACTIVE_PROGRAM)
+        request = build_program(state, screen_payload(render(active["command_template"], option)), ACTIVE_PROGRAM)
         assert request.resource == ACTIVE_PROGRAM
 
     # The state arrives as the full name (or the uid): the template maps both
@@ -332,7 +333,7 @@ def test_start_selected_program_button_starts_what_is_selected():
     assert start["name"] == "Start selected program"
     assert start["command_topic"] == "homeconnect/dishwasher/activeProgram"
     state.apply_values([{"uid": 257, "value": 8196}])
-    request = build_program(state, parse_payload(start["payload_press"]), ACTIVE_PROGRAM)
+    request = build_program(state, screen_payload(start["payload_press"]), ACTIVE_PROGRAM)
     assert (request.resource, request.data[0]["program"]) == (ACTIVE_PROGRAM, 8196)
 
 
@@ -350,7 +351,7 @@ def test_program_short_names_shared_by_two_programs_become_full_names():
     assert twin.name in selected["options"]
     assert "Intensiv70" in selected["options"]
     for option, uid in ((twin.name, 8300), ("Dishcare.Dishwasher.Program.Eco50", 8196)):
-        request = build_program(state, parse_payload(render(selected["command_template"], option)), SELECTED_PROGRAM)
+        request = build_program(state, screen_payload(render(selected["command_template"], option)), SELECTED_PROGRAM)
         assert request.data[0]["program"] == uid
 
 
@@ -463,7 +464,7 @@ def test_every_control_sends_commands_the_command_layer_accepts_while_available(
         own = [a["topic"] for a in payload["availability"][2:]]
         for body in bodies:
             if suffix == "set":
-                uid = parse_payload(body)["uid"]
+                uid = screen_payload(body)["uid"]
                 works = usable(state, state.profile.features[uid])
                 assert own == ([f"homeconnect/dishwasher/available/{state.profile.features[uid].feature_id}"] if is_control(state.profile, state.profile.features[uid]) else [])
                 call = lambda: set_request(state, body)  # noqa: E731
@@ -472,7 +473,7 @@ def test_every_control_sends_commands_the_command_layer_accepts_while_available(
                 # The start button says when it works; the active program's select
                 # (which shows what runs) is always there, and refuses a start with a reason.
                 works = startable(state) if own else resource == SELECTED_PROGRAM or startable(state)
-                call = lambda: build_program(state, parse_payload(body), resource)  # noqa: E731
+                call = lambda: build_program(state, screen_payload(body), resource)  # noqa: E731
             if works:
                 assert call().data
                 checked += 1

@@ -4,6 +4,9 @@ The link writes QoS 0 packets itself and keeps what the socket would not
 take; these tests stop the broker mid-stream (so writes end half-way through
 packets), let it go, and check that every message arrived whole and in order,
 over plain TCP and over TLS, with paho's own packets (QoS 1) in between.
+The link speaks MQTT 5 to mosquitto, so these also check its MQTT 5 framing
+against a real broker; the MQTT 3.1.1 framing meets one in
+test_retained_commands.py (a broker that refuses MQTT 5).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from support import PASSWORD, USER, Broker
 
 from hcpy.mqtt.link import BACKLOG_LIMIT, MqttLink, MqttSettings
 from hcpy.mqtt.outgoing import Outgoing
-from hcpy.mqtt.packets import PublishFramer
+from hcpy.mqtt.packets import MQTT5, MQTT311, PublishFramer
 
 BATCHES, PER_BATCH = 30, 200
 # The collector reads slower than the released broker forwards: mosquitto must
@@ -134,7 +137,31 @@ def test_the_same_over_tls(tmp_path, pki):
     ],
 )
 def test_publish_packets_follow_the_standard(topic, payload, retain, expected):
-    framer = PublishFramer()
+    framer = PublishFramer(MQTT311)
     assert framer.frame([Outgoing(topic, payload, retain)]) == expected
     # A second frame of the same topic uses the remembered header: same bytes.
     assert framer.frame([Outgoing(topic, payload, retain)] * 2) == expected * 2
+    assert PublishFramer().frame([Outgoing(topic, payload, retain)]) == expected  # 3.1.1 unless told
+
+
+@pytest.mark.parametrize(
+    "topic, payload, retain, expected",
+    [
+        # MQTT 5.0 §3.3: the same, with a property length after the topic (0: one byte).
+        ("a/b", "hi", False, b"\x30\x08\x00\x03a/b\x00" + b"hi"),
+        ("a/b", "hi", True, b"\x31\x08\x00\x03a/b\x00" + b"hi"),
+        ("t", "", True, b"\x31\x04\x00\x01t\x00"),
+        # 127 bytes remaining under 3.1.1 (one length byte) are 128 under 5 (two: 0x80 0x01).
+        ("t", "x" * 124, False, b"\x30\x80\x01\x00\x01t\x00" + b"x" * 124),
+        ("ä", "ö", False, b"\x30\x07\x00\x02\xc3\xa4\x00\xc3\xb6"),
+    ],
+)
+def test_mqtt5_publish_packets_carry_an_empty_property_length(topic, payload, retain, expected):
+    framer = PublishFramer(MQTT5)
+    assert framer.frame([Outgoing(topic, payload, retain)]) == expected
+    assert framer.frame([Outgoing(topic, payload, retain)] * 2) == expected * 2
+
+
+def test_framing_for_an_unknown_protocol_level_is_refused():
+    with pytest.raises(ValueError):
+        PublishFramer(3)

@@ -10,17 +10,19 @@ logic: the bridge sends what this returns.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import HcpyError
+from ..logs import excerpt
 from ..protocol.resources import RO_VALUES
-from .model import FLOAT_DATA, EnumType, Feature, Kind, Limits, ValueKind
+from .model import FLOAT_DATA, MAX_STRING, EnumType, Feature, Kind, Limits, ValueKind
 from .state import ApplianceState
 
+# The widest integer any refDID can carry: signed or unsigned 64 bits.
+WIRE_INTEGERS = (-(2**63), 2**64 - 1)
 # str.isdigit() also accepts "²", which int() refuses.
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -43,13 +45,6 @@ class Request:
     data: list[dict[str, Any]]
 
 
-def parse_payload(payload: bytes | str) -> Any:
-    try:
-        return json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CommandError(f"the payload is not valid JSON ({exc})") from None
-
-
 # -- name resolution ---------------------------------------------------------------
 
 
@@ -57,7 +52,7 @@ def resolve(ref: Any, candidates: Iterable[Feature], what: str = "feature") -> F
     """Find a feature by uid, full name, topic id or unique short name."""
     pool = list(candidates)
     if isinstance(ref, bool) or ref is None:
-        raise CommandError(f"{ref!r} does not name a {what}", 404)
+        raise CommandError(f"{excerpt(ref)} does not name a {what}", 404)
     if isinstance(ref, int) or (isinstance(ref, str) and _DIGITS.fullmatch(ref.strip())):
         uid = int(ref)
         for feature in pool:
@@ -65,7 +60,7 @@ def resolve(ref: Any, candidates: Iterable[Feature], what: str = "feature") -> F
                 return feature
         raise CommandError(f"there is no {what} with uid {uid}", 404)
     if not isinstance(ref, str):
-        raise CommandError(f"{ref!r} does not name a {what}", 404)
+        raise CommandError(f"{excerpt(ref)} does not name a {what}", 404)
     name = ref.strip()
     for feature in pool:
         if feature.name == name or feature.feature_id == name:
@@ -75,8 +70,8 @@ def resolve(ref: Any, candidates: Iterable[Feature], what: str = "feature") -> F
         return matches[0]
     if len(matches) > 1:
         names = ", ".join(sorted(f.name for f in matches))
-        raise CommandError(f"{name!r} is ambiguous: use one of {names}", 400)
-    raise CommandError(f"there is no {what} named {name!r}", 404)
+        raise CommandError(f"{excerpt(name)} is ambiguous: use one of {names}", 400)
+    raise CommandError(f"there is no {what} named {excerpt(name)}", 404)
 
 
 # -- values ----------------------------------------------------------------------------
@@ -92,14 +87,25 @@ def encode_value(feature: Feature, limits: Limits, value: Any, enum: EnumType | 
         return _bool_value(feature, value)
     if kind is ValueKind.STRING:
         if not isinstance(value, str):
-            raise CommandError(f"{feature.name} takes a string, not {value!r}")
+            raise CommandError(f"{feature.name} takes a string, not {excerpt(value)}")
         longest = _num(limits.max)
-        if longest is not None and len(value) > longest:
+        if longest is None:
+            longest = MAX_STRING
+        if len(value) > longest:
             raise CommandError(f"{feature.name} takes at most {longest:g} characters")
         return value
     if kind in (ValueKind.INTEGER, ValueKind.NUMBER) or limits.min is not None or limits.max is not None:
         return _number_value(feature, limits, value, kind)
-    return value
+    # A type the profile leaves open still travels as one scalar (PROTOCOL.md §4).
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise CommandError(f"{feature.name} takes at most {MAX_STRING} characters")
+        return value
+    if isinstance(value, (bool, int, float)):
+        if isinstance(value, int) and not isinstance(value, bool) and not WIRE_INTEGERS[0] <= value <= WIRE_INTEGERS[1]:
+            raise CommandError(f"{excerpt(value)} is out of range for {feature.name}")
+        return value
+    raise CommandError(f"{feature.name} takes a string, a number or true/false, not {excerpt(value)}")
 
 
 def _enum_value(feature: Feature, enum: EnumType, value: Any) -> int:
@@ -116,7 +122,7 @@ def _enum_value(feature: Feature, enum: EnumType, value: Any) -> int:
         if _DIGITS.fullmatch(value.strip().lstrip("-")) and int(value) in enum.members:
             return int(value)
     allowed = ", ".join(enum.members.values())
-    raise CommandError(f"{value!r} is not a value of {feature.name}; allowed: {allowed}")
+    raise CommandError(f"{excerpt(value)} is not a value of {feature.name}; allowed: {allowed}")
 
 
 def _bool_value(feature: Feature, value: Any) -> bool:
@@ -126,7 +132,7 @@ def _bool_value(feature: Feature, value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "false", "on", "off"):
         return value.lower() in ("true", "on")
-    raise CommandError(f"{feature.name} takes true or false, not {value!r}")
+    raise CommandError(f"{feature.name} takes true or false, not {excerpt(value)}")
 
 
 def _number_value(feature: Feature, limits: Limits, value: Any, kind: ValueKind) -> int | float:
@@ -137,7 +143,7 @@ def _number_value(feature: Feature, limits: Limits, value: Any, kind: ValueKind)
         except ValueError:
             number = None
     if number is None or isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-        raise CommandError(f"{feature.name} takes a number, not {value!r}")
+        raise CommandError(f"{feature.name} takes a number, not {excerpt(value)}")
     low, high, step = _num(limits.min), _num(limits.max), _num(limits.step)
     if low is not None and number < low or high is not None and number > high:
         raise CommandError(f"{number:g} is out of range for {feature.name} ({_range(low, high)})")
@@ -147,7 +153,10 @@ def _number_value(feature: Feature, limits: Limits, value: Any, kind: ValueKind)
             raise CommandError(f"{number:g} is not a step of {step:g} from {low or 0:g} for {feature.name}")
     whole = float(number).is_integer()
     if kind is ValueKind.INTEGER and not whole:
-        raise CommandError(f"{feature.name} takes a whole number, not {value!r}")
+        raise CommandError(f"{feature.name} takes a whole number, not {excerpt(value)}")
+    if whole and feature.data_type not in FLOAT_DATA and not WIRE_INTEGERS[0] <= number <= WIRE_INTEGERS[1]:
+        # Integers travel in at most 64 bits, whichever width a refDID means.
+        raise CommandError(f"{number:g} is out of range for {feature.name}")
     # Whole numbers travel as integers unless the feature is a float.
     return int(number) if whole and feature.data_type not in FLOAT_DATA else number
 
@@ -207,7 +216,7 @@ MISSING = object()
 
 def ref_and_value(item: Any, candidates: list[Feature], what: str) -> tuple[Feature, Any]:
     if not isinstance(item, dict):
-        raise CommandError(f'each {what} must be an object like {{"name": …, "value": …}}, not {item!r}')
+        raise CommandError(f'each {what} must be an object like {{"name": …, "value": …}}, not {excerpt(item)}')
     if "uid" in item:
         ref = item["uid"]
     elif "name" in item:

@@ -146,12 +146,13 @@ class ApplianceConnection:
     def _connect_once(self) -> str:
         """One connection, from connect to loss. Returns why it ended."""
         session = Session(
-            Transport(self.endpoint, self.timing, self.log),
+            Transport(self.endpoint, self.timing, self.log, self.state.throttle),
             device_id=self.device_id,
             listener=self,
             request_timeout=self.request_timeout,
             error_names=_error_names(self.state),
             log=self.log,
+            throttle=self.state.throttle,
         )
         self._session = session
         try:

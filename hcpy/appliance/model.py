@@ -100,6 +100,9 @@ NUMERIC_CONTENT = frozenset({0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x1
 # none: a percentage, and a time span (a delayed start, a duration), which no
 # appliance takes negative or beyond a day.
 IMPLIED_RANGES: dict[int, tuple[int, int]] = {CID_PERCENT: (0, 100), CID_TIME_SPAN: (0, 86400)}
+# The longest string value hcpy sends or keeps. Real ones are names and
+# version numbers; a longer one from an appliance is cut, from a user refused.
+MAX_STRING = 1024
 # Data types by refDID. Which width and sign each of 80–87 has is unproven
 # (the washer sends 25500 in a 0x81), so hcpy only relies on "integer".
 DID_BOOLEAN = 0x00

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..logs import excerpt
 from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM
 from . import names
 from .commands import MISSING, CommandError, Request, build_set, check_writable, encode_value, ref_and_value, resolve
@@ -53,7 +54,7 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
     unknown = [key for key in body if key not in BODY_KEYS]
     if unknown:
         raise CommandError(
-            f"{', '.join(map(repr, unknown))} is not understood here; a program command takes "
+            f"{', '.join(excerpt(key, 40) for key in unknown[:5])} is not understood here; a program command takes "
             '"program", "options" and, to start later, "delay"'
         )
     ref = body.get("program")
@@ -219,7 +220,7 @@ def _seconds(value: Any) -> int:
         or not math.isfinite(number)
         or number < 0
     ):
-        raise CommandError(f'"delay" takes a number of seconds (0 or more), not {value!r}')
+        raise CommandError(f'"delay" takes a number of seconds (0 or more), not {excerpt(value)}')
     return int(round(number))
 
 

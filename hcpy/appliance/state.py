@@ -8,13 +8,22 @@ live, globally and per program. Pure logic: no I/O, no MQTT.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from .model import PROGRAM_ROOTS, Access, Feature, Kind, Limits, Profile, Program
+from ..logs import Throttle, excerpt
+from .model import MAX_STRING, PROGRAM_ROOTS, Access, Feature, Kind, Limits, Profile, Program
 
 _ABSENT = object()
+# Values are nearly always scalars on the wire (PROTOCOL.md §4); a list or
+# object is kept only while it is small.
+_SCALARS = (str, int, float, bool, type(None))
+# How many distinct odd entries (unknown uids, …) are remembered as reported
+# once; past that they are only counted by the throttle.
+_REMEMBERED = 1024
+_MAX_UID = 0xFFFF  # uids are four hex digits in the profile
 
 # A description change may carry these limit fields (wire name -> Limits field).
 _LIMIT_FIELDS = {"min": "min", "max": "max", "stepSize": "step", "default": "default"}
@@ -40,6 +49,7 @@ class ApplianceState:
             for option in program.options.values()
         }
         self._warned: set[Any] = set()
+        self.throttle = Throttle(self.log)
         self._roots = {kind: profile.root(kind) for kind in PROGRAM_ROOTS}
         # Each option's per-program limits, to apply changes not scoped to a program.
         self._copies: dict[int, list[Limits]] = {}
@@ -83,7 +93,7 @@ class ApplianceState:
         Every value an appliance reports passes here: a known uid is looked
         up directly, and only an odd entry goes the long way to be reported.
         """
-        changes = []
+        changes: dict[int, Change] = {}
         features = self.profile.features
         for item in items:
             uid = item.get("uid") if type(item) is dict else None
@@ -94,8 +104,11 @@ class ApplianceState:
             if "value" in item:
                 change = self._store(feature, item["value"])
                 if change is not None:
-                    changes.append(change)
-        return changes
+                    # One change per feature and message, the last: a message
+                    # repeating a uid cannot multiply what gets published.
+                    changes.pop(uid, None)
+                    changes[uid] = change
+        return list(changes.values())
 
     def apply_description_changes(self, items: list[dict[str, Any]]) -> tuple[list[Change], set[int]]:
         """Apply access/availability/limit changes.
@@ -129,12 +142,18 @@ class ApplianceState:
             try:
                 limits.access = Access.parse(str(item["access"]))
             except ValueError:
-                self._warn_once(("access", repr(item["access"])), "ignored unknown access %r for %s", item["access"], feature.name)
+                self._warn_once(("access", excerpt(item["access"])), "ignored unknown access %s for %s",
+                                excerpt(item["access"]), feature.name)  # fmt: skip
         if "available" in item:
             limits.available = _truthy(item["available"])
         for wire, attr in _LIMIT_FIELDS.items():
             if wire in item:
-                setattr(limits, attr, item[wire])
+                bound = item[wire]
+                if type(bound) not in _SCALARS or (type(bound) is str and len(bound) > MAX_STRING):
+                    self._warn_once(("limit", feature.uid), "ignored a %s of %s that is no number: %s", wire,
+                                    feature.name, excerpt(bound))  # fmt: skip
+                    continue
+                setattr(limits, attr, bound)
         return limits != before
 
     def _store(self, feature: Feature, raw: Any) -> Change | None:
@@ -145,6 +164,14 @@ class ApplianceState:
         occurrence; other features only when they change.
         """
         uid = feature.uid
+        if type(raw) not in _SCALARS and not _small_structure(raw):
+            self._warn_once(("nested", uid), "ignored a value for %s: a structure larger than %d characters: %s",
+                            feature.name, MAX_STRING, excerpt(raw))  # fmt: skip
+            return None
+        if type(raw) is str and len(raw) > MAX_STRING:
+            self._warn_once(("long", uid), "cut a value of %s from %s to %d characters", feature.name,
+                            f"{len(raw):,}", MAX_STRING)  # fmt: skip
+            raw = raw[:MAX_STRING]
         previous = self.raw.get(uid, _ABSENT)
         if previous == raw and type(previous) is type(raw) and feature.kind is not Kind.EVENT:
             return None
@@ -163,8 +190,8 @@ class ApplianceState:
 
     def _feature_of(self, item: Any) -> Feature | None:
         uid = item.get("uid") if isinstance(item, dict) else None
-        if not isinstance(uid, int) or isinstance(uid, bool):
-            self._warn_once(("item", repr(item)[:80]), "ignored a malformed entry from the appliance: %.80r", item)
+        if not isinstance(uid, int) or isinstance(uid, bool) or not 0 <= uid <= _MAX_UID:
+            self._warn_once(("item", excerpt(item)), "ignored a malformed entry from the appliance: %s", excerpt(item))
             return None
         feature = self.profile.features.get(uid)
         if feature is None:
@@ -176,9 +203,19 @@ class ApplianceState:
         return feature
 
     def _warn_once(self, key: Any, message: str, *args: Any) -> None:
-        if key not in self._warned:
+        """Say it once per key, and for a flood of keys a few lines per minute."""
+        if key in self._warned:
+            return
+        if len(self._warned) < _REMEMBERED:
             self._warned.add(key)
-            self.log.warning(("%s: " if self.appliance else "%s") + message, self.appliance, *args)
+        self.throttle.warning(key[0], ("%s: " if self.appliance else "%s") + message, self.appliance, *args)
+
+
+def _small_structure(value: Any) -> bool:
+    try:
+        return len(json.dumps(value)) <= MAX_STRING
+    except (ValueError, TypeError, RecursionError):
+        return False
 
 
 def _truthy(value: Any) -> bool:

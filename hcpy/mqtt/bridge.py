@@ -24,6 +24,7 @@ from ..appliance.entry import ApplianceEntry
 from ..appliance.model import PROGRAM_ROOTS
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError, HcpyError, NotConnected
+from ..logs import Throttle, excerpt
 from ..protocol.transport import Endpoint, Timing
 from .command import Command, Outcome, outcome_of, refused, response
 from .discovery import Discovery, DiscoveryOptions, config_topic_filter
@@ -31,6 +32,7 @@ from .link import MqttLink, MqttSettings
 from .options import PublishOptions
 from .outgoing import Outgoing
 from .publishing import Publisher
+from .screening import ScreenLimits
 from .topics import OFFLINE, ONLINE, CommandTopic, Topics
 
 log = logging.getLogger("hcpy.bridge")
@@ -47,6 +49,7 @@ class BridgeSettings:
     discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)
     domain_suffix: str = ""
     request_timeout: float = 10.0
+    command_limits: ScreenLimits = ScreenLimits()
     timing: Timing = Timing()
     backoff: Backoff = Backoff()
 
@@ -66,6 +69,7 @@ class ApplianceBridge:
         self.link = link
         self.settings = settings
         self.log = logging.getLogger(f"hcpy.appliance.{entry.name}")
+        self._throttle = Throttle(self.log)
         self.topics = Topics(mqtt.prefix, entry.name)
         self.state = ApplianceState(entry.profile, entry.name, self.log)
         try:
@@ -184,11 +188,12 @@ class ApplianceBridge:
 
     def handle_command(self, topic: CommandTopic, payload: bytes) -> None:
         """Read, check and send a command; every way it ends is answered by `_answer`."""
-        command = Command.received(topic, payload)
+        command = Command.received(topic, payload, self.settings.command_limits)
         try:
             outcome = self._submit(command)
         except Exception:  # noqa: BLE001 - a bug must still get the requester an answer
-            self.log.exception("%s: handling a %s command failed", self.name, topic)
+            self._throttle.log_line(logging.ERROR, ("bug", topic), "%s: handling a %s command failed",
+                                    self.name, topic, exc_info=True)  # fmt: skip
             outcome = refused("hcpy failed to handle the command (see its log)", 500)
         if outcome is not None:
             self._answer(command, outcome)
@@ -208,11 +213,15 @@ class ApplianceBridge:
         return None
 
     def refuse_retained(self, topic: CommandTopic, payload: bytes) -> None:
+        """Answer a retained command, and take it off the broker: it would come back at every restart."""
+        where = self.topics.command(topic)
         sentence = (
-            f"ignored a retained command on {self.topics.command(topic)}; publish commands without the "
-            "retain flag (and clear this one with an empty retained message)"
+            f"ignored a retained command on {where}: commands are never taken from retained messages; "
+            "publish it without the retain flag (hcpy cleared the retained one with an empty retained message)"
         )
         self._answer(Command.retained(topic, payload), refused(sentence, 400))
+        # An empty payload on a command topic is no command (Bridge._message).
+        self.link.publish([Outgoing(where, "", retain=True)], qos=1)
 
     def _answered(self, command: Command, error: Exception | None) -> None:
         """The appliance's answer to a command that was sent (on its connection's thread)."""
@@ -221,11 +230,14 @@ class ApplianceBridge:
     def _answer(self, command: Command, outcome: Outcome) -> None:
         """Log what became of a command and answer it on T/response: the one way out."""
         if outcome.ok:
-            self.log.info("%s: %s %s accepted", self.name, command.topic, json.dumps(command.writes.data))
+            self.log.info("%s: %s %s accepted", self.name, command.topic, excerpt(json.dumps(command.writes.data), 300))
         elif outcome.by_appliance:
-            self.log.warning("%s", outcome.error)
+            self._throttle.warning(("refused by appliance",), "%s", outcome.error)
         else:
-            self.log.warning("%s: refused %s command: %s", self.name, command.topic, outcome.error)
+            # Whoever can publish decides how often this fires: a few lines a
+            # minute of each kind; every command still gets its answer.
+            self._throttle.warning(("refused", command.topic), "%s: refused %s command: %s", self.name, command.topic,
+                                   outcome.error)  # fmt: skip
         self.link.publish([Outgoing(self.topics.response, response(command, outcome), retain=False)], qos=1)
 
 
@@ -241,9 +253,12 @@ class Bridge:
         self._by_base = {a.topics.base: a for a in self.appliances}
 
     def start(self) -> None:
-        self.link.subscribe(t for a in self.appliances for t in a.command_topics)
+        # Commands keep the retain flag they were published with, so that a
+        # retained one is refused however it arrives; discovery configs do not
+        # (_config_seen wants only the broker's replays flagged retained).
+        self.link.subscribe((t for a in self.appliances for t in a.command_topics), as_published=True)
         if self.settings.ha_discovery:
-            self.link.subscribe([self._configs])
+            self.link.subscribe([self._configs], as_published=False)
         self.link.start()
         for appliance in self.appliances:
             appliance.connection.start()
@@ -274,9 +289,18 @@ class Bridge:
         if appliance is None or command is None:
             log.warning("ignored a message on %s: no appliance has that topic", topic)
             return
+        if not payload:
+            # Someone clearing a retained command, as refuse_retained asks: no
+            # command, nothing to answer. (Over MQTT 5 it comes flagged
+            # retained; a broker speaking only 3.1.1 forwards it without the
+            # flag, and an empty payload is no command either way.)
+            log.debug("an empty message on %s: a retained command cleared", topic)
+            return
         if retained:
-            # The broker replays a retained command at every (re)connect: a
-            # program would start again after each restart.
+            # The broker would replay a retained command at every (re)connect:
+            # a program would start again after each restart. Refused whether
+            # replayed or published live (the link subscribes to commands with
+            # Retain As Published).
             appliance.refuse_retained(command, payload)
             return
         appliance.handle_command(command, payload)

@@ -14,14 +14,18 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..appliance.commands import CommandError, Request, build_set, parse_payload
+from ..appliance.commands import CommandError, Request, build_set
 from ..appliance.programs import build_program
 from ..appliance.state import ApplianceState
 from ..errors import ApplianceError, RequestTimeout
 from ..protocol.resources import RO_ACTIVE_PROGRAM, RO_SELECTED_PROGRAM
+from .screening import DEFAULT_LIMITS, ScreenLimits, screen_payload
 from .topics import CommandTopic
 
-# A payload that is no JSON is echoed as text, this much of it.
+# An answer echoes the request as read while its payload is this short;
+# a longer one, or one that could not be read, is echoed as the start of its
+# text (ECHO_LIMIT characters): answers stay small whatever was sent.
+ECHO_REQUEST = 1024
 ECHO_LIMIT = 200
 # The appliance resource a program topic posts to.
 _PROGRAM_RESOURCES = {
@@ -37,15 +41,19 @@ class Command:
     transaction: Any = None
     writes: Request | None = None  # what goes to the appliance, once resolved
     problem: CommandError | None = None  # why it cannot even be read
+    echo: str | None = None  # what the answer quotes instead of a long request
 
     @classmethod
-    def received(cls, topic: CommandTopic, payload: bytes) -> Command:
-        """Read a payload; never raises (a broken one carries its `problem`)."""
+    def received(cls, topic: CommandTopic, payload: bytes, limits: ScreenLimits = DEFAULT_LIMITS) -> Command:
+        """Screen and read a payload; never raises (a refused one carries its `problem`)."""
         try:
-            body = parse_payload(payload)
+            body = screen_payload(payload, limits)
         except CommandError as exc:
             return cls(topic, _text(payload), problem=exc)
         request, transaction = _split_transaction(body)
+        if len(payload) > ECHO_REQUEST:
+            # Read in full, echoed in part.
+            return cls(topic, request, _short(transaction), echo=_text(payload))
         return cls(topic, request, transaction)
 
     @classmethod
@@ -104,7 +112,7 @@ def response(command: Command, outcome: Outcome) -> str:
     """The `T/response` payload: the request echoed, the status, and why when refused."""
     answer: dict[str, Any] = {
         "command": str(command.topic),
-        "request": command.request,
+        "request": command.request if command.echo is None else command.echo,
         "status": "ok" if outcome.ok else "error",
     }
     if outcome.error is not None:
@@ -132,4 +140,11 @@ def _split_transaction(body: Any) -> tuple[Any, Any]:
 
 
 def _text(payload: bytes) -> str:
-    return payload.decode("utf-8", "replace")[:ECHO_LIMIT]
+    text = payload[: ECHO_LIMIT * 4].decode("utf-8", "replace")
+    return text if len(text) <= ECHO_LIMIT and len(payload) <= ECHO_LIMIT * 4 else text[:ECHO_LIMIT] + "…"
+
+
+def _short(transaction: Any) -> Any:
+    """The transaction to echo: as given, unless it is itself long."""
+    shown = json.dumps(transaction, ensure_ascii=False)
+    return transaction if len(shown) <= ECHO_LIMIT else shown[:ECHO_LIMIT] + "…"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import signal
 import threading
@@ -16,9 +18,26 @@ from .link import MqttSettings
 
 log = logging.getLogger("hcpy")
 
+# glibc's mallopt(): above this size a block gets its own mapping, unmapped
+# when freed. glibc raises the threshold to the size of every such block
+# freed (up to 32 MB), after which a burst of large messages stays in the
+# heap for good; a fixed threshold keeps giving it back.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 256 * 1024
+
+
+def give_back_large_blocks() -> bool:
+    """Fix glibc's mmap threshold (True when it could); elsewhere nothing to do."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): they have no such setting
+        return False
+
 
 def run(devices_file: str, mqtt: MqttSettings, settings: BridgeSettings, names: tuple[str, ...] = ()) -> int:
     """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT."""
+    give_back_large_blocks()
     try:
         entries = load_devices(devices_file, skip_broken=True)
     except (HcpyError, OSError) as exc:

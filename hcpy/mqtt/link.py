@@ -15,6 +15,18 @@ costs one send and no wake-up of another thread. One lock serialises every
 write, and bytes only ever go out whole packets at a time: paho writes only
 while the link's own buffer is empty, and the link writes only while paho
 has nothing queued.
+
+MQTT 5, so that a retained command is recognised whenever it arrives. Under
+MQTT 3.1.1 a broker clears the retain flag of a message it forwards live to
+existing subscribers; only its replays at subscribe time carry it. MQTT 5's
+subscription option Retain As Published keeps the publisher's flag, and the
+link asks for it per topic filter: on the command topics (a retained command
+is refused, never run), not on Home Assistant's discovery configs (there the
+bridge wants to know what the broker replays, not what it forwards). A broker
+that speaks only MQTT 3.1.1 refuses the MQTT 5 CONNECT; the link then says
+once what that costs and connects with MQTT 3.1.1 for the rest of its life.
+Every connect starts a clean session (no session expiry): subscriptions are
+renewed at each one, and no broker keeps anything for an hcpy that is away.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from typing import Callable, Iterable
 import paho.mqtt.client as paho
 
 from .outgoing import Outgoing
-from .packets import PublishFramer
+from .packets import MQTT5, MQTT311, PublishFramer
 from .topics import DEFAULT_PREFIX, OFFLINE, ONLINE, bridge_lwt
 
 log = logging.getLogger("hcpy.mqtt")
@@ -48,6 +60,12 @@ _CHUNK = 16 * 1024
 # How often the network thread wakes by itself (paho's keep-alive clock).
 _TICK = 1.0
 _FIRST_DELAY, _MAX_DELAY = 1.0, 30.0
+# CONNACK reason codes (MQTT 5.0 §3.2.2.2; paho maps a 3.1.1 broker's return
+# codes 1, 4 and 5 onto the same).
+_UNSUPPORTED_PROTOCOL = 0x84
+_BAD_LOGIN = frozenset((0x86, 0x87))  # bad user name or password; not authorized
+_CLIENT_ID_REFUSED = 0x85
+_UNSPECIFIED = 0x80
 
 
 @dataclass(frozen=True)
@@ -75,12 +93,16 @@ class MqttLink:
         self.settings = settings
         self._on_connected = on_connected
         self._on_message = on_message
-        self._subscriptions: set[str] = set()
+        # Topic filter -> whether its messages keep the publisher's retain flag.
+        self._subscriptions: dict[str, bool] = {}
         self._connected = threading.Event()
         self._up = False  # the same, read on every publish without a call
         self._stopping = False
+        # MQTT 5 until a broker refuses it; paho fixes the version per client.
+        self._level = MQTT5
         self._client = self._make_client()
-        self._framer = PublishFramer()
+        self._framer = PublishFramer(self._level)
+        self._connack: paho.ReasonCode | None = None  # the broker's answer to the last CONNECT
         # Every call into paho and every write holds this. paho's callbacks run
         # inside loop_read, holding it: they only record what happened, and the
         # network thread hands it on after (the bridge's handlers publish, and
@@ -104,7 +126,7 @@ class MqttLink:
         client = paho.Client(
             callback_api_version=paho.CallbackAPIVersion.VERSION2,
             client_id=s.clientname,
-            protocol=paho.MQTTv311,
+            protocol=paho.MQTTv5 if self._level == MQTT5 else paho.MQTTv311,
         )
         client.will_set(bridge_lwt(s.prefix), OFFLINE, qos=1, retain=True)
         if s.username and s.password is not None:
@@ -163,12 +185,30 @@ class MqttLink:
 
     # -- traffic --------------------------------------------------------------------
 
-    def subscribe(self, topics: Iterable[str]) -> None:
-        new = set(topics) - self._subscriptions
-        self._subscriptions |= new
-        if new and self._up:
-            with self._io:
-                self._paho(lambda: self._client.subscribe([(t, 1) for t in sorted(new)]))
+    def subscribe(self, topics: Iterable[str], as_published: bool = False) -> None:
+        """Subscribe to `topics` (QoS 1), now if connected and again at every connect.
+
+        `as_published`: each message keeps the retain flag it was published
+        with (MQTT 5's Retain As Published), so that a live retained publish
+        can be told from a plain one. Without it only the broker's replays of
+        retained messages at subscribe time are flagged retained. A broker that
+        speaks only MQTT 3.1.1 cannot do it (see the module's docstring).
+        """
+        topics = set(topics)
+        # Under _io: the network thread reads the subscriptions at every connect.
+        with self._io:
+            new = sorted(t for t in topics if self._subscriptions.get(t) is not as_published)
+            for topic in new:
+                self._subscriptions[topic] = as_published
+            if new and self._up:
+                client, entries = self._client, self._entries(new)
+                self._paho(lambda: client.subscribe(entries))
+
+    def _entries(self, topics: list[str]) -> list[tuple[str, object]]:
+        """paho's subscribe() list for `topics`, for the protocol of the current client."""
+        if self._level != MQTT5:
+            return [(t, 1) for t in topics]
+        return [(t, paho.SubscribeOptions(qos=1, retainAsPublished=self._subscriptions[t])) for t in topics]
 
     def publish(self, messages: list[Outgoing], qos: int = 0) -> bool:
         """Send `messages`; True when so much is unwritten that the caller should throttle()."""
@@ -282,20 +322,38 @@ class MqttLink:
             self._wake_w.close()
 
     def _serve(self) -> None:
-        """Connect, with backoff while the broker is away, and serve the connection, until stop()."""
+        """Connect, with backoff while the broker is away or refuses, and serve the connection, until stop()."""
+        s = self.settings
         delay, last_problem = _FIRST_DELAY, None
+        sent = False  # a CONNECT went out on the connection that just ended
         while not self._stopping:
             if self._client.socket() is None:
-                problem = self._connect()
+                problem = None
+                if sent:
+                    sent, connack, self._connack = False, self._connack, None
+                    if connack is not None and not connack.is_failure:
+                        delay, last_problem = _FIRST_DELAY, None  # it was up: reconnect at once
+                    elif connack is not None and connack.value == _UNSUPPORTED_PROTOCOL and self._level == MQTT5:
+                        self._fall_back()
+                        continue
+                    elif connack is not None:
+                        problem = (logging.ERROR, f"the MQTT broker {s.host}:{s.port} refused the connection: "
+                                                  f"{connack}{_hint(connack)}")  # fmt: skip
+                    else:
+                        problem = (logging.WARNING, f"the MQTT broker {s.host}:{s.port} closed the connection "
+                                                    "without accepting it")  # fmt: skip
                 if problem is None:
-                    delay, last_problem = _FIRST_DELAY, None
-                    continue
+                    failure = self._connect()
+                    if failure is None:
+                        sent = True
+                        continue
+                    problem = (logging.WARNING, f"cannot connect to MQTT broker {s.host}:{s.port}: {failure}")
                 if self._stopping:
                     break
-                # One line per change of reason: a broker that stays away is quiet.
-                level = logging.WARNING if problem != last_problem else logging.DEBUG
-                log.log(level, "cannot connect to MQTT broker %s:%d: %s; retrying in %.0f s",
-                        self.settings.host, self.settings.port, problem, delay)  # fmt: skip
+                # One line per change of reason: a broker that stays away (or
+                # keeps refusing) is quiet, and is not asked again at once.
+                level = problem[0] if problem != last_problem else logging.DEBUG
+                log.log(level, "%s; retrying in %.0f s", problem[1], delay)
                 last_problem = problem
                 self._sleep(delay)
                 delay = min(delay * 2, _MAX_DELAY)
@@ -315,10 +373,30 @@ class MqttLink:
         s = self.settings
         try:
             with self._io:
-                self._client.connect(s.host, s.port, keepalive=s.keepalive)
+                if self._level == MQTT5:
+                    # A clean start at every connect and, with no Session
+                    # Expiry Interval, a session that ends with the connection.
+                    self._client.connect(s.host, s.port, keepalive=s.keepalive, clean_start=True)
+                else:
+                    self._client.connect(s.host, s.port, keepalive=s.keepalive)  # clean session: paho's default
         except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS
             return str(exc) or type(exc).__name__
         return None
+
+    def _fall_back(self) -> None:
+        """The broker refused MQTT 5: use MQTT 3.1.1 from now on (a new paho client: the version is fixed per client)."""
+        s = self.settings
+        log.warning(
+            "the MQTT broker %s:%d speaks only MQTT 3.1.1; connecting with that. A command published live "
+            "with the retain flag cannot be recognised over MQTT 3.1.1 (it arrives like any other and is "
+            "carried out); retained commands the broker replays at connect are still refused. A broker "
+            "with MQTT 5 tells them apart.",
+            s.host, s.port,
+        )  # fmt: skip
+        with self._io:
+            self._level = MQTT311
+            self._client = self._make_client()
+            self._framer = PublishFramer(MQTT311)
 
     def _serve_once(self) -> None:
         client = self._client
@@ -377,22 +455,30 @@ class MqttLink:
     # -- paho callbacks (on the network thread, inside loop_read/loop_misc) --------------
 
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        # Refused: paho closes the connection next, and _serve says why.
+        self._connack = reason_code
         if reason_code.is_failure:
-            log.error("the MQTT broker refused the connection: %s (check mqtt_username/mqtt_password)", reason_code)
             return
-        log.info("connected to MQTT broker %s:%d", self.settings.host, self.settings.port)
+        version = "MQTT 5" if self._level == MQTT5 else "MQTT 3.1.1"
+        log.info("connected to MQTT broker %s:%d (%s)", self.settings.host, self.settings.port, version)
         self._raw.clear()
         self._sock = client.socket()
         client.publish(bridge_lwt(self.settings.prefix), ONLINE, qos=1, retain=True)
         if self._subscriptions:
-            client.subscribe([(t, 1) for t in sorted(self._subscriptions)])
+            client.subscribe(self._entries(sorted(self._subscriptions)))
         self._up = True
         self._connected.set()
         self._republish = True
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._up and not self._stopping:
-            log.warning("lost the MQTT broker (%s); reconnecting", reason_code)
+            if flags.is_disconnect_packet_from_server:
+                why = f"the broker closed the connection: {reason_code}"  # MQTT 5: a broker says why
+            elif reason_code.value == _UNSPECIFIED:
+                why = "the connection ended"  # paho's word for a connection lost
+            else:
+                why = str(reason_code)  # keep-alive timeout, protocol error
+            log.warning("lost the MQTT broker (%s); reconnecting", why)
         self._up = False
         self._sock = None
         self._connected.clear()
@@ -403,6 +489,15 @@ class MqttLink:
 
     def _handle_message(self, client, userdata, message) -> None:
         self._inbox.append((message.topic, message.payload, message.retain))
+
+
+def _hint(reason: paho.ReasonCode) -> str:
+    """Which setting a refusal points at, if any."""
+    if reason.value in _BAD_LOGIN:
+        return " (check mqtt_username/mqtt_password)"
+    if reason.value == _CLIENT_ID_REFUSED:
+        return " (check mqtt_clientname)"
+    return ""
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -75,9 +75,16 @@ def json_payload(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+# What an empty string value is published as. An empty retained payload is
+# MQTT's way to delete a topic: the value would vanish instead of reading "".
+EMPTY = '""'
+
+
 def state_payload(value: Any) -> str:
     """hcpy2-0's payload: str() of a scalar (`Closed`, `True`, `180`), JSON for objects."""
-    return json_payload(value) if isinstance(value, (dict, list)) else str(value)
+    if isinstance(value, (dict, list)):
+        return json_payload(value)
+    return str(value) or EMPTY
 
 
 def event_payload(value: Any) -> str:

@@ -68,6 +68,8 @@ class Message:
             raise ProtocolError(f"received a frame that is not JSON: no value at character {stop.value}") from None
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the hooks' refusals
             raise ProtocolError(f"received a frame that is not JSON: {exc}") from None
+        except RecursionError:  # nested deeper than the C scanner goes
+            raise ProtocolError("received a frame nested too deeply to read") from None
         if end != len(text) and text[end:].strip():
             raise ProtocolError(f"received a frame that is not JSON: extra data at character {end}")
         if type(obj) is not dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from ..errors import (
     RequestTimeout,
     error_code_name,
 )
+from ..logs import Throttle, excerpt
 from .message import Action, Message
 from .resources import (
     CI_AUTHENTICATION,
@@ -50,6 +52,10 @@ Values = list[dict[str, Any]]
 
 # The actions an appliance reports changes with.
 _REPORTS = (Action.NOTIFY, Action.POST)
+# The largest message read from an appliance. The largest real ones are the
+# description changes at connect (90 kB for the washer of the fixtures).
+MAX_REPORT = 1 << 20
+_RESOURCE = re.compile(r'"resource"\s*:\s*"([^"\\]{1,64})"')
 # allMandatoryValues may answer 500 while the appliance is busy.
 BUSY_RETRIES = 3
 BUSY_DELAY = 1.0
@@ -120,6 +126,7 @@ class Session:
         request_timeout: float = 10.0,
         error_names: dict[int, str] | None = None,
         log: logging.Logger | None = None,
+        throttle: Throttle | None = None,
     ):
         self.transport = transport
         self.device_id = device_id
@@ -128,6 +135,8 @@ class Session:
         self.request_timeout = request_timeout
         self.error_names = error_names or {}
         self.log = log or logging.getLogger("hcpy.session")
+        # Warnings about what the appliance sends, a few a minute of each kind.
+        self._throttle = throttle or Throttle(self.log)
 
         self.sid: int | None = None
         self.services: dict[str, int] = {}
@@ -360,11 +369,18 @@ class Session:
             return None
         if self._debug:
             self.log.debug("received %s", text)
+        if len(text) > MAX_REPORT:
+            # Reading it would hold every other appliance up (the JSON scanner
+            # keeps the GIL), and no appliance sends this much at once.
+            self._throttle.warning(("large",), "ignored a message of %s bytes from the appliance%s: more than %s",
+                                   f"{len(text):,}", _resource_in(text), f"{MAX_REPORT:,}")  # fmt: skip
+            return None
         try:
             return Message.from_json(text)
         except ProtocolError as exc:
             # A garbled message costs that message, not the session.
-            self.log.warning("ignored a message from the appliance: %s", exc)
+            self._throttle.warning(("garbled",), "ignored a message of %s bytes from the appliance%s: %s",
+                                   f"{len(text):,}", _resource_in(text), exc)  # fmt: skip
             return None
 
     def _dispatch(self, message: Message | None) -> None:
@@ -393,8 +409,11 @@ class Session:
         """
         try:
             callback(what)
-        except Exception:  # noqa: BLE001
-            self.log.exception("ignored a report from the appliance that could not be processed: %.200r", what)
+        except Exception as exc:  # noqa: BLE001
+            # A bug: its traceback once, then only counted.
+            if self._throttle.warning(("undigested", type(exc)), "ignored a report from the appliance that could not "
+                                      "be processed (%s: %s): %s", type(exc).__name__, excerpt(str(exc)), excerpt(what)):  # fmt: skip
+                self.log.debug("the report's failure", exc_info=True)
 
     def _send(self, message: Message) -> None:
         if self._closed is not None:
@@ -416,3 +435,10 @@ class Session:
         """End the session; a thread in run() or request() returns at once."""
         self._fail_all(ConnectionClosed(reason))
         self.transport.close()
+
+
+def _resource_in(text: str | bytes) -> str:
+    """' on <resource>' for a log line, when the start of an unread message names one."""
+    head = text[:512] if isinstance(text, str) else text[:512].decode("utf-8", "replace")
+    found = _RESOURCE.search(head)
+    return f" on {found.group(1)}" if found else ""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConnectError, ConnectionClosed, FrameError
+from ..logs import Throttle
 from . import tlspsk
 from .websocket import (
     OP_BINARY,
@@ -87,10 +88,17 @@ class Timing:
 class Transport:
     """One websocket connection; one instance per connection attempt."""
 
-    def __init__(self, endpoint: Endpoint, timing: Timing = Timing(), log: logging.Logger | None = None):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        timing: Timing = Timing(),
+        log: logging.Logger | None = None,
+        throttle: Throttle | None = None,
+    ):
         self.endpoint = endpoint
         self.timing = timing
         self.log = log or logging.getLogger("hcpy.transport")
+        self._throttle = throttle or Throttle(self.log)
         self._sock: socket.socket | None = None
         self._tls: tlspsk.ClientTls | None = None
         self._codec = None  # a FrameCodec on AES connections
@@ -211,7 +219,8 @@ class Transport:
                 try:
                     self._texts.append(payload.decode("utf-8"))
                 except UnicodeDecodeError:
-                    self.log.warning("ignored a frame that is not UTF-8 text")
+                    self._throttle.warning(("not utf-8",), "ignored a frame of %s bytes that is not UTF-8 text",
+                                           f"{len(payload):,}")  # fmt: skip
             elif opcode == OP_BINARY and codec is not None:
                 try:
                     self._texts.append(codec.decode(payload))
@@ -225,7 +234,7 @@ class Transport:
                 self.close()
                 raise ConnectionClosed("the appliance closed the connection")
             elif opcode == OP_TEXT:
-                self.log.warning("ignored a text frame on an AES connection")
+                self._throttle.warning(("text on aes",), "ignored a text frame on an AES connection")
 
     def _send_frame(
         self, opcode: int, payload: bytes | str, what: str, encode: Callable[[str], bytes] | None = None

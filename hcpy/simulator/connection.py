@@ -303,6 +303,11 @@ class Connection:
         else:
             self.ws.send_binary(b"\x00not an AES frame")  # 17 bytes: not a whole number of blocks
 
+    def send_raw(self, text: str) -> None:
+        """One frame of exactly ``text`` (Simulator.send_raw)."""
+        if not self.silent:
+            self._send_text(text)
+
     @staticmethod
     def _try(action: Callable[[], Any]) -> None:
         try:

@@ -289,6 +289,16 @@ class Simulator:
         for conn in self._snapshot():
             conn.post(lambda conn=conn: conn.send_garbage(encrypted))
 
+    def send_raw(self, text: str) -> None:
+        """Send every client ``text`` as one frame, exactly as given (a test's hostile message).
+
+        TLS: a text frame; AES: encrypted and authenticated as any message.
+        Nothing checks that ``text`` is JSON or a message: a benchmark uses it
+        for what `notify` cannot build (say, data nested 100,000 deep).
+        """
+        for conn in self._snapshot():
+            conn.post(lambda conn=conn: conn.send_raw(text))
+
     def fail_next(self, resource: str, code: int = 500, times: int = 1) -> None:
         """Answer the next ``times`` requests for ``resource`` with ``code`` (500: busy, retry)."""
         self.faults.add(resource, Fault(code=code, times=times))
