@@ -123,6 +123,17 @@ def test_hostile_commands_are_refused_briefly_and_never_sent(served, subscriber,
     assert [m.data for m in value_writes(dishwasher)] == [[{"uid": 539, "value": 2}]]
 
 
+def test_a_refused_payload_still_echoes_its_transaction(served, subscriber):
+    for payload, transaction in (
+        (b'\xef\xbb\xbf{"name": "PowerState", "value": "On", "transaction": "bom-1"}', "bom-1"),
+        (b'{"name": "PowerState", "value": NaN, "transaction": 77}', 77),
+        (b'{"name": "\\ud83d", "transaction": "surrogate"}', "surrogate"),
+        (b'{"transaction": "\\ud83d"}', None),  # never echoed: it is no valid text
+    ):
+        answer = subscriber.response(f"{P}dishwasher/set", payload)
+        assert answer["code"] == 400 and answer.get("transaction") == transaction, answer
+
+
 def test_a_long_request_is_echoed_in_part(served, subscriber):
     # Valid JSON a little under the size limit: read whole, quoted in part.
     request = {"name": "BSH.Common.Setting.PowerState", "value": "On", "note": "n" * 3000, "transaction": "t-1"}
@@ -189,29 +200,33 @@ def test_a_message_nested_too_deep_costs_only_itself(served, subscriber, caplog)
 
 def test_floods_from_the_appliance_are_logged_a_few_times(served, subscriber, caplog):
     sim = served["dishwasher"]
-    sim.notify(RO_VALUES, [{"uid": 40000 + n, "value": 1} for n in range(10_000)])
+    sim.notify(RO_VALUES, [{"uid": 40000 + n, "value": 1} for n in range(900)])
     for _ in range(300):
         sim.send_raw("garbage that is no JSON")
+    # Far more entries than the appliance has features: refused whole, in one line.
+    sim.notify(RO_VALUES, [{"uid": 27, "value": -n} for n in range(10_000)])
     still_serving(sim, subscriber, "dishwasher", -42)
     assert sim.connection_count == 1
     warned = [r.getMessage() for r in appliance_warnings(caplog, "dishwasher")]
     unknown = [w for w in warned if "unknown uid" in w]
-    garbled = [w for w in warned if "that is not JSON" in w or "not JSON" in w]
-    assert 1 <= len(unknown) <= 5 and 1 <= len(garbled) <= 5, warned
+    garbled = [w for w in warned if "not JSON" in w]
+    many = [w for w in warned if "ignored a message of 10,000 values" in w]
+    assert 1 <= len(unknown) <= 5 and 1 <= len(garbled) <= 5 and len(many) == 1, warned
+    assert subscriber.last[f"{P}dishwasher/{WIFI}"] == "-42"  # none of the 10,000
     assert long_lines(caplog) == []
 
 
 def test_a_repeated_uid_in_one_message_is_published_once(served, subscriber):
     sim = served["dishwasher"]
     mark = subscriber.mark()
-    flood = [str(-n) for n in range(1001, 3001)]  # far from what the appliance reports at connect
+    flood = [str(-n) for n in range(1001, 1901)]  # far from what the appliance reports at connect
     sim.notify(RO_VALUES, [{"uid": 27, "value": int(v)} for v in flood])
-    subscriber.wait(f"{P}dishwasher/{WIFI}", "-3000", since=mark)
+    subscriber.wait(f"{P}dishwasher/{WIFI}", "-1900", since=mark)
     still_serving(sim, subscriber, "dishwasher", -43)
     # (A republish of the connect-time value may come in between: the bridge
     # publishes everything when the broker connection is up, too.)
     published = [p for t, p, _ in subscriber.messages[mark:] if t == f"{P}dishwasher/{WIFI}" and p in flood + ["-43"]]
-    assert published == ["-3000", "-43"]
+    assert published == ["-1900", "-43"]
 
 
 def test_oversized_values_are_cut_or_refused_with_a_line(served, subscriber, caplog):
@@ -231,6 +246,19 @@ def test_oversized_values_are_cut_or_refused_with_a_line(served, subscriber, cap
     assert any("ignored a message of" in w and "/ro/values" in w for w in warned), warned
     assert any("cut a value of ConsumerProducts.CoffeeMaker.Option.DisplayName" in w for w in warned), warned
     assert long_lines(caplog) == []
+
+
+def test_an_appliance_holding_a_huge_value_still_connects(served, subscriber, caplog):
+    # Its answer to allMandatoryValues carries the value at every connect: an
+    # answer is read whatever its size (the value then cut), or the appliance
+    # would never come back online.
+    sim = served["coffee"]
+    sim.set_value("ConsumerProducts.CoffeeMaker.Option.DisplayName", "z" * (MAX_REPORT + 10))
+    mark = subscriber.mark()
+    sim.drop_connections()
+    subscriber.wait(f"{P}coffee/LWT", "offline", since=mark)
+    subscriber.wait(f"{P}coffee/LWT", "online", since=mark, timeout=15)
+    subscriber.wait(f"{P}coffee/{DISPLAY_NAME}", "z" * MAX_STRING, since=mark)
 
 
 def test_an_empty_value_keeps_its_topic(served, broker, subscriber):

@@ -50,6 +50,12 @@ class ApplianceState:
         }
         self._warned: set[Any] = set()
         self.throttle = Throttle(self.log)
+        # No appliance reports more entries at once than it has features and
+        # program options (the washer's description changes at connect: 983
+        # of 999); a message with many times that is refused whole, before
+        # it costs every other appliance time.
+        options = sum(len(program.options) for program in profile.programs.values())
+        self.max_entries = max(1000, 2 * (len(profile.features) + options))
         self._roots = {kind: profile.root(kind) for kind in PROGRAM_ROOTS}
         # Each option's per-program limits, to apply changes not scoped to a program.
         self._copies: dict[int, list[Limits]] = {}
@@ -93,6 +99,8 @@ class ApplianceState:
         Every value an appliance reports passes here: a known uid is looked
         up directly, and only an odd entry goes the long way to be reported.
         """
+        if self._too_many(items, "values"):
+            return []
         changes: dict[int, Change] = {}
         features = self.profile.features
         for item in items:
@@ -117,6 +125,8 @@ class ApplianceState:
         changes, and the uids whose limits changed.
         """
         changes, touched = [], set()
+        if self._too_many(items, "description changes"):
+            return changes, touched
         for item in items:
             feature = self._feature_of(item)
             if feature is None:
@@ -201,6 +211,14 @@ class ApplianceState:
                 uid,
             )
         return feature
+
+    def _too_many(self, items: list[Any], what: str) -> bool:
+        if len(items) <= self.max_entries:
+            return False
+        self.throttle.warning(("too many",), ("%s: " if self.appliance else "%s") + "ignored a message of %s %s: "
+                              "more than twice all features and options of this appliance", self.appliance,
+                              f"{len(items):,}", what)  # fmt: skip
+        return True
 
     def _warn_once(self, key: Any, message: str, *args: Any) -> None:
         """Say it once per key, and for a flood of keys a few lines per minute."""

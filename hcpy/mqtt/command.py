@@ -11,6 +11,7 @@ to it after that is an `Outcome`, and `response()` turns the two into the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,7 +50,7 @@ class Command:
         try:
             body = screen_payload(payload, limits)
         except CommandError as exc:
-            return cls(topic, _text(payload), problem=exc)
+            return cls(topic, _text(payload), _transaction_in(payload), problem=exc)
         request, transaction = _split_transaction(body)
         if len(payload) > ECHO_REQUEST:
             # Read in full, echoed in part.
@@ -142,6 +143,25 @@ def _split_transaction(body: Any) -> tuple[Any, Any]:
 def _text(payload: bytes) -> str:
     text = payload[: ECHO_LIMIT * 4].decode("utf-8", "replace")
     return text if len(text) <= ECHO_LIMIT and len(payload) <= ECHO_LIMIT * 4 else text[:ECHO_LIMIT] + "…"
+
+
+# A transaction as it reads in a payload that could not be read as a whole.
+_TRANSACTION = re.compile(rb'"transaction"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?[0-9]{1,20}\b)')
+
+
+def _transaction_in(payload: bytes) -> Any:
+    """The transaction of a refused payload, when its text shows a plain one: the
+    requester can still match the answer."""
+    found = _TRANSACTION.search(payload[: 64 * 1024])
+    if found is None:
+        return None
+    try:
+        transaction = json.loads(found.group(1))
+        if isinstance(transaction, str):
+            transaction.encode("utf-8")  # no unpaired surrogate goes back out
+    except (ValueError, UnicodeError):
+        return None
+    return transaction
 
 
 def _short(transaction: Any) -> Any:

@@ -56,6 +56,7 @@ _REPORTS = (Action.NOTIFY, Action.POST)
 # description changes at connect (90 kB for the washer of the fixtures).
 MAX_REPORT = 1 << 20
 _RESOURCE = re.compile(r'"resource"\s*:\s*"([^"\\]{1,64})"')
+_RESPONSE = re.compile(r'"action"\s*:\s*"RESPONSE"')
 # allMandatoryValues may answer 500 while the appliance is busy.
 BUSY_RETRIES = 3
 BUSY_DELAY = 1.0
@@ -369,9 +370,11 @@ class Session:
             return None
         if self._debug:
             self.log.debug("received %s", text)
-        if len(text) > MAX_REPORT:
+        if len(text) > MAX_REPORT and not _RESPONSE.search(text[:512]):
             # Reading it would hold every other appliance up (the JSON scanner
-            # keeps the GIL), and no appliance sends this much at once.
+            # keeps the GIL), and no appliance reports this much at once. An
+            # answer to hcpy's own request is read whatever its size (up to the
+            # websocket's limit): the handshake cannot do without it.
             self._throttle.warning(("large",), "ignored a message of %s bytes from the appliance%s: more than %s",
                                    f"{len(text):,}", _resource_in(text), f"{MAX_REPORT:,}")  # fmt: skip
             return None
