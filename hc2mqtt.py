@@ -35,7 +35,8 @@ from hcpy.mqtt.topics import DEFAULT_PREFIX
 @click.option("--mqtt_cafile", default=None, help="CA certificate that signed the broker's.")
 @click.option("--mqtt_certfile", default=None, help="Client certificate.")
 @click.option("--mqtt_keyfile", default=None, help="Client certificate's key.")
-@click.option("--mqtt_clientname", default="hcpy1", show_default=True)
+@click.option("--mqtt_clientname", default=None,
+              help="MQTT client id. Default: hcpy-<this installation's deviceID>, unique to it.")  # fmt: skip
 @click.option("--domain_suffix", default="", help="Appended to every appliance host (host.suffix).")
 @click.option("--debug/--no-debug", default=False, help="Debug logging (keys are never logged).")
 @click.option("--ha-discovery", "ha_discovery", is_flag=True, help="Publish Home Assistant MQTT discovery.")

@@ -35,6 +35,17 @@ def give_back_large_blocks() -> bool:
         return False
 
 
+def client_id(device_id: str) -> str:
+    """The MQTT client id of an installation that configured none.
+
+    hcpy2-0's default, "hcpy1", is shared by every installation that kept it:
+    two on one broker take each other's session in turn, every second. The
+    deviceID is this installation's own; 21 characters, within the 23 every
+    broker accepts.
+    """
+    return f"hcpy-{device_id}"
+
+
 def run(devices_file: str, mqtt: MqttSettings, settings: BridgeSettings, names: tuple[str, ...] = ()) -> int:
     """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT."""
     give_back_large_blocks()
@@ -55,6 +66,8 @@ def run(devices_file: str, mqtt: MqttSettings, settings: BridgeSettings, names: 
 
     # The deviceID is this installation's, kept beside devices.json.
     settings = replace(settings, device_id=installation_device_id(Path(devices_file).parent))
+    if not mqtt.clientname:
+        mqtt = replace(mqtt, clientname=client_id(settings.device_id))
     try:
         bridge = Bridge(entries, mqtt, settings)
     except HcpyError as exc:

@@ -31,6 +31,7 @@ renewed at each one, and no broker keeps anything for an hcpy that is away.
 
 from __future__ import annotations
 
+import errno
 import logging
 import select
 import socket
@@ -66,6 +67,11 @@ _UNSUPPORTED_PROTOCOL = 0x84
 _BAD_LOGIN = frozenset((0x86, 0x87))  # bad user name or password; not authorized
 _CLIENT_ID_REFUSED = 0x85
 _UNSPECIFIED = 0x80
+_SESSION_TAKEN_OVER = 0x8E  # DISCONNECT: another client connected with this client id
+# A connection lost this soon after the broker accepted it, three times in a
+# row, is what two clients with one client id look like over MQTT 3.1.1.
+_QUICK_DROP = 10.0
+_DROPS_TO_SUSPECT = 3
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ class MqttSettings:
     cafile: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
-    clientname: str = "hcpy1"
+    clientname: str = "hcpy"  # the daemon's default is this installation's own (see daemon.client_id)
     keepalive: int = 60
 
 
@@ -103,6 +109,9 @@ class MqttLink:
         self._client = self._make_client()
         self._framer = PublishFramer(self._level)
         self._connack: paho.ReasonCode | None = None  # the broker's answer to the last CONNECT
+        self._up_since = 0.0
+        self._quick_drops = 0  # connections lost in a row within _QUICK_DROP of being accepted
+        self._blamed = False  # the client id clash was said for this streak
         # Every call into paho and every write holds this. paho's callbacks run
         # inside loop_read, holding it: they only record what happened, and the
         # network thread hands it on after (the bridge's handlers publish, and
@@ -331,8 +340,13 @@ class MqttLink:
                 problem = None
                 if sent:
                     sent, connack, self._connack = False, self._connack, None
-                    if connack is not None and not connack.is_failure:
+                    if connack is not None and not connack.is_failure and not self._quick_drops:
                         delay, last_problem = _FIRST_DELAY, None  # it was up: reconnect at once
+                    elif connack is not None and not connack.is_failure:
+                        # Dropped right after connecting, again: not at once
+                        # (two clients with one id would take turns forever).
+                        problem = (logging.DEBUG, f"the MQTT broker {s.host}:{s.port} dropped hcpy right after "
+                                                  "accepting it")  # fmt: skip
                     elif connack is not None and connack.value == _UNSUPPORTED_PROTOCOL and self._level == MQTT5:
                         self._fall_back()
                         continue
@@ -347,7 +361,7 @@ class MqttLink:
                     if failure is None:
                         sent = True
                         continue
-                    problem = (logging.WARNING, f"cannot connect to MQTT broker {s.host}:{s.port}: {failure}")
+                    problem = (logging.WARNING, f"cannot connect to the MQTT broker {s.host}:{s.port}: {failure}")
                 if self._stopping:
                     break
                 # One line per change of reason: a broker that stays away (or
@@ -380,7 +394,7 @@ class MqttLink:
                 else:
                     self._client.connect(s.host, s.port, keepalive=s.keepalive)  # clean session: paho's default
         except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS
-            return str(exc) or type(exc).__name__
+            return _connect_failure(exc)
         return None
 
     def _fall_back(self) -> None:
@@ -460,7 +474,10 @@ class MqttLink:
         if reason_code.is_failure:
             return
         version = "MQTT 5" if self._level == MQTT5 else "MQTT 3.1.1"
-        log.info("connected to MQTT broker %s:%d (%s)", self.settings.host, self.settings.port, version)
+        # Quiet while the broker keeps dropping hcpy (the clash is said once).
+        log.log(logging.DEBUG if self._quick_drops else logging.INFO, "connected to MQTT broker %s:%d (%s, client id %s)",
+                self.settings.host, self.settings.port, version, self.settings.clientname)  # fmt: skip
+        self._up_since = time.monotonic()
         self._raw.clear()
         self._sock = client.socket()
         client.publish(bridge_lwt(self.settings.prefix), ONLINE, qos=1, retain=True)
@@ -472,13 +489,29 @@ class MqttLink:
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._up and not self._stopping:
+            taken_over = flags.is_disconnect_packet_from_server and reason_code.value == _SESSION_TAKEN_OVER
             if flags.is_disconnect_packet_from_server:
                 why = f"the broker closed the connection: {reason_code}"  # MQTT 5: a broker says why
             elif reason_code.value == _UNSPECIFIED:
                 why = "the connection ended"  # paho's word for a connection lost
             else:
                 why = str(reason_code)  # keep-alive timeout, protocol error
-            log.warning("lost the MQTT broker (%s); reconnecting", why)
+            quick = time.monotonic() - self._up_since < _QUICK_DROP
+            self._quick_drops = self._quick_drops + 1 if quick or taken_over else 0
+            if self._quick_drops <= 1:
+                log.warning("lost the MQTT broker (%s); reconnecting", why)
+            if self._quick_drops == 0:
+                self._blamed = False
+            elif not self._blamed and (taken_over or self._quick_drops >= _DROPS_TO_SUSPECT):
+                self._blamed = True
+                # Each client takes the other's session in turn: say who is to
+                # blame once, not at every turn.
+                log.warning(
+                    "%s: another MQTT client is using hcpy's client id %r; give each its own "
+                    "mqtt_clientname (or leave it unset: hcpy then uses one unique to this installation)",
+                    "the broker says" if taken_over else "the broker keeps dropping hcpy right after it connects",
+                    self.settings.clientname,
+                )
         self._up = False
         self._sock = None
         self._connected.clear()
@@ -489,6 +522,23 @@ class MqttLink:
 
     def _handle_message(self, client, userdata, message) -> None:
         self._inbox.append((message.topic, message.payload, message.retain))
+
+
+def _connect_failure(exc: Exception) -> str:
+    """Why a connect attempt failed, in words that point at the setting to check."""
+    if isinstance(exc, socket.gaierror):
+        return f"its name does not resolve ({exc.strerror}); check mqtt_host"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens on that port; is the broker running, is mqtt_port right?"
+    if isinstance(exc, TimeoutError):
+        return "no answer (a firewall, or the wrong mqtt_host?)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate is not trusted ({exc.verify_message}); check mqtt_cafile"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc}); does the broker speak TLS on that port (mqtt_ssl, mqtt_port)?"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "unreachable: no route to that host; check mqtt_host"
+    return str(exc) or type(exc).__name__
 
 
 def _hint(reason: paho.ReasonCode) -> str:
