@@ -9,6 +9,7 @@ precedence. The config.ini of hcpy2-0 works unchanged.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import click
 import click_config_file
 
 from hcpy.mqtt.bridge import BridgeSettings
+from hcpy.mqtt.config_file import read_config
 from hcpy.mqtt.daemon import run
 from hcpy.mqtt.discovery import DiscoveryOptions
 from hcpy.mqtt.link import MqttSettings
@@ -52,7 +54,8 @@ from hcpy.mqtt.topics import DEFAULT_PREFIX
               help="Largest command payload taken; larger ones are refused with a 400.")  # fmt: skip
 @click_config_file.configuration_option(
     help="config.ini with the options above (hcpy2-0 format).",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(dir_okay=False),
+    provider=lambda path, cmd_name: _config(path, cmd_name),
 )
 def main(**o) -> None:
     """Mirror Home Connect appliances onto MQTT."""
@@ -60,6 +63,8 @@ def main(**o) -> None:
         level=logging.DEBUG if o["debug"] else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for problem in _CONFIG_PROBLEMS:
+        logging.getLogger("hcpy").warning("%s", problem)
     if o["ha_discovery"] and Path(o["discovery_file"]).is_file():
         logging.getLogger("hcpy").warning(
             "%s is not read: hcpy does not apply hcpy2-0's discovery.yaml overrides yet; "
@@ -92,6 +97,19 @@ def main(**o) -> None:
         command_limits=ScreenLimits(max_bytes=o["max_command_bytes"]),
     )
     sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
+
+
+# Said once logging is set up: the file is read while the options are parsed.
+_CONFIG_PROBLEMS: list[str] = []
+
+
+def _config(path: str, cmd_name: str) -> dict:
+    """config.ini's settings (click_config_file's provider), unknown keys noted."""
+    if path == os.path.join(click.get_app_dir(cmd_name), "config") and not Path(path).exists():
+        return {}  # the per-user file looked for when no --config is given
+    values, problems = read_config(path, (p.name for p in main.params))
+    _CONFIG_PROBLEMS.extend(problems)
+    return values
 
 
 if __name__ == "__main__":
