@@ -347,3 +347,15 @@ def test_setting_an_option_follows_the_program_in_charge(dishwasher):
     refused(400, build_set, dishwasher, body, match="0 to 600")
     dishwasher.apply_description_changes([{"uid": 558, "parentUID": 8196, "access": "READ"}])
     refused(403, build_set, dishwasher, body, match="not writable for Dishcare.Dishwasher.Program.Eco50")
+
+
+def test_a_request_is_described_by_names_with_the_uid_in_brackets(dishwasher):
+    from hcpy.appliance.commands import describe
+
+    power = build_set(dishwasher, {"name": "BSH.Common.Setting.PowerState", "value": "On"})
+    assert describe(power, dishwasher) == "PowerState [539] = On"
+    eco = dishwasher.profile.by_name("Dishcare.Dishwasher.Program.Eco50")
+    delay = dishwasher.profile.by_name("BSH.Common.Option.StartInRelative")
+    start = Request("/ro/activeProgram", [{"program": eco.uid, "options": [{"uid": delay.uid, "value": 3600}]}])
+    assert describe(start, dishwasher) == f"Dishcare.Dishwasher.Program.Eco50 [{eco.uid}] with StartInRelative [{delay.uid}] = 3600"
+    assert describe(Request("/ro/values", [{"uid": 65000, "value": "x" * 500}]), dishwasher).startswith("[65000] = 'xxx")

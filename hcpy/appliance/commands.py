@@ -226,6 +226,35 @@ def ref_and_value(item: Any, candidates: list[Feature], what: str) -> tuple[Feat
     return resolve(ref, candidates, what), item.get("value", MISSING)
 
 
+def describe(request: Request, state: ApplianceState) -> str:
+    """A request as a log line reads best: names, the uid in brackets, enum members by name.
+
+    `PowerState [539] = On`; `Dishcare.Dishwasher.Program.Eco50 [8196] with StartInRelative [558] = 3600`.
+    """
+    features = state.profile.features
+
+    def one(uid: Any, value: Any = MISSING) -> str:
+        feature = features.get(uid) if isinstance(uid, int) else None
+        if feature is None:
+            return f"[{excerpt(uid)}]" + ("" if value is MISSING else f" = {excerpt(value)}")
+        name = feature.name if feature.kind is Kind.PROGRAM else feature.short_name
+        if value is MISSING:
+            return f"{name} [{uid}]"
+        if feature.enum is not None and isinstance(value, int) and value in feature.enum.members:
+            return f"{name} [{uid}] = {feature.enum.members[value]}"
+        return f"{name} [{uid}] = {excerpt(value, 40)}"
+
+    parts = []
+    for item in request.data:
+        if "program" in item:
+            options = ", ".join(one(o.get("uid"), o.get("value", MISSING)) for o in item.get("options", []))
+            parts.append(one(item["program"]) + (f" with {options}" if options else ""))
+        else:
+            parts.append(one(item.get("uid"), item.get("value", MISSING)))
+    text = "; ".join(parts)
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
 def check_writable(feature: Feature, limits: Limits, where: str = "") -> None:
     if not limits.access.writable:
         raise CommandError(f"{feature.name} is not writable{where} (access {limits.access.value})", 403)

@@ -9,7 +9,6 @@ refused there, logged once, and never reaches the appliance.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -18,13 +17,13 @@ from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
 
-from ..appliance.commands import CommandError
+from ..appliance.commands import CommandError, describe
 from ..appliance.connection import ApplianceConnection, Backoff
 from ..appliance.entry import ApplianceEntry
 from ..appliance.model import PROGRAM_ROOTS
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError, HcpyError, NotConnected
-from ..logs import Throttle, excerpt
+from ..logs import Throttle
 from ..protocol.transport import Endpoint, Timing
 from .command import Command, Outcome, outcome_of, refused, response
 from .discovery import Discovery, DiscoveryOptions, config_topic_filter
@@ -230,7 +229,7 @@ class ApplianceBridge:
     def _answer(self, command: Command, outcome: Outcome) -> None:
         """Log what became of a command and answer it on T/response: the one way out."""
         if outcome.ok:
-            self.log.info("%s: %s %s accepted", self.name, command.topic, excerpt(json.dumps(command.writes.data), 300))
+            self.log.info("%s: %s %s accepted", self.name, command.topic, describe(command.writes, self.state))
         elif outcome.by_appliance:
             self._throttle.warning(("refused by appliance",), "%s", outcome.error)
         else:
