@@ -112,5 +112,10 @@ def _config(path: str, cmd_name: str) -> dict:
     return values
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `hc2mqtt` command (pyproject.toml): main() with HCPY_* variables, as `python hc2mqtt.py` runs it."""
     main(auto_envvar_prefix="HCPY")
+
+
+if __name__ == "__main__":
+    cli()

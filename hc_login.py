@@ -4,21 +4,29 @@ Two ways in:
   * from the Home Connect cloud, once (a browser login, then everything is
     fetched): `hc-login [--region EU|NA|CN]`;
   * offline, from profile zips you already have: `hc-login --import PATH…`.
+
+And one way to find them: `hc-login --scan` lists the appliances that
+announce themselves on the network (mDNS) and sets their `host`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
+import socket
 import sys
 from pathlib import Path
 
 import click
 
-from hcpy.appliance.devices import save_devices
-from hcpy.appliance.entry import unique_names
+from hcpy.appliance.devices import load_devices, save_devices
+from hcpy.appliance.entry import ApplianceEntry, unique_names
 from hcpy.errors import HcpyError
 from hcpy.onboarding import cloud
 from hcpy.onboarding.importer import import_paths
+from hcpy.protocol import mdns
+from hcpy.protocol.transport import AES_PORT, TLS_PORT
 
 log = logging.getLogger("hc_login")
 
@@ -49,6 +57,12 @@ Offline, from profile zips you already have (profile downloader zips, the
 cloud's profile zips, or folders of them):
   hc-login --import PATH [PATH…] [--key K [--iv IV]] [--host H]
   --key/--iv are needed only for zips without a key inside (one appliance).
+
+\b
+Find the appliances on your network (they announce themselves by mDNS):
+  hc-login --scan [--scan-time SECONDS]
+  lists each appliance heard (haId, brand, type, address) and sets the host
+  (and port) of the devices.json entries with that haId to the address heard.
 
 Existing entries in devices.json keep your edits (names, hosts); the file is
 only written once everything was fetched.
@@ -89,6 +103,21 @@ only written once everything was fetched.
     show_default=True,
     help="Seconds to wait for each answer of the cloud.",
 )
+@click.option("--scan", is_flag=True, help="List the appliances announcing themselves on the network; set their host in devices.json.")
+@click.option(
+    "--scan-time",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds --scan listens (it stops earlier once every appliance of devices.json was heard).",
+)
+@click.option(
+    "--scan-interface",
+    "scan_interfaces",
+    multiple=True,
+    metavar="IPV4",
+    help="Listen only on the network interface with this address (repeatable; default: all).",
+)
 @click.option("--cloud-base", envvar="HCPY_CLOUD_BASE", hidden=True, help="Send every cloud request to this base URL.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details (never keys or tokens).")
 def main(
@@ -102,9 +131,19 @@ def main(
     iv: str | None,
     host: str | None,
     timeout: float,
+    scan: bool,
+    scan_time: float,
+    scan_interfaces: tuple[str, ...],
     cloud_base: str | None,
     verbose: bool,
 ) -> None:
+    if scan and (do_import or paths or code or state or key or iv or host):
+        raise click.UsageError("--scan goes alone (with --devices, --scan-time, --scan-interface)")
+    for address in scan_interfaces:
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            raise click.UsageError(f"--scan-interface takes an interface's IPv4 address, not {address!r}") from None
     if paths and not do_import:
         raise click.UsageError("PATH arguments are for --import; add --import to import them")
     if do_import and not paths:
@@ -120,7 +159,9 @@ def main(
     old_level = root.level
     handler = _log_to_stderr(verbose)
     try:
-        if do_import:
+        if scan:
+            _scan(devices_path, scan_time, list(scan_interfaces) or None)
+        elif do_import:
             _import(devices_path, paths, key=key, iv=iv, host=host)
         else:
             ep = cloud.endpoints(region, cloud_base)
@@ -188,6 +229,106 @@ def _save(devices_path: Path, entries: list, *, skipped: int) -> None:
     click.echo(f"Wrote {devices_path} ({len(written)} appliance{'s' * (len(written) != 1)}: {names})")
     if skipped:
         click.echo(f"{skipped} could not be fetched or imported: see the warnings above.", err=True)
+
+
+def _scan(devices_path: Path, seconds: float, interfaces: list[str] | None) -> None:
+    entries = load_devices(devices_path) if devices_path.exists() else None
+    wanted = [e.ha_id for e in entries or [] if e.ha_id]
+
+    def heard_all(found: list[mdns.Found]) -> bool:
+        # Nothing more to wait for once every appliance of devices.json answered.
+        return bool(wanted) and all(any(f.address and mdns.matches(f, w) for f in found) for w in wanted)
+
+    try:
+        found = mdns.browse(seconds, interfaces=interfaces, enough=heard_all)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen for mDNS on this machine: {exc}") from None
+    if not found:
+        click.echo(
+            f"No Home Connect appliance announced itself within {seconds:g} s. Appliances that are switched off"
+            " (or whose Wi-Fi sleeps) stay silent, and mDNS does not cross routers or VLANs: run this on the"
+            " appliances' network, or try a longer --scan-time."
+        )
+        return
+    _print_table(found)
+    if entries is None:
+        click.echo(f"{devices_path} does not exist yet: get the keys first (hc-login or hc-login --import), then scan again.")
+        return
+
+    def heard(entry: ApplianceEntry) -> mdns.Found | None:
+        return next((f for f in found if entry.ha_id and f.address and mdns.matches(f, entry.ha_id)), None)
+
+    matched = [(entry, heard(entry)) for entry in entries]
+    changed: list[str] = []
+    updated: list[ApplianceEntry] = []
+    for entry, match in matched:
+        new = _placed(entry, match) if match else None
+        updated.append(new or entry)
+        if new is None:
+            continue
+        what = [f"host {entry.host} -> {new.host}"] if new.host != entry.host else []
+        if new.port != entry.port:
+            what.append(f"port {entry.port or 'default'} -> {new.port or 'default'}")
+        changed.append(f"{entry.name}: {', '.join(what)}")
+    missing = [entry.name for entry, match in matched if entry.ha_id and match is None]
+    if missing:
+        click.echo(f"Not heard (switched off, or on another network): {', '.join(missing)}")
+    if all(match is None for _, match in matched):
+        click.echo(f"None of these is in {devices_path} (its appliances are matched by haId); nothing changed.")
+        return
+    if not changed:
+        click.echo(f"{devices_path}: every appliance heard already has its address; nothing changed.")
+        return
+    if any(e.profile.problems for e in entries):
+        # Rewriting goes through the model, which left those parts out.
+        raise click.ClickException(
+            f"{devices_path} has parts hcpy cannot read (see the warnings above) that rewriting it would drop,"
+            " so it was not changed; set these by hand: " + "; ".join(changed)
+        )
+    save_devices(devices_path, updated, merge=False)
+    for line in changed:
+        click.echo(line)
+    click.echo(f"Wrote {devices_path} ({len(changed)} appliance{'s' * (len(changed) != 1)} changed)")
+
+
+def _placed(entry: ApplianceEntry, found: mdns.Found) -> ApplianceEntry | None:
+    """`entry` with the host (and port) where `found` is, or None when it already points there."""
+    default = AES_PORT if entry.iv is not None else TLS_PORT
+    if found.port is None or found.port == (entry.port or default):
+        port = entry.port
+    else:
+        # The announced port is where the appliance listens; its default stays implicit.
+        port = None if found.port == default else found.port
+    # A name that resolves to the address heard is better kept: it survives DHCP.
+    host_ok = entry.host == found.address or found.address in _addresses_of(entry.host)
+    host = entry.host if host_ok else found.address
+    if host == entry.host and port == entry.port:
+        return None
+    return dataclasses.replace(entry, host=host, port=port)
+
+
+def _addresses_of(host: str) -> set[str]:
+    try:
+        ipaddress.ip_address(host)
+        return {host}
+    except ValueError:
+        pass
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return set()
+
+
+def _print_table(found: list[mdns.Found]) -> None:
+    rows = [("haId", "brand", "type", "address")]
+    for f in found:
+        address = f.address or "(no IPv4 address)"
+        if f.address and f.port and f.port not in (TLS_PORT, AES_PORT):
+            address += f":{f.port}"
+        rows.append((f.ha_id, f.brand or "?", f.type or "?", address))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def _read_pasted(prompt: str) -> str:

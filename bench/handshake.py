@@ -24,7 +24,7 @@ from hcpy.protocol.tlspsk import BACKEND  # noqa: E402
 from hcpy.protocol.transport import Endpoint, Transport  # noqa: E402
 from hcpy.simulator import SimulatedAppliance, Simulator  # noqa: E402
 
-STEM = ROOT / "tests" / "fixtures" / "profiles" / "SIEMENS-SN658X06TE-000000000000"
+STEM = ROOT / "hcpy" / "simulator" / "profiles" / "SIEMENS-SN658X06TE-000000000000"
 
 
 def measure(transport: str, rounds: int) -> list[float]:

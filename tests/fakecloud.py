@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 CLIENT_ID = "9B75AC9EC512F36C84256AC47D813E2C1DD0D6520DF774B020E1E6E2EB29B1F3"
 REDIRECT_URI = "hcauth://auth/prod"
-FIXTURES = Path(__file__).parent / "fixtures" / "profiles"
+FIXTURES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
 
 
 def b64url(data: bytes) -> str:

@@ -30,7 +30,8 @@ from hcpy.protocol.message import Action
 from hcpy.protocol.transport import Timing
 from hcpy.simulator import SimulatedAppliance, Simulator
 
-PROFILES = Path(__file__).parent / "fixtures" / "profiles"
+# The simulator's demo profiles are the tests' fixtures: real appliances.
+PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
 DISHWASHER = "SIEMENS-SN658X06TE-000000000000"
 WASHER = "SIEMENS-WM16XE91-000000000000"
 COFFEE = "SIEMENS-TI9555X1DE-000000000000"
@@ -203,6 +204,8 @@ def simulated(
 @contextmanager
 def bridged(port: int, sims_and_entries: list[tuple[Simulator, ApplianceEntry]], **settings: Any) -> Iterator[Bridge]:
     """hcpy's bridge between these simulators and the broker on `port`, stopped on leaving."""
+    # No mDNS lookups from tests unless one asks: they would go out on every interface.
+    settings.setdefault("resolver", None)
     bridge = Bridge(
         [e for _, e in sims_and_entries],
         MqttSettings(host="127.0.0.1", port=port, prefix=PREFIX, clientname="hcpy-test"),

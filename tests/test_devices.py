@@ -25,7 +25,7 @@ from hcpy.appliance.profile_xml import parse_profile
 from hcpy.encoding import unb64url
 from hcpy.errors import DevicesFileError
 
-PROFILES = Path(__file__).parent / "fixtures" / "profiles"
+PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
 PSK = bytes(range(32))
 KEY = base64.urlsafe_b64encode(PSK).rstrip(b"=").decode()  # 43 characters
 IV_RAW = bytes(range(100, 116))

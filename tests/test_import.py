@@ -19,7 +19,7 @@ from hc_login import main
 from hcpy.appliance.devices import load_devices
 from hcpy.onboarding.importer import import_paths
 
-PROFILES = Path(__file__).parent / "fixtures" / "profiles"
+PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
 DISH_FIXTURE = "SIEMENS-SN658X06TE-000000000000"
 WASHER_FIXTURE = "SIEMENS-WM16XE91-000000000000"
 DISH_ID = "SIEMENS-SN658X06TE-68A40E000001"

@@ -11,7 +11,7 @@ from hcpy.appliance.model import Access, Kind, Profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.errors import HcpyError, ProfileError
 
-PROFILES = Path(__file__).parent / "fixtures" / "profiles"
+PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
 
 
 @cache

@@ -55,7 +55,7 @@ NO_VALUE = ("", "None")
 # A program root holding 0 has no program: its select is rightly unknown.
 PROGRAM_ROOTS = ("_bsh_common_root_activeprogram", "_bsh_common_root_selectedprogram")
 # unique_ids hcpy gives look like "<appliance>_<feature>"; the demo's appliances.
-PROFILES = ROOT / "tests" / "fixtures" / "profiles"
+PROFILES = ROOT / "hcpy" / "simulator" / "profiles"
 
 
 def log(message: str) -> None:

@@ -4,16 +4,23 @@ Offline is a normal state (a dishwasher switches its Wi-Fi off), so a failed
 or lost connection is logged once per change and retried with exponential
 backoff and jitter, never in a hot loop. Whatever the appliance reports is
 decoded into its `ApplianceState` and handed to a `ConnectionObserver` (the bridge).
+
+An appliance whose host does not resolve or answer is looked up by its haId
+(a `resolver`, normally `protocol.mdns.locate`), and the address found is
+used from then on: DHCP moves appliances, and cloud logins leave `host` as a
+name no DNS knows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ..errors import ConnectError, ConnectionClosed, HcpyError, NotConnected
 from ..protocol.message import Action, Message
@@ -37,6 +44,14 @@ class Backoff:
             # (a router restart) do not all come back in the same second.
             yield delay * random.uniform(0.5, 1.0)
             delay = min(delay * 2, self.limit)
+
+
+# Where the appliance with a haId is now: an IPv4 address, or an object with
+# `address` and `port` (`protocol.mdns.Found`), or None when nothing answered.
+Resolver = Callable[[str], Any]
+# mDNS lookups are multicast and take seconds: at most one per appliance in
+# this time, however often its connection fails.
+RESOLVE_INTERVAL = 30.0
 
 
 class ConnectionObserver(Protocol):
@@ -79,9 +94,19 @@ class ApplianceConnection:
         timing: Timing = Timing(),
         backoff: Backoff = Backoff(),
         request_timeout: float = 10.0,
+        ha_id: str | None = None,
+        resolver: Resolver | None = None,
+        resolve_interval: float = RESOLVE_INTERVAL,
     ):
         self.name = name
-        self.endpoint = endpoint
+        self.endpoint = endpoint  # as configured
+        # Where the next attempt goes: `endpoint`, or where mDNS found the appliance.
+        self._target = endpoint
+        self.ha_id = ha_id
+        self.resolver = resolver
+        self.resolve_interval = resolve_interval
+        self._resolved_at: float | None = None  # monotonic time of the last lookup
+        self._resolve_problem: str | None = None  # the last failed lookup's reason, said once
         self.state = state
         self.device_id = device_id
         self.observer = observer or _Unobserved()
@@ -122,6 +147,11 @@ class ApplianceConnection:
     def online(self) -> bool:
         return self._up
 
+    @property
+    def target(self) -> Endpoint:
+        """Where the connection goes now: the configured endpoint, or the address mDNS found."""
+        return self._target
+
     def wait_online(self, timeout: float) -> bool:
         return self._online.wait(timeout)
 
@@ -144,9 +174,23 @@ class ApplianceConnection:
             self._stop.wait(delay)
 
     def _connect_once(self) -> str:
-        """One connection, from connect to loss. Returns why it ended."""
+        """One connection, from connect to loss. Returns why it ended.
+
+        When the appliance was not found where it was looked for, and mDNS
+        knows it somewhere else, that is tried at once.
+        """
+        reason, unanswered = self._attempt(self._target)
+        if unanswered and not self._stop.is_set() and self._relocate():
+            if self._stop.is_set():
+                return "stopped"
+            reason, _ = self._attempt(self._target)
+        return reason
+
+    def _attempt(self, endpoint: Endpoint) -> tuple[str, bool]:
+        """One connection to `endpoint`: why it ended, and whether nothing answered there."""
+        unanswered = False
         session = Session(
-            Transport(self.endpoint, self.timing, self.log, self.state.throttle),
+            Transport(endpoint, self.timing, self.log, self.state.throttle),
             device_id=self.device_id,
             listener=self,
             request_timeout=self.request_timeout,
@@ -158,15 +202,16 @@ class ApplianceConnection:
         try:
             session.connect()
             if self._stop.is_set():
-                return "stopped"
+                return "stopped", False
             self._up = True
             self._online.set()
-            self.log.info("%s: connected to %s", self.name, self.endpoint.host)
+            self.log.info("%s: connected to %s", self.name, endpoint.host)
             self.observer.online(self)
             session.run()
             reason = "connection ended"  # run() only ends by raising
         except ConnectError as exc:
             reason = str(exc)
+            unanswered = _unanswered(exc)
         except ConnectionClosed as exc:
             reason = f"disconnected: {exc}"
         except HcpyError as exc:
@@ -182,7 +227,40 @@ class ApplianceConnection:
             self._up = False
             self._online.clear()
             self.observer.offline(self, reason)
-        return reason
+        return reason, unanswered
+
+    def _relocate(self) -> bool:
+        """Ask the resolver where the appliance is now; True when that is somewhere new.
+
+        Asked at most once per `resolve_interval`; an answer naming where the
+        connection already went changes nothing.
+        """
+        if self.ha_id is None or self.resolver is None:
+            return False
+        now = time.monotonic()
+        if self._resolved_at is not None and now - self._resolved_at < self.resolve_interval:
+            return False
+        self._resolved_at = now
+        try:
+            address, port = _where(self.resolver(self.ha_id))
+        except Exception as exc:  # noqa: BLE001 - a lookup must never end the thread
+            problem = f"{exc.__class__.__name__}: {exc}"
+            level = logging.WARNING if problem != self._resolve_problem else logging.DEBUG
+            self.log.log(level, "%s: looking up %s by mDNS failed (%s)", self.name, self.ha_id, problem)
+            self._resolve_problem = problem
+            return False
+        self._resolve_problem = None
+        if not address:
+            self.log.debug("%s: mDNS heard no appliance %s", self.name, self.ha_id)
+            return False
+        old = self._target
+        new = dataclasses.replace(old, host=address, port=port or old.port)
+        if new.actual_port == old.actual_port and address in _addresses_of(old.host):
+            return False
+        shown = address if new.port is None else f"{address}:{new.actual_port}"
+        self.log.info("found %s at %s by mDNS (its host %s did not answer)", self.name, shown, old.host)
+        self._target = new
+        return True
 
     # -- from the session (SessionListener; on this connection's thread) --------------
 
@@ -226,6 +304,33 @@ class ApplianceConnection:
         if session is None:
             raise NotConnected(f"{self.name} is offline; the command was not sent")
         session.submit(Action.POST, request.resource, request.data, callback)
+
+
+def _unanswered(exc: ConnectError) -> bool:
+    """Whether a failed connect found no appliance there (no such name, refused,
+    timed out, unreachable, or a TLS peer without the key: another device on
+    the appliance's old address), not one that answered wrongly (a refused
+    websocket upgrade).
+
+    Told by the error the transport caught, which it keeps as the context.
+    """
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(cause, OSError)
+
+
+def _where(found: Any) -> tuple[str | None, int | None]:
+    """(address, port) from what a resolver returned."""
+    if found is None or isinstance(found, str):
+        return found or None, None
+    return getattr(found, "address", None) or None, getattr(found, "port", None) or None
+
+
+def _addresses_of(host: str) -> set[str]:
+    """The IPv4 addresses `host` stands for now (itself when it is one); empty when it does not resolve."""
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return set()
 
 
 def _error_names(state: ApplianceState) -> dict[int, str]:

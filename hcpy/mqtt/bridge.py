@@ -18,12 +18,13 @@ from typing import Any
 from paho.mqtt.client import topic_matches_sub
 
 from ..appliance.commands import CommandError, describe
-from ..appliance.connection import ApplianceConnection, Backoff
+from ..appliance.connection import ApplianceConnection, Backoff, Resolver
 from ..appliance.entry import ApplianceEntry
 from ..appliance.model import PROGRAM_ROOTS
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError, HcpyError, NotConnected
 from ..logs import Throttle
+from ..protocol import mdns
 from ..protocol.transport import Endpoint, Timing
 from .command import Command, Outcome, outcome_of, refused, response
 from .discovery import Discovery, DiscoveryOptions, config_topic_filter
@@ -49,6 +50,8 @@ class BridgeSettings:
     domain_suffix: str = ""
     request_timeout: float = 10.0
     command_limits: ScreenLimits = ScreenLimits()
+    # Where an appliance with a haId is when its host does not answer (None: nowhere).
+    resolver: Resolver | None = mdns.locate
     timing: Timing = Timing()
     backoff: Backoff = Backoff()
 
@@ -98,6 +101,8 @@ class ApplianceBridge:
             timing=settings.timing,
             backoff=settings.backoff,
             request_timeout=settings.request_timeout,
+            ha_id=entry.ha_id,
+            resolver=settings.resolver,
         )
         self._info: dict[str, Any] = {}
         self._program_roots = frozenset(r.uid for k in PROGRAM_ROOTS if (r := entry.profile.root(k)) is not None)

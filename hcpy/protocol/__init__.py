@@ -4,8 +4,10 @@ Owns: the AES frame codec (`frame`), TLS-PSK contexts (`tlspsk`), websocket
 framing and the upgrade (`websocket`), the transport and its keep-alive
 (`transport`), the message envelope (`message`), the protocol's resource
 names (`resources`), the session with its handshake, ids and request
-matching (`session`), and the deviceID hcpy introduces itself with
-(`identity`).
+matching (`session`), the deviceID hcpy introduces itself with
+(`identity`), and finding appliances on the network by their mDNS
+announcements (`mdns`).
 
-May import: the shared foundations (`hcpy.errors`, `hcpy.encoding`) only.
+May import: the shared foundations (`hcpy.errors`, `hcpy.encoding`,
+`hcpy.logs`) only.
 """

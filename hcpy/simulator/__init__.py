@@ -13,7 +13,9 @@ test turn time itself, `ScaledClock(speed)` runs faster than real time.
 
 `python -m hcpy.simulator --devices config/devices.json` serves every
 appliance of a devices.json; what a user does by hand at the appliance is
-typed at its console (`console`).
+typed at its console (`console`). With `--advertise` (or an `advertise.Advertiser`)
+the appliances announce themselves by mDNS as real ones do, on one interface
+(loopback by default).
 """
 
 from __future__ import annotations

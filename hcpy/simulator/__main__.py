@@ -9,11 +9,16 @@ file from the example profiles, ready for `hc2mqtt.py --devices_file FILE`.
 Programs run on the appliance's clock, `--speed` times faster than real
 time. What a user does by hand at the appliance (door, Remote Start, power)
 is typed at the console (`help` lists it).
+
+With --advertise each appliance also announces itself by mDNS, as real ones
+do, on the interface of --host only (loopback by default), so that
+`hc_login.py --scan` and hc2mqtt's lookup by haId can be tried.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -26,6 +31,7 @@ from ..appliance.entry import entry_from_profile, unique_names
 from ..appliance.profile_xml import parse_profile
 from ..encoding import b64url
 from ..errors import HcpyError
+from .advertise import Advertiser
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
 from .clock import ScaledClock
 from .console import Console
@@ -34,7 +40,7 @@ from .server import Simulator
 log = logging.getLogger("hcpy.simulator")
 
 # The real profiles the test suite uses double as the demo's appliances.
-EXAMPLES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "profiles"
+EXAMPLES = Path(__file__).with_name("profiles")  # shipped with the package (pyproject.toml)
 DEMO_PORT = 8443
 
 
@@ -100,6 +106,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default="on",
         help="whether the appliances start with Remote Start allowed, as after pressing its button (default: %(default)s)",
     )
+    parser.add_argument(
+        "--advertise",
+        action="store_true",
+        help="announce the appliances by mDNS (_homeconnect._tcp) on the interface of --host, as real ones do",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every message")
     return parser.parse_args(argv)
 
@@ -109,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s")
     if not args.speed > 0:
         print(f"--speed must be a positive number, not {args.speed:g}", file=sys.stderr)
+        return 2
+    if args.advertise and not _announceable(args.host):
+        # Announcing on every interface would put the simulator on the LAN by accident.
+        print(f"--advertise announces on the interface of --host: give one IPv4 address, not {args.host!r}", file=sys.stderr)
         return 2
     if args.demo:
         try:
@@ -135,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chosen = [e for e in entries if not args.name or e.name in args.name]
     sims = []
+    served = []  # the entry of each simulator
     for index, entry in enumerate(chosen):
         port = entry.port or (0 if args.base_port == 0 else args.base_port + index)
         desc = entry.profile.description
@@ -160,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%s: cannot serve it on %s port %d: %s", entry.name, args.host, port, exc)
             continue
         sims.append(sim)
+        served.append(entry)
         log.info(
             "%s: %s %s %s on %s (transport %s, port %d)",
             entry.name,
@@ -174,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no appliance could be served", file=sys.stderr)
         return 1
 
+    advertiser = _advertise(sims, served, args.host) if args.advertise else None
     log.info("programs run at %gx real time; type help for the door, Remote Start and power", args.speed)
     if sys.stdin is not None and not sys.stdin.closed:
         if hasattr(signal, "SIGTTIN"):
@@ -189,9 +207,33 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         log.info("stopping")
+        if advertiser is not None:
+            advertiser.close()  # goodbyes first, as an appliance switching off
         for sim in sims:
             sim.stop()
     return 0
+
+
+def _announceable(host: str) -> bool:
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return not address.is_unspecified
+
+
+def _advertise(sims: list[Simulator], entries: list, host: str) -> Advertiser | None:
+    try:
+        advertiser = Advertiser([host])
+    except Exception as exc:  # noqa: BLE001 - no mDNS is no reason to stop serving
+        log.error("cannot announce by mDNS on %s: %s", host, exc)
+        return None
+    for sim, entry in zip(sims, entries):
+        try:
+            advertiser.add(sim, entry.ha_id)
+        except Exception as exc:  # noqa: BLE001 - e.g. the name is taken by another responder
+            log.error("%s: cannot announce it by mDNS: %s", entry.name, exc)
+    return advertiser
 
 
 if __name__ == "__main__":
