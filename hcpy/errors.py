@@ -39,6 +39,11 @@ class ConnectError(HcpyError):
     """The connection to the appliance could not be opened."""
 
 
+class KeyRejected(ConnectError):
+    """hcpy and the appliance do not share the key (or IV): the TLS-PSK
+    handshake failed, or the first AES frame did not authenticate."""
+
+
 class ConnectionClosed(HcpyError):
     """The connection to the appliance is gone (closed, timed out or broken)."""
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from ..errors import ConnectError, ConnectionClosed, HcpyError, NotConnected
+from ..errors import ConnectError, ConnectionClosed, HcpyError, KeyRejected, NotConnected
 from ..protocol.message import Action, Message
 from ..protocol.session import ReplyCallback, Session
 from ..protocol.transport import Endpoint, Timing, Transport
@@ -119,6 +119,7 @@ class ApplianceConnection:
         self._up = False  # the same, read on every message without a call
         self._stop = threading.Event()
         self._was_online = False  # whether the last attempt got as far as online
+        self._key_rejected = False  # whether the last attempt failed on the key
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -168,7 +169,8 @@ class ApplianceConnection:
             delay = next(delays)
             # One line per change of reason: a switched-off appliance is quiet,
             # but every loss of a connection that was up is said.
-            level = logging.INFO if reason != last_reason else logging.DEBUG
+            # A key the appliance does not share is the user's to fix: a warning.
+            level = (logging.WARNING if self._key_rejected else logging.INFO) if reason != last_reason else logging.DEBUG
             self.log.log(level, "%s: %s; retrying in %.0f s", self.name, reason, delay)
             last_reason = None if self._was_online else reason
             self._stop.wait(delay)
@@ -189,6 +191,7 @@ class ApplianceConnection:
     def _attempt(self, endpoint: Endpoint) -> tuple[str, bool]:
         """One connection to `endpoint`: why it ended, and whether nothing answered there."""
         unanswered = False
+        self._key_rejected = False
         session = Session(
             Transport(endpoint, self.timing, self.log, self.state.throttle),
             device_id=self.device_id,
@@ -212,6 +215,7 @@ class ApplianceConnection:
         except ConnectError as exc:
             reason = str(exc)
             unanswered = _unanswered(exc)
+            self._key_rejected = isinstance(exc, KeyRejected)
         except ConnectionClosed as exc:
             reason = f"disconnected: {exc}"
         except HcpyError as exc:

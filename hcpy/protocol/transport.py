@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import ConnectError, ConnectionClosed, FrameError
+from ..errors import ConnectError, ConnectionClosed, FrameError, KeyRejected
 from ..logs import Throttle
 from . import tlspsk
 from .websocket import (
@@ -102,6 +102,7 @@ class Transport:
         self._sock: socket.socket | None = None
         self._tls: tlspsk.ClientTls | None = None
         self._codec = None  # a FrameCodec on AES connections
+        self._authenticated = False  # an AES frame from the appliance checked out
         self._reader = FrameReader(masked=False)
         self._texts: deque[str] = deque()  # received, not yet handed out
         self._last_received = 0.0
@@ -133,8 +134,9 @@ class Transport:
         except ssl.SSLError as exc:
             sock.close()
             reason = getattr(exc, "reason", None) or exc
-            raise ConnectError(
-                f"TLS with the appliance at {ep.host} failed ({reason}); check its key in devices.json"
+            raise KeyRejected(
+                f"TLS with the appliance at {ep.host} failed ({reason}); check its key in devices.json "
+                "(run hc-login again if the appliance was reset)"
             ) from None
         except (OSError, WebSocketError) as exc:
             sock.close()
@@ -227,7 +229,15 @@ class Transport:
                 except FrameError as exc:
                     # The chains no longer agree; nothing later can be trusted.
                     self.close()
+                    if not self._authenticated:
+                        # Not one frame ever checked out: not a broken connection, another key.
+                        raise KeyRejected(
+                            f"the first frame from the appliance at {self.endpoint.host} did not authenticate "
+                            f"({exc}); check its key and iv in devices.json (run hc-login again if the "
+                            "appliance was reset)"
+                        ) from None
                     raise ConnectionClosed(str(exc)) from None
+                self._authenticated = True
             elif opcode == OP_PING:
                 self._send_frame(OP_PONG, payload, "pong")
             elif opcode == OP_CLOSE:
