@@ -212,7 +212,14 @@ def _login(devices_path: Path, ep: cloud.Endpoints, *, code: str | None, state: 
 
 
 def _import(devices_path: Path, paths: tuple[Path, ...], *, key: str | None, iv: str | None, host: str | None) -> None:
-    result = import_paths(paths, key=key, iv=iv, host=host)
+    # Appliances devices.json already has keep their key when a new profile comes without one.
+    known = {}
+    if devices_path.exists():
+        try:
+            known = {e.ha_id: (e.key, e.iv) for e in load_devices(devices_path, skip_broken=True) if e.ha_id}
+        except HcpyError:
+            pass  # save_devices says what is wrong with the file
+    result = import_paths(paths, key=key, iv=iv, host=host, known=known)
     for problem in result.problems:
         log.warning("%s", problem)
     if not result.entries:

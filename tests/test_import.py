@@ -210,3 +210,31 @@ def test_key_from_the_environment_keeps_it_off_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(devices.read_text())[0]["key"] == key
     assert key not in result.stdout + result.stderr
+
+
+def test_both_files_of_one_pair_with_a_key_are_one_appliance(tmp_path):
+    key = new_key()
+    description, mapping = (PROFILES / f"{DISH_FIXTURE}_{part}.xml" for part in ("DeviceDescription", "FeatureMapping"))
+    result = import_paths([description, mapping], key=key)
+    assert result.problems == [] and len(result.entries) == 1
+    assert result.entries[0].key == key and result.entries[0].iv is None
+
+
+def test_a_profile_without_an_iv_is_imported_as_tls_with_a_hint(caplog):
+    key = new_key()
+    description = PROFILES / f"{DISH_FIXTURE}_DeviceDescription.xml"
+    with caplog.at_level(logging.WARNING):
+        result = import_paths([description], key=key)
+    assert len(result.entries) == 1
+    assert any("imported as a TLS appliance" in r.getMessage() and "--iv" in r.getMessage() for r in caplog.records)
+
+
+def test_a_new_profile_for_a_known_appliance_keeps_its_key():
+    key, iv = new_key(), new_iv()
+    description = PROFILES / f"{DISH_FIXTURE}_DeviceDescription.xml"
+    refused = import_paths([description])
+    assert refused.entries == [] and "carries no key" in refused.problems[0]
+    result = import_paths([description], known={DISH_FIXTURE: (key, None)})
+    assert result.problems == [] and [(e.key, e.iv) for e in result.entries] == [(key, None)]
+    aes = import_paths([description], known={DISH_FIXTURE.lower(): (key, iv)})
+    assert [(e.key, e.iv) for e in aes.entries] == [(key, iv)]

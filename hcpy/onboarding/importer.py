@@ -15,6 +15,7 @@ import. The cloud login reuses `entry_from_profile_zip` for the iddf zips.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -157,6 +158,10 @@ def entry_from_pair(
         raise ProfileImportError(
             f"{pair.label}: this profile carries no key; give it with --key (and --iv for AES appliances)"
         )
+    elif iv is None:
+        # Nothing in the XML says which transport the appliance speaks.
+        log.warning("%s: imported as a TLS appliance, since no --iv was given; if it speaks AES (port 80), "
+                    "import it again with --iv", pair.label)  # fmt: skip
     ha_id = ha_id or (str(meta["haId"]) if meta.get("haId") else None) or pair.prefix or None
     try:
         profile = parse_profile(pair.description, pair.mapping, appliance=ha_id or pair.source)
@@ -190,18 +195,32 @@ def import_paths(
     key: str | None = None,
     iv: str | None = None,
     host: str | None = None,
+    known: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> ImportResult:
     """Import every zip, folder and XML pair under `paths`; one bad file never stops the rest.
 
     `key`/`iv` are for a bare profile (one without a key inside); `host` is
-    applied when exactly one appliance is imported.
+    applied when exactly one appliance is imported. `known` maps haIds to
+    the (key, iv) devices.json already holds: re-importing a bare profile of
+    such an appliance (a new profile after a firmware update) keeps its key.
     """
     result = ImportResult()
     pairs: list[ProfilePair] = []
     for path in (Path(p) for p in paths):
         found, problems = _read_path(path)
-        pairs.extend(found)
+        for pair in found:
+            # Both files of one pair named (or a folder and a file in it): one appliance.
+            if not any(_same(pair, seen) for seen in pairs):
+                pairs.append(pair)
         result.problems.extend(problems)
+
+    known = {ha_id.lower(): secret for ha_id, secret in (known or {}).items()}
+    if key is None and known:
+        keyed = []
+        for pair in pairs:
+            secret = known.get(pair.prefix.lower()) if not (pair.meta or {}).get("key") else None
+            keyed.append(dataclasses.replace(pair, meta={**(pair.meta or {}), **_meta_of(secret)}) if secret else pair)
+        pairs = keyed
 
     bare = [p for p in pairs if not (p.meta or {}).get("key")]
     if key is not None and len(bare) > 1:
@@ -227,6 +246,16 @@ def import_paths(
         result.entries.append(entry)
         result.sources.append(pair.source)
     return result
+
+
+def _same(a: ProfilePair, b: ProfilePair) -> bool:
+    return a.prefix == b.prefix and a.description == b.description and a.mapping == b.mapping
+
+
+def _meta_of(secret: tuple[str, str | None]) -> dict[str, Any]:
+    """What a downloader JSON would say of an appliance whose key devices.json holds."""
+    key, iv = secret
+    return {"key": key, "iv": iv, "connectionType": "AES" if iv else "TLS"}
 
 
 def _read_path(path: Path) -> tuple[list[ProfilePair], list[str]]:
