@@ -52,6 +52,12 @@ from hcpy.mqtt.topics import DEFAULT_PREFIX
 @click.option("--appliance", "appliances", multiple=True, help="Serve only this appliance (repeatable).")
 @click.option("--max_command_bytes", default=ScreenLimits.max_bytes, type=click.IntRange(64, 1 << 20), show_default=True,
               help="Largest command payload taken; larger ones are refused with a 400.")  # fmt: skip
+@click.option("--demo", is_flag=True,
+              help="Bridge three simulated appliances (in this process) under demo/ instead of devices.json's.")  # fmt: skip
+@click.option("--demo_speed", default=60.0, type=click.FloatRange(0, min_open=True), show_default=True,
+              help="With --demo: appliance seconds per real second (60: a 3-hour program in 3 minutes).")  # fmt: skip
+@click.option("--check", is_flag=True,
+              help="Try the broker and each appliance once, print a table (no keys in it), exit 0 when all is ok.")  # fmt: skip
 @click_config_file.configuration_option(
     help="config.ini with the options above (hcpy2-0 format).",
     type=click.Path(dir_okay=False),
@@ -96,6 +102,17 @@ def main(**o) -> None:
         domain_suffix=o["domain_suffix"] or "",
         command_limits=ScreenLimits(max_bytes=o["max_command_bytes"]),
     )
+    if o["demo"]:
+        from hcpy.mqtt.demo import run_demo
+        from hcpy.simulator.demo import DemoAppliances
+
+        source = click.get_current_context().get_parameter_source("mqtt_prefix")
+        keep_prefix = source is click.core.ParameterSource.COMMANDLINE  # not config.ini's: that is the real one's
+        sys.exit(run_demo(DemoAppliances(o["demo_speed"]), mqtt, settings, keep_prefix, o["demo_speed"]))
+    if o["check"]:
+        from hcpy.mqtt.check import main as check
+
+        sys.exit(check(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
     sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
 
 

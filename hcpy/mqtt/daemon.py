@@ -68,6 +68,11 @@ def run(devices_file: str, mqtt: MqttSettings, settings: BridgeSettings, names: 
     settings = replace(settings, device_id=installation_device_id(Path(devices_file).parent))
     if not mqtt.clientname:
         mqtt = replace(mqtt, clientname=client_id(settings.device_id))
+    return serve(entries, mqtt, settings)
+
+
+def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings) -> int:
+    """Bridge `entries` to the broker until SIGTERM/SIGINT; 0 then, 2 when they cannot be bridged."""
     try:
         bridge = Bridge(entries, mqtt, settings)
     except HcpyError as exc:

@@ -352,7 +352,7 @@ class MqttLink:
                         continue
                     elif connack is not None:
                         problem = (logging.ERROR, f"the MQTT broker {s.host}:{s.port} refused the connection: "
-                                                  f"{connack}{_hint(connack)}")  # fmt: skip
+                                                  f"{connack}{refusal_hint(connack)}")  # fmt: skip
                     else:
                         problem = (logging.WARNING, f"the MQTT broker {s.host}:{s.port} closed the connection "
                                                     "without accepting it")  # fmt: skip
@@ -394,7 +394,7 @@ class MqttLink:
                 else:
                     self._client.connect(s.host, s.port, keepalive=s.keepalive)  # clean session: paho's default
         except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS
-            return _connect_failure(exc)
+            return connect_failure(exc)
         return None
 
     def _fall_back(self) -> None:
@@ -524,7 +524,7 @@ class MqttLink:
         self._inbox.append((message.topic, message.payload, message.retain))
 
 
-def _connect_failure(exc: Exception) -> str:
+def connect_failure(exc: Exception) -> str:
     """Why a connect attempt failed, in words that point at the setting to check."""
     if isinstance(exc, socket.gaierror):
         return f"its name does not resolve ({exc.strerror}); check mqtt_host"
@@ -541,7 +541,7 @@ def _connect_failure(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _hint(reason: paho.ReasonCode) -> str:
+def refusal_hint(reason: paho.ReasonCode) -> str:
     """Which setting a refusal points at, if any."""
     if reason.value in _BAD_LOGIN:
         return " (check mqtt_username/mqtt_password)"

@@ -52,6 +52,19 @@ def write_demo(path: str, host: str, first_port: int) -> str:
     """
     if Path(path).exists():
         return path
+    entries = demo_entries(host, first_port)
+    save_devices(path, entries, merge=False)
+    log.info("wrote %s with %d example appliances", path, len(entries))
+    return path
+
+
+def demo_entries(host: str, first_port: int | None = None) -> list:
+    """The example appliances' entries, with fresh keys, in memory only.
+
+    Ports count up from `first_port`; None leaves them unset (the caller
+    serves on free ports and fills them in). The washer gets an IV, so both
+    transports are on show.
+    """
     entries = []
     for index, description in enumerate(sorted(EXAMPLES.glob("*_DeviceDescription.xml"))):
         mapping = description.with_name(description.name.replace("_DeviceDescription", "_FeatureMapping"))
@@ -63,14 +76,12 @@ def write_demo(path: str, host: str, first_port: int) -> str:
                 key=b64url(os.urandom(32)),
                 iv=b64url(os.urandom(16)) if aes else None,
                 host=host,
-                port=first_port + index,
+                port=None if first_port is None else first_port + index,
             )
         )
     if not entries:
         raise HcpyError(f"no example profiles in {EXAMPLES}")
-    save_devices(path, unique_names(entries), merge=False)
-    log.info("wrote %s with %d example appliances", path, len(entries))
-    return path
+    return unique_names(entries)
 
 
 

@@ -1,0 +1,69 @@
+"""`hc2mqtt --demo`: simulated appliances bridged to the broker, kept apart from real ones.
+
+The appliances themselves come from the caller (`hcpy.simulator.demo`, a
+layer this one does not import); here they are bridged exactly as the daemon
+bridges real ones (`daemon.serve`), with everything that could meet a real
+installation on the same broker changed:
+
+- topics under ``demo/`` (unless a prefix was asked for);
+- appliance names ``demo_<name>``: Home Assistant's unique_ids, device
+  identifiers and discovery config topics all derive from the name
+  (``homeassistant/<component>/hcpy/demo_dishwasher_<feature>/config``), so
+  none can be a real "dishwasher"'s;
+- an MQTT client id and a deviceID of this run's own, never the
+  installation's (a real bridge with the same client id would be kicked off);
+  nothing is written to disk, keys included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from contextlib import AbstractContextManager
+
+from ..appliance.entry import ApplianceEntry
+from .bridge import BridgeSettings
+from .daemon import give_back_large_blocks, serve
+from .link import MqttSettings
+
+log = logging.getLogger("hcpy")
+
+DEMO_PREFIX = "demo/"
+NAME_PREFIX = "demo_"
+
+
+def demo_name(name: str) -> str:
+    """The demo appliance's name: its ids can then never be those of a real appliance `name`."""
+    return name if name.startswith(NAME_PREFIX) else NAME_PREFIX + name
+
+
+def run_demo(
+    appliances: AbstractContextManager[list[ApplianceEntry]],
+    mqtt: MqttSettings,
+    settings: BridgeSettings,
+    keep_prefix: bool = False,
+    speed: float | None = None,
+) -> int:
+    """Start `appliances`, bridge them until SIGTERM/SIGINT, stop them; the exit code.
+
+    `keep_prefix`: the prefix in `mqtt` was asked for explicitly; else ``demo/``.
+    """
+    give_back_large_blocks()
+    if not keep_prefix:
+        mqtt = dataclasses.replace(mqtt, prefix=DEMO_PREFIX)
+    run_id = os.urandom(8).hex()
+    settings = dataclasses.replace(settings, device_id=run_id, resolver=None)  # 127.0.0.1: nothing to look up
+    if not mqtt.clientname:
+        mqtt = dataclasses.replace(mqtt, clientname=f"hcpy-demo-{run_id[:8]}")
+    with appliances as entries:
+        entries = [dataclasses.replace(e, name=demo_name(e.name)) for e in entries]
+        log.info(
+            "DEMO: %d simulated appliances%s, bridged to %s:%d under %s; stop with Ctrl-C (or SIGTERM)",
+            len(entries),
+            f" at {speed:g}x speed" if speed else "",
+            mqtt.host,
+            mqtt.port,
+            mqtt.prefix,
+        )
+        return serve(entries, mqtt, settings)
