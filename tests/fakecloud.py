@@ -18,13 +18,14 @@ import threading
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from hcpy.simulator.examples import EXAMPLES
+
 CLIENT_ID = "9B75AC9EC512F36C84256AC47D813E2C1DD0D6520DF774B020E1E6E2EB29B1F3"
 REDIRECT_URI = "hcauth://auth/prod"
-FIXTURES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
+FIXTURES = EXAMPLES
 
 
 def b64url(data: bytes) -> str:

@@ -29,9 +29,9 @@ from hcpy.mqtt.link import MqttSettings
 from hcpy.protocol.message import Action
 from hcpy.protocol.transport import Timing
 from hcpy.simulator import SimulatedAppliance, Simulator
+from hcpy.simulator.examples import EXAMPLES
 
-# The simulator's demo profiles are the tests' fixtures: real appliances.
-PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
+PROFILES = EXAMPLES  # the simulator's example appliances are the tests' fixtures: real profiles
 DISHWASHER = "SIEMENS-SN658X06TE-000000000000"
 WASHER = "SIEMENS-WM16XE91-000000000000"
 COFFEE = "SIEMENS-TI9555X1DE-000000000000"

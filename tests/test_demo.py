@@ -24,7 +24,7 @@ from hcpy.mqtt.discovery import Discovery, config_topic_filter
 from hcpy.mqtt.options import PublishOptions
 from hcpy.mqtt.publishing import Publisher
 from hcpy.mqtt.topics import DEFAULT_PREFIX, Topics
-from hcpy.simulator.__main__ import demo_entries
+from hcpy.simulator.examples import demo_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("dishwasher", "coffeemaker", "washer")  # the example profiles' own names

@@ -24,8 +24,9 @@ from hcpy.appliance.model import Access, Kind, Profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.encoding import unb64url
 from hcpy.errors import DevicesFileError
+from hcpy.simulator.examples import EXAMPLES
 
-PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
+PROFILES = EXAMPLES  # the simulator's example appliances are the tests' fixtures: real profiles
 PSK = bytes(range(32))
 KEY = base64.urlsafe_b64encode(PSK).rstrip(b"=").decode()  # 43 characters
 IV_RAW = bytes(range(100, 116))

@@ -18,8 +18,9 @@ from fakecloud import b64url, profile_zip
 from hc_login import main
 from hcpy.appliance.devices import load_devices
 from hcpy.onboarding.importer import import_paths
+from hcpy.simulator.examples import EXAMPLES
 
-PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
+PROFILES = EXAMPLES  # the simulator's example appliances are the tests' fixtures: real profiles
 DISH_FIXTURE = "SIEMENS-SN658X06TE-000000000000"
 WASHER_FIXTURE = "SIEMENS-WM16XE91-000000000000"
 DISH_ID = "SIEMENS-SN658X06TE-68A40E000001"

@@ -284,7 +284,7 @@ def test_every_hcpy_package_is_installed():
 
 
 def test_demo_profiles_ship_with_the_package():
-    from hcpy.simulator.__main__ import EXAMPLES
+    from hcpy.simulator.examples import EXAMPLES
 
     package_data = PYPROJECT["tool"]["setuptools"].get("package-data", {})
     files = sorted(EXAMPLES.glob("*.xml"))
@@ -350,7 +350,7 @@ def test_dockerignore_keeps_keys_venvs_and_caches_out():
 
 
 def test_build_context_holds_what_the_image_needs():
-    from hcpy.simulator.__main__ import EXAMPLES
+    from hcpy.simulator.examples import EXAMPLES
 
     rules = dockerignore_rules()
     copied = [a.split()[0] for w, a in dockerfile_instructions() if w == "COPY"]

@@ -10,8 +10,9 @@ import pytest
 from hcpy.appliance.model import Access, Kind, Profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.errors import HcpyError, ProfileError
+from hcpy.simulator.examples import EXAMPLES
 
-PROFILES = Path(__file__).resolve().parents[1] / "hcpy" / "simulator" / "profiles"
+PROFILES = EXAMPLES  # the simulator's example appliances are the tests' fixtures: real profiles
 
 
 @cache

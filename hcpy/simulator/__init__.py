@@ -15,7 +15,9 @@ test turn time itself, `ScaledClock(speed)` runs faster than real time.
 appliance of a devices.json; what a user does by hand at the appliance is
 typed at its console (`console`). With `--advertise` (or an `advertise.Advertiser`)
 the appliances announce themselves by mDNS as real ones do, on one interface
-(loopback by default).
+(loopback by default). The example appliances (`examples`: real profiles in
+`profiles/`, fresh keys) are the tests' fixtures and the demos' appliances:
+`--demo FILE` here, and `hc2mqtt --demo` through `demo.DemoAppliances`.
 """
 
 from __future__ import annotations

@@ -20,27 +20,22 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from ..appliance.devices import load_devices, save_devices
-from ..appliance.entry import entry_from_profile, unique_names
-from ..appliance.profile_xml import parse_profile
-from ..encoding import b64url
 from ..errors import HcpyError
 from .advertise import Advertiser
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
 from .clock import ScaledClock
 from .console import Console
+from .examples import demo_entries
 from .server import Simulator
 
 log = logging.getLogger("hcpy.simulator")
 
-# The real profiles the test suite uses double as the demo's appliances.
-EXAMPLES = Path(__file__).with_name("profiles")  # shipped with the package (pyproject.toml)
 DEMO_PORT = 8443
 
 
@@ -56,33 +51,6 @@ def write_demo(path: str, host: str, first_port: int) -> str:
     save_devices(path, entries, merge=False)
     log.info("wrote %s with %d example appliances", path, len(entries))
     return path
-
-
-def demo_entries(host: str, first_port: int | None = None) -> list:
-    """The example appliances' entries, with fresh keys, in memory only.
-
-    Ports count up from `first_port`; None leaves them unset (the caller
-    serves on free ports and fills them in). The washer gets an IV, so both
-    transports are on show.
-    """
-    entries = []
-    for index, description in enumerate(sorted(EXAMPLES.glob("*_DeviceDescription.xml"))):
-        mapping = description.with_name(description.name.replace("_DeviceDescription", "_FeatureMapping"))
-        profile = parse_profile(description.read_bytes(), mapping.read_bytes(), description.stem)
-        aes = profile.description.type.lower() == "washer"
-        entries.append(
-            entry_from_profile(
-                profile,
-                key=b64url(os.urandom(32)),
-                iv=b64url(os.urandom(16)) if aes else None,
-                host=host,
-                port=None if first_port is None else first_port + index,
-            )
-        )
-    if not entries:
-        raise HcpyError(f"no example profiles in {EXAMPLES}")
-    return unique_names(entries)
-
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

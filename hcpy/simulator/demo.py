@@ -16,7 +16,7 @@ import logging
 import threading
 
 from ..appliance.entry import ApplianceEntry
-from .__main__ import demo_entries
+from .examples import demo_entries
 from .appliance import SimulatedAppliance
 from .clock import ScaledClock
 from .server import Simulator

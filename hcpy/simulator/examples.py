@@ -1,0 +1,43 @@
+"""The example appliances: real profiles shipped in the package, with fresh keys.
+
+They are the test suite's fixtures (tests/support.py reads them here), what
+`python -m hcpy.simulator --demo` serves and what `hc2mqtt --demo` bridges.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..appliance.entry import ApplianceEntry, entry_from_profile, unique_names
+from ..appliance.profile_xml import parse_profile
+from ..encoding import b64url
+from ..errors import HcpyError
+
+EXAMPLES = Path(__file__).with_name("profiles")  # package data (pyproject.toml)
+
+
+def demo_entries(host: str, first_port: int | None = None) -> list[ApplianceEntry]:
+    """The example appliances' entries, with fresh keys, in memory only.
+
+    Ports count up from `first_port`; None leaves them unset (the caller
+    serves on free ports and fills them in). The washer gets an IV, so both
+    transports are on show.
+    """
+    entries = []
+    for index, description in enumerate(sorted(EXAMPLES.glob("*_DeviceDescription.xml"))):
+        mapping = description.with_name(description.name.replace("_DeviceDescription", "_FeatureMapping"))
+        profile = parse_profile(description.read_bytes(), mapping.read_bytes(), description.stem)
+        aes = profile.description.type.lower() == "washer"
+        entries.append(
+            entry_from_profile(
+                profile,
+                key=b64url(os.urandom(32)),
+                iv=b64url(os.urandom(16)) if aes else None,
+                host=host,
+                port=None if first_port is None else first_port + index,
+            )
+        )
+    if not entries:
+        raise HcpyError(f"no example profiles in {EXAMPLES}")
+    return unique_names(entries)
