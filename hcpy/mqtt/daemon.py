@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import signal
 import threading
@@ -29,10 +28,12 @@ _MMAP_THRESHOLD = 256 * 1024
 def give_back_large_blocks() -> bool:
     """Fix glibc's mmap threshold (True when it could); elsewhere nothing to do."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+        # The process's own symbols: libc is loaded already (no library search,
+        # which would run ldconfig in a subprocess).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): they have no such setting
         return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
 
 
 def client_id(device_id: str) -> str:
