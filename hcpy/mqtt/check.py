@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -42,12 +41,11 @@ from ..protocol.identity import installation_device_id
 from ..protocol.session import Session
 from ..protocol.transport import Endpoint, Timing, Transport
 from .bridge import BridgeSettings
-from .link import MqttSettings, connect_failure, refusal_hint
+from .link import UNSUPPORTED_PROTOCOL, MqttSettings, connect_failure, paho_client, refusal_hint
 
 log = logging.getLogger("hcpy.check")
 
 OK = "ok"
-_UNSUPPORTED_PROTOCOL = 0x84  # CONNACK: the broker does not speak MQTT 5
 # Where a lookup by haId found an appliance: an IPv4 address, an object with
 # `address` and `port` (mdns.Found), or None.
 Resolver = Callable[[str], Any]
@@ -296,26 +294,13 @@ def _locate(entry: ApplianceEntry, resolver: Resolver | None) -> tuple[str, int 
 # -- the broker (I/O) --------------------------------------------------------------
 
 
-def _client(s: MqttSettings, client_id: str, protocol: int) -> paho.Client:
-    client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
-    if s.username:
-        client.username_pw_set(s.username, s.password)
-    if s.ssl:
-        if s.cafile:
-            client.tls_set(ca_certs=s.cafile, certfile=s.certfile, keyfile=s.keyfile, cert_reqs=ssl.CERT_REQUIRED)
-        else:  # as the link: TLS without a CA file does not verify the broker
-            client.tls_set(certfile=s.certfile, keyfile=s.keyfile, cert_reqs=ssl.CERT_NONE)
-            client.tls_insecure_set(True)
-    return client
-
-
 def check_broker(s: MqttSettings, client_id: str, timeout: float = 5.0) -> BrokerRow:
     """One connect (MQTT 5, or MQTT 3.1.1 when the broker refuses 5), then a clean disconnect."""
     row = BrokerRow(host=s.host, port=s.port, tls=s.ssl)
     for protocol, version in ((paho.MQTTv5, "5.0"), (paho.MQTTv311, "3.1.1")):
         answer: list[paho.ReasonCode] = []
         try:
-            client = _client(s, client_id, protocol)
+            client = paho_client(s, client_id, protocol)
             client.connect_timeout = timeout
             client.on_connect = lambda c, u, flags, rc, props: answer.append(rc)
             if protocol == paho.MQTTv5:
@@ -336,7 +321,7 @@ def check_broker(s: MqttSettings, client_id: str, timeout: float = 5.0) -> Broke
                        else f"no answer to CONNECT within {timeout:.0f} s")  # fmt: skip
                 return replace(row, problem="no CONNACK", detail=why)
             reason = answer[0]
-            if reason.is_failure and reason.value == _UNSUPPORTED_PROTOCOL and protocol == paho.MQTTv5:
+            if reason.is_failure and reason.value == UNSUPPORTED_PROTOCOL and protocol == paho.MQTTv5:
                 continue
             if reason.is_failure:
                 return replace(row, problem=f"refused ({reason})",

@@ -63,7 +63,7 @@ _TICK = 1.0
 _FIRST_DELAY, _MAX_DELAY = 1.0, 30.0
 # CONNACK reason codes (MQTT 5.0 §3.2.2.2; paho maps a 3.1.1 broker's return
 # codes 1, 4 and 5 onto the same).
-_UNSUPPORTED_PROTOCOL = 0x84
+UNSUPPORTED_PROTOCOL = 0x84
 _BAD_LOGIN = frozenset((0x86, 0x87))  # bad user name or password; not authorized
 _CLIENT_ID_REFUSED = 0x85
 _UNSPECIFIED = 0x80
@@ -132,24 +132,8 @@ class MqttLink:
 
     def _make_client(self) -> paho.Client:
         s = self.settings
-        client = paho.Client(
-            callback_api_version=paho.CallbackAPIVersion.VERSION2,
-            client_id=s.clientname,
-            protocol=paho.MQTTv5 if self._level == MQTT5 else paho.MQTTv311,
-        )
+        client = paho_client(s, s.clientname, paho.MQTTv5 if self._level == MQTT5 else paho.MQTTv311)
         client.will_set(bridge_lwt(s.prefix), OFFLINE, qos=1, retain=True)
-        if s.username and s.password is not None:
-            client.username_pw_set(s.username, s.password)
-        elif s.username:
-            client.username_pw_set(s.username)
-        if s.ssl:
-            if s.cafile:
-                client.tls_set(ca_certs=s.cafile, certfile=s.certfile, keyfile=s.keyfile, cert_reqs=ssl.CERT_REQUIRED)
-            else:
-                # As hcpy2-0: TLS without a CA file does not verify the broker.
-                log.warning("mqtt_ssl is on without mqtt_cafile: the broker's certificate is not verified")
-                client.tls_set(certfile=s.certfile, keyfile=s.keyfile, cert_reqs=ssl.CERT_NONE)
-                client.tls_insecure_set(True)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -347,7 +331,7 @@ class MqttLink:
                         # (two clients with one id would take turns forever).
                         problem = (logging.DEBUG, f"the MQTT broker {s.host}:{s.port} dropped hcpy right after "
                                                   "accepting it")  # fmt: skip
-                    elif connack is not None and connack.value == _UNSUPPORTED_PROTOCOL and self._level == MQTT5:
+                    elif connack is not None and connack.value == UNSUPPORTED_PROTOCOL and self._level == MQTT5:
                         self._fall_back()
                         continue
                     elif connack is not None:
@@ -522,6 +506,24 @@ class MqttLink:
 
     def _handle_message(self, client, userdata, message) -> None:
         self._inbox.append((message.topic, message.payload, message.retain))
+
+
+def paho_client(s: MqttSettings, client_id: str, protocol: int) -> paho.Client:
+    """A paho client with the settings' credentials and TLS (no will, no callbacks)."""
+    client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+    if s.username and s.password is not None:
+        client.username_pw_set(s.username, s.password)
+    elif s.username:
+        client.username_pw_set(s.username)
+    if s.ssl:
+        if s.cafile:
+            client.tls_set(ca_certs=s.cafile, certfile=s.certfile, keyfile=s.keyfile, cert_reqs=ssl.CERT_REQUIRED)
+        else:
+            # As hcpy2-0: TLS without a CA file does not verify the broker.
+            log.warning("mqtt_ssl is on without mqtt_cafile: the broker's certificate is not verified")
+            client.tls_set(certfile=s.certfile, keyfile=s.keyfile, cert_reqs=ssl.CERT_NONE)
+            client.tls_insecure_set(True)
+    return client
 
 
 def connect_failure(exc: Exception) -> str:
