@@ -14,6 +14,12 @@ Entities do not come and go with the appliance's access changes: whether a
 feature is a control is the profile's to say (`controls.is_control`), and
 whether it works now is its availability, read from the topic the publisher
 writes (``T/available/<key>``). The start button works the same way.
+
+A user's hcpy2-0 ``discovery.yaml`` (`discovery_file.DiscoveryOverrides`, in
+`DiscoveryOptions.overrides`) is applied here, per entity: skipped and
+disabled ones, expanded names, keys merged over the payload, another
+component where hcpy can build it. Unique ids never change with it; only
+a component change moves an entity's config topic (`removals` clears the old).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from dataclasses import field as dataclass_field
+from typing import Any, Callable, Iterable, Protocol
 
 from ..appliance import names
 from ..appliance.controls import is_control
@@ -33,8 +40,10 @@ from ..appliance.model import (
     Feature,
     Kind,
     Limits,
+    Profile,
 )
 from ..appliance.state import ApplianceState
+from .discovery_file import ADDITIONAL_KEY, MAGIC_KEY, DiscoveryOverrides
 from .outgoing import Outgoing
 from .publishing import EVENT_OFF, PROGRAM_END_KEY
 from .topics import START_SELECTED_KEY, CommandTopic, Topics
@@ -52,6 +61,8 @@ PROGRAM_TOPICS = {Kind.ACTIVE_PROGRAM: CommandTopic.ACTIVE_PROGRAM, Kind.SELECTE
 
 # Every component this module (or hcpy2-0 before it) may have used for a feature.
 COMPONENTS = ("binary_sensor", "sensor", "event", "switch", "button", "select", "number", "light")
+# Those that send commands: a discovery.yaml may ask for them for a writable feature.
+CONTROL_COMPONENTS = ("switch", "button", "select", "number")
 
 # About the link to the appliance rather than about the appliance.
 DIAGNOSTIC = frozenset(
@@ -108,6 +119,8 @@ MINUTE = 60
 class DiscoveryOptions:
     prefix: str = "homeassistant"
     events_as_sensors: bool = False
+    # The user's discovery.yaml (hcpy2-0's format); empty: hcpy's own choices.
+    overrides: DiscoveryOverrides = dataclass_field(default_factory=DiscoveryOverrides)
 
 
 class PublishedTopics(Protocol):
@@ -128,28 +141,37 @@ class PublishedTopics(Protocol):
 class Discovery:
     """Home Assistant's view of one appliance: its entities' configs, and which to remove."""
 
-    def __init__(self, topics: Topics, published: PublishedTopics, options: DiscoveryOptions = DiscoveryOptions()):
+    def __init__(
+        self,
+        topics: Topics,
+        published: PublishedTopics,
+        options: DiscoveryOptions = DiscoveryOptions(),
+        profile: Profile | None = None,
+    ):
         self.topics = topics
         self.published = published
         self.options = options
+        self._said: set[str] = set()  # this appliance's discovery.yaml warnings, each said once
+        # Every appliance a discovery.yaml serves is known before any publishes,
+        # so that an override naming a feature none of them has is said once.
+        # The bridge's `Naming` carries the profile.
+        profile = profile if profile is not None else getattr(published, "profile", None)
+        if options.overrides.magic and isinstance(profile, Profile):
+            options.overrides.audience.serve(_names(profile, options.overrides))
 
     def messages(self, state: ApplianceState, info: dict[str, Any]) -> list[Outgoing]:
         """One retained config message per entity of this appliance.
 
         `info` is the handshake's device and network info; the keys listed
-        in INFO_SENSORS become diagnostic sensors where they are published.
+        in INFO_SENSORS (and a discovery.yaml's ADDITIONAL_FEATURES) become
+        diagnostic sensors where they are published.
         """
-        builder = _Builder(self.topics, state, info or {}, self.published, self.options)
-        messages = []
-        for key, config in INFO_SENSORS.items():
-            topic = self.published.info_topic(key) if key in (info or {}) else None
-            if key == "rssi" and builder.has_sensor(WIFI_SIGNAL):
-                continue  # the appliance reports its signal live: one Wi-Fi entity, not two
-            if topic is not None:
-                entity = builder._entity(
-                    "sensor", None, object_suffix=key.lower(), state_topic=topic, entity_category="diagnostic", **config
-                )
-                messages.append(builder.message(*entity))
+        info = info or {}
+        overrides = self.options.overrides
+        if overrides.magic:
+            self._unknown_names(state.profile)
+        builder = _Builder(self.topics, state, info, self.published, self.options, self._warn)
+        messages = [builder.message(*entity) for entity in builder.info_sensors(info)]
         for uid in sorted(state.profile.features):
             feature = state.profile.features[uid]
             try:
@@ -180,6 +202,10 @@ class Discovery:
         name = self.topics.appliance
         ours = {_object_id(f"{name}_{f.feature_id}") for f in state.profile.features.values()}
         ours.update(_object_id(f"{name}_{suffix}") for suffix in SYNTHETIC_IDS)
+        # Info sensors a discovery.yaml skips or moves to another component.
+        overrides = self.options.overrides
+        info_keys = [*INFO_SENSORS, *(entry.key for entry in overrides.additional)]
+        ours.update(_object_id(f"{name}_{key.lower()}") for key in info_keys if overrides.is_skipped(key))
         removals = []
         for topic in dict.fromkeys(known):
             parts = topic.split("/")
@@ -195,20 +221,49 @@ class Discovery:
                 removals.append(Outgoing(topic, "", retain=True))
         return removals
 
+    def _warn(self, sentence: str) -> None:
+        """A discovery.yaml warning about this appliance, said once (discovery runs at every change)."""
+        if sentence not in self._said:
+            self._said.add(sentence)
+            log.warning("%s", sentence)
+
+    def _unknown_names(self, profile: Profile) -> None:
+        overrides = self.options.overrides
+        overrides.audience.serve(_names(profile, overrides))  # a Discovery made without its profile
+        for name, close in overrides.audience.unknown_once(overrides.magic):
+            hint = f" (did you mean {close}?)" if close else ""
+            log.warning(
+                "%s: %s: %s names no feature of any configured appliance%s; that override is not used",
+                overrides.source,
+                MAGIC_KEY,
+                name,
+                hint,
+            )
+
+
+def _names(profile: Profile, overrides: DiscoveryOverrides) -> list[str]:
+    """What a MAGIC_OVERRIDES entry may name for this appliance: its features, info keys, hcpy's own entities."""
+    info = [*INFO_SENSORS, *(entry.key for entry in overrides.additional)]
+    return [*(f.name for f in profile.features.values()), *info, *SYNTHETIC_IDS]
+
 
 def config_topic_filter(options: DiscoveryOptions = DiscoveryOptions()) -> str:
     """Subscribe to this to learn which config topics the broker retains."""
     return f"{options.prefix}/+/{NODE_ID}/+/config"
 
 
-def label(feature: Feature) -> str:
+def label(feature: Feature, first: int | None = None) -> str:
     """A readable entity name: "BSH.Common.Status.DoorState" -> "Door state".
 
     Segments after the kind segment are kept, so that features whose last
     segment is shared ("IDos1.ContentName", "IDos2.ContentName") stay apart.
+    `first` (discovery.yaml's EXPAND_NAME) is the index of the first segment
+    kept instead: "BSH.Common.Status.Program.All.Count.Started", 4 -> "All count started".
     """
     parts = feature.name.split(".")
     start = next((i + 1 for i, p in enumerate(parts) if p in _KIND_SEGMENTS and i + 1 < len(parts)), len(parts) - 1)
+    if first is not None and parts[first:]:
+        start = first if first >= 0 else max(0, len(parts) + first)
     words: list[str] = []
     for word in (w for part in parts[start:] for w in _WORD.findall(part)):
         if not words or word.lower() != words[-1].lower():  # "Spin.SpinAbort" -> "Spin abort"
@@ -252,11 +307,14 @@ class _Builder:
         info: dict[str, Any],
         published: PublishedTopics,
         options: DiscoveryOptions,
+        warn: Callable[[str], None] | None = None,
     ):
         self.topics = topics
         self.state = state
         self.published = published
         self.options = options
+        self.overrides = options.overrides
+        self.warn = warn or (lambda sentence: log.warning("%s", sentence))
         self.name = topics.appliance
         self.device = device_block(self.name, state, info)
         self.availability = [{"topic": topics.bridge_lwt}, {"topic": topics.lwt}]
@@ -264,6 +322,21 @@ class _Builder:
     # -- one feature -> its entities
 
     def entities(self, feature: Feature) -> list[Entity]:
+        """hcpy's entities for a feature, as the user's discovery.yaml has them."""
+        if self.overrides.is_skipped(feature.name):
+            return []
+        entities = self._own(feature)
+        wanted = self.overrides.component(feature.name)
+        if wanted is not None and (not entities or entities[0][0] != wanted):
+            # The main entity in the user's component; the others (a start button) stay.
+            converted = self._as_component(feature, wanted)
+            if converted is None:
+                self.cannot(f"{MAGIC_KEY}: {feature.name}", wanted, entities[0][0] if entities else None)
+            else:
+                entities = [converted, *entities[1:]]
+        return entities
+
+    def _own(self, feature: Feature) -> list[Entity]:
         if feature.kind in (Kind.LIST, Kind.PROGRAM, Kind.PROTECTION_PORT):
             return []
         if feature.kind is Kind.EVENT:
@@ -278,13 +351,91 @@ class _Builder:
         limits = self.state.limits.get(feature.uid, feature.limits)
         # A feature only the appliance's description change made writable is
         # a control too (without an availability of its own).
-        if is_control(self.state.profile, feature) or limits.access.writable:
+        if self._writable(feature):
             control = self._control(feature, topic)
             if control is not None:
                 return [control]
         if limits.access.readable or feature.limits.access.readable:
             return self._sensor(feature, topic)
         return []
+
+    def _writable(self, feature: Feature) -> bool:
+        limits = self.state.limits.get(feature.uid, feature.limits)
+        return is_control(self.state.profile, feature) or limits.access.writable
+
+    def _as_component(self, feature: Feature, component: str) -> Entity | None:
+        """The feature's main entity as `component`, or None: hcpy cannot build that for it."""
+        if feature.kind in (Kind.LIST, Kind.PROGRAM, Kind.PROTECTION_PORT) or feature.kind in PROGRAM_TOPICS:
+            return None
+        if feature.kind is Kind.EVENT:
+            topic = self.published.event_topic(feature)
+            if topic is None or feature.enum is None or component not in ("event", "sensor"):
+                return None
+            return self._event_entity(feature, topic, as_sensor=component == "sensor")
+        topic = self.published.state_topic(feature)
+        if topic is None:
+            return None
+        if component in CONTROL_COMPONENTS:
+            return self._control_as(feature, topic, component) if self._writable(feature) else None
+        if not _ever_readable(self.state, feature):
+            return None
+        if component == "sensor":
+            if feature.is_boolean:
+                return self._entity("sensor", feature, state_topic=topic)
+            return self._sensor(feature, topic)[0]
+        if component == "binary_sensor":
+            states = _two_states(feature)
+            if states is None:
+                return None
+            on, off = states
+            return self._entity("binary_sensor", feature, state_topic=topic, payload_on=on, payload_off=off)
+        return None
+
+    def cannot(self, where: str, component: str, kept: str | None) -> None:
+        stays = f"it stays a {kept}" if kept else "it gets no entity"
+        self.warn(
+            f"{self.topics.name}: {self.overrides.source}: {where}: component_type {component}: "
+            f"hcpy cannot build a {component} for it; {stays}"
+        )
+
+    def info_sensors(self, info: dict[str, Any]) -> list[Entity]:
+        """Diagnostic sensors of handshake info keys: INFO_SENSORS, and a discovery.yaml's ADDITIONAL_FEATURES.
+
+        hcpy publishes each info key on a topic of its own (``T/state/ipv4``);
+        an additional feature's template, which read hcpy2-0's JSON object,
+        gives way to that topic and hcpy's template for the key.
+        """
+        additional = {entry.key: entry for entry in self.overrides.additional}
+        entities = []
+        for key in dict.fromkeys([*INFO_SENSORS, *additional]):
+            entry = additional.get(key)
+            if self.overrides.is_skipped(key):
+                continue
+            if key == "rssi" and entry is None and self.has_sensor(WIFI_SIGNAL):
+                continue  # the appliance reports its signal live: one Wi-Fi entity, not two (unless asked for)
+            topic = self.published.info_topic(key) if key in info else None
+            if topic is None:
+                if entry is not None:
+                    if key not in info:
+                        why = f"this appliance reports no {key} in its handshake"
+                    else:
+                        why = f"hcpy publishes no topic of its own for this appliance's {key}"
+                        why += " (publish filters, JSON only)"
+                    self.warn(
+                        f"{self.topics.name}: {self.overrides.source}: {ADDITIONAL_KEY}: {key}: "
+                        f"{why}, so hcpy cannot serve it; no entity"
+                    )
+                continue
+            config = {"entity_category": "diagnostic", **INFO_SENSORS.get(key, {"name": key})}
+            if entry is not None:
+                config.update(entry.payload)
+            asked = ((ADDITIONAL_KEY, entry.component if entry else None), (MAGIC_KEY, self.overrides.component(key)))
+            for where, component in asked:
+                if component not in (None, "sensor"):
+                    self.cannot(f"{where}: {key}", component, "sensor")
+            entity = self._entity("sensor", None, object_suffix=key.lower(), key=key, state_topic=topic, **config)
+            entities.append(entity)
+        return entities
 
     def has_sensor(self, name: str) -> bool:
         feature = self.state.profile.by_name(name)
@@ -295,9 +446,17 @@ class _Builder:
         topic = self.published.info_topic(PROGRAM_END_KEY)
         if topic is None or not self.has_sensor(names.REMAINING_PROGRAM_TIME):
             return []
+        if self.overrides.is_skipped(PROGRAM_END_KEY):
+            return []
         return [
             self._entity(
-                "sensor", None, object_suffix=PROGRAM_END_KEY, name="Program end", state_topic=topic, device_class="timestamp"
+                "sensor",
+                None,
+                object_suffix=PROGRAM_END_KEY,
+                name="Program end",
+                key=PROGRAM_END_KEY,
+                state_topic=topic,
+                device_class="timestamp",
             )
         ]
 
@@ -317,33 +476,53 @@ class _Builder:
         return [self._entity("sensor", feature, **config)]
 
     def _event(self, feature: Feature) -> list[Entity]:
-        topic = self.published.event_topic(feature)
-        if topic is None or feature.enum is None:
+        if feature.enum is None:
             return []
-        if self.options.events_as_sensors:
-            return [
-                self._entity(
-                    "sensor",
-                    feature,
-                    state_topic=topic,
-                    value_template="{{ value_json.event_type }}",
-                    device_class="enum",
-                    options=_members(feature),
-                )
-            ]
+        topic = self.published.event_topic(feature)
+        if topic is None:
+            # Where events are values like any other (the publishing-modes
+            # layout: a plain retained member, Off included), where each stands.
+            state = self.published.state_topic(feature)
+            if state is None:
+                return []
+            return [self._entity("sensor", feature, state_topic=state, device_class="enum", options=_members(feature))]
+        return [self._event_entity(feature, topic, self.options.events_as_sensors)]
+
+    def _event_entity(self, feature: Feature, topic: str, as_sensor: bool) -> Entity:
+        if as_sensor:
+            return self._entity(
+                "sensor",
+                feature,
+                state_topic=topic,
+                value_template="{{ value_json.event_type }}",
+                device_class="enum",
+                options=_members(feature),
+            )
         # The bridge publishes {"event_type": …} already: no value_template, which
         # for events must render a whole JSON event payload. It never sends Off.
         types = [member for member in _members(feature) if member != EVENT_OFF]
-        return [self._entity("event", feature, state_topic=topic, event_types=types)]
+        return self._entity("event", feature, state_topic=topic, event_types=types)
 
     def _control(self, feature: Feature, topic: str) -> Entity | None:
         """The control for a feature the profile lets users write, available while it works."""
+        if feature.is_boolean:
+            component = "button" if feature.kind is Kind.COMMAND else "switch"
+        elif feature.enum is not None:
+            component = "switch" if sorted(_members(feature)) == ["Off", "On"] else "select"
+        else:
+            component = "number"
+        return self._control_as(feature, topic, component)
+
+    def _control_as(self, feature: Feature, topic: str, component: str) -> Entity | None:
+        """The control of this component for a writable feature, or None: it cannot be one."""
         set_topic = self.topics.command(CommandTopic.SET)
         uid = feature.uid
         usable = self._usable(feature)
-        if feature.is_boolean and feature.kind is Kind.COMMAND:
-            return self._entity("button", feature, command_topic=set_topic, payload_press=_set(uid, True), **usable)
         if feature.is_boolean:
+            if component == "button":  # a setting's button sets it on
+                return self._entity("button", feature, command_topic=set_topic, payload_press=_set(uid, True), **usable)
+            if component != "switch" or feature.kind is Kind.COMMAND:
+                return None
             return self._entity(
                 "switch",
                 feature,
@@ -361,7 +540,7 @@ class _Builder:
             return None
         if feature.enum is not None:
             members = _members(feature)
-            if sorted(members) == ["Off", "On"]:
+            if component == "switch" and sorted(members) == ["Off", "On"]:
                 return self._entity(
                     "switch",
                     feature,
@@ -373,6 +552,8 @@ class _Builder:
                     payload_off=_set(uid, "Off"),
                     **usable,
                 )
+            if component != "select":
+                return None
             return self._entity(
                 "select",
                 feature,
@@ -382,7 +563,7 @@ class _Builder:
                 command_template=_set_template(uid, quoted=True),
                 **usable,
             )
-        if feature.content_type in NUMERIC_CONTENT:
+        if component == "number" and feature.content_type in NUMERIC_CONTENT:
             return self._number(feature, topic, usable)
         return None
 
@@ -449,6 +630,7 @@ class _Builder:
                     None,
                     object_suffix=START_SELECTED_KEY,
                     name="Start selected program",
+                    key=START_SELECTED_KEY,
                     command_topic=self.topics.command(CommandTopic.ACTIVE_PROGRAM),
                     payload_press='{"program":"selected"}',
                     availability=[*self.availability, {"topic": self.topics.available(START_SELECTED_KEY)}],
@@ -464,12 +646,18 @@ class _Builder:
         feature: Feature | None,
         object_suffix: str | None = None,
         name: str | None = None,
+        key: str | None = None,
         **specific: Any,
     ) -> Entity:
+        """An entity's config; `key` (a feature's name by default) is what discovery.yaml calls it."""
         suffix = object_suffix or feature.feature_id  # type: ignore[union-attr]
         unique_id = f"{self.name}_{suffix}"
+        if key is None and feature is not None:
+            key = feature.name
+        if name is None and feature is not None:
+            name = label(feature, self.overrides.expansion(feature.name))
         config: dict[str, Any] = {
-            "name": name or label(feature),  # type: ignore[arg-type]
+            "name": name,
             "unique_id": unique_id,
             "default_entity_id": f"{component}.{_slug(unique_id)}",
             "device": self.device,
@@ -481,7 +669,13 @@ class _Builder:
             config["entity_category"] = "diagnostic"
         if feature is not None and feature.name in DISABLED_BY_DEFAULT:
             config["enabled_by_default"] = False
+        if key is not None and self.overrides.is_disabled(key):
+            config["enabled_by_default"] = False
         config.update(specific)
+        override = self.overrides.override(key) if key is not None else None
+        if override is not None:
+            # Identity and wiring keys were refused when the file was read.
+            config.update(_with_device_name(override.payload, self.name))
         return component, unique_id, config
 
     def message(self, component: str, unique_id: str, config: dict[str, Any]) -> Outgoing:
@@ -537,6 +731,29 @@ def program_labels(state: ApplianceState) -> dict[int, str]:
 def program_value_template(mapping: dict[str, str]) -> str:
     # A Jinja dict literal with JSON-quoted strings is valid Jinja.
     return "{% set labels = " + json.dumps(mapping, ensure_ascii=False) + ' %}{{ labels.get(value, "None") }}'
+
+
+def _two_states(feature: Feature) -> tuple[str, str] | None:
+    """A binary sensor's (payload_on, payload_off) for a feature of two states, as the bridge publishes them."""
+    if feature.is_boolean:
+        return "True", "False"
+    members = sorted(_members(feature))
+    if members == ["Off", "On"]:
+        return "On", "Off"
+    if members == ["Closed", "Open"]:  # Home Assistant's door and window classes: on means open
+        return "Open", "Closed"
+    return None
+
+
+def _with_device_name(value: Any, name: str) -> Any:
+    """An override's value with DEVICE_NAME in its text replaced by the appliance's name, as hcpy2-0 did."""
+    if isinstance(value, str):
+        return value.replace("DEVICE_NAME", name)
+    if isinstance(value, dict):
+        return {k: _with_device_name(v, name) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_device_name(v, name) for v in value]
+    return value
 
 
 def _ever_readable(state: ApplianceState, feature: Feature) -> bool:
