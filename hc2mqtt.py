@@ -20,13 +20,19 @@ from hcpy.mqtt.bridge import BridgeSettings
 from hcpy.mqtt.config_file import read_config
 from hcpy.mqtt.daemon import run
 from hcpy.mqtt.discovery import DiscoveryOptions
-from hcpy.mqtt.link import MqttSettings
+from hcpy.mqtt.discovery_file import DEFAULT_PATH as DEFAULT_DISCOVERY_FILE
+from hcpy.mqtt.discovery_file import DiscoveryOverrides
+from hcpy.mqtt.discovery_file import load as load_discovery_file
+from hcpy.errors import ConfigError
+from hcpy.mqtt.forks import AUTO, LAYOUT_CHOICES, choose_layout, mqtt_conf, read_raw
+from hcpy.mqtt.link import PROTOCOLS, MqttSettings
 from hcpy.mqtt.publishing import PublishOptions
 from hcpy.mqtt.screening import ScreenLimits
-from hcpy.mqtt.topics import DEFAULT_PREFIX
+from hcpy.mqtt.topics import DEFAULT_PREFIX, Layout
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})
+@click.argument("devices_argument", required=False, metavar="[DEVICES_FILE]")
 @click.option("-d", "--devices_file", default="config/devices.json", show_default=True, help="devices.json written by hc-login.")
 @click.option("-h", "--mqtt_host", default="localhost", show_default=True)
 @click.option("-p", "--mqtt_prefix", default=DEFAULT_PREFIX, show_default=True, help="Topic prefix, with its trailing slash.")
@@ -37,18 +43,27 @@ from hcpy.mqtt.topics import DEFAULT_PREFIX
 @click.option("--mqtt_cafile", default=None, help="CA certificate that signed the broker's.")
 @click.option("--mqtt_certfile", default=None, help="Client certificate.")
 @click.option("--mqtt_keyfile", default=None, help="Client certificate's key.")
+@click.option("--mqtt_protocol", default="auto", show_default=True, type=click.Choice(PROTOCOLS),
+              help="MQTT version: auto tries 5 and falls back to 3.1.1 when the broker refuses it.")  # fmt: skip
+@click.option("--mqtt_session_expiry", default=0, type=click.IntRange(0, 0xFFFFFFFF), show_default=True,
+              help="MQTT 5: seconds the broker keeps hcpy's session after a drop (0: none).")  # fmt: skip
 @click.option("--mqtt_clientname", default=None,
               help="MQTT client id. Default: hcpy-<this installation's deviceID>, unique to it.")  # fmt: skip
 @click.option("--domain_suffix", default="", help="Appended to every appliance host (host.suffix).")
 @click.option("--debug/--no-debug", default=False, help="Debug logging (keys are never logged).")
 @click.option("--ha-discovery", "ha_discovery", is_flag=True, help="Publish Home Assistant MQTT discovery.")
 @click.option("--ha_discovery_prefix", default="homeassistant", show_default=True)
-@click.option("--discovery_file", default="config/discovery.yaml", help="hcpy2-0's overrides file (not read yet).")
+@click.option("--discovery_file", default=DEFAULT_DISCOVERY_FILE, show_default=True,
+              help="With --ha-discovery: hcpy2-0's discovery.yaml (MAGIC_OVERRIDES, SKIP_ENTITIES, …; "
+                   "see config/discovery.yaml.example). Its HA_DISCOVERY_PREFIX applies unless "
+                   "--ha_discovery_prefix is given.")  # fmt: skip
 @click.option("--events_as_sensors", is_flag=True, help="Discover events as sensors instead of event entities.")
 @click.option("--publish_as_mqtt/--no-publish_as_mqtt", default=True, help="One topic per feature: T/state/<feature>.")
 @click.option("--publish_as_json/--no-publish_as_json", default=False, help="All values as one JSON object on T/state.")
 @click.option("--publish_homie_topics/--no-publish_homie_topics", default=False, help="Homie v4 topics as well.")
 @click.option("--publish_summary/--no-publish_summary", default=True, help="The compact summary message on T.")
+@click.option("--topic_layout", default=AUTO, show_default=True, type=click.Choice(LAYOUT_CHOICES),
+              help="Whose topics: hcpy2-0's, osresearch's or the publishing-modes fork's; auto: as the user's files say.")  # fmt: skip
 @click.option("--appliance", "appliances", multiple=True, help="Serve only this appliance (repeatable).")
 @click.option("--max_command_bytes", default=ScreenLimits.max_bytes, type=click.IntRange(64, 1 << 20), show_default=True,
               help="Largest command payload taken; larger ones are refused with a 400.")  # fmt: skip
@@ -71,12 +86,20 @@ def main(**o) -> None:
     )
     for problem in _CONFIG_PROBLEMS:
         logging.getLogger("hcpy").warning("%s", problem)
-    if o["ha_discovery"] and Path(o["discovery_file"]).is_file():
-        logging.getLogger("hcpy").warning(
-            "%s is not read: hcpy does not apply hcpy2-0's discovery.yaml overrides yet; "
-            "entities use hcpy's own choices",
-            o["discovery_file"],
-        )
+    layout = _fork_settings(o)
+    overrides = DiscoveryOverrides()
+    if o["ha_discovery"]:
+        # The default path absent is no file; one the user named is missed.
+        named = os.path.normpath(o["discovery_file"]) != os.path.normpath(DEFAULT_DISCOVERY_FILE)
+        overrides, problems = load_discovery_file(o["discovery_file"], explicit=named)
+        for problem in problems:
+            logging.getLogger("hcpy").warning("%s", problem)
+        prefix_source = click.get_current_context().get_parameter_source("ha_discovery_prefix")
+        if overrides.prefix and prefix_source is click.core.ParameterSource.DEFAULT:
+            o["ha_discovery_prefix"] = overrides.prefix
+        elif overrides.prefix and overrides.prefix != o["ha_discovery_prefix"]:
+            logging.getLogger("hcpy").info("%s: HA_DISCOVERY_PREFIX %s not used: ha_discovery_prefix %s is given",
+                                           o["discovery_file"], overrides.prefix, o["ha_discovery_prefix"])  # fmt: skip
     mqtt = MqttSettings(
         host=o["mqtt_host"],
         port=o["mqtt_port"],
@@ -88,17 +111,22 @@ def main(**o) -> None:
         certfile=o["mqtt_certfile"],
         keyfile=o["mqtt_keyfile"],
         clientname=o["mqtt_clientname"],
+        protocol=o["mqtt_protocol"],
+        session_expiry=o["mqtt_session_expiry"],
     )
     publish = PublishOptions(
         as_mqtt=o["publish_as_mqtt"],
         as_json=o["publish_as_json"],
         homie=o["publish_homie_topics"],
         summary=o["publish_summary"],
+        layout=layout,
     )
     settings = BridgeSettings(
         publish=publish,
         ha_discovery=o["ha_discovery"],
-        discovery=DiscoveryOptions(prefix=o["ha_discovery_prefix"], events_as_sensors=o["events_as_sensors"]),
+        discovery=DiscoveryOptions(
+            prefix=o["ha_discovery_prefix"], events_as_sensors=o["events_as_sensors"], overrides=overrides
+        ),
         domain_suffix=o["domain_suffix"] or "",
         command_limits=ScreenLimits(max_bytes=o["max_command_bytes"]),
     )
@@ -116,6 +144,50 @@ def main(**o) -> None:
     sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
 
 
+def _fork_settings(o: dict) -> Layout:
+    """What the user's own files say beyond hc2mqtt's options: the devices file, broker settings, topic layout.
+
+    An option given on the command line, as HCPY_* or in the config file
+    wins over devices.json's MQTT_CONF entry.
+    """
+    log = logging.getLogger("hcpy")
+    context = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+    if o["devices_argument"]:
+        if given("devices_file") and o["devices_file"] != o["devices_argument"]:
+            raise click.UsageError(f"two devices files: {o['devices_argument']} and --devices_file {o['devices_file']}; give one")
+        o["devices_file"] = o["devices_argument"]
+    raw = read_raw(o["devices_file"])
+    if isinstance(raw, dict):
+        raise click.UsageError(
+            f"{o['devices_file']} is one JSON object, not the list of appliances hc-login writes; "
+            "if it is a settings file (homeconnect-hcpy's config.json), give it with --config"
+        )
+    try:
+        conf = mqtt_conf(raw, o["devices_file"])
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    taken = sorted(option for option in conf if not given(option))
+    for option in taken:
+        o[option] = conf[option]
+    if taken:
+        log.info("MQTT settings from %s's MQTT_CONF entry: %s (the command line, HCPY_* and --config win)",
+                 o["devices_file"], ", ".join(taken))  # fmt: skip
+    choice = choose_layout(o["topic_layout"], raw, bool(o["devices_argument"]))
+    if choice.why and choice.why != "topic_layout":
+        log.info("topics in the %s layout: %s (topic_layout chooses another)", choice.layout, choice.why)
+    if choice.layout is Layout.PUBLISHING_MODES and not given("publish_summary"):
+        o["publish_summary"] = False  # that fork published no summary; its JSON object has T/state
+    if choice.layout is Layout.OSRESEARCH and o["publish_as_json"]:
+        log.warning("publish_as_json and the osresearch layout both want <prefix><name>/state: the JSON object "
+                    "goes there, the summary stays on <prefix><name>")  # fmt: skip
+        return Layout.HCPY
+    return choice.layout
+
+
 # Said once logging is set up: the file is read while the options are parsed.
 _CONFIG_PROBLEMS: list[str] = []
 
@@ -126,6 +198,8 @@ def _config(path: str, cmd_name: str) -> dict:
         return {}  # the per-user file looked for when no --config is given
     values, problems = read_config(path, (p.name for p in main.params))
     _CONFIG_PROBLEMS.extend(problems)
+    if "mqtt_protocol" in values:
+        values["mqtt_protocol"] = str(values["mqtt_protocol"])  # configobj reads `mqtt_protocol = 5` as a number
     return values
 
 

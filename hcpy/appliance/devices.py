@@ -48,6 +48,27 @@ def _read_json_list(path: Path) -> list[Any]:
     return data
 
 
+# The publishing-modes fork keeps its broker settings in devices.json as an
+# entry of this name; it is no appliance.
+MQTT_CONF = "MQTT_CONF"
+
+
+def is_settings_entry(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("name") == MQTT_CONF
+
+
+def read_mqtt_conf(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The MQTT_CONF entry of a devices.json (the publishing-modes fork's), if it has one.
+
+    None when the file has none, or cannot be read (load_devices says why).
+    """
+    try:
+        raw = _read_json_list(Path(path))
+    except DevicesFileError:
+        return None
+    return next((obj for obj in raw if is_settings_entry(obj)), None)
+
+
 def _check_unique(entries: list[ApplianceEntry], source: str) -> None:
     # Names meet in MQTT topics, where only their ASCII part is left.
     first: dict[str, tuple[int, str]] = {}
@@ -74,6 +95,8 @@ def load_devices(path: str | os.PathLike[str], *, skip_broken: bool = False) -> 
     path = Path(path)
     entries: list[ApplianceEntry] = []
     for index, obj in enumerate(_read_json_list(path), 1):
+        if is_settings_entry(obj):
+            continue
         try:
             entry = entry_from_json(obj, str(path), index)
             _check_unique([*entries, entry], str(path))
@@ -90,14 +113,17 @@ def load_devices(path: str | os.PathLike[str], *, skip_broken: bool = False) -> 
 
 def _merge(
     path: Path, entries: list[ApplianceEntry]
-) -> tuple[list[ApplianceEntry], list[dict[str, Any] | None]]:
+) -> tuple[list[ApplianceEntry], list[dict[str, Any] | None], list[dict[str, Any]]]:
     """Existing entries first (refreshed where a new one matches), then new ones.
 
-    Returns the entries and, per entry, the raw object to write verbatim
-    (None for those that must be written from the model).
+    Returns the entries, per entry the raw object to write verbatim (None
+    for those that must be written from the model), and the file's
+    MQTT_CONF entry (kept as it is, first).
     """
     try:
-        raw = _read_json_list(path)
+        everything = _read_json_list(path)
+        settings = [obj for obj in everything if is_settings_entry(obj)]
+        raw = [obj for obj in everything if not is_settings_entry(obj)]
         old = [entry_from_json(obj, str(path), index) for index, obj in enumerate(raw, 1)]
         _check_unique(old, str(path))
     except DevicesFileError as exc:
@@ -132,12 +158,13 @@ def _merge(
                 port=existing.port,
                 ha_id=new.ha_id or existing.ha_id,
                 extra={**new.extra, **existing.extra},
+                description_extra={**new.description_extra, **existing.description_extra},
             )
         )
         verbatim.append(None)
     merged.extend(pending)
     verbatim.extend([None] * len(pending))
-    return merged, verbatim
+    return merged, verbatim, settings
 
 
 def save_devices(
@@ -152,18 +179,19 @@ def save_devices(
     """
     path = Path(path)
     entries = list(entries)
+    settings: list[dict[str, Any]] = []
     if merge and path.exists():
-        final, verbatim = _merge(path, entries)
+        final, verbatim, settings = _merge(path, entries)
     else:
         final, verbatim = entries, [None] * len(entries)
     final = unique_names(final)
 
-    objects = [obj if obj is not None else entry_to_json(entry) for entry, obj in zip(final, verbatim)]
+    objects = settings + [obj if obj is not None else entry_to_json(entry) for entry, obj in zip(final, verbatim)]
     try:
         text = json.dumps(objects, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     except (TypeError, ValueError):
         # Find the culprit so the message can name it; nothing is written.
-        for index, (entry, obj) in enumerate(zip(final, objects), 1):
+        for index, (entry, obj) in enumerate(zip(final, objects[len(settings):]), 1):
             try:
                 json.dumps(obj, allow_nan=False)
             except (TypeError, ValueError) as exc:

@@ -17,11 +17,12 @@ from typing import Any, Literal
 from ..encoding import unb64url
 from ..errors import DevicesFileError
 from .model import Description, Profile
-from .profile_json import profile_from_json, profile_to_json
+from .profile_json import DESCRIPTION_FIELDS, profile_from_json, profile_to_json
 
 # Top-level keys this module reads and writes; everything else is the user's
 # (or another fork's) and is carried through untouched.
 KNOWN_KEYS = ("name", "host", "key", "iv", "port", "haId", "description", "features", "enums", "errors")
+OPTIONS_KEY = "hc2mqtt"  # the per-appliance block of settings for hc2mqtt
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _KEY_CHARS = 43  # 32 bytes
 _IV_CHARS = 22  # 16 bytes
@@ -66,6 +67,22 @@ class ApplianceEntry:
     # Top-level keys hcpy does not know (e.g. a fork's "hc2mqtt" block): kept
     # verbatim. Not shown: nobody knows what they hold.
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Keys inside "description" beyond the profile's own (the publishing-modes
+    # fork keeps its "hc2mqtt" block there): kept verbatim, written back there.
+    description_extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def options_block(self) -> Any:
+        """The appliance's "hc2mqtt" block, wherever the user's fork put it.
+
+        At the top level (hcpy's place) or inside "description" (the
+        publishing-modes fork's); when both are there the top-level keys win.
+        Not checked here: `hcpy.mqtt.options` and `hcpy.runs` read it.
+        """
+        top, inner = self.extra.get(OPTIONS_KEY), self.description_extra.get(OPTIONS_KEY)
+        if isinstance(top, dict) and isinstance(inner, dict):
+            return {**inner, **top}
+        return top if top is not None else inner
 
     @property
     def psk(self) -> bytes:
@@ -150,7 +167,14 @@ def entry_from_json(obj: object, source: str = "", index: int | None = None) -> 
         ha_id=ha_id,
         profile=profile,
         extra={k: v for k, v in obj.items() if k not in KNOWN_KEYS},
+        description_extra=_description_extra(obj.get("description")),
     )
+
+
+def _description_extra(description: Any) -> dict[str, Any]:
+    if not isinstance(description, dict):
+        return {}
+    return {k: v for k, v in description.items() if k not in DESCRIPTION_FIELDS}
 
 
 def entry_to_json(entry: ApplianceEntry) -> dict[str, Any]:
@@ -164,6 +188,8 @@ def entry_to_json(entry: ApplianceEntry) -> dict[str, Any]:
     if entry.iv is not None:
         out["iv"] = entry.iv
     out.update(profile_to_json(entry.profile))
+    for key, value in entry.description_extra.items():
+        out["description"].setdefault(key, value)
     for key, value in entry.extra.items():
         out.setdefault(key, value)
     return out

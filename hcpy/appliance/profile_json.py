@@ -29,7 +29,7 @@ from .profile_build import (
 
 # Keys of a feature entry that are not XML attributes.
 _FEATURE_META = frozenset({"name", "values", "kind", "parent", "options"})
-_DESCRIPTION_FIELDS = ("type", "brand", "model", "version", "revision")
+DESCRIPTION_FIELDS = ("type", "brand", "model", "version", "revision")
 
 
 # --- JSON -> Profile --------------------------------------------------------------
@@ -42,7 +42,7 @@ def profile_from_json(obj: Mapping[str, Any], problem: Problem) -> Profile:
         problem("'description' is not an object; ignored")
         raw_description = {}
     description = Description(
-        **{k: str(raw_description[k]) for k in _DESCRIPTION_FIELDS if raw_description.get(k) is not None}
+        **{k: str(raw_description[k]) for k in DESCRIPTION_FIELDS if raw_description.get(k) is not None}
     )
     enums = _enums(obj.get("enums"), problem)
     errors = _errors(obj.get("errors"), problem)

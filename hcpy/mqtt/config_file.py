@@ -1,4 +1,10 @@
-"""config.ini as hcpy2-0 writes it (configobj, Python literals, no sections), read with care.
+"""The settings file, read with care: hcpy2-0's config.ini, or homeconnect-hcpy's config.json.
+
+config.ini as hcpy2-0 writes it: configobj, Python literals, no sections.
+config.json as homeconnect-hcpy writes it: one JSON object whose mqtt_*,
+devices_file, domain_suffix and debug keys are hc2mqtt's own, null meaning
+unset, and LOGLEVEL "DEBUG" meaning debug; its other keys (locale, tzinfo,
+the cloud login's) serve that program only and are named as unused.
 
 A key hcpy does not know is not dropped in silence: it is named, with the
 closest key hcpy knows ("mqtt_hots: did you mean mqtt_host?"), since a typo
@@ -9,6 +15,7 @@ reading the file.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,17 +30,46 @@ class ConfigFileMissing(FileNotFoundError):
         super().__init__(f"{path} does not exist: copy {EXAMPLE} to it and edit it, or leave --config out")
 
 
+# homeconnect-hcpy's config.json keys that mean something only to that program.
+JSON_ONLY_KEYS = frozenset({"locale", "tzinfo", "hc_username", "hc_password", "LOGLEVEL"})
+
+
+class ConfigFileInvalid(ValueError):
+    pass
+
+
 def read_config(path: str | Path, known: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
     """The file's settings, and a sentence for each key that is no option."""
     if not Path(path).is_file():
         raise ConfigFileMissing(str(path))
-    values = dict(configobj.ConfigObj(str(path), unrepr=True, file_error=True))
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
     known = sorted(set(known))
-    problems = []
+    if text.lstrip().startswith("{"):
+        values, problems = _json_settings(path, text)
+    else:
+        values, problems = dict(configobj.ConfigObj(str(path), unrepr=True, file_error=True)), []
     for key in values:
         if key in known:
             continue
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else "; hc2mqtt --help lists the settings"
         problems.append(f"{path}: ignored the unknown setting {key!r}{hint}")
+    return values, problems
+
+
+def _json_settings(path: str | Path, text: str) -> tuple[dict[str, Any], list[str]]:
+    """homeconnect-hcpy's config.json as hc2mqtt settings."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # The message and position only: the document may hold passwords.
+        raise ConfigFileInvalid(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(document, dict):
+        raise ConfigFileInvalid(f"{path}: must be one JSON object of settings")
+    values = {k: v for k, v in document.items() if v is not None and k not in JSON_ONLY_KEYS}
+    level = document.get("LOGLEVEL")
+    if isinstance(level, str) and level.upper() == "DEBUG":
+        values.setdefault("debug", True)
+    unused = sorted(k for k in document if k in JSON_ONLY_KEYS and k != "LOGLEVEL")
+    problems = [f"{path}: {', '.join(unused)} not used by hc2mqtt (homeconnect-hcpy's own settings)"] if unused else []
     return values, problems

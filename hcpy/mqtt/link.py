@@ -24,9 +24,12 @@ link asks for it per topic filter: on the command topics (a retained command
 is refused, never run), not on Home Assistant's discovery configs (there the
 bridge wants to know what the broker replays, not what it forwards). A broker
 that speaks only MQTT 3.1.1 refuses the MQTT 5 CONNECT; the link then says
-once what that costs and connects with MQTT 3.1.1 for the rest of its life.
-Every connect starts a clean session (no session expiry): subscriptions are
-renewed at each one, and no broker keeps anything for an hcpy that is away.
+once what that costs and connects with MQTT 3.1.1 for the rest of its life
+(`mqtt_protocol` = 5 or 3.1.1 fixes the version instead). By default every
+connect starts a clean session (no session expiry): subscriptions are renewed
+at each one, and no broker keeps anything for an hcpy that is away;
+`mqtt_session_expiry` asks an MQTT 5 broker to keep the session that long, so
+that QoS 1 commands published during a short drop are delivered after it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from .outgoing import Outgoing
 from .packets import MQTT5, MQTT311, PublishFramer
@@ -87,6 +92,17 @@ class MqttSettings:
     keyfile: str | None = None
     clientname: str = "hcpy"  # the daemon's default is this installation's own (see daemon.client_id)
     keepalive: int = 60
+    # PROTOCOLS: "auto" tries MQTT 5 and falls back to 3.1.1 for good when the
+    # broker refuses it; "5" insists (a refusal is an error, retried); "3.1.1"
+    # never tries 5.
+    protocol: str = "auto"
+    # MQTT 5 only: how long the broker keeps hcpy's session (subscriptions,
+    # QoS 1 commands published meanwhile) after the connection drops. 0: it
+    # ends with the connection, and every connect starts clean.
+    session_expiry: int = 0
+
+
+PROTOCOLS = ("auto", "5", "3.1.1")
 
 
 class MqttLink:
@@ -104,8 +120,9 @@ class MqttLink:
         self._connected = threading.Event()
         self._up = False  # the same, read on every publish without a call
         self._stopping = False
-        # MQTT 5 until a broker refuses it; paho fixes the version per client.
-        self._level = MQTT5
+        # MQTT 5 until a broker refuses it (unless told otherwise); paho fixes
+        # the version per client.
+        self._level = MQTT311 if settings.protocol == "3.1.1" else MQTT5
         self._client = self._make_client()
         self._framer = PublishFramer(self._level)
         self._connack: paho.ReasonCode | None = None  # the broker's answer to the last CONNECT
@@ -331,9 +348,15 @@ class MqttLink:
                         # (two clients with one id would take turns forever).
                         problem = (logging.DEBUG, f"the MQTT broker {s.host}:{s.port} dropped hcpy right after "
                                                   "accepting it")  # fmt: skip
-                    elif connack is not None and connack.value == UNSUPPORTED_PROTOCOL and self._level == MQTT5:
-                        self._fall_back()
-                        continue
+                    elif connack is not None and connack.value == UNSUPPORTED_PROTOCOL and s.protocol == "auto":
+                        if self._level == MQTT5:
+                            self._fall_back()
+                            continue
+                        problem = (logging.ERROR, f"the MQTT broker {s.host}:{s.port} refused MQTT 3.1.1 as well")
+                    elif connack is not None and connack.value == UNSUPPORTED_PROTOCOL:
+                        other = "3.1.1 or auto" if s.protocol == "5" else "5 or auto"
+                        problem = (logging.ERROR, f"the MQTT broker {s.host}:{s.port} does not speak MQTT "
+                                                  f"{s.protocol} (mqtt_protocol); set mqtt_protocol to {other}")  # fmt: skip
                     elif connack is not None:
                         problem = (logging.ERROR, f"the MQTT broker {s.host}:{s.port} refused the connection: "
                                                   f"{connack}{refusal_hint(connack)}")  # fmt: skip
@@ -371,7 +394,14 @@ class MqttLink:
         s = self.settings
         try:
             with self._io:
-                if self._level == MQTT5:
+                if self._level == MQTT5 and s.session_expiry:
+                    # The broker keeps the session that long after a drop: a
+                    # reconnect within it resumes, with what was queued for hcpy.
+                    properties = Properties(PacketTypes.CONNECT)
+                    properties.SessionExpiryInterval = s.session_expiry
+                    self._client.connect(s.host, s.port, keepalive=s.keepalive, clean_start=False,
+                                         properties=properties)  # fmt: skip
+                elif self._level == MQTT5:
                     # A clean start at every connect and, with no Session
                     # Expiry Interval, a session that ends with the connection.
                     self._client.connect(s.host, s.port, keepalive=s.keepalive, clean_start=True)

@@ -17,6 +17,12 @@ applies decides:
 4. contains a ``publish.contains`` substring -> published;
 5. otherwise published only if there is no ``publish`` block.
 
+Layouts (`topics.Layout`). In hcpy2-0's (and osresearch's) a value goes to
+``T/state/<topic key>`` and an event to ``T/event/<topic key>``; in the
+publishing-modes fork's every feature, events included, is a value on
+``T/<Key>/value``, where Key is the name itself (case kept) with only the
+characters MQTT forbids in a level replaced.
+
 So no filters at all publishes everything, and ``publish_never`` alone
 publishes everything but what it names. A ``publish`` block with empty lists
 counts as absent. The filters cover per-feature topics, events, the JSON
@@ -35,7 +41,7 @@ from collections.abc import Iterable
 from ..appliance.controls import is_control
 from ..appliance.model import Feature, Kind, Profile
 from .options import NameFilter, PublishOptions
-from .topics import Topics
+from .topics import Layout, Topics
 
 # Kinds that never carry a value; leaving them out of the short-name clash
 # check keeps e.g. an event and a program of the same name both short.
@@ -74,6 +80,11 @@ def topic_key(name: str) -> str:
     return _TOPIC_ILLEGAL.sub("_", name.lower().replace(".", "_"))
 
 
+def topic_level(name: str) -> str:
+    """The name as one topic level, case and dots kept (the publishing-modes layout)."""
+    return _TOPIC_ILLEGAL.sub("_", name)
+
+
 class Naming:
     """One appliance's names, filters and topics, each worked out once."""
 
@@ -85,6 +96,9 @@ class Naming:
         # Names never change while running: each topic is worked out once.
         self._state_topics: dict[int, str | None] = {}
         self._wanted: dict[str, bool] = {}  # full name -> passes the filters
+        self.modes = options.layout is Layout.PUBLISHING_MODES
+        # The publishing-modes fork publishes events as values, like any feature.
+        self.events_as_values = self.modes
         self.problems = self._rename_problems()
         # The controls whose usability is published: those whose value is.
         self.controls = frozenset(
@@ -117,12 +131,16 @@ class Naming:
         uid = feature.uid
         topic = self._state_topics.get(uid, _UNKNOWN)
         if topic is _UNKNOWN:
-            published = self.options.as_mqtt and feature.kind is not Kind.EVENT and self.is_published(feature)
+            published = (
+                self.options.as_mqtt
+                and (feature.kind is not Kind.EVENT or self.events_as_values)
+                and self.is_published(feature)
+            )
             topic = self._state_topics[uid] = self._topic(feature) if published else None
         return topic
 
     def event_topic(self, feature: Feature) -> str | None:
-        if feature.kind != Kind.EVENT or not self.is_published(feature):
+        if feature.kind != Kind.EVENT or self.events_as_values or not self.is_published(feature):
             return None
         return self._topic(feature)
 
@@ -133,6 +151,8 @@ class Naming:
         return self.topics.available(topic_key(self.key(feature)))
 
     def _topic(self, feature: Feature) -> str:
+        if self.modes:
+            return self.topics.value(topic_level(self.key(feature)))
         key = topic_key(self.key(feature))
         return self.topics.event(key) if feature.kind == Kind.EVENT else self.topics.state(key)
 
@@ -140,6 +160,8 @@ class Naming:
         """Where a handshake info key (``ipV4``…) is published, if it is."""
         if not self.options.as_mqtt or not self.wants(key):
             return None
+        if self.modes:
+            return self.topics.value(topic_level(key))
         return self.topics.state(topic_key(key))
 
     def _rename_problems(self) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
+from .topics import Layout
 
 RENAME_MODES = ("short", "long", "uid")
 FILTER_LISTS = ("long_names", "contains")
@@ -23,6 +24,9 @@ _SWITCHES = {
     "publish_summary": "summary",
 }
 OPTION_KEYS = (*_SWITCHES, "homie_prefix", "rename", "publish", "publish_never")
+# Keys of the same block that configure per-run consumption (`hcpy.runs`
+# reads and checks them); publishing passes them over.
+RUN_KEYS = ("energy_meter", "water_meter", "energy_full_scale_kwh", "water_full_scale_l")
 
 @dataclass(frozen=True)
 class NameFilter:
@@ -50,6 +54,8 @@ class PublishOptions:
     publish: NameFilter | None = None  # None: no publish block
     publish_never: NameFilter | None = None
     # Set by hc2mqtt, not by a user's block:
+    # which fork's topics the values go to;
+    layout: Layout = Layout.HCPY
     # events as states, retained and with their Off (hcpy2-0; what sensors
     # made of events need), rather than occurrences;
     event_states: bool = False
@@ -82,8 +88,10 @@ class PublishOptions:
                 changes["rename"] = _rename(where, value, options.rename)
             elif key in ("publish", "publish_never"):
                 changes[key] = _name_filter(where, key, value)
+            elif key in RUN_KEYS:
+                continue
             else:
-                raise ConfigError(f"{where}{key} is not a publishing option; use one of {', '.join(OPTION_KEYS)}")
+                raise ConfigError(f"{where}{key} is not a publishing option; use one of {', '.join(OPTION_KEYS + RUN_KEYS)}")
         return replace(options, **changes)
 
 

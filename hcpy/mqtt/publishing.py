@@ -17,8 +17,11 @@ sends them. Output families, each switched by `PublishOptions`:
   when the program under way ends on ``T/state/program_end`` (ISO 8601, or
   ``None`` when none runs);
 - one JSON object with every published value on ``T/state``;
-- Homie 4 topics under ``homie/<device id>``;
-- the original compact summary on ``T`` (osresearch's keys and formats).
+- Homie 4 topics under ``homie/<device id>``, or in the publishing-modes
+  layout beside the values (``T/<Key>/$name``, ``T/<Key>/value/$datatype``…,
+  as that fork published them);
+- the original compact summary on ``T`` (osresearch's keys and formats), or
+  on ``T/state`` in osresearch's layout (where its hc2mqtt script put it).
 
 Publishing is on change: the last payload sent on each retained topic is
 remembered and an unchanged one is not sent again. `everything()` sends all
@@ -39,16 +42,18 @@ from typing import Any
 from ..appliance import controls, programs
 from ..appliance.model import Feature, Kind, Profile, ValueKind
 from ..appliance.state import ApplianceState, Change
-from .naming import Naming, topic_key
+from .naming import Naming, topic_key, topic_level
 from .options import PublishOptions
 from .outgoing import Outgoing
-from .topics import OFFLINE, ONLINE, START_SELECTED_KEY, Topics
+from .topics import OFFLINE, ONLINE, START_SELECTED_KEY, Layout, Topics
 
 HOMIE_VERSION = "4.0.0"
 PROGRAM_END_KEY = "program_end"
 # The member of an event's enumeration that says it is not (or no longer) there.
 EVENT_OFF = "Off"
 HOMIE_PROPERTY = "value"
+# What the publishing-modes fork put in each node's $type (its README's example).
+MODES_NODE_TYPE = "type"
 
 # osresearch's summary: feature short name -> summary key.
 SUMMARY_SOURCES = {
@@ -165,7 +170,10 @@ class Publisher:
         self.options = options
         self.profile = profile
         self.naming = Naming(topics, options, profile)
-        self.homie_base = options.homie_prefix + (homie_id(topics.appliance) or "appliance")
+        if self.naming.modes:
+            self.homie_base = topics.base  # the fork's Homie topics sit beside its values
+        else:
+            self.homie_base = options.homie_prefix + (homie_id(topics.appliance) or "appliance")
         self._summary_sources = [f for _, f in sorted(profile.features.items()) if f.short_name in SUMMARY_SOURCES]
         self._summary_uids = {f.uid for f in self._summary_sources}
         self._sent: dict[str, str] = {}  # retained topic -> last payload sent
@@ -179,7 +187,7 @@ class Publisher:
 
     @property
     def summary_topic(self) -> str:
-        return self.topics.base
+        return self.topics.json_state if self.options.layout is Layout.OSRESEARCH else self.topics.base
 
     # -- what to send --------------------------------------------------------------------
 
@@ -297,12 +305,17 @@ class Publisher:
         return [Outgoing(topic, payload)]
 
     def _values_of(self, state: ApplianceState) -> list[tuple[Feature, Any]]:
-        """Published, non-event features with a value, in uid order."""
+        """Published features with a value, in uid order (events only where they are values)."""
         pairs = []
         for uid in sorted(state.values):
             feature = self.profile.features.get(uid)
             value = state.values[uid]
-            if feature is not None and value is not None and feature.kind != Kind.EVENT and self.naming.is_published(feature):
+            if (
+                feature is not None
+                and value is not None
+                and (feature.kind != Kind.EVENT or self.naming.events_as_values)
+                and self.naming.is_published(feature)
+            ):
                 pairs.append((feature, value))
         return pairs
 
@@ -357,9 +370,15 @@ class Publisher:
         if not self.options.homie:
             return []
         base = self.homie_base
+        modes = self.naming.modes
+        if modes and not self.options.as_mqtt:
+            return []  # beside the values, which are not published
         nodes, seen = [], set()
         for feature, value in values:
-            node = homie_id(topic_key(self.naming.key(feature))) or f"uid-{feature.uid}"
+            if modes:
+                node = topic_level(self.naming.key(feature))
+            else:
+                node = homie_id(topic_key(self.naming.key(feature))) or f"uid-{feature.uid}"
             if node in seen:  # two renames that fold to one id
                 node = f"{node}-{feature.uid}"
             seen.add(node)
@@ -376,9 +395,10 @@ class Publisher:
     def _homie_node(self, topic: str, feature: Feature, value: Any, state: ApplianceState) -> list[Outgoing]:
         limits = state.limits.get(feature.uid, feature.limits)
         prop = f"{topic}/{HOMIE_PROPERTY}"
+        modes = self.naming.modes
         out = [
             Outgoing(f"{topic}/$name", feature.name),
-            Outgoing(f"{topic}/$type", feature.kind.value),
+            Outgoing(f"{topic}/$type", MODES_NODE_TYPE if modes else feature.kind.value),
             Outgoing(f"{topic}/$properties", HOMIE_PROPERTY),
             Outgoing(f"{prop}/$name", feature.short_name),
             Outgoing(f"{prop}/$datatype", homie_datatype(feature)),
@@ -387,5 +407,6 @@ class Publisher:
         if format_ is not None:
             out.append(Outgoing(f"{prop}/$format", format_))
         out.append(Outgoing(f"{prop}/$settable", "true" if limits.access.writable else "false"))
-        out.append(Outgoing(prop, homie_payload(value)))
+        if not modes:  # there the property is the value topic itself, published as such
+            out.append(Outgoing(prop, homie_payload(value)))
         return out

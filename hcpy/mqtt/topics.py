@@ -20,6 +20,22 @@ OFFLINE = "offline"
 START_SELECTED_KEY = "start_selected_program"
 
 
+class Layout(StrEnum):
+    """Where per-feature values go: the topic layout each fork's users subscribe to.
+
+    Commands, responses and LWT topics are the same in all of them.
+    """
+
+    # T/state/<key>, events on T/event/<key>, the summary on T, JSON on T/state.
+    HCPY = "hcpy2-0"
+    # osresearch's hc2mqtt published its summary on T/state: hcpy2-0's layout,
+    # with the summary where that script put it.
+    OSRESEARCH = "osresearch"
+    # The publishing-modes fork: T/<Key>/value (events too, as values), the
+    # JSON object on T/state, Homie attributes beside the values.
+    PUBLISHING_MODES = "publishing-modes"
+
+
 class CommandTopic(StrEnum):
     """The suffixes of T that take commands (hcpy2-0's names)."""
 
@@ -62,6 +78,10 @@ class Topics:
 
     def state(self, key: str) -> str:
         return f"{self.base}/state/{key}"
+
+    def value(self, level: str) -> str:
+        """A value in the publishing-modes layout: T/<Key>/value."""
+        return f"{self.base}/{level}/value"
 
     def event(self, key: str) -> str:
         return f"{self.base}/event/{key}"
