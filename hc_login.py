@@ -2,7 +2,8 @@
 
 Two ways in:
   * from the Home Connect cloud, once (a browser login, then everything is
-    fetched): `hc-login [--region EU|NA|CN]`;
+    fetched): `hc-login [--region EU|NA|CN]` (the login token names the
+    account's region; the others are tried when it is not the one);
   * offline, from profile zips you already have: `hc-login --import PATH…`.
 
 And one way to find them: `hc-login --scan` lists the appliances that
@@ -40,8 +41,12 @@ INSTRUCTIONS = """\
 
 2. After the login the browser tries to open hcauth://auth/prod?code=…
    and fails or shows nothing: that is expected. Find that request in the
-   Network tab (filter: hcauth) and copy its whole URL.
+   Network tab (filter: hcauth) and copy its whole URL. (A …/redirect_target
+   address on the way is not it: it comes before the hcauth:// one.)
 """
+
+PASTE_PROMPT = "Paste the hcauth://auth/prod?code=… URL (or only its code) here: "
+STATE_PROMPT = "Now the state=… of the same URL: "
 
 HELP = """Write the keys and profiles of your appliances to devices.json.
 
@@ -49,8 +54,11 @@ HELP = """Write the keys and profiles of your appliances to devices.json.
 Cloud (once, needs your Home Connect login):
   hc-login [--region EU|NA|CN]
   prints a login URL; log in with a browser, copy the hcauth://auth/prod?code=…
-  URL from the developer tools' network tab and paste it. To finish a login in
-  a second run instead: hc-login --code 'hcauth://…' (or --code C --state S).
+  URL from the developer tools' network tab and paste it (or paste only its code,
+  then its state). To finish a login in a second run instead:
+  hc-login --code 'hcauth://…' (or --code C --state S, percent-encoded or not).
+  The account's region is read from the login; --region only names where to
+  start (the other regions are tried if that one has no appliances).
 
 \b
 Offline, from profile zips you already have (profile downloader zips, the
@@ -65,7 +73,8 @@ Find the appliances on your network (they announce themselves by mDNS):
   (and port) of the devices.json entries with that haId to the address heard.
 
 Existing entries in devices.json keep your edits (names, hosts); the file is
-only written once everything was fetched.
+only written once everything was fetched. A cloud login also keeps each
+appliance's profile as <haId>.zip next to it, for a later --import.
 """
 
 
@@ -81,9 +90,8 @@ only written once everything was fetched.
 @click.option(
     "--region",
     type=click.Choice(sorted(cloud.REGIONS), case_sensitive=False),
-    default="EU",
-    show_default=True,
-    help="Region of your Home Connect account.",
+    default=None,
+    help="Region of your Home Connect account (default: the one the login names, else EU).",
 )
 @click.option("--code", help="Finish an earlier run's login: the pasted hcauth:// URL, or just its code.")
 @click.option("--state", help="The state= of the hcauth:// URL, when --code is only the code.")
@@ -122,7 +130,7 @@ only written once everything was fetched.
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details (never keys or tokens).")
 def main(
     devices_path: Path,
-    region: str,
+    region: str | None,
     code: str | None,
     state: str | None,
     do_import: bool,
@@ -164,8 +172,8 @@ def main(
         elif do_import:
             _import(devices_path, paths, key=key, iv=iv, host=host)
         else:
-            ep = cloud.endpoints(region, cloud_base)
-            _login(devices_path, ep, code=code, state=state, timeout=timeout)
+            ep = cloud.endpoints(region or cloud.DEFAULT_REGION, cloud_base)
+            _login(devices_path, ep, code=code, state=state, timeout=timeout, region=region, cloud_base=cloud_base)
     except HcpyError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -173,26 +181,36 @@ def main(
         root.setLevel(old_level)
 
 
-def _login(devices_path: Path, ep: cloud.Endpoints, *, code: str | None, state: str | None, timeout: float) -> None:
+def _login(
+    devices_path: Path,
+    ep: cloud.Endpoints,
+    *,
+    code: str | None,
+    state: str | None,
+    timeout: float,
+    region: str | None,
+    cloud_base: str | None,
+) -> None:
     pending_path = devices_path.parent / PENDING_NAME
     if code:
         pending = cloud.load_pending(pending_path)
         if pending is None:
             raise click.ClickException(f"no login in progress in {devices_path.parent}: run hc-login without --code first")
-        redirect = cloud.parse_redirect(code) if "code=" in code else cloud.Redirect(code=code.strip(), state=state)
-        if state and redirect.state is None:
-            redirect = cloud.Redirect(code=redirect.code, state=state)
+        redirect = cloud.with_state(cloud.parse_pasted(code), state)
     else:
-        pending = cloud.start_login(ep)
+        pending = cloud.start_login(ep, named_region=region)
         cloud.save_pending(pending_path, pending)
         click.echo(INSTRUCTIONS.format(url=pending.authorize_url))
-        pasted = _read_pasted("Paste the hcauth://auth/prod?code=… URL here: ")
+        pasted = _read_pasted(PASTE_PROMPT)
         if not pasted.strip():
             raise click.ClickException(
                 "nothing was pasted. To finish this login later (within a few minutes), run "
                 "hc-login --code 'hcauth://auth/prod?code=…&state=…'"
             )
-        redirect = cloud.parse_redirect(pasted)
+        redirect = cloud.parse_pasted(pasted)
+        if redirect.state is None:
+            # Only the code (hcpy2-0's "Input code:"): its state is asked for next.
+            redirect = cloud.with_state(redirect, _read_pasted(STATE_PROMPT))
 
     auth_code = cloud.checked_code(redirect, pending)
     client = cloud.CloudClient(pending.endpoints, timeout=(min(cloud.DEFAULT_TIMEOUT[0], timeout), timeout))
@@ -200,15 +218,32 @@ def _login(devices_path: Path, ep: cloud.Endpoints, *, code: str | None, state: 
     pending_path.unlink(missing_ok=True)  # the code is spent; the verifier is of no further use
     click.echo("Logged in.")
 
-    result = cloud.download(client, token, progress=click.echo)
+    given = (region or pending.named_region or "").upper() or None
+    regions = [cloud.endpoints(r, cloud_base) for r in cloud.region_order(token.region, given)]
+    result = cloud.download(client, token, regions=regions, given_region=given, progress=click.echo)
     if not result.paired:
+        asked = result.asked
+        where = f"in region {asked[0]}" if len(asked) == 1 else f"in any region ({', '.join(asked)})"
         raise click.ClickException(
-            "the account has no paired appliances (demo ones aside): pair them in the Home Connect app first; "
-            f"{devices_path} was not changed"
+            f"the account has no paired appliances {where}, demo ones aside: pair them in the Home Connect app "
+            f"first; {devices_path} was not changed"
         )
     if not result.entries:
         raise click.ClickException(f"no appliance could be fetched (see the warnings above); {devices_path} was not changed")
     _save(devices_path, result.entries, skipped=len(result.skipped))
+    _keep_profiles(devices_path.parent, result)
+
+
+def _keep_profiles(folder: Path, result: cloud.Download) -> None:
+    """Each profile zip next to devices.json (as hcpy2-0 keeps them), for a later --import."""
+    kept = []
+    for appliance, data in zip(result.fetched, result.profiles):
+        try:
+            kept.append(cloud.save_profile_zip(folder, appliance.ha_id, data).name)
+        except OSError as exc:
+            log.warning("could not keep the profile of %s in %s (%s)", appliance.label, folder, exc.strerror or exc)
+    if kept:
+        click.echo(f"Kept the profiles in {folder} for a later hc-login --import: {', '.join(kept)}")
 
 
 def _import(devices_path: Path, paths: tuple[Path, ...], *, key: str | None, iv: str | None, host: str | None) -> None:

@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 
-def write_private(path: str | Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600, never leaving a half-written file.
+def write_private(path: str | Path, text: str | bytes) -> None:
+    """Write `text` (or bytes) to `path` with mode 0600, never leaving a half-written file.
 
     A temporary file in the same directory is written, flushed to disk and
     renamed over `path`; then the directory is synced so the rename survives
@@ -21,7 +21,8 @@ def write_private(path: str | Path, text: str) -> None:
     try:
         # mkstemp already creates 0600; fchmod states it whatever the platform does.
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        binary = isinstance(text, bytes)
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -81,7 +81,8 @@ class ScreenReader(io.RawIOBase):
         if self.data is None:
             sys.stdout.flush()
             screen = sys.stdout.buffer.getvalue().decode()
-            url = re.search(re.escape(self.base) + r"/security/oauth/authorize\S+", screen).group(0)
+            # The base may carry a region (…/eu/security/…) when the test plays several.
+            url = re.search(re.escape(self.base) + r"\S*/security/oauth/authorize\S+", screen).group(0)
             self.data = (self.paste(browser_login(url)) + "\n").encode()
         chunk = self.data[self.pos : self.pos + len(buf)]
         buf[: len(chunk)] = chunk
@@ -89,13 +90,14 @@ class ScreenReader(io.RawIOBase):
         return len(chunk)
 
 
-def run_login(fake: FakeCloud, devices: Path, *args: str, paste=lambda r: r):
+def run_login(fake: FakeCloud, devices: Path, *args: str, paste=lambda r: r, base: str | None = None):
+    """hc-login as a user runs it; `base` e.g. f"{fake.base}/{{region}}" gives each region its own hosts."""
     runner = CliRunner()
     return runner.invoke(
         main,
         ["--devices", str(devices), *args],
         input=ScreenReader(fake.base, paste),
-        env={"HCPY_CLOUD_BASE": fake.base},
+        env={"HCPY_CLOUD_BASE": base or fake.base},
         catch_exceptions=False,
     )
 

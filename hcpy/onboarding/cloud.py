@@ -7,14 +7,21 @@ exchange that code for a token. With the token we list the paired
 appliances and fetch each one's key and profile zip.
 
 Every URL lives in `REGIONS`; `endpoints(region, base_override)` points
-them all at one other base (a local fake cloud in the tests). Tokens,
-codes, keys and the PKCE verifier are never logged and never part of an
-exception message or a repr.
+them all at one other base (a local fake cloud in the tests; a `{region}`
+in it gives each region a base of its own). Tokens, codes, keys and the
+PKCE verifier are never logged and never part of an exception message or
+a repr.
+
+What real accounts need beyond the happy path: the account's region comes
+from the token, and a 401 or an empty list from one region's services
+host means "try the next region" (`download`); an appliance the cloud
+refuses this account (403: shared or restricted) is skipped, the others
+are written; GETs follow redirects, the token POST never does.
 """
 
 from __future__ import annotations
 
-import binascii
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,16 +30,20 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from typing import Any, Callable, Sequence
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
 from ..appliance.entry import ApplianceEntry
-from ..encoding import b64url, unb64url
+from ..encoding import b64url
 from ..errors import CloudError, HcpyError
 from ..files import write_private
 from .importer import entry_from_profile_zip
+# The paste and token readers are pure modules of their own; hc_login and
+# the tests reach them through this one, as before they were split off.
+from .pasted import Redirect, parse_pasted, parse_redirect, with_state  # noqa: F401
+from .token_claims import account_id_from_jwt, region_from_jwt
 
 log = logging.getLogger("hcpy.cloud")
 
@@ -78,16 +89,54 @@ REGIONS: dict[str, Endpoints] = {
 }
 
 
-def endpoints(region: str = "EU", base_override: str | None = None) -> Endpoints:
-    """The region's URLs, or all of them under `base_override` (e.g. a local test server)."""
+# A region's services host, tried when the account's own one answers 401 or
+# an empty list. Not CN: it is a cloud of its own (its own login host),
+# whose accounts cannot log in at the others' and whose services would only
+# be handed a token of another cloud; it is asked only when named.
+FALLBACK_REGIONS = ("EU", "NA")
+DEFAULT_REGION = "EU"
+
+
+def endpoints(region: str = DEFAULT_REGION, base_override: str | None = None) -> Endpoints:
+    """The region's URLs, or all of them under `base_override` (e.g. a local test server).
+
+    A `{region}` in `base_override` becomes the region's name in lower case,
+    so a test server can play every region's hosts under one port.
+    """
     key = region.strip().upper()
     if key not in REGIONS:
         raise CloudError(f"unknown region {region!r}: use one of {', '.join(REGIONS)}")
     found = REGIONS[key]
     if base_override:
-        base = base_override.rstrip("/")
+        base = base_override.replace("{region}", key.lower()).rstrip("/")
         return replace(found, auth_base=base, services_base=base)
     return found
+
+
+def region_order(claimed: str | None, given: str | None) -> list[str]:
+    """The regions whose services host to ask for the paired appliances, in order.
+
+    The token's claim first (it is the account's own word), then the
+    region the user named, then the usual ones.
+    """
+    order: list[str] = []
+    for region in (claimed, given, *FALLBACK_REGIONS):
+        if region and region.upper() in REGIONS and region.upper() not in order:
+            order.append(region.upper())
+    return order
+
+
+def region_note(answered: str, given: str | None, passed_over: Sequence[str]) -> str | None:
+    """The line that tells the user to name the region next time, when that would have helped.
+
+    Said when the region in effect (the one named, else EU) is not the
+    account's and either the user named it or a region was tried in vain;
+    a token that names the right region needs no word.
+    """
+    in_effect = (given or DEFAULT_REGION).upper()
+    if answered == in_effect or not (given or passed_over):
+        return None
+    return f"wrong region: this account lives in {answered}; next time run hc-login --region {answered}"
 
 
 def _seg(value: str) -> str:
@@ -111,6 +160,7 @@ class PendingLogin:
     verifier: str = field(repr=False)
     state: str
     nonce: str
+    named_region: str | None = None  # --region, when the user gave one (for the second run of --code)
 
     @property
     def challenge(self) -> str:
@@ -142,68 +192,38 @@ class PendingLogin:
             "verifier": self.verifier,
             "state": self.state,
             "nonce": self.nonce,
+            "named_region": self.named_region,
             "created": int(time.time()),
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "PendingLogin":
         ep = Endpoints(obj["region"], obj["auth_base"], obj["services_base"])
-        return cls(ep, verifier=obj["verifier"], state=obj["state"], nonce=obj["nonce"])
+        named = obj.get("named_region")  # absent in files of older versions
+        return cls(
+            ep, verifier=obj["verifier"], state=obj["state"], nonce=obj["nonce"],
+            named_region=named if isinstance(named, str) and named.upper() in REGIONS else None,
+        )  # fmt: skip
 
 
-def start_login(ep: Endpoints) -> PendingLogin:
+def start_login(ep: Endpoints, named_region: str | None = None) -> PendingLogin:
     """A fresh PKCE pair, state and nonce for one login."""
     return PendingLogin(
         ep,
         verifier=b64url(secrets.token_bytes(32)),
         state=b64url(secrets.token_bytes(16)),
         nonce=b64url(secrets.token_bytes(16)),
+        named_region=named_region.upper() if named_region else None,
     )
-
-
-@dataclass(frozen=True)
-class Redirect:
-    code: str = field(repr=False)
-    state: str | None
-
-
-# What a browser shows around the URL: quotes, "Location: ", a
-# "Failed to launch '…' because the scheme does not have a handler" line.
-_HCAUTH = re.compile(r"hcauth://[^\s'\"<>`]+", re.IGNORECASE)
-_QUOTES = "'\"<>` \t\r\n"
-
-
-def parse_redirect(text: str) -> Redirect:
-    """The code and state of a pasted `hcauth://auth/prod?code=…&state=…` URL."""
-    cleaned = text.strip().strip(_QUOTES)
-    found = _HCAUTH.search(cleaned)
-    candidate = found.group(0) if found else cleaned
-    parts = urlsplit(candidate)
-    query = parts.query or parts.fragment
-    if not query and "=" in candidate and "://" not in candidate:
-        query = candidate.lstrip("?")
-    params = parse_qs(query)
-    error = _first(params, "error")
-    if error:
-        detail = _first(params, "error_description")
-        detail = f" ({detail})" if detail else ""
-        raise CloudError(f"the login page answered with the error {error!r}{detail}; run hc-login again and log in")
-    code = _first(params, "code")
-    if not code:
-        raise CloudError(
-            "the pasted text holds no code: paste the whole hcauth://auth/prod?code=…&state=… URL "
-            "from the browser's network tab"
-        )
-    return Redirect(code=code, state=_first(params, "state"))
-
-
-def _first(params: dict[str, list[str]], name: str) -> str | None:
-    values = params.get(name)
-    return values[0].strip() if values and values[0].strip() else None
 
 
 def checked_code(redirect: Redirect, pending: PendingLogin) -> str:
     """The redirect's code, once its state proves it answers this login."""
+    if redirect.state is None and redirect.bare:
+        raise CloudError(
+            "only a code was given, without its state: give the state=… of the same hcauth:// URL too "
+            "(hc-login --code C --state S), or paste the whole URL"
+        )
     if redirect.state is None:
         raise CloudError("the pasted URL has no state=…: paste the complete hcauth://auth/prod?code=…&state=… URL")
     if not secrets.compare_digest(redirect.state, pending.state):
@@ -237,6 +257,7 @@ def load_pending(path: Path) -> PendingLogin | None:
 class Token:
     access_token: str = field(repr=False)
     account_id: str
+    region: str | None = None  # as the token's claims name it
 
 
 @dataclass(frozen=True)
@@ -263,21 +284,32 @@ class Encryption:
         return "AES" if self.iv else "TLS"
 
 
-def account_id_from_jwt(token: str) -> str:
-    """The account id: the `sub` claim of the access token (not verified: we only read it)."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise CloudError("the cloud's access token is not a JWT, so the account id cannot be read; run hc-login again")
-    try:
-        payload = json.loads(unb64url(parts[1]))
-        sub = payload["sub"]
-    except (ValueError, binascii.Error, KeyError, TypeError):
-        raise CloudError(
-            "the cloud's access token carries no account id (sub); run hc-login again"
-        ) from None
-    if not isinstance(sub, str) or not sub:
-        raise CloudError("the cloud's access token carries an empty account id (sub); run hc-login again")
-    return sub
+def appliance_host(appliance: PairedAppliance, tls: bool) -> str:
+    """The name a new entry's `host` gets: the one the appliance announces on the network.
+
+    TLS appliances announce BRAND-TYPE-HAID (hcpy2-0 writes the same),
+    unless the haId already starts with the brand (BRAND-VIB-MAC ids),
+    which is then the name itself; AES appliances announce the haId.
+    """
+    ha_id = appliance.ha_id
+    named = ha_id.upper().startswith(appliance.brand.upper() + "-")
+    if not tls or not appliance.brand or not appliance.ha_type or named:
+        return ha_id
+    host = f"{appliance.brand}-{appliance.ha_type}-{ha_id}"
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in host)  # one DNS label
+
+
+def profile_zip_name(ha_id: str) -> str:
+    """`<haId>.zip`, as hcpy2-0 keeps it; a haId is never allowed to be a path."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", ha_id).lstrip(".")
+    return f"{safe or 'appliance'}.zip"
+
+
+def save_profile_zip(folder: Path, ha_id: str, data: bytes) -> Path:
+    """Keep a profile zip next to devices.json for a later `hc-login --import` (mode 0600, atomic)."""
+    path = folder / profile_zip_name(ha_id)
+    write_private(path, data)
+    return path
 
 
 class CloudClient:
@@ -294,6 +326,10 @@ class CloudClient:
         self.timeout = timeout
         self.session = session or requests.Session()
 
+    def at(self, ep: Endpoints) -> "CloudClient":
+        """The same client (session, timeouts) talking to another region's hosts."""
+        return CloudClient(ep, timeout=self.timeout, session=self.session)
+
     def exchange_code(self, pending: PendingLogin, code: str) -> Token:
         data = {
             "grant_type": "authorization_code",
@@ -307,7 +343,9 @@ class CloudClient:
         access = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
             raise CloudError("the cloud's token answer holds no access token; run hc-login again")
-        return Token(access_token=access, account_id=account_id_from_jwt(access))
+        return Token(
+            access_token=access, account_id=account_id_from_jwt(access), region=region_from_jwt(access, tuple(REGIONS))
+        )
 
     def paired_appliances(self, token: Token) -> list[PairedAppliance]:
         """Every paired appliance, demo ones included (see `is_demo`)."""
@@ -336,30 +374,35 @@ class CloudClient:
 
     def encryption_information(self, token: Token, appliance: PairedAppliance) -> Encryption:
         what = f"the key of {appliance.label}"
-        body = self._json(self._get(self.endpoints.encryption_information(appliance.ha_id), token, what), what)
-        if isinstance(body, dict) and not ({"tls", "aes"} & body.keys()) and isinstance(body.get("data"), dict):
-            body = body["data"]
-        if isinstance(body, dict):
-            aes, tls = body.get("aes"), body.get("tls")
-            if isinstance(aes, dict) and _str(aes.get("key")) and _str(aes.get("iv")):
-                return Encryption(key=aes["key"], iv=aes["iv"])
-            if isinstance(tls, dict) and _str(tls.get("key")):
-                return Encryption(key=tls["key"])
-        raise CloudError(f"the cloud sent {what} without a usable tls or aes key; try again later")
+        url = self.endpoints.encryption_information(appliance.ha_id)
+        body = self._json(self._get(url, token, what, per_appliance=True), what)
+        found = encryption_from(body)
+        if found is None:
+            raise CloudError(f"the cloud sent {what} without a usable tls or aes key; try again later")
+        return found
 
     def profile_zip(self, token: Token, appliance: PairedAppliance) -> bytes:
-        return self._get(self.endpoints.iddf(appliance.ha_id), token, f"the profile of {appliance.label}").content
+        what = f"the profile of {appliance.label}"
+        return self._get(self.endpoints.iddf(appliance.ha_id), token, what, per_appliance=True).content
 
     # -- plumbing
 
-    def _get(self, url: str, token: Token, what: str) -> requests.Response:
-        return self._request("GET", url, what, headers={"Authorization": f"Bearer {token.access_token}"})
+    def _get(self, url: str, token: Token, what: str, *, per_appliance: bool = False) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token.access_token}"}
+        return self._request("GET", url, what, per_appliance=per_appliance, headers=headers)
 
-    def _request(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, url: str, what: str, *, per_appliance: bool = False, **kwargs: Any
+    ) -> requests.Response:
         host = urlsplit(url).netloc
         region = self.endpoints.region
+        # GETs follow redirects as every other client does (a profile may move
+        # to a download host; requests drops the Authorization header when the
+        # host changes). The token POST never does: its form carries the code
+        # and the PKCE verifier, which go to the token endpoint or nowhere.
+        follow = method == "GET"
         try:
-            resp = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
+            resp = self.session.request(method, url, timeout=self.timeout, allow_redirects=follow, **kwargs)
         except requests.exceptions.ConnectTimeout:
             raise CloudError(
                 f"could not connect to {host} within {self.timeout[0]:g} s while fetching {what}: "
@@ -376,7 +419,12 @@ class CloudClient:
                 f"could not reach {host} for {what}: check the network connection "
                 f"and that your account's region is {region} (--region)"
             ) from None
-        log.debug("%s %s -> %s", method, urlsplit(url).path, resp.status_code)
+        moved = f" (after {len(resp.history)} redirect{'s' * (len(resp.history) != 1)})" if resp.history else ""
+        log.debug("%s %s -> %s%s", method, urlsplit(url).path, resp.status_code, moved)
+        if resp.status_code == 403 and per_appliance:
+            # Appliances shared with this account or restricted by their owner:
+            # the others are still this account's to fetch.
+            raise CloudError(f"the cloud refuses {what} to this account (HTTP 403)", status=403)
         if resp.status_code in (401, 403) or (resp.status_code == 400 and url == self.endpoints.token):
             raise CloudError(
                 f"the login was refused or has expired (HTTP {resp.status_code}{_oauth_error(resp)} "
@@ -423,6 +471,25 @@ def _str(value: Any) -> bool:
     return isinstance(value, str) and bool(value)
 
 
+def encryption_from(body: Any) -> Encryption | None:
+    """The key (and IV) in an encryption-information answer; TLS first.
+
+    When both are there the appliance speaks TLS; the AES material is for
+    older firmware. hcpy2-0, the profile downloader and the HA integration
+    all take TLS first too.
+    """
+    if isinstance(body, dict) and not ({"tls", "aes"} & body.keys()) and isinstance(body.get("data"), dict):
+        body = body["data"]
+    if not isinstance(body, dict):
+        return None
+    tls, aes = body.get("tls"), body.get("aes")
+    if isinstance(tls, dict) and _str(tls.get("key")):
+        return Encryption(key=tls["key"])
+    if isinstance(aes, dict) and _str(aes.get("key")) and _str(aes.get("iv")):
+        return Encryption(key=aes["key"], iv=aes["iv"])
+    return None
+
+
 def is_demo(appliance: PairedAppliance) -> bool:
     return appliance.raw.get("isDemo") in (True, "true", "True")
 
@@ -435,48 +502,121 @@ def is_demo(appliance: PairedAppliance) -> bool:
 class Download:
     entries: list[ApplianceEntry] = field(default_factory=list)  # in the cloud's order
     fetched: list[PairedAppliance] = field(default_factory=list)  # the appliance of each entry
+    profiles: list[bytes] = field(default_factory=list, repr=False)  # the profile zip of each entry
     skipped: list[str] = field(default_factory=list)  # one sentence per appliance that failed
     paired: int = 0  # real (non-demo) appliances the account has
     demo: int = 0
+    region: str = DEFAULT_REGION  # the region whose services host gave the list
+    asked: list[str] = field(default_factory=list)  # every region asked for the list, in order
+
+
+@dataclass(frozen=True)
+class Listing:
+    client: CloudClient  # pointed at the region it came from
+    appliances: list[PairedAppliance]
+    passed_over: list[str]  # regions asked before that answered 401 or no appliance
+    asked: list[str]
+
+
+def list_paired(client: CloudClient, token: Token, regions: Sequence[Endpoints]) -> Listing:
+    """The paired appliances from the first region whose services host lists some.
+
+    A 401 or a list without real appliances moves on to the next region:
+    that is how a services host answers an account of another region. Any
+    other failure (a timeout, a 5xx) is raised at once: another region
+    cannot mend the network. When no region lists an appliance the first
+    empty list is returned; when every region refused, the first refusal
+    is raised (the login itself is then at fault).
+    """
+    asked: list[str] = []
+    hosts: set[str] = set()
+    passed_over: list[str] = []
+    first_empty: Listing | None = None
+    refusal: CloudError | None = None
+    for ep in regions or [client.endpoints]:
+        if ep.services_base in hosts:
+            continue  # one base plays every region (--cloud-base without {region}): asking again tells nothing
+        hosts.add(ep.services_base)
+        asked.append(ep.region)
+        regional = client.at(ep)
+        try:
+            found = regional.paired_appliances(token)
+        except CloudError as exc:
+            if exc.status != 401:
+                raise
+            log.debug("region %s refused the list of paired appliances", ep.region)
+            refusal = refusal or exc
+            passed_over.append(ep.region)
+            continue
+        if any(not is_demo(a) for a in found):
+            return Listing(regional, found, list(passed_over), asked)
+        first_empty = first_empty or Listing(regional, found, [], asked)
+        passed_over.append(ep.region)
+    if first_empty is not None:
+        return replace(first_empty, passed_over=passed_over, asked=asked)
+    assert refusal is not None  # every region asked raised or answered
+    raise refusal
+
+
+def forbidden_reason(what: str) -> str:
+    """Why an appliance answered 403 was skipped, and what gets it."""
+    return (
+        f"the cloud refuses this account its {what} (HTTP 403), as for an appliance shared with you or "
+        "restricted by its owner; run hc-login with the owner's account to get it"
+    )
 
 
 def download(
     client: CloudClient,
     token: Token,
     *,
+    regions: Sequence[Endpoints] = (),
+    given_region: str | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Download:
     """Fetch key and profile of every paired appliance.
 
-    One appliance's failure (404, timeout, a broken zip or profile) skips
-    only that appliance, with a warning naming it; a refused login (401)
-    fails the whole download, since every later request would fail too.
+    `regions` are the services hosts to ask for the list, in order
+    (`region_order`; default: the client's own); `given_region` is the one
+    the user named, for the "wrong region" line. One appliance's failure
+    (403, 404, timeout, a broken zip or profile) skips only that appliance,
+    with a warning naming it; a refused login (401) fails the whole
+    download, since every later request would fail too.
     """
     result = Download()
-    appliances = client.paired_appliances(token)
-    real = [a for a in appliances if not is_demo(a)]
-    result.paired, result.demo = len(real), len(appliances) - len(real)
+    listing = list_paired(client, token, regions or [client.endpoints])
+    regional = listing.client
+    result.region, result.asked = regional.endpoints.region, listing.asked
+    real = [a for a in listing.appliances if not is_demo(a)]
+    result.paired, result.demo = len(real), len(listing.appliances) - len(real)
+    note = region_note(result.region, given_region, listing.passed_over) if real else None
+    if note:
+        progress(note)
     demo_note = f" ({result.demo} demo appliance{'s' * (result.demo != 1)} skipped)" if result.demo else ""
     progress(f"Found {len(real)} appliance{'s' * (len(real) != 1)}{demo_note}")
     for appliance in real:
+        what = "key"
         try:
-            enc = client.encryption_information(token, appliance)
-            data = client.profile_zip(token, appliance)
+            enc = regional.encryption_information(token, appliance)
+            what = "profile"
+            data = regional.profile_zip(token, appliance)
             entry = entry_from_profile_zip(
                 data, source=f"the profile of {appliance.label}", key=enc.key, iv=enc.iv, ha_id=appliance.ha_id
             )
         except CloudError as exc:
             if exc.status == 401:
                 raise
-            reason = str(exc)
+            reason = forbidden_reason(what) if exc.status == 403 else str(exc)
         except HcpyError as exc:
             reason = str(exc)
         except Exception as exc:  # noqa: BLE001 - one odd profile must not cost the other appliances
             log.debug("fetching %s failed", appliance.ha_id, exc_info=True)
             reason = f"unexpected {type(exc).__name__} while reading its profile"
         else:
+            entry = dataclasses.replace(entry, host=appliance_host(appliance, tls=enc.iv is None))
             result.entries.append(entry)
             result.fetched.append(appliance)
+            result.profiles.append(data)
             desc = entry.profile.description
             progress(f"{entry.name} ({desc.brand} {desc.model}): key and profile ok ({enc.transport})")
             continue

@@ -145,8 +145,13 @@ def entry_from_pair(
     iv: str | None = None,
     ha_id: str | None = None,
     host: str | None = None,
+    transport_known: bool = False,
 ) -> ApplianceEntry:
-    """An appliance entry from one XML pair; the downloader JSON's key wins over `key`."""
+    """An appliance entry from one XML pair; the downloader JSON's key wins over `key`.
+
+    `transport_known`: whoever gave key and iv knows the transport (the
+    cloud does); otherwise a key without an iv is a guess, and said so.
+    """
     meta = pair.meta or {}
     if meta.get("key"):
         key = str(meta["key"])
@@ -158,7 +163,7 @@ def entry_from_pair(
         raise ProfileImportError(
             f"{pair.label}: this profile carries no key; give it with --key (and --iv for AES appliances)"
         )
-    elif iv is None:
+    elif iv is None and not transport_known:
         # Nothing in the XML says which transport the appliance speaks.
         log.warning("%s: imported as a TLS appliance, since no --iv was given; if it speaks AES (port 80), "
                     "import it again with --iv", pair.label)  # fmt: skip
@@ -176,13 +181,13 @@ def entry_from_pair(
 def entry_from_profile_zip(
     data: bytes, *, source: str, key: str, iv: str | None = None, ha_id: str | None = None
 ) -> ApplianceEntry:
-    """An entry from a bare profile zip (the cloud's iddf answer) and its key."""
+    """An entry from a bare profile zip (the cloud's iddf answer) and the key (and iv) the cloud gave with it."""
     pairs, problems = profile_pairs(zip_files(data, source), source)
     if ha_id and len(pairs) > 1:
         pairs = [p for p in pairs if p.prefix == ha_id] or pairs
     if len(pairs) != 1:
         raise ProfileImportError(problems[0] if problems else f"{source}: holds {len(pairs)} profiles instead of one")
-    return entry_from_pair(pairs[0], key=key, iv=iv, ha_id=ha_id)
+    return entry_from_pair(pairs[0], key=key, iv=iv, ha_id=ha_id, transport_known=True)
 
 
 # --------------------------------------------------------------------------
