@@ -141,7 +141,7 @@ def main(**o) -> None:
         from hcpy.mqtt.check import main as check
 
         sys.exit(check(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
-    sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
+    sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"]), _APPLIANCE_SECTIONS))
 
 
 def _fork_settings(o: dict) -> Layout:
@@ -190,14 +190,17 @@ def _fork_settings(o: dict) -> Layout:
 
 # Said once logging is set up: the file is read while the options are parsed.
 _CONFIG_PROBLEMS: list[str] = []
+# The config file's per-appliance sections: name -> what its hc2mqtt block may hold.
+_APPLIANCE_SECTIONS: dict[str, dict] = {}
 
 
 def _config(path: str, cmd_name: str) -> dict:
     """config.ini's settings (click_config_file's provider), unknown keys noted."""
     if path == os.path.join(click.get_app_dir(cmd_name), "config") and not Path(path).exists():
         return {}  # the per-user file looked for when no --config is given
-    values, problems = read_config(path, (p.name for p in main.params))
+    values, problems, sections = read_config(path, (p.name for p in main.params))
     _CONFIG_PROBLEMS.extend(problems)
+    _APPLIANCE_SECTIONS.update(sections)
     if "mqtt_protocol" in values:
         values["mqtt_protocol"] = str(values["mqtt_protocol"])  # configobj reads `mqtt_protocol = 5` as a number
     return values

@@ -17,7 +17,7 @@ KNOWN = ["mqtt_host", "mqtt_port", "mqtt_clientname", "ha_discovery", "devices_f
 def test_unknown_keys_are_named_with_the_closest_known_one(tmp_path):
     config = tmp_path / "config.ini"
     config.write_text('mqtt_hots = "broker"\nmqtt_port = 1884\nha_discover = True\nwhatever_this_is = 1\n')
-    values, problems = read_config(config, KNOWN)
+    values, problems, sections = read_config(config, KNOWN)
     assert values == {"mqtt_hots": "broker", "mqtt_port": 1884, "ha_discover": True, "whatever_this_is": 1}
     assert problems == [
         f"{config}: ignored the unknown setting 'mqtt_hots'; did you mean mqtt_host?",
@@ -47,3 +47,59 @@ def test_hc2mqtt_warns_about_a_typo_before_anything_else(tmp_path):
 def test_hc2mqtt_with_a_missing_config_file_says_what_to_do(tmp_path):
     output = run("--config", str(tmp_path / "config.ini"))
     assert f"{tmp_path / 'config.ini'} does not exist: copy config/config.ini.example to it and edit it" in output
+
+
+def test_sections_are_per_appliance_settings_and_no_unknown_keys(tmp_path):
+    config = tmp_path / "config.ini"
+    config.write_text(
+        'mqtt_port = 1884\n'
+        '[dishwasher]\n'
+        'energy_meter = "mqtt:tele/dishwasher-plug/SENSOR ENERGY.Total kWh"\n'
+        'water_full_scale_l = 12\n'
+        '[[rename]]\n'
+        'default = "short"\n'
+    )
+    values, problems, sections = read_config(config, KNOWN)
+    assert (values, problems) == ({"mqtt_port": 1884}, [])
+    assert sections == {
+        "dishwasher": {
+            "energy_meter": "mqtt:tele/dishwasher-plug/SENSOR ENERGY.Total kWh",
+            "water_full_scale_l": 12,
+            "rename": {"default": "short"},
+        }
+    }
+
+
+def test_a_section_configures_that_appliances_meter(tmp_path, broker, subscriber):
+    """config.ini's [dishwasher] gives it an energy meter: hc2mqtt offers Home Assistant its energy sensors."""
+    import json
+    import signal
+
+    from support import DISHWASHER, profile_files, simulated
+
+    from hcpy.appliance.entry import entry_to_json
+    from hcpy.appliance.profile_xml import parse_profile
+
+    sim, entry = simulated(parse_profile(*profile_files(DISHWASHER)), "dishwasher")
+    try:
+        devices = tmp_path / "devices.json"
+        devices.write_text(json.dumps([entry_to_json(entry)]))
+        config = tmp_path / "config.ini"
+        config.write_text(
+            f'devices_file = "{devices}"\nmqtt_host = "127.0.0.1"\nmqtt_port = {broker.port}\nha_discovery = True\n'
+            '[dishwasher]\nenergy_meter = "mqtt:tele/dishwasher-plug/SENSOR ENERGY.Total kWh"\n'
+            '[oven]\nwater_full_scale_l = 12\n'
+        )
+        daemon = subprocess.Popen([sys.executable, "hc2mqtt.py", "--config", str(config)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        try:
+            energy = json.loads(subscriber.wait("homeassistant/sensor/hcpy/dishwasher_run_energy_total/config", timeout=20))
+            assert (energy["device_class"], energy["state_class"]) == ("energy", "total_increasing")
+            assert "homeassistant/sensor/hcpy/dishwasher_run_water_total/config" not in subscriber.last  # no water meter
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            output, _ = daemon.communicate(timeout=15)
+    finally:
+        sim.stop()
+    assert f"the config file's section [oven] names no appliance of {devices}; it is not used" in output
+    assert "unknown setting" not in output

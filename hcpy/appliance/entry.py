@@ -84,6 +84,17 @@ class ApplianceEntry:
             return {**inner, **top}
         return top if top is not None else inner
 
+    def with_options(self, defaults: dict[str, Any] | None) -> "ApplianceEntry":
+        """This entry with `defaults` (config.ini's section for it) under its "hc2mqtt" block, whose keys win."""
+        if not defaults:
+            return self
+        block = self.options_block
+        if block is not None and not isinstance(block, dict):
+            return self  # a broken block: its own error says so, and nothing is guessed
+        merged = {**defaults, **(block or {})}
+        inner = {k: v for k, v in self.description_extra.items() if k != OPTIONS_KEY}
+        return dataclasses.replace(self, extra={**self.extra, OPTIONS_KEY: merged}, description_extra=inner)
+
     @property
     def psk(self) -> bytes:
         return unb64url(self.key)

@@ -4,13 +4,15 @@ Owns: the topic layout (`topics`), the publishing options (`options`), names,
 filters and topics per feature (`naming`), the rendering of state into
 messages (`publishing`, handing out `outgoing.Outgoing`), Home Assistant
 discovery (`discovery`), commands and their answers (`command`), the broker
-connection (`link`), the bridge that joins appliances to the broker
-(`bridge`) and the daemon `hc2mqtt` runs (`daemon`).
+connection (`link`), each appliance's program runs on MQTT (`run_topics`,
+`run_recorder`), what each hcpy fork's files ask for (`forks`), the bridge
+that joins appliances to the broker (`bridge`) and the daemon `hc2mqtt` runs
+(`daemon`).
 
 A value's way out: connection -> bridge.changed -> Publisher.changes ->
 MqttLink.publish. A command's way in: MqttLink -> Bridge._message ->
 Command.received -> Command.resolve -> connection.submit -> the answer's
 Outcome -> command.response on T/response.
 
-May import: `hcpy.appliance`, `hcpy.protocol` and the shared foundations.
+May import: `hcpy.appliance`, `hcpy.protocol`, `hcpy.runs` and the shared foundations.
 """

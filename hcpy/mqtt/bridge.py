@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
@@ -32,12 +33,12 @@ from .link import MqttLink, MqttSettings
 from .options import PublishOptions
 from .outgoing import Outgoing
 from .publishing import Publisher
+from .run_recorder import RunRecorder
 from .screening import ScreenLimits
 from .topics import OFFLINE, ONLINE, CommandTopic, Topics
 
 log = logging.getLogger("hcpy.bridge")
 
-OPTIONS_KEY = "hc2mqtt"  # per-appliance block in devices.json
 _COMMAND_TOPICS = {str(topic): topic for topic in CommandTopic}
 
 
@@ -54,6 +55,8 @@ class BridgeSettings:
     resolver: Resolver | None = mdns.locate
     timing: Timing = Timing()
     backoff: Backoff = Backoff()
+    # Where each appliance's runs are kept (hcpy.runs); None: runs are not recorded.
+    runs_dir: Path | None = None
 
 
 class ApplianceBridge:
@@ -75,7 +78,7 @@ class ApplianceBridge:
         self.topics = Topics(mqtt.prefix, entry.name)
         self.state = ApplianceState(entry.profile, entry.name, self.log)
         try:
-            options = PublishOptions.parse(entry.extra.get(OPTIONS_KEY), settings.publish, entry.name)
+            options = PublishOptions.parse(entry.options_block, settings.publish, entry.name)
         except ConfigError as exc:
             # A typo in one appliance's block must not keep it (or others) dark.
             self.log.error("%s; using the default publishing options for %s", exc, entry.name)
@@ -91,6 +94,12 @@ class ApplianceBridge:
         for problem in self.publisher.naming.problems:
             self.log.warning("%s", problem)
         self.discovery = Discovery(self.topics, self.publisher.naming, settings.discovery)
+        # Each program run, with its energy and water (hcpy.runs).
+        self.runs: RunRecorder | None = None
+        if settings.runs_dir is not None:
+            self.runs = RunRecorder(entry, self.topics, settings.runs_dir, lambda m: link.publish(m, qos=1),
+                                    name_of=self.publisher.naming.key, discovery_prefix=settings.discovery.prefix,
+                                    log=self.log)  # fmt: skip
         host = f"{entry.host}.{settings.domain_suffix}" if settings.domain_suffix else entry.host
         self.connection = ApplianceConnection(
             entry.name,
@@ -122,6 +131,8 @@ class ApplianceBridge:
     def online(self, connection: ApplianceConnection) -> None:
         session = connection.session
         self._info = {**(session.device_info if session else {}), **(session.network_info if session else {})}
+        if self.runs is not None:
+            self.runs.look(self.state)  # a run may have begun or ended while hcpy could not see
         self.publish_all()
 
     def offline(self, connection: ApplianceConnection, reason: str) -> None:
@@ -136,6 +147,8 @@ class ApplianceBridge:
                     # Option entities take the bounds of the program in charge.
                     messages += self._discovery(only_changed=True)
             behind = self.link.publish(messages)
+        if self.runs is not None:
+            self.runs.changed(self.state, changes)
         if behind:
             # A flooding appliance waits here, not in a growing queue.
             self.link.throttle()
@@ -163,6 +176,9 @@ class ApplianceBridge:
                 if self.settings.ha_discovery:
                     messages += self._discovery()
             self.link.publish(messages)
+            if self.runs is not None:
+                discovery = online and self.settings.ha_discovery
+                self.runs.republish(self.state, self._info if discovery else None, self._retained_configs)
 
     def _discovery(self, only_changed: bool = False) -> list[Outgoing]:
         """Discovery configs, and the removal of stale ones.
@@ -255,6 +271,11 @@ class Bridge:
         self._retained_configs: set[str] = set()
         self.appliances = [ApplianceBridge(e, self.link, mqtt, settings, self._retained_configs) for e in entries]
         self._by_base = {a.topics.base: a for a in self.appliances}
+        # MQTT meters (hcpy.runs): topic -> the recorders reading it.
+        self._meters: dict[str, list[RunRecorder]] = {}
+        for recorder in (a.runs for a in self.appliances if a.runs is not None):
+            for topic in recorder.meter_topics:
+                self._meters.setdefault(topic, []).append(recorder)
 
     def start(self) -> None:
         # Commands keep the retain flag they were published with, so that a
@@ -263,6 +284,8 @@ class Bridge:
         self.link.subscribe((t for a in self.appliances for t in a.command_topics), as_published=True)
         if self.settings.ha_discovery:
             self.link.subscribe([self._configs], as_published=False)
+        if self._meters:
+            self.link.subscribe(self._meters, as_published=False)
         self.link.start()
         for appliance in self.appliances:
             appliance.connection.start()
@@ -277,6 +300,10 @@ class Bridge:
         # Said here as well: a thread still stuck in a connect attempt cannot.
         for appliance in self.appliances:
             appliance.offline(appliance.connection, "hcpy is shutting down")
+        runs_deadline = time.monotonic() + 0.3  # a run that just ended: its record goes out
+        for appliance in self.appliances:
+            if appliance.runs is not None:
+                appliance.runs.stop(max(0.0, runs_deadline - time.monotonic()))
         self.link.stop(timeout=0.5)
 
     def _broker_connected(self) -> None:
@@ -286,6 +313,11 @@ class Bridge:
     def _message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic_matches_sub(self._configs, topic):
             self._config_seen(topic, payload, retained)
+            return
+        recorders = self._meters.get(topic)
+        if recorders:
+            for recorder in recorders:
+                recorder.meter_message(topic, payload)
             return
         base, _, suffix = topic.rpartition("/")
         appliance = self._by_base.get(base)

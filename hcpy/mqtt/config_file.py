@@ -1,6 +1,8 @@
 """The settings file, read with care: hcpy2-0's config.ini, or homeconnect-hcpy's config.json.
 
-config.ini as hcpy2-0 writes it: configobj, Python literals, no sections.
+config.ini as hcpy2-0 writes it: configobj, Python literals; hcpy adds
+optional per-appliance sections (``[dishwasher]``), read like that
+appliance's "hc2mqtt" block in devices.json.
 config.json as homeconnect-hcpy writes it: one JSON object whose mqtt_*,
 devices_file, domain_suffix and debug keys are hc2mqtt's own, null meaning
 unset, and LOGLEVEL "DEBUG" meaning debug; its other keys (locale, tzinfo,
@@ -38,8 +40,12 @@ class ConfigFileInvalid(ValueError):
     pass
 
 
-def read_config(path: str | Path, known: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
-    """The file's settings, and a sentence for each key that is no option."""
+def read_config(path: str | Path, known: Iterable[str]) -> tuple[dict[str, Any], list[str], dict[str, dict]]:
+    """The file's settings, a sentence for each key that is no option, and the per-appliance sections.
+
+    A section ``[dishwasher]`` holds what that appliance's "hc2mqtt" block in
+    devices.json may (publishing options, meters); the block's own keys win.
+    """
     if not Path(path).is_file():
         raise ConfigFileMissing(str(path))
     text = Path(path).read_text(encoding="utf-8", errors="replace")
@@ -48,13 +54,20 @@ def read_config(path: str | Path, known: Iterable[str]) -> tuple[dict[str, Any],
         values, problems = _json_settings(path, text)
     else:
         values, problems = dict(configobj.ConfigObj(str(path), unrepr=True, file_error=True)), []
+    sections = {k: _plain(v) for k, v in values.items() if isinstance(v, dict)}
+    values = {k: v for k, v in values.items() if k not in sections}
     for key in values:
         if key in known:
             continue
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else "; hc2mqtt --help lists the settings"
         problems.append(f"{path}: ignored the unknown setting {key!r}{hint}")
-    return values, problems
+    return values, problems, sections
+
+
+def _plain(section: Any) -> Any:
+    """A configobj section as plain dicts (the form a devices.json block has)."""
+    return {k: _plain(v) for k, v in section.items()} if isinstance(section, dict) else section
 
 
 def _json_settings(path: str | Path, text: str) -> tuple[dict[str, Any], list[str]]:

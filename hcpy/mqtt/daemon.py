@@ -6,6 +6,7 @@ import ctypes
 import logging
 import signal
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,14 +48,26 @@ def client_id(device_id: str) -> str:
     return f"hcpy-{device_id}"
 
 
-def run(devices_file: str, mqtt: MqttSettings, settings: BridgeSettings, names: tuple[str, ...] = ()) -> int:
-    """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT."""
+def run(
+    devices_file: str,
+    mqtt: MqttSettings,
+    settings: BridgeSettings,
+    names: tuple[str, ...] = (),
+    sections: Mapping[str, dict] | None = None,
+) -> int:
+    """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT.
+
+    `sections`: the config file's per-appliance settings, by appliance name.
+    """
     give_back_large_blocks()
     try:
         entries = load_devices(devices_file, skip_broken=True)
     except (HcpyError, OSError) as exc:
         log.error("%s", exc)
         return 2
+    sections = dict(sections or {})
+    for name in sorted(set(sections) - {e.name for e in entries}):
+        log.warning("the config file's section [%s] names no appliance of %s; it is not used", name, devices_file)
     if names:
         unknown = set(names) - {e.name for e in entries}
         if unknown:
@@ -64,9 +77,12 @@ def run(devices_file: str, mqtt: MqttSettings, settings: BridgeSettings, names: 
     if not entries:
         log.error("%s lists no appliances; run hc-login first", devices_file)
         return 2
+    entries = [e.with_options(sections.get(e.name)) for e in entries]
 
     # The deviceID is this installation's, kept beside devices.json.
     settings = replace(settings, device_id=installation_device_id(Path(devices_file).parent))
+    # Each appliance's runs (hcpy.runs) are kept there too, in runs/.
+    settings = replace(settings, runs_dir=settings.runs_dir or Path(devices_file).parent / "runs")
     if not mqtt.clientname:
         mqtt = replace(mqtt, clientname=client_id(settings.device_id))
     return serve(entries, mqtt, settings)

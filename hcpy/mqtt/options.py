@@ -28,6 +28,7 @@ OPTION_KEYS = (*_SWITCHES, "homie_prefix", "rename", "publish", "publish_never")
 # reads and checks them); publishing passes them over.
 RUN_KEYS = ("energy_meter", "water_meter", "energy_full_scale_kwh", "water_full_scale_l")
 
+
 @dataclass(frozen=True)
 class NameFilter:
     long_names: frozenset[str] = frozenset()
@@ -91,7 +92,8 @@ class PublishOptions:
             elif key in RUN_KEYS:
                 continue
             else:
-                raise ConfigError(f"{where}{key} is not a publishing option; use one of {', '.join(OPTION_KEYS + RUN_KEYS)}")
+                known = ", ".join(OPTION_KEYS + RUN_KEYS)
+                raise ConfigError(f"{where}{key} is not a publishing option; use one of {known}")
         return replace(options, **changes)
 
 
