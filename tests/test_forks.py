@@ -2,7 +2,7 @@
 
 The files, blocks, topics and payloads are those of the forks' READMEs
 (../shared/seeds/): osresearch hcpy (000), the publishing-modes fork (001)
-and homeconnect-hcpy's settings file (004). hcpy2-0's config.ini is
+and homeconnect-hcpy's settings file and "addons" meters (004). hcpy2-0's config.ini is
 tests/test_daemon.py's. hc2mqtt runs as users run it, a process of its own,
 against a simulated dishwasher and a real broker.
 """
@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 from support import DISHWASHER, profile_files, simulated
+from test_runs_meters import FakeMeter
 
 from hcpy.appliance.entry import entry_to_json
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.mqtt.forks import choose_layout, mqtt_conf
 from hcpy.mqtt.topics import Layout
+from hcpy.simulator import ManualClock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,10 +166,22 @@ def test_the_command_line_wins_over_mqtt_conf(tmp_path, broker, subscriber, dish
     assert not any(t.startswith("elsewhere/") for t, _, _ in subscriber.messages)
 
 
-def test_homeconnect_hcpy_users_start_it_with_their_config_json(tmp_path, broker, subscriber, dishwasher):
-    _, entry = dishwasher
+def test_homeconnect_hcpy_users_start_it_with_their_config_json_and_addons(tmp_path, broker, subscriber, profile):
+    """config.json and a devices.json with "addons" (fake Tasmota plug and ESPHome water meter): a run's kWh and litres."""
+    meter = FakeMeter()
+    clock = ManualClock()
+    sim, entry = simulated(profile, "dishwasher", clock=clock)
+    appliance = entry_to_json(entry)
+    appliance["addons"] = {  # homeconnect-hcpy's block, pointed at the fake meters
+        "installed": "2022-09-06 12:00:00",
+        "powermeter": meter.url("/cm?cmnd=status+8"),
+        "watermeter": meter.url("/sensor/wasseruhr_anzeige"),
+        "taps": 20,
+        "taps_min": 5,
+        "logfields": ["DishwasherTimestamp", "PowerState", "OperationState", "energy_used", "water_used"],
+    }
     devices = tmp_path / "devices.json"
-    devices.write_text(json.dumps([entry_to_json(entry)]))
+    devices.write_text(json.dumps([appliance]))
     config = tmp_path / "config.json"
     # homeconnect-hcpy's config.json, verbatim keys (secrets and hosts of the test's own).
     config.write_text(json.dumps({
@@ -188,10 +202,28 @@ def test_homeconnect_hcpy_users_start_it_with_their_config_json(tmp_path, broker
         "tzinfo": "Europe/Vaduz",
         "LOGLEVEL": "INFO",
     }, indent=4))  # fmt: skip
-    with hc2mqtt("--config", str(config)) as run:
-        subscriber.wait("homeconnect/dishwasher/state/bsh_common_status_doorstate", "Closed", timeout=20)
+    base = "homeconnect/dishwasher"
+    try:
+        with hc2mqtt("--config", str(config)) as run:
+            subscriber.wait(f"{base}/state/bsh_common_status_operationstate", "Ready", timeout=20)
+            mark = subscriber.mark()
+            answer = subscriber.response(f"{base}/activeProgram", {"program": "Dishcare.Dishwasher.Program.Quick45"})
+            assert answer["status"] == "ok", answer
+            active = json.loads(subscriber.wait(f"{base}/run/active", lambda p: "Quick45" in p, since=mark))
+            assert (active["energy_start_kwh"], active["water_start_l"]) == (169.961, 9804.0)
+            meter.total, meter.water_m3 = 170.661, 9.8165  # 0.7 kWh and 12.5 L later
+            sim.advance(2700)
+            record = json.loads(subscriber.wait(f"{base}/run", lambda p: "Quick45" in p, since=mark))
+            assert (record["ended"], record["energy_kwh"], record["water_l"]) == ("finished", 0.7, 12.5)
+            totals = json.loads(subscriber.wait(f"{base}/run/totals", lambda p: json.loads(p)["runs"] == 1))
+            assert (totals["energy_kwh"], totals["water_l"]) == (0.7, 12.5)
+    finally:
+        sim.stop()
+        meter.close()
     assert "locale, tzinfo not used by hc2mqtt" in run["output"]
     assert "client id lab.hcapp" in run["output"]
+    history = (tmp_path / "runs" / "dishwasher.jsonl").read_text().splitlines()
+    assert [json.loads(line)["energy_kwh"] for line in history] == [0.7]
 
 
 def test_a_settings_file_given_as_the_devices_file_is_named(tmp_path):
