@@ -374,6 +374,9 @@ def drive_program(stack: Stack) -> int:
             "end": "program_end",
             "finished": "bsh_common_event_programfinished",
             "aborted": "bsh_common_event_programaborted",
+            "energy_total": "run_energy_total",
+            "water_total": "run_water_total",
+            "last_program": "run_program",
         }.items()
     }
     failures = 0
@@ -413,6 +416,19 @@ def drive_program(stack: Stack) -> int:
     failures += _expect("remaining time fell while running", len(during_run) >= 3 and during_run == sorted(during_run, reverse=True) and during_run[0] > during_run[-1])
     failures += _expect("program end was a time while it ran", bool(ends) and all("T" in e for e in ends))
     failures += _expect("ProgramFinished fired once, as Present", [c.new["attributes"]["event_type"] for c in finished] == ["Present"])
+    # The run's record: its energy and water (the demo's estimates) in sensors the Energy dashboard takes.
+    number = lambda s: s not in (None, "unknown", "unavailable") and s.replace(".", "", 1).isdigit() and float(s) > 0  # noqa: E731
+    energy = settle(ha, recorder, entity["energy_total"], number)
+    water = settle(ha, recorder, entity["water_total"], number)
+    last = settle(ha, recorder, entity["last_program"], lambda s: s not in (None, "unknown", "unavailable"))
+    attributes = {k: ha.state(entity[k])["attributes"] for k in ("energy_total", "water_total")}
+    log(f"   runs: energy total {energy} kWh, water total {water} L, last run {last}")
+    failures += _expect(
+        "energy and water totals are sensors the Energy dashboard takes (kWh / L, total_increasing)",
+        [(a.get("device_class"), a.get("unit_of_measurement"), a.get("state_class")) for a in attributes.values()]
+        == [("energy", "kWh", "total_increasing"), ("water", "L", "total_increasing")],
+    )
+    failures += _expect("the run's energy is Eco50's forecast share of the full scale (60 % of 2 kWh)", energy == "1.2")
 
     # A second run, aborted from Home Assistant.
     mark = recorder.mark()

@@ -16,6 +16,14 @@ from ..errors import HcpyError
 
 EXAMPLES = Path(__file__).with_name("profiles")  # package data (pyproject.toml)
 
+# What a forecast of 100 % stands for on the example appliances (a typical
+# dishwasher's and washer's most thirsty program): the demo's runs come with
+# energy and water estimates, and Home Assistant gets their energy and water sensors.
+FULL_SCALE = {
+    "dishwasher": {"energy_full_scale_kwh": 2.0, "water_full_scale_l": 20},
+    "washer": {"energy_full_scale_kwh": 2.5, "water_full_scale_l": 80},
+}
+
 
 def demo_entries(host: str, first_port: int | None = None) -> list[ApplianceEntry]:
     """The example appliances' entries, with fresh keys, in memory only.
@@ -28,16 +36,15 @@ def demo_entries(host: str, first_port: int | None = None) -> list[ApplianceEntr
     for index, description in enumerate(sorted(EXAMPLES.glob("*_DeviceDescription.xml"))):
         mapping = description.with_name(description.name.replace("_DeviceDescription", "_FeatureMapping"))
         profile = parse_profile(description.read_bytes(), mapping.read_bytes(), description.stem)
-        aes = profile.description.type.lower() == "washer"
-        entries.append(
-            entry_from_profile(
-                profile,
-                key=b64url(os.urandom(32)),
-                iv=b64url(os.urandom(16)) if aes else None,
-                host=host,
-                port=None if first_port is None else first_port + index,
-            )
+        kind = profile.description.type.lower()
+        entry = entry_from_profile(
+            profile,
+            key=b64url(os.urandom(32)),
+            iv=b64url(os.urandom(16)) if kind == "washer" else None,
+            host=host,
+            port=None if first_port is None else first_port + index,
         )
+        entries.append(entry.with_options(FULL_SCALE.get(kind)))
     if not entries:
         raise HcpyError(f"no example profiles in {EXAMPLES}")
     return unique_names(entries)
