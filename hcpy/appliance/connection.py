@@ -9,11 +9,16 @@ An appliance whose host does not resolve or answer is looked up by its haId
 (a `resolver`, normally `protocol.mdns.locate`), and the address found is
 used from then on: DHCP moves appliances, and cloud logins leave `host` as a
 name no DNS knows.
+
+What the console and the metrics read of it (hcpy.appliance.observed): its
+`journal` of messages in both directions, kept across reconnects, and its
+`stats`, where the connection stands, since when and why.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import random
 import socket
@@ -22,11 +27,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from ..errors import ConnectError, ConnectionClosed, HcpyError, KeyRejected, NotConnected
+from ..errors import ConnectError, ConnectionClosed, HcpyError, KeyRejected, NotConnected, RequestTimeout
 from ..protocol.message import Action, Message
 from ..protocol.session import ReplyCallback, Session
 from ..protocol.transport import Endpoint, Timing, Transport
+from ..protocol.websocket import UpgradeRefused
 from .commands import Request
+from .observed import CONNECTING, OFFLINE, ONLINE, STOPPED, ConnectionStats, Journal
 from .state import ApplianceState, Change
 
 
@@ -121,6 +128,11 @@ class ApplianceConnection:
         self._was_online = False  # whether the last attempt got as far as online
         self._key_rejected = False  # whether the last attempt failed on the key
         self._thread: threading.Thread | None = None
+        # For the console and the metrics: every message, and where the connection stands.
+        self.journal = Journal()
+        self.stats = ConnectionStats(
+            address=_address(endpoint), transport="aes" if endpoint.uses_aes else "tls", ha_id=ha_id
+        )
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -131,6 +143,7 @@ class ApplianceConnection:
     def request_stop(self) -> None:
         """Ask the thread to end, without waiting for it."""
         self._stop.set()
+        self.stats.enter(STOPPED, self.stats.reason)
         session = self._session
         if session is not None:
             session.close("hcpy is shutting down")
@@ -174,6 +187,7 @@ class ApplianceConnection:
             self.log.log(level, "%s: %s; retrying in %.0f s", self.name, reason, delay)
             last_reason = None if self._was_online else reason
             self._stop.wait(delay)
+        self.stats.enter(STOPPED, self.stats.reason)
 
     def _connect_once(self) -> str:
         """One connection, from connect to loss. Returns why it ended.
@@ -192,6 +206,13 @@ class ApplianceConnection:
         """One connection to `endpoint`: why it ended, and whether nothing answered there."""
         unanswered = False
         self._key_rejected = False
+        stats = self.stats
+        stats.address = _address(endpoint)
+        if stats.state != OFFLINE:
+            # Retries of an appliance that is away stay "offline", since it went:
+            # "offline since 7:02" says more than the start of the latest retry.
+            stats.enter(CONNECTING, stats.reason)
+        kind = "other"  # why it ended, for stats.disconnects
         session = Session(
             Transport(endpoint, self.timing, self.log, self.state.throttle),
             device_id=self.device_id,
@@ -200,6 +221,7 @@ class ApplianceConnection:
             error_names=_error_names(self.state),
             log=self.log,
             throttle=self.state.throttle,
+            journal=self.journal,
         )
         self._session = session
         try:
@@ -208,6 +230,9 @@ class ApplianceConnection:
                 return "stopped", False
             self._up = True
             self._online.set()
+            stats.connects += 1
+            stats.firmware = _firmware(session.device_info) or stats.firmware
+            stats.enter(ONLINE, stats.reason)
             self.log.info("%s: connected to %s", self.name, endpoint.host)
             self.observer.online(self)
             session.run()
@@ -216,16 +241,24 @@ class ApplianceConnection:
             reason = str(exc)
             unanswered = _unanswered(exc)
             self._key_rejected = isinstance(exc, KeyRejected)
+            kind = _failed_connect(exc)
         except ConnectionClosed as exc:
             reason = f"disconnected: {exc}"
+            kind = _lost(exc, session.transport)
         except HcpyError as exc:
             reason = f"session failed: {exc}"
+            kind = "timeout" if isinstance(exc, RequestTimeout) else "error"
         except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug
             self.log.exception("%s: unexpected error", self.name)
             reason = f"unexpected error: {exc!r}"
         finally:
             self._session = None
             session.close()
+            if self._stop.is_set():
+                stats.enter(STOPPED, stats.reason)
+        if not self._stop.is_set():
+            stats.enter(OFFLINE, reason)
+            stats.disconnects[kind] += 1
         self._was_online = self._up
         if self._was_online:
             self._up = False
@@ -308,6 +341,61 @@ class ApplianceConnection:
         if session is None:
             raise NotConnected(f"{self.name} is offline; the command was not sent")
         session.submit(Action.POST, request.resource, request.data, callback)
+
+
+def _failed_connect(exc: ConnectError) -> str:
+    """The reason class (observed.DISCONNECT_REASONS) of a connect that failed.
+
+    Told by the error the transport caught, which it keeps as the context.
+    """
+    if isinstance(exc, KeyRejected):
+        return "key_rejected"
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, (ConnectionRefusedError, UpgradeRefused)):
+        return "refused"
+    if isinstance(cause, (socket.timeout, TimeoutError)):
+        return "timeout"
+    if isinstance(cause, socket.gaierror) or getattr(cause, "errno", None) in _UNREACHABLE:
+        return "unreachable"
+    if isinstance(cause, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return "closed_by_appliance"
+    return "error"
+
+
+_UNREACHABLE = frozenset((errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN))
+
+
+def _lost(exc: ConnectionClosed, transport: Transport) -> str:
+    """The reason class of a connection that ended after it was opened.
+
+    The transport raises a plain ConnectionClosed, caught from nothing, both
+    when the appliance closed the connection and when it stayed silent too
+    long: its clock of the last bytes received tells which.
+    """
+    cause = exc.__cause__ or exc.__context__
+    if cause is None:
+        last = getattr(transport, "_last_received", None)
+        if isinstance(last, float) and time.monotonic() - last > transport.timing.silence:
+            return "silent"
+        return "closed_by_appliance"
+    if isinstance(cause, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return "closed_by_appliance"
+    if isinstance(cause, (socket.timeout, TimeoutError)):
+        return "timeout"
+    return "error"
+
+
+def _address(endpoint: Endpoint) -> str:
+    """host, or host:port when the port is not the appliance's fixed one."""
+    if endpoint.port is None:
+        return endpoint.host
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    return f"{host}:{endpoint.port}"
+
+
+def _firmware(info: dict[str, Any]) -> str | None:
+    value = info.get("swVersion")
+    return str(value) if value not in (None, "") else None
 
 
 def _unanswered(exc: ConnectError) -> bool:

@@ -5,16 +5,22 @@ state, what gets published (`publishing`), Home Assistant discovery and the
 commands that arrive on its topics. `Bridge` owns them all and the single
 MQTT link. Every command gets an answer on `T/response`; a bad one is
 refused there, logged once, and never reaches the appliance.
+
+The console (hcpy.web) watches through `listeners` (`BridgeListener`), told
+after each publish, and reads the counts kept here (`replies`, `latency`)
+and on each connection (`journal`, `stats`) when it is asked.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from paho.mqtt.client import topic_matches_sub
 
@@ -22,6 +28,7 @@ from ..appliance.commands import CommandError, describe
 from ..appliance.connection import ApplianceConnection, Backoff, Resolver
 from ..appliance.entry import ApplianceEntry
 from ..appliance.model import PROGRAM_ROOTS
+from ..appliance.observed import Histogram
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError, HcpyError, NotConnected
 from ..logs import Throttle
@@ -57,6 +64,23 @@ class BridgeSettings:
     backoff: Backoff = Backoff()
     # Where each appliance's runs are kept (hcpy.runs); None: runs are not recorded.
     runs_dir: Path | None = None
+
+
+class BridgeListener(Protocol):
+    """Told what an appliance's bridge just published (the console's live view).
+
+    Each method runs on the thread that published: the appliance's
+    connection thread, or the MQTT link's for a command refused at once. It
+    must return quickly; what it raises is logged once and otherwise ignored.
+    """
+
+    def values_changed(self, appliance: "ApplianceBridge", changes: list[Change]) -> None: ...
+
+    def connection_changed(self, appliance: "ApplianceBridge") -> None:
+        """The appliance came online or went offline (appliance.connection.stats says why)."""
+
+    def answered(self, appliance: "ApplianceBridge", response: dict[str, Any]) -> None:
+        """A command's answer, as published on T/response."""
 
 
 class ApplianceBridge:
@@ -121,6 +145,14 @@ class ApplianceBridge:
         # Serialises publishing between the appliance thread and paho's thread
         # (a broker reconnect republishes while values may be arriving).
         self._lock = threading.Lock()
+        # For the metrics: command answers by status ("ok" or the code), and
+        # how long a change took from the appliance's message to MQTT.
+        self.replies: Counter[str] = Counter()
+        self._replies_lock = threading.Lock()  # answers come from two threads
+        self.latency = Histogram()
+        self.listeners: list[BridgeListener] = []
+        # A broken listener's traceback once, then only counted.
+        self._listener_throttle = Throttle(self.log, burst=1, window=3600.0)
 
     @property
     def command_topics(self) -> list[str]:
@@ -134,10 +166,14 @@ class ApplianceBridge:
         if self.runs is not None:
             self.runs.look(self.state)  # a run may have begun or ended while hcpy could not see
         self.publish_all()
+        if self.listeners:
+            self._tell("connection_changed")
 
     def offline(self, connection: ApplianceConnection, reason: str) -> None:
         with self._lock:
             self.link.publish([Outgoing(self.topics.lwt, OFFLINE)] + self.publisher.homie_state(False))
+        if self.listeners:
+            self._tell("connection_changed")
 
     def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
         with self._lock:
@@ -147,6 +183,13 @@ class ApplianceBridge:
                     # Option entities take the bounds of the program in charge.
                     messages += self._discovery(only_changed=True)
             behind = self.link.publish(messages)
+        # The message carrying these changes is the last one the connection
+        # received: this runs on its reading thread, while it is dispatched.
+        received = connection.journal.last_in_at
+        if received is not None:
+            self.latency.observe(max(0.0, time.time() - received))
+        if self.listeners:
+            self._tell("values_changed", changes)
         if self.runs is not None:
             self.runs.changed(self.state, changes)
         if behind:
@@ -258,7 +301,27 @@ class ApplianceBridge:
             # minute of each kind; every command still gets its answer.
             self._throttle.warning(("refused", command.topic), "%s: refused %s command: %s", self.name, command.topic,
                                    outcome.error)  # fmt: skip
-        self.link.publish([Outgoing(self.topics.response, response(command, outcome), retain=False)], qos=1)
+        answer = response(command, outcome)
+        self.link.publish([Outgoing(self.topics.response, answer, retain=False)], qos=1)
+        status = "ok" if outcome.ok else str(outcome.code or "error")
+        with self._replies_lock:
+            self.replies[status] += 1
+        if self.listeners:
+            self._tell("answered", json.loads(answer))
+
+    def submit_command(self, topic: CommandTopic, payload: bytes) -> None:
+        """A command from the console: the same way as one from MQTT, answered on T/response."""
+        self.handle_command(topic, payload)
+
+    def _tell(self, method: str, *args: Any) -> None:
+        """Call `method` on every listener; one that fails costs only its own call."""
+        for listener in self.listeners:
+            try:
+                getattr(listener, method)(self, *args)
+            except Exception:  # noqa: BLE001 - the console must never break the bridge
+                self._listener_throttle.log_line(logging.ERROR, ("listener", method, type(listener)),
+                                                 "%s: a listener (%s) failed in %s", self.name,
+                                                 type(listener).__name__, method, exc_info=True)  # fmt: skip
 
 
 class Bridge:
@@ -276,6 +339,16 @@ class Bridge:
         for recorder in (a.runs for a in self.appliances if a.runs is not None):
             for topic in recorder.meter_topics:
                 self._meters.setdefault(topic, []).append(recorder)
+
+    def add_listener(self, listener: BridgeListener) -> None:
+        """Tell `listener` what every appliance publishes from now on (BridgeListener)."""
+        # A new list, never one changed in place: appliance threads iterate the old one meanwhile.
+        for appliance in self.appliances:
+            appliance.listeners = [*appliance.listeners, listener]
+
+    def remove_listener(self, listener: BridgeListener) -> None:
+        for appliance in self.appliances:
+            appliance.listeners = [known for known in appliance.listeners if known is not listener]
 
     def start(self) -> None:
         # Commands keep the retain flag they were published with, so that a

@@ -119,6 +119,10 @@ class MqttLink:
         self._subscriptions: dict[str, bool] = {}
         self._connected = threading.Event()
         self._up = False  # the same, read on every publish without a call
+        # For the console and the metrics: since when (unix time) the broker
+        # has had hcpy, and how many times it accepted it.
+        self.connected_since: float | None = None
+        self.connects = 0
         self._stopping = False
         # MQTT 5 until a broker refuses it (unless told otherwise); paho fixes
         # the version per client.
@@ -498,6 +502,8 @@ class MqttLink:
         if self._subscriptions:
             client.subscribe(self._entries(sorted(self._subscriptions)))
         self._up = True
+        self.connected_since = time.time()
+        self.connects += 1
         self._connected.set()
         self._republish = True
 
@@ -527,6 +533,7 @@ class MqttLink:
                     self.settings.clientname,
                 )
         self._up = False
+        self.connected_since = None
         self._sock = None
         self._connected.clear()
         # Whatever was not written is gone with the connection.

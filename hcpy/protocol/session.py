@@ -86,6 +86,12 @@ class _Deaf:
         pass
 
 
+class Journal(Protocol):
+    """Keeps what crossed the wire (hcpy.appliance.observed.Journal): every message, "in" or "out"."""
+
+    def record(self, direction: str, message: Message) -> None: ...
+
+
 class ReplyCallback(Protocol):
     """Gets the outcome of one submitted request: its RESPONSE, or why there is none."""
 
@@ -128,6 +134,7 @@ class Session:
         error_names: dict[int, str] | None = None,
         log: logging.Logger | None = None,
         throttle: Throttle | None = None,
+        journal: Journal | None = None,
     ):
         self.transport = transport
         self.device_id = device_id
@@ -151,6 +158,8 @@ class Session:
         self._closed: ConnectionClosed | None = None
         # Asked once: every message would otherwise ask the logger again.
         self._debug = self.log.isEnabledFor(logging.DEBUG)
+        # Every message in and out, for the console (hcpy.appliance.observed.Journal).
+        self._record = journal.record if journal is not None else None
 
     # -- set-up ------------------------------------------------------------
 
@@ -379,12 +388,15 @@ class Session:
                                    f"{len(text):,}", _resource_in(text), f"{MAX_REPORT:,}")  # fmt: skip
             return None
         try:
-            return Message.from_json(text)
+            message = Message.from_json(text)
         except ProtocolError as exc:
             # A garbled message costs that message, not the session.
             self._throttle.warning(("garbled",), "ignored a message of %s bytes from the appliance%s: %s",
                                    f"{len(text):,}", _resource_in(text), exc)  # fmt: skip
             return None
+        if self._record is not None:
+            self._record("in", message)
+        return message
 
     def _dispatch(self, message: Message | None) -> None:
         if message is None:
@@ -424,6 +436,9 @@ class Session:
         text = message.to_json()
         if self._debug:
             self.log.debug("sending %s", text)
+        if self._record is not None:
+            # Before it goes: its answer, recorded by the reading thread, comes after it.
+            self._record("out", message)
         self.transport.send(text)
 
     def _fail_all(self, exc: ConnectionClosed) -> None:

@@ -1,0 +1,206 @@
+"""What the console and the metrics see of a connection: its messages, its state, its timings.
+
+Kept by the connection (`Journal`, `ConnectionStats`) and the bridge
+(`Histogram`) as they work, and only read by others (hcpy.web) when someone
+looks. Recording is on the hot path, every message an appliance sends, so
+it is a deque append and two assignments; everything readable is built when
+it is read. No locks: a deque's append is atomic, and a reader copies it.
+
+Only protocol messages are recorded, never what the transport holds: the
+key and IV never reach a Message, so they cannot reach the journal.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..protocol.message import Message
+
+IN, OUT = "in", "out"
+
+# Connection states (ConnectionStats.state).
+CONNECTING, ONLINE, OFFLINE, STOPPED = "connecting", "online", "offline", "stopped"
+
+# Why a connection attempt ended (ConnectionStats.disconnects), told by the
+# exception's type where the connection catches it:
+#   refused              nothing listens there (TCP refused), or the websocket upgrade was refused
+#   unreachable          no route, or the host name does not resolve
+#   timeout              the connect or a handshake request timed out
+#   key_rejected         the appliance does not share the key (or IV)
+#   closed_by_appliance  the appliance closed the connection (TCP FIN or reset, websocket close)
+#   silent               nothing arrived for Timing.silence seconds, not even a pong
+#   error                a broken connection or a protocol error (TLS, websocket, MAC, a bad message)
+#   other                anything else (a bug in hcpy: its traceback is in the log)
+DISCONNECT_REASONS = (
+    "refused",
+    "unreachable",
+    "timeout",
+    "key_rejected",
+    "closed_by_appliance",
+    "silent",
+    "error",
+    "other",
+)
+
+
+def iso(unix: float | None) -> str | None:
+    """A unix time as ISO 8601 in UTC with milliseconds (None stays None)."""
+    if unix is None:
+        return None
+    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One protocol message, as it crossed the wire, and when."""
+
+    at: float  # unix time
+    direction: str  # "in": from the appliance; "out": to it
+    msg_id: int | None
+    action: str  # GET, POST, NOTIFY, RESPONSE
+    resource: str
+    data: Any  # as on the wire
+    code: int | None  # the error code of a response
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "unix": self.at,
+            "direction": self.direction,
+            "msg_id": self.msg_id,
+            "action": self.action,
+            "resource": self.resource,
+            "data": self.data,
+            "code": self.code,
+        }
+
+
+class Journal:
+    """The last `size` messages of a connection in both directions, and counts of all of them.
+
+    Kept across reconnects. Written by the session (the reading thread
+    records what comes in; whoever sends records what goes out, under the
+    session's send lock), read from any thread.
+    """
+
+    def __init__(self, size: int = 500):
+        self.size = size
+        self._recent: deque[tuple[float, str, Message]] = deque(maxlen=size)
+        self.messages_in = 0
+        self.messages_out = 0
+        self.last_in_at: float | None = None
+        self.last_out_at: float | None = None
+
+    def record(self, direction: str, message: Message) -> None:
+        now = time.time()
+        self._recent.append((now, direction, message))
+        if direction == IN:
+            self.messages_in += 1
+            self.last_in_at = now
+        else:
+            self.messages_out += 1
+            self.last_out_at = now
+
+    def entries(self) -> list[JournalEntry]:
+        """The recorded messages, oldest first: a snapshot."""
+        recent = self._snapshot()
+        return [
+            JournalEntry(at, direction, m.msgID, m.action.value, m.resource, m.data, m.code)
+            for at, direction, m in recent
+        ]
+
+    def _snapshot(self) -> tuple[tuple[float, str, Message], ...]:
+        # Copying a deque another thread appends to may fail ("mutated during
+        # iteration"); the copy is one C call, so a retry nearly always wins.
+        for _ in range(100):
+            try:
+                return tuple(self._recent.copy())
+            except RuntimeError:
+                continue
+        return ()
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+
+@dataclass
+class ConnectionStats:
+    """Where a connection stands, since when and why, and how its attempts went.
+
+    `state` is "connecting" until the first attempt ends, "online" once a
+    handshake is done, "offline" when a connection was lost or an attempt
+    failed, and stays so while it is retried (`since` is when it went
+    offline, not the latest retry; `reason` the latest failure's), and
+    "stopped" once hcpy stops.
+
+    Written by the connection's thread (and stop()); read from any thread:
+    each field is replaced whole, but for `disconnects`, whose counts only
+    grow (a reader copies it with dict(), one step under the GIL).
+    """
+
+    state: str = CONNECTING
+    since: float = field(default_factory=time.time)  # unix time the state began
+    # Why the last attempt ended, as the log says it (None before any ended);
+    # while offline, why it is offline.
+    reason: str | None = None
+    address: str = ""  # host, or host:port, the connection uses now (after mDNS relocation)
+    transport: str = "tls"  # "tls" or "aes"
+    connects: int = 0  # connections that came online
+    # Ended attempts by reason class (DISCONNECT_REASONS): lost connections and failed connects.
+    disconnects: Counter[str] = field(default_factory=Counter)
+    firmware: str | None = None  # swVersion from the handshake's device info
+    ha_id: str | None = None
+
+    def enter(self, state: str, reason: str | None = None) -> None:
+        """Now in `state` for `reason`; `since` moves only when the state changes."""
+        if state != self.state:
+            self.since = time.time()
+        self.state, self.reason = state, reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "since": iso(self.since),
+            "reason": self.reason,
+            "address": self.address,
+            "transport": self.transport,
+            "connects": self.connects,
+            "disconnects": dict(self.disconnects),
+            "firmware": self.firmware,
+            "ha_id": self.ha_id,
+        }
+
+
+# Upper bounds in seconds: from well under a millisecond (the bridge on a
+# quiet machine) to seconds (a broker that holds hcpy back).
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Histogram:
+    """Observed durations counted into fixed buckets, Prometheus style (upper bounds, inclusive).
+
+    One writer (an appliance's thread); readers get a snapshot that may be
+    one observation behind in one of its parts, which a scrape tolerates.
+    """
+
+    def __init__(self, buckets: tuple[float, ...] = BUCKETS):
+        self.buckets = tuple(sorted(buckets))
+        self._counts = [0] * (len(self.buckets) + 1)  # the last: above every bound (+Inf)
+        self._sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self._counts[bisect_left(self.buckets, seconds)] += 1
+        self._sum += seconds
+
+    def snapshot(self) -> tuple[list[int], float, int]:
+        """(cumulative counts per bucket, the last for +Inf; sum; count)."""
+        cumulative, total = [], 0
+        for n in list(self._counts):
+            total += n
+            cumulative.append(total)
+        return cumulative, self._sum, cumulative[-1]
