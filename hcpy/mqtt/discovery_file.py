@@ -38,8 +38,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-import yaml
-
 DEFAULT_PATH = "config/discovery.yaml"
 
 PREFIX_KEY = "HA_DISCOVERY_PREFIX"
@@ -243,6 +241,8 @@ def load(path: str | os.PathLike[str], explicit: bool = True) -> tuple[Discovery
 
 def parse(text: str, source: str = "discovery.yaml") -> tuple[DiscoveryOverrides, list[str]]:
     """The overrides `text` asks for, and one sentence per thing in it that was left out."""
+    import yaml  # here: a bridge without a discovery.yaml never loads PyYAML (memory)
+
     problems: list[str] = []
     empty = DiscoveryOverrides(source=source)
     try:
@@ -419,7 +419,7 @@ def _unknown_key(source: str, key: Any) -> str:
     return f"{source}: unknown key {text!r} ignored ({hint}the keys are {', '.join(KEYS)})"
 
 
-def _yaml_problem(source: str, exc: yaml.YAMLError) -> str:
+def _yaml_problem(source: str, exc: Exception) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else source
     reason = getattr(exc, "problem", None) or str(exc)

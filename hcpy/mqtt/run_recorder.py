@@ -17,9 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from ..appliance.entry import ApplianceEntry
 from ..appliance.model import Feature
@@ -34,6 +32,9 @@ from . import run_topics as publish
 from .discovery import device_block
 from .outgoing import Outgoing
 from .topics import Topics
+
+if TYPE_CHECKING:
+    import requests
 
 ADDONS_KEY = "addons"  # homeconnect-hcpy's block in an appliance's devices.json entry
 

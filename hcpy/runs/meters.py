@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import socket
 import threading
-
-import requests
+from typing import TYPE_CHECKING
 
 from .config import MeterSpec
 from .readings import Reading, reading
+
+if TYPE_CHECKING:
+    import requests
 
 _UNREACHABLE = "check that it is switched on and that this host reaches it at that address"
 
@@ -64,6 +66,8 @@ class MqttMeters:
 
 def session() -> requests.Session:
     """What HTTP meters are asked with: meters are on the local network, so no proxy from the environment."""
+    import requests  # here: only HTTP meters need it, and it costs megabytes of memory
+
     s = requests.Session()
     s.trust_env = False
     return s
@@ -71,6 +75,8 @@ def session() -> requests.Session:
 
 def read_http(spec: MeterSpec, http: requests.Session | None = None) -> Reading:
     """Ask an HTTP meter for its counter, waiting at most its timeout."""
+    import requests
+
     http = http or session()
     try:
         response = http.get(spec.url, timeout=spec.timeout, headers={"Accept": "application/json"})
