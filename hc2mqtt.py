@@ -71,6 +71,12 @@ from hcpy.mqtt.topics import DEFAULT_PREFIX, Layout
               help="Bridge three simulated appliances (in this process) under demo/ instead of devices.json's.")  # fmt: skip
 @click.option("--demo_speed", default=60.0, type=click.FloatRange(0, min_open=True), show_default=True,
               help="With --demo: appliance seconds per real second (60: a 3-hour program in 3 minutes).")  # fmt: skip
+@click.option("--http_port", default=0, type=click.IntRange(0, 65535), show_default=True,
+              help="Serve the web console on this port (0: no console). With --demo: 8080 unless given.")  # fmt: skip
+@click.option("--http_host", default="127.0.0.1", show_default=True,
+              help="Address the web console listens on; beyond loopback, set http_password as well.")  # fmt: skip
+@click.option("--http_password", default=None,
+              help="Password the web console asks for (better as HCPY_HTTP_PASSWORD or in config.ini); never logged.")  # fmt: skip
 @click.option("--check", is_flag=True,
               help="Try the broker and each appliance once, print a table (no keys in it), exit 0 when all is ok.")  # fmt: skip
 @click_config_file.configuration_option(
@@ -134,14 +140,52 @@ def main(**o) -> None:
         from hcpy.mqtt.demo import run_demo
         from hcpy.simulator.demo import DemoAppliances
 
-        source = click.get_current_context().get_parameter_source("mqtt_prefix")
+        context = click.get_current_context()
+        source = context.get_parameter_source("mqtt_prefix")
         keep_prefix = source is click.core.ParameterSource.COMMANDLINE  # not config.ini's: that is the real one's
-        sys.exit(run_demo(DemoAppliances(o["demo_speed"]), mqtt, settings, keep_prefix, o["demo_speed"]))
+        # The demo's console is on unless the command line says otherwise; the
+        # config file's port and host are the real bridge's.
+        given = context.get_parameter_source("http_port") is click.core.ParameterSource.COMMANDLINE
+        host_given = context.get_parameter_source("http_host") is click.core.ParameterSource.COMMANDLINE
+        console = _console(o["http_host"] if host_given else "127.0.0.1", o["http_port"] if given else DEMO_HTTP_PORT,
+                           o["http_password"], required=given)  # fmt: skip
+        sys.exit(run_demo(DemoAppliances(o["demo_speed"]), mqtt, settings, keep_prefix, o["demo_speed"], console))
     if o["check"]:
         from hcpy.mqtt.check import main as check
 
         sys.exit(check(o["devices_file"], mqtt, settings, tuple(o["appliances"])))
-    sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"]), _APPLIANCE_SECTIONS))
+    console = _console(o["http_host"], o["http_port"], o["http_password"], required=True)
+    sys.exit(run(o["devices_file"], mqtt, settings, tuple(o["appliances"]), _APPLIANCE_SECTIONS, console))
+
+
+# Where `--demo` serves its console unless --http_port says otherwise.
+DEMO_HTTP_PORT = 8080
+
+
+def _console(host: str, port: int, password: str | None, required: bool):
+    """The web console as the daemon starts it beside the bridge (`daemon.Console`); None for no console.
+
+    `required`: a port that cannot be bound stops hc2mqtt; otherwise (the
+    demo's default port) that is said in one line and hc2mqtt goes on without.
+    """
+    if not port:
+        return None
+
+    def start(bridge):
+        from hcpy.web.server import ConsoleServer
+
+        server = ConsoleServer(bridge, host, port, password or None)
+        try:
+            server.start()
+        except OSError as exc:
+            sentence = f"the web console cannot listen on {host}:{port} ({exc.strerror or exc})"
+            if required:
+                raise ConfigError(f"{sentence}; choose another http_port (0: no console)") from None
+            logging.getLogger("hcpy").warning("%s; going on without it (--http_port chooses another port)", sentence)
+            return None
+        return server.stop
+
+    return start
 
 
 def _fork_settings(o: dict) -> Layout:

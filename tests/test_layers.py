@@ -58,6 +58,14 @@ PURE = [
     "simulator/runner.py",
     "simulator/changes.py",
     "web/health.py",
+    "web/pages.py",
+    "web/html.py",
+    "web/control_panel.py",
+    "web/log_page.py",
+    "web/runs_page.py",
+    "web/chart.py",
+    "web/commands.py",
+    "web/snapshot.py",
 ]
 IO_MODULES = {"socket", "ssl", "select", "threading", "subprocess", "paho", "websocket", "requests"}
 

@@ -19,7 +19,7 @@ import pytest
 from support import DISHWASHER, FAST, QUICK_RETRY, WASHER, bridged, free_port, posts, profile_files, simulated
 
 from hcpy.appliance.connection import ApplianceConnection
-from hcpy.appliance.observed import DISCONNECT_REASONS, Histogram, Journal, JournalEntry
+from hcpy.appliance.observed import DISCONNECT_REASONS, HIDDEN_DATA, Histogram, Journal, JournalEntry
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
 from hcpy.mqtt.topics import CommandTopic
@@ -400,3 +400,14 @@ def test_a_command_from_the_console_goes_the_mqtt_way(broker, subscriber, dishwa
         eventually(lambda: len(recorder.of("answered")) == 2, what="both answers heard")
         assert recorder.of("answered") == [("dishwasher", published), ("dishwasher", refused)]
         assert appliance.replies == Counter({"ok": 1, "404": 1})
+
+
+def test_the_authentication_handshake_is_hidden_in_the_journal():
+    journal = Journal()
+    journal.record("out", message(1, Action.GET, "/ci/authentication", [{"nonce": "c2VjcmV0LW5vbmNl"}]))
+    journal.record("in", message(1, Action.RESPONSE, "/ci/authentication", [{"response": "ZGVyaXZlZC1mcm9tLWtleQ"}]))
+    journal.record("in", message(2, Action.NOTIFY, "/ro/values", [{"uid": 527, "value": 1}]))
+    shown = json.dumps([e.to_json() for e in journal.entries()])
+    assert "c2VjcmV0LW5vbmNl" not in shown and "ZGVyaXZlZC1mcm9tLWtleQ" not in shown
+    assert [e.data for e in journal.entries()][:2] == [HIDDEN_DATA, HIDDEN_DATA]
+    assert journal.entries()[2].data == [{"uid": 527, "value": 1}]  # everything else as on the wire

@@ -300,6 +300,20 @@ def test_demo_profiles_ship_with_the_package():
         )
 
 
+def test_console_files_ship_with_the_package():
+    # hc2mqtt serves the web console's stylesheet and script from the installed package.
+    package_data = PYPROJECT["tool"]["setuptools"].get("package-data", {})
+    static = ROOT / "hcpy" / "web" / "static"
+    files = sorted(p for p in static.iterdir() if p.is_file())
+    assert {p.suffix for p in files} >= {".css", ".js"}, files
+    for path in files:
+        inside = path.relative_to(ROOT / "hcpy" / "web").as_posix()
+        assert any(PurePosixPath(inside).match(g) for g in package_data.get("hcpy.web", [])), (
+            f"{path.relative_to(ROOT)} is not in [tool.setuptools.package-data] hcpy.web"
+        )
+        assert in_build_context(path.relative_to(ROOT).as_posix(), dockerignore_rules()), f".dockerignore leaves out {path}"
+
+
 # --- the image -----------------------------------------------------------
 
 
@@ -481,6 +495,10 @@ def test_demo_profile_serves_the_simulator_and_bridges_it_apart(compose):
     assert options["mqtt_clientname"] and options["mqtt_clientname"] != "hcpy1"
     # Discovery would give the demo's appliances the entities of real ones of the same name.
     assert not options["ha_discovery"]
+    # Its web console on this machine only (host networking: loopback is the host's).
+    from hcpy.web.security import is_loopback
+
+    assert options["http_port"] == 8080 and is_loopback(options["http_host"]), (options["http_port"], options["http_host"])
     depends = bridge["depends_on"]
     assert depends[sim_name]["condition"] == "service_healthy" and "mosquitto" in depends
     test = sim["healthcheck"]["test"]

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..protocol.message import Message
+from ..protocol.resources import CI_AUTHENTICATION
 
 IN, OUT = "in", "out"
 
@@ -110,7 +111,7 @@ class Journal:
         """The recorded messages, oldest first: a snapshot."""
         recent = self._snapshot()
         return [
-            JournalEntry(at, direction, m.msgID, m.action.value, m.resource, m.data, m.code)
+            JournalEntry(at, direction, m.msgID, m.action.value, m.resource, _shown(m), m.code)
             for at, direction, m in recent
         ]
 
@@ -204,3 +205,14 @@ class Histogram:
             total += n
             cumulative.append(total)
         return cumulative, self._sum, cumulative[-1]
+
+
+# The authentication handshake's nonce and the appliance's answer to it: an
+# answer derived from the key is no key, but a console or an issue report has
+# no use for it either.
+HIDDEN = {CI_AUTHENTICATION}
+HIDDEN_DATA = "(hidden: the authentication handshake)"
+
+
+def _shown(message: Message) -> Any:
+    return HIDDEN_DATA if message.resource in HIDDEN and message.data else message.data

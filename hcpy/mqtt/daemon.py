@@ -6,7 +6,7 @@ import ctypes
 import logging
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +17,12 @@ from .bridge import Bridge, BridgeSettings
 from .link import MqttSettings
 
 log = logging.getLogger("hcpy")
+
+# What hc2mqtt serves beside MQTT (the web console, hcpy.web: a layer above
+# this one, so it comes in as a hook): called with the bridge before it
+# starts; returns what stops it, or None when there is nothing to stop.
+# HcpyError: it cannot be served, and hc2mqtt does not start.
+Console = Callable[[Bridge], Callable[[], None] | None]
 
 # glibc's mallopt(): above this size a block gets its own mapping, unmapped
 # when freed. glibc raises the threshold to the size of every such block
@@ -54,10 +60,12 @@ def run(
     settings: BridgeSettings,
     names: tuple[str, ...] = (),
     sections: Mapping[str, dict] | None = None,
+    console: Console | None = None,
 ) -> int:
     """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT.
 
-    `sections`: the config file's per-appliance settings, by appliance name.
+    `sections`: the config file's per-appliance settings, by appliance name;
+    `console`: served beside the bridge (see `Console`).
     """
     give_back_large_blocks()
     try:
@@ -85,16 +93,27 @@ def run(
     settings = replace(settings, runs_dir=settings.runs_dir or Path(devices_file).parent / "runs")
     if not mqtt.clientname:
         mqtt = replace(mqtt, clientname=client_id(settings.device_id))
-    return serve(entries, mqtt, settings)
+    return serve(entries, mqtt, settings, console)
 
 
-def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings) -> int:
-    """Bridge `entries` to the broker until SIGTERM/SIGINT; 0 then, 2 when they cannot be bridged."""
+def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings, console: Console | None = None) -> int:
+    """Bridge `entries` to the broker until SIGTERM/SIGINT; 0 then, 2 when they cannot be bridged.
+
+    `console` is started before the bridge (it sees everything from the
+    first connect) and stopped before it.
+    """
     try:
         bridge = Bridge(entries, mqtt, settings)
     except HcpyError as exc:
         log.error("%s", exc)
         return 2
+    stop_console = None
+    if console is not None:
+        try:
+            stop_console = console(bridge)
+        except HcpyError as exc:
+            log.error("%s", exc)
+            return 2
 
     stop = threading.Event()
 
@@ -108,7 +127,11 @@ def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings) -> int:
         bridge.start()
         stop.wait()
     finally:
-        bridge.stop()
+        try:
+            if stop_console is not None:
+                stop_console()
+        finally:
+            bridge.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0

@@ -12,7 +12,12 @@ installation on the same broker changed:
   none can be a real "dishwasher"'s;
 - an MQTT client id and a deviceID of this run's own, never the
   installation's (a real bridge with the same client id would be kicked off);
-  nothing is written to disk, keys included.
+  no key is written anywhere. The runs the appliances make are recorded (so
+  that the console's runs page has some) in a temporary directory, deleted
+  at exit.
+
+The web console (hcpy.web, above this layer) comes in as `console`, as for
+`daemon.serve`.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 from ..appliance.entry import ApplianceEntry
 from .bridge import BridgeSettings
-from .daemon import give_back_large_blocks, serve
+from .daemon import Console, give_back_large_blocks, serve
 from .link import MqttSettings
 
 log = logging.getLogger("hcpy")
@@ -44,10 +51,12 @@ def run_demo(
     settings: BridgeSettings,
     keep_prefix: bool = False,
     speed: float | None = None,
+    console: Console | None = None,
 ) -> int:
     """Start `appliances`, bridge them until SIGTERM/SIGINT, stop them; the exit code.
 
     `keep_prefix`: the prefix in `mqtt` was asked for explicitly; else ``demo/``.
+    `console`: served beside the bridge (`daemon.Console`).
     """
     give_back_large_blocks()
     if not keep_prefix:
@@ -56,7 +65,8 @@ def run_demo(
     settings = dataclasses.replace(settings, device_id=run_id, resolver=None)  # 127.0.0.1: nothing to look up
     if not mqtt.clientname:
         mqtt = dataclasses.replace(mqtt, clientname=f"hcpy-demo-{run_id[:8]}")
-    with appliances as entries:
+    with appliances as entries, tempfile.TemporaryDirectory(prefix="hcpy-demo-runs-") as runs:
+        settings = dataclasses.replace(settings, runs_dir=Path(runs))
         entries = [dataclasses.replace(e, name=demo_name(e.name)) for e in entries]
         log.info(
             "DEMO: %d simulated appliances%s, bridged to %s:%d under %s; stop with Ctrl-C (or SIGTERM)",
@@ -66,4 +76,4 @@ def run_demo(
             mqtt.port,
             mqtt.prefix,
         )
-        return serve(entries, mqtt, settings)
+        return serve(entries, mqtt, settings, console)

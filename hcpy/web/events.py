@@ -1,0 +1,118 @@
+"""Server-sent events to open pages: value changes, connection changes, command answers.
+
+The hub is a bridge listener: the bridge calls it on its own threads (an
+appliance's connection thread, paho's), so it only renders the event once
+and offers it to each subscribed page's bounded queue, never waiting. A page
+whose queue is full (a client that stopped reading) is dropped: its stream
+ends, and its browser reconnects and reloads what it shows. Each page's own
+request thread writes its stream, with a keep-alive comment when quiet.
+
+An appliance's page subscribes with `appliance=<name>` and gets that
+appliance's `value`, `connection` and `answer` events; the appliance list
+subscribes without, and gets every appliance's `connection` events.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from typing import Any
+
+from .snapshot import connection_of, value_row
+
+QUEUE_SIZE = 512  # events a page may fall behind by before it is dropped
+MAX_CLIENTS = 64  # open streams at once
+KEEP_ALIVE = b": keep-alive\n\n"
+RETRY = b"retry: 2000\n\n"  # how soon a browser comes back after its stream ended
+
+
+def frame(event: str, data: Any) -> bytes:
+    """One event in the text/event-stream format (its data on one line: JSON has no newline)."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode("utf-8")
+
+
+class TooManyClients(Exception):
+    pass
+
+
+class Client:
+    """One page's stream: what it wants, and the events waiting for it."""
+
+    def __init__(self, appliance: str | None, size: int):
+        self.appliance = appliance
+        self.queue: queue.Queue[bytes] = queue.Queue(maxsize=size)
+        self.dropped = False
+
+    def wants(self, appliance: str, event: str) -> bool:
+        return appliance == self.appliance if self.appliance is not None else event == "connection"
+
+    def offer(self, data: bytes) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(data)
+        except queue.Full:
+            self.dropped = True  # its request thread sees it and ends the stream
+
+    def next(self, timeout: float) -> bytes | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class EventHub:
+    def __init__(self, queue_size: int = QUEUE_SIZE, max_clients: int = MAX_CLIENTS):
+        self.queue_size = queue_size
+        self.max_clients = max_clients
+        # Replaced whole under the lock, read without it: the bridge's threads never wait for a page.
+        self._clients: tuple[Client, ...] = ()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def subscribe(self, appliance: str | None) -> Client:
+        client = Client(appliance, self.queue_size)
+        with self._lock:
+            if len(self._clients) >= self.max_clients:
+                raise TooManyClients(f"{len(self._clients)} pages follow the console already; close one and reload")
+            self._clients = self._clients + (client,)
+        return client
+
+    def unsubscribe(self, client: Client) -> None:
+        with self._lock:
+            self._clients = tuple(c for c in self._clients if c is not client)
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def close(self) -> None:
+        """End every stream (their threads see it within their poll interval)."""
+        self.closed = True
+        for client in self._clients:
+            client.dropped = True
+
+    def publish(self, appliance: str, event: str, data: Any) -> None:
+        clients = [c for c in self._clients if c.wants(appliance, event)]
+        if not clients or self.closed:
+            return
+        rendered = frame(event, data)
+        for client in clients:
+            client.offer(rendered)
+
+    # -- the bridge's listener ------------------------------------------------------------
+
+    def values_changed(self, appliance: Any, changes: list) -> None:
+        if not any(c.appliance == appliance.name for c in self._clients):
+            return  # nobody looks: nothing to render
+        for change in changes:
+            self.publish(appliance.name, "value", value_row(change.feature, change.value).to_json())
+
+    def connection_changed(self, appliance: Any) -> None:
+        if not self._clients:
+            return
+        self.publish(appliance.name, "connection", connection_of(appliance).to_json())
+
+    def answered(self, appliance: Any, response: dict[str, Any]) -> None:
+        self.publish(appliance.name, "answer", response)

@@ -1,0 +1,108 @@
+"""What every console page shares: the page around its body, escaping, links, times. Pure.
+
+Every text that is not the console's own goes through `esc` (html.escape,
+quotes included). Pages hold no script and no style of their own: one CSS
+file and one JavaScript file come from /static/, as the Content-Security-Policy
+(security.HEADERS) demands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+STYLESHEET = "/static/console.css"
+SCRIPT = "/static/console.js"
+
+
+def esc(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def appliance_url(name: str, suffix: str = "") -> str:
+    """The console's address of an appliance (`suffix`: "/log", "/runs", …), its name percent-encoded."""
+    return f"/appliance/{quote(name, safe='')}{suffix}"
+
+
+def iso(unix: float | None) -> str | None:
+    if unix is None:
+        return None
+    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="seconds")
+
+
+def when(unix: float | None, field: str | None = None) -> str:
+    """A time as a <time> element (UTC; the script shows it in the browser's time zone); "–" for none."""
+    attribute = f' data-field="{esc(field)}"' if field else ""
+    if unix is None:
+        return f'<time{attribute}>–</time>'
+    moment = datetime.fromtimestamp(unix, timezone.utc)
+    return (
+        f'<time{attribute} datetime="{moment.isoformat(timespec="seconds")}">'
+        f'{moment.strftime("%Y-%m-%d %H:%M:%S")} UTC</time>'
+    )
+
+
+def duration(seconds: float | None) -> str:
+    """A duration as h:mm (or m:ss under an hour)."""
+    if seconds is None:
+        return "–"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d} h" if hours else f"{minutes}:{secs:02d} min"
+
+
+def page(
+    title: str,
+    body: str,
+    *,
+    token: str,
+    kind: str,
+    appliance: str | None = None,
+    crumbs: tuple[tuple[str, str], ...] = (),
+    protected: bool = False,
+) -> str:
+    """A whole page: `body` is HTML already. `kind` names the page for the script (data-page)."""
+    data = f' data-page="{esc(kind)}"'
+    if appliance is not None:
+        data += f' data-appliance="{esc(appliance)}"'
+    trail = "".join(f' <span class="sep">/</span> <a href="{esc(href)}">{esc(text)}</a>' for text, href in crumbs)
+    logout = ""
+    if protected:
+        logout = (
+            '<form class="logout" method="post" action="/logout">'
+            f'<input type="hidden" name="token" value="{esc(token)}">'
+            '<button type="submit" id="logout-button">Log out</button></form>'
+        )
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="hcpy-token" content="{esc(token)}">'
+        f"<title>{esc(title)} · hcpy</title>"
+        f'<link rel="stylesheet" href="{STYLESHEET}">'
+        '<link rel="icon" href="data:,">'
+        f'<script src="{SCRIPT}" defer></script>'
+        f"</head><body{data}>"
+        f'<header><nav><a href="/" class="home">hcpy</a>{trail}</nav>{logout}</header>'
+        f"<main>{body}</main>"
+        "</body></html>\n"
+    )
+
+
+def bare_page(title: str, body: str) -> str:
+    """A page without session or script: login, refusals."""
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)} · hcpy</title>"
+        f'<link rel="stylesheet" href="{STYLESHEET}">'
+        '<link rel="icon" href="data:,">'
+        '</head><body data-page="bare">'
+        '<header><nav><a href="/" class="home">hcpy</a></nav></header>'
+        f"<main>{body}</main>"
+        "</body></html>\n"
+    )

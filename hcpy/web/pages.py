@@ -1,0 +1,106 @@
+"""The appliance list, one appliance's page, the login form. Pure: rendered from `snapshot` values.
+
+Elements the script (and browser tests) find carry stable attributes:
+`data-appliance` on each appliance's card, `data-field` on each of its
+connection facts, `data-group` on each group of values, `data-feature`
+(the full feature name) on each value cell.
+"""
+
+from __future__ import annotations
+
+from .html import appliance_url, esc, when
+from .snapshot import GROUPS, Connection, ValueRow
+
+STATE_WORDS = {"online": "online", "offline": "offline", "connecting": "connecting", "stopped": "stopped"}
+
+
+def connection_card(connection: Connection, link: bool = True) -> str:
+    """An appliance's connection: state and why, since when, transport, address, firmware, last message, reconnects."""
+    name = esc(connection.name)
+    title = f'<a href="{esc(appliance_url(connection.name))}" class="appliance-link">{name}</a>' if link else name
+    model = " ".join(part for part in (connection.brand, connection.model) if part)
+    kind = f" ({esc(connection.type)})" if connection.type else ""
+    reason = "connected" if connection.state == "online" else (connection.reason or "–")
+    disconnects = ", ".join(f"{esc(k)} {v}" for k, v in sorted(connection.disconnects.items())) or "none"
+    state = esc(connection.state)
+    return (
+        f'<article class="card connection" data-appliance="{name}" data-state="{state}">'
+        f'<h2>{title} <span class="badge" data-field="state">{esc(STATE_WORDS.get(connection.state, connection.state))}</span></h2>'
+        f'<p class="model">{esc(model)}{kind}</p>'
+        "<dl>"
+        f'<dt>Why</dt><dd data-field="reason">{esc(reason)}</dd>'
+        f"<dt>Since</dt><dd>{when(connection.since, 'since')}</dd>"
+        f'<dt>Transport</dt><dd data-field="transport">{esc(connection.transport.upper())}</dd>'
+        f'<dt>Address</dt><dd data-field="address">{esc(connection.address or "–")}</dd>'
+        f'<dt>Firmware</dt><dd data-field="firmware">{esc(connection.firmware or "–")}</dd>'
+        f"<dt>Last message</dt><dd>{when(connection.last_in, 'last_in')}</dd>"
+        f'<dt>Reconnects</dt><dd data-field="reconnects">{connection.reconnects}</dd>'
+        f'<dt>Ended attempts</dt><dd data-field="disconnects">{disconnects}</dd>'
+        f'<dt>Messages</dt><dd><span data-field="messages_in">{connection.messages_in}</span> in, '
+        f'<span data-field="messages_out">{connection.messages_out}</span> out</dd>'
+        "</dl>"
+        f'<p class="links"><a href="{esc(appliance_url(connection.name, "/log"))}" class="log-link">Message log</a> '
+        f'<a href="{esc(appliance_url(connection.name, "/runs"))}" class="runs-link">Runs</a></p>'
+        "</article>"
+    )
+
+
+def appliance_list(connections: list[Connection]) -> str:
+    if not connections:
+        return "<p>No appliances are bridged.</p>"
+    cards = "".join(connection_card(c) for c in connections)
+    return f'<h1>Appliances</h1><section class="cards" id="appliance-list">{cards}</section>'
+
+
+def value_row(row: ValueRow) -> str:
+    members = f' title="{esc(", ".join(row.members))}"' if row.members else ""
+    return (
+        f'<tr data-row="{esc(row.name)}">'
+        f'<th scope="row"><span class="short">{esc(row.short)}</span><small class="full">{esc(row.name)}</small></th>'
+        f'<td class="value" data-feature="{esc(row.name)}"{members}>{esc(row.value)}</td>'
+        f'<td class="unit">{esc(row.unit or "")}</td>'
+        "</tr>"
+    )
+
+
+def value_groups(groups: dict[str, list[ValueRow]]) -> str:
+    """Every group of GROUPS, an empty one hidden (the script shows it when its first value comes)."""
+    sections = []
+    for key, heading, _ in GROUPS:
+        rows = groups.get(key, [])
+        hidden = "" if rows else " hidden"
+        sections.append(
+            f'<section class="group" data-group="{key}"{hidden}><h2>{esc(heading)}</h2>'
+            f'<table class="values"><tbody data-group="{key}">{"".join(value_row(r) for r in rows)}</tbody></table></section>'
+        )
+    return f'<section id="values">{"".join(sections)}</section>'
+
+
+def appliance_page(connection: Connection, controls: str, groups: dict[str, list[ValueRow]]) -> str:
+    return (
+        f"<h1>{esc(connection.name)}</h1>"
+        f"{connection_card(connection, link=False)}"
+        f"{controls}"
+        '<section class="card answers"><h2>Last answer on T/response</h2>'
+        '<output id="last-answer" aria-live="polite">–</output></section>'
+        f"{value_groups(groups)}"
+    )
+
+
+def login_page(token: str, next_path: str, problem: str | None = None) -> str:
+    message = f'<p class="problem" id="login-problem" role="alert">{esc(problem)}</p>' if problem else ""
+    return (
+        '<h1>Log in</h1>'
+        f"{message}"
+        '<form method="post" action="/login" id="login-form" class="card">'
+        f'<input type="hidden" name="token" value="{esc(token)}">'
+        f'<input type="hidden" name="next" value="{esc(next_path)}">'
+        '<label for="login-password">Password</label>'
+        '<input type="password" name="password" id="login-password" autocomplete="current-password" required autofocus>'
+        '<button type="submit" id="login-button">Log in</button>'
+        "</form>"
+    )
+
+
+def problem_page(sentence: str) -> str:
+    return f'<h1>Not done</h1><p class="problem" role="alert">{esc(sentence)}</p><p><a href="/">Back to the appliances</a></p>'

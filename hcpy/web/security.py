@@ -1,0 +1,244 @@
+"""Who may use the console, and how a page of another site is kept from using it. No I/O.
+
+- Every browser gets a session: a random id in a cookie (HttpOnly,
+  SameSite=Strict), never shown on a page. Its token is an HMAC of that id
+  under this server's own secret, made at start and never kept: pages carry
+  the token, and every POST must send it back (header `X-Hcpy-Token` or form
+  field `token`). Another site can neither read the token nor make the
+  browser send the cookie along.
+- An Origin or Referer, when the browser sends one, must be this console.
+- Bound to loopback, the console answers only requests addressed to a
+  loopback name: a site whose DNS name an attacker points at 127.0.0.1
+  (DNS rebinding) reaches nothing.
+- With a password: a login form; the password is compared in constant time
+  and never logged or shown; a login gets a new session (whatever id the
+  browser had before is not trusted with it), which ends after `idle`
+  seconds unused or `lifetime` seconds in all; wrong passwords are counted,
+  and past `MAX_FAILURES` a minute every login waits until the minute is over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlsplit
+
+TOKEN_HEADER = "X-Hcpy-Token"
+TOKEN_FIELD = "token"
+IDLE = 12 * 3600.0  # a logged-in session unused this long ends
+LIFETIME = 7 * 86400.0  # and every one ends this long after its login
+MAX_SESSIONS = 256  # logged-in sessions kept; the oldest goes first
+MAX_FAILURES = 10  # wrong passwords a minute before logins wait
+FAILURE_WINDOW = 60.0
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+
+# Sent with every answer. No inline script anywhere (JavaScript comes from
+# /static/), no framing, no guessing of content types.
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+class Refused(Exception):
+    """A request the console does not serve: the HTTP status and a sentence saying why."""
+
+    def __init__(self, status: int, sentence: str):
+        super().__init__(sentence)
+        self.status = status
+        self.sentence = sentence
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who sent a request: the session it belongs to (new when it brought none), and whether it is logged in."""
+
+    session: str
+    new: bool
+    logged_in: bool
+
+
+@dataclass
+class _Login:
+    started: float
+    used: float
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def open_to_network(host: str, password: str | None) -> bool:
+    """Whether a console on `host` lets anyone who reaches it drive the appliances."""
+    return not password and not is_loopback(host)
+
+
+def _host_name(host_header: str) -> str:
+    """The name in a Host header, without its port."""
+    value = host_header.strip()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class Guard:
+    """The console's sessions and checks; one per server, shared by its request threads."""
+
+    def __init__(
+        self,
+        password: str | None = None,
+        loopback: bool = True,
+        port: int = 0,
+        *,
+        idle: float = IDLE,
+        lifetime: float = LIFETIME,
+        clock: Callable[[], float] = time.time,
+    ):
+        # Only a digest is kept: compared in constant time whatever the lengths.
+        self._password = hashlib.sha256(password.encode("utf-8")).digest() if password else None
+        self.loopback = loopback
+        # Browsers send a host's cookies to each of its ports: one cookie per console.
+        self.cookie_name = f"hcpy_session_{port}" if port else "hcpy_session"
+        self.idle = idle
+        self.lifetime = lifetime
+        self.clock = clock
+        self._secret = secrets.token_bytes(32)
+        self._logins: dict[str, _Login] = {}
+        self._failures: list[float] = []
+        self._lock = threading.Lock()  # the console's request threads share the sessions
+
+    @property
+    def protected(self) -> bool:
+        """Whether the console asks for a password."""
+        return self._password is not None
+
+    # -- each request ---------------------------------------------------------
+
+    def check_host(self, host_header: str | None) -> None:
+        """Refuse a request addressed to another name than a loopback one, when bound to loopback.
+
+        A page of a site whose name was made to resolve to 127.0.0.1 sends
+        that name: it must not be served.
+        """
+        if not self.loopback or not host_header:
+            return
+        if not is_loopback(_host_name(host_header)):
+            raise Refused(
+                403,
+                f"this console listens on loopback and answers only to 127.0.0.1 or localhost, not to {host_header[:100]}",
+            )
+
+    def visitor(self, cookie_header: str | None) -> Visitor:
+        """The session a request belongs to; a new one when it brought none (or none well formed)."""
+        session = self._cookie(cookie_header)
+        if session is None:
+            return Visitor(secrets.token_urlsafe(32), new=True, logged_in=False)
+        return Visitor(session, new=False, logged_in=self._logged_in(session))
+
+    def token(self, session: str) -> str:
+        """The token a session's pages carry and its POSTs send back."""
+        return hmac.new(self._secret, session.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def needs_login(self, visitor: Visitor) -> bool:
+        return self.protected and not visitor.logged_in
+
+    def check_post(self, visitor: Visitor, sent: str | None, origin: str | None, referer: str | None, host: str | None) -> None:
+        """Refuse a state-changing request that does not come from this console's own pages."""
+        where = origin if origin is not None else referer
+        if where is not None and not self._same_site(where, host):
+            shown = where[:100] if where != "null" else "a page with no origin (a sandbox, a file or a redirect)"
+            raise Refused(403, f"refused: the request comes from {shown}, not from this console")
+        if visitor.new or not sent:
+            raise Refused(403, "refused: the request carries no console token; reload the console's page and try again")
+        if not hmac.compare_digest(sent.encode("utf-8", "replace"), self.token(visitor.session).encode("ascii")):
+            raise Refused(403, "refused: the console token does not belong to this session; reload the page and try again")
+
+    def cookie(self, session: str, expire: bool = False) -> str:
+        """The Set-Cookie value for `session` (or one that removes it)."""
+        value = f"{self.cookie_name}={'' if expire else session}; Path=/; HttpOnly; SameSite=Strict"
+        return value + ("; Max-Age=0" if expire else "")
+
+    # -- logging in -------------------------------------------------------------
+
+    def login(self, visitor: Visitor, password: str) -> str:
+        """A new logged-in session for the right password; Refused otherwise."""
+        now = self.clock()
+        given = hashlib.sha256(password.encode("utf-8", "replace")).digest()
+        with self._lock:
+            self._failures = [t for t in self._failures if now - t < FAILURE_WINDOW]
+            if len(self._failures) >= MAX_FAILURES:
+                wait = FAILURE_WINDOW - (now - self._failures[0])
+                raise Refused(429, f"too many wrong passwords; try again in {max(1, round(wait))} s")
+            if self._password is None or not hmac.compare_digest(given, self._password):
+                self._failures.append(now)
+                raise Refused(403, "wrong password")
+            self._logins.pop(visitor.session, None)
+            session = secrets.token_urlsafe(32)
+            self._logins[session] = _Login(now, now)
+            while len(self._logins) > MAX_SESSIONS:
+                self._logins.pop(next(iter(self._logins)))
+        return session
+
+    def logout(self, session: str) -> None:
+        with self._lock:
+            self._logins.pop(session, None)
+
+    def _logged_in(self, session: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            login = self._logins.get(session)
+            if login is None:
+                return False
+            if now - login.used > self.idle or now - login.started > self.lifetime:
+                del self._logins[session]
+                return False
+            login.used = now
+            return True
+
+    # -- pieces ------------------------------------------------------------------
+
+    def _cookie(self, header: str | None) -> str | None:
+        if not header:
+            return None
+        try:
+            jar = SimpleCookie(header)
+        except CookieError:
+            return None
+        morsel = jar.get(self.cookie_name)
+        if morsel is None or not _SESSION_ID.fullmatch(morsel.value):
+            return None
+        return morsel.value
+
+    @staticmethod
+    def _same_site(where: str, host: str | None) -> bool:
+        """Whether an Origin or Referer names this console (as the request's Host names it)."""
+        if not host or where == "null":
+            return False
+        try:
+            parts = urlsplit(where)
+        except ValueError:
+            return False
+        return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()

@@ -1,0 +1,469 @@
+"""The console's HTTP server: `ConsoleServer(bridge, host, port, password)`, started beside the bridge.
+
+A `ThreadingHTTPServer` in a daemon thread; each request on a thread of its
+own. Routes:
+
+    GET  /                              the appliances
+    GET  /appliance/<name>              one appliance: connection, controls, values (live)
+    GET  /appliance/<name>/controls     its controls alone (the page's script refreshes them)
+    POST /appliance/<name>/command      a command, through exactly the MQTT command path; answers hcpy's T/response
+    GET  /appliance/<name>/log          the message log, filtered
+    GET  /appliance/<name>/log.jsonl    the same as JSON Lines, to download
+    GET  /appliance/<name>/runs         finished runs with a chart of energy and water
+    GET  /events[?appliance=<name>]     server-sent events (events.py)
+    GET  /login, POST /login, POST /logout
+    GET  /healthz, /metrics             health.report, metrics.render (no login: probes and scrapers)
+    GET  /static/<file>                 console.css, console.js
+
+Who may do what is `security.Guard`'s; the pages are rendered by the pure
+modules (pages, control_panel, log_page, runs_page) from `snapshot` values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import socket
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from ..mqtt.bridge import Bridge
+from . import health, metrics
+from .answers import Answers, new_transaction
+from .commands import NotACommand, command_of, with_transaction
+from .control_panel import control_panel
+from .events import KEEP_ALIVE, RETRY, EventHub, TooManyClients, frame
+from .html import appliance_url, bare_page, page
+from .log_page import LogFilter, json_lines, log_page, selected
+from .pages import appliance_list, appliance_page, login_page, problem_page
+from .runs_page import runs_page
+from .security import HEADERS, TOKEN_FIELD, TOKEN_HEADER, Guard, Refused, Visitor, is_loopback, open_to_network
+from .snapshot import connection_of, controls_of, value_rows
+
+log = logging.getLogger("hcpy.web")
+
+MAX_BODY = 64 * 1024  # a command is at most a few kB (--max_command_bytes)
+REQUEST_TIMEOUT = 30.0  # seconds a request (or an event stream's write) may stall
+KEEP_ALIVE_INTERVAL = 15.0
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+_STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+class ConsoleServer:
+    """The web console of `bridge` on host:port (0: a free port; `port` then says which)."""
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        password: str | None = None,
+        *,
+        keep_alive: float = KEEP_ALIVE_INTERVAL,
+    ):
+        self.bridge = bridge
+        self.host = host
+        self.requested_port = port
+        self._password = password or None
+        self.keep_alive = keep_alive
+        self.poll = min(0.5, keep_alive)  # how soon an event stream notices the end
+        self.events = EventHub()
+        self.answers = Answers()
+        self.guard: Guard | None = None
+        self.stopping = threading.Event()
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self.static = _static_files()
+
+    @property
+    def port(self) -> int:
+        """The port bound (after `start`)."""
+        return self._httpd.server_address[1] if self._httpd is not None else self.requested_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def answer_timeout(self) -> float:
+        """How long a posted command waits for its answer: the appliance's time to answer, and a second."""
+        return self.bridge.settings.request_timeout + 1.0
+
+    def start(self) -> ConsoleServer:
+        """Bind and serve; OSError when the address cannot be bound (the port is taken)."""
+        server_class = _HttpServer6 if ":" in self.host else _HttpServer
+        self._httpd = server_class((self.host, self.requested_port), _Handler)
+        self._httpd.console = self
+        self.guard = Guard(self._password, loopback=is_loopback(self.host), port=self.port)
+        self.bridge.add_listener(self.events)
+        self.bridge.add_listener(self.answers)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.2,), name="web-console", daemon=True)
+        self._thread.start()
+        log.info("web console on %s%s", self.url, " (password protected)" if self._password else "")
+        if open_to_network(self.host, self._password):
+            log.warning(
+                "the web console on %s is open to the network without a password: anyone who reaches it can "
+                "drive the appliances; set http_password (or HCPY_HTTP_PASSWORD), or keep http_host 127.0.0.1",
+                self.url,
+            )
+        return self
+
+    def stop(self) -> None:
+        """End every event stream, stop serving, let the port go."""
+        self.stopping.set()
+        self.events.close()
+        if self._httpd is None:
+            return
+        self.bridge.remove_listener(self.events)
+        self.bridge.remove_listener(self.answers)
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+    def appliance(self, name: str) -> Any:
+        return next((a for a in self.bridge.appliances if a.name == name), None)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True  # an open event stream must not hold up the end
+    console: ConsoleServer
+
+
+class _HttpServer6(_HttpServer):
+    address_family = socket.AF_INET6
+
+
+def _static_files() -> dict[str, tuple[bytes, str, str]]:
+    """The console's CSS and JavaScript (package data), read once: (body, content type, ETag)."""
+    files = {}
+    folder = resources.files("hcpy.web").joinpath("static")
+    for item in folder.iterdir():
+        suffix = "." + item.name.rsplit(".", 1)[-1] if "." in item.name else ""
+        if item.is_file() and suffix in STATIC_TYPES:
+            body = item.read_bytes()
+            files[item.name] = (body, STATIC_TYPES[suffix], '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return files
+
+
+def _read_snapshot(read):
+    """`read()` again when an appliance's thread changed a dict it was going through."""
+    for _ in range(4):
+        try:
+            return read()
+        except RuntimeError:
+            continue
+    return read()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HttpServer
+    server_version = "hcpy-console"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def console(self) -> ConsoleServer:
+        return self.server.console
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        # The path only: bodies (a password) are never logged.
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        self._cookie: str | None = None
+        try:
+            self._route(method)
+        except Refused as exc:
+            if method == "POST":
+                self.close_connection = True  # its body may be unread
+            self._refuse(exc)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
+        except Exception:  # noqa: BLE001 - one request's bug must not end the console
+            log.exception("web console: %s %s failed", method, urlsplit(self.path).path)
+            self.close_connection = True
+            try:
+                self._send(500, b"the console failed to answer; see hc2mqtt's log\n", "text/plain; charset=utf-8")
+            except OSError:
+                pass
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None,
+              content_length: bool = True) -> None:  # fmt: skip
+        self.send_response(status)
+        fields = {**HEADERS, "Content-Type": content_type, "Cache-Control": "no-store", **(headers or {})}
+        if content_length:
+            fields["Content-Length"] = str(len(body))
+        for name, value in fields.items():
+            self.send_header(name, value)
+        if self._cookie is not None:
+            self.send_header("Set-Cookie", self._cookie)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _html(self, status: int, text: str) -> None:
+        self._send(status, text.encode("utf-8"), "text/html; charset=utf-8")
+
+    def _json(self, status: int, data: Any) -> None:
+        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+
+    def _redirect(self, location: str) -> None:
+        self._send(303, b"", "text/plain; charset=utf-8", {"Location": location})
+
+    def _refuse(self, exc: Refused) -> None:
+        if self._wants_json:
+            self._json(exc.status, {"status": "error", "error": exc.sentence, "code": exc.status})
+        else:
+            self._html(exc.status, bare_page("Not done", problem_page(exc.sentence)))
+
+    @property
+    def _wants_json(self) -> bool:
+        return self.command == "POST" and urlsplit(self.path).path.endswith("/command")
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _route(self, method: str) -> None:
+        console = self.console
+        guard = console.guard
+        assert guard is not None
+        parts = urlsplit(self.path)
+        segments = [unquote(s) for s in parts.path.split("/")[1:]]
+        query = parse_qs(parts.query, keep_blank_values=True)
+        guard.check_host(self.headers.get("Host"))
+
+        # Open to probes and scrapers, and what every page needs.
+        if method == "GET" and segments and segments[0] in ("static", "healthz", "metrics"):
+            return self._public(segments)
+
+        visitor = guard.visitor(self.headers.get("Cookie"))
+        if visitor.new:
+            self._cookie = guard.cookie(visitor.session)
+        posted: dict[str, Any] = {}
+        if method == "POST":
+            posted = self._body()
+            sent = self.headers.get(TOKEN_HEADER) or _text(posted.get(TOKEN_FIELD))
+            guard.check_post(visitor, sent, self.headers.get("Origin"), self.headers.get("Referer"), self.headers.get("Host"))
+
+        if segments == ["login"]:
+            return self._login(method, visitor, query, posted)
+        if segments == ["logout"] and method == "POST":
+            guard.logout(visitor.session)
+            self._cookie = guard.cookie(visitor.session, expire=True)
+            return self._redirect("/login" if guard.protected else "/")
+        if guard.needs_login(visitor):
+            if method == "GET" and segments != ["events"]:
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                return self._redirect("/login?next=" + quote(target, safe="/"))
+            raise Refused(403, "log in to the console first")
+
+        token = guard.token(visitor.session)
+        if method == "GET":
+            if segments in ([""], []):
+                connections = [connection_of(a) for a in console.bridge.appliances]
+                return self._page("Appliances", appliance_list(connections), token, "list")
+            if segments == ["events"]:
+                return self._events(query)
+            if len(segments) in (2, 3) and segments[0] == "appliance":
+                return self._appliance_get(segments[1], segments[2] if len(segments) == 3 else "", query, token)
+        elif method == "POST" and len(segments) == 3 and segments[0] == "appliance" and segments[2] == "command":
+            return self._command(segments[1], posted)
+        raise Refused(404 if method == "GET" else 405, f"the console has no {method} {parts.path[:100]}")
+
+    def _page(self, title: str, body: str, token: str, kind: str, appliance: str | None = None) -> None:
+        crumbs: tuple[tuple[str, str], ...] = ()
+        if appliance is not None:
+            crumbs = ((appliance, appliance_url(appliance)),)
+        protected = self.console.guard.protected if self.console.guard else False
+        self._html(200, page(title, body, token=token, kind=kind, appliance=appliance, crumbs=crumbs, protected=protected))
+
+    def _public(self, segments: list[str]) -> None:
+        bridge = self.console.bridge
+        if segments == ["healthz"]:
+            status, report = health.report(bridge)
+            return self._json(status, report)
+        if segments == ["metrics"]:
+            body, content_type = metrics.render(bridge)
+            return self._send(200, body, content_type)
+        name = segments[1] if len(segments) == 2 else ""
+        found = self.console.static.get(name) if _STATIC_NAME.fullmatch(name) else None
+        if found is None:
+            raise Refused(404, "no such file")
+        body, content_type, etag = found
+        headers = {"Cache-Control": "no-cache", "ETag": etag}
+        if self.headers.get("If-None-Match") == etag:
+            return self._send(304, b"", content_type, headers, content_length=False)
+        self._send(200, body, content_type, headers)
+
+    def _appliance_get(self, name: str, view: str, query: dict[str, list[str]], token: str) -> None:
+        appliance = self.console.appliance(name)
+        if appliance is None:
+            raise Refused(404, f"no appliance is named {name[:100]}")
+        if view == "":
+            body = _read_snapshot(lambda: appliance_page(
+                connection_of(appliance), self._controls(appliance, token), value_rows(appliance.state)))  # fmt: skip
+            return self._page(name, body, token, "appliance", name)
+        if view == "controls":
+            return self._html(200, _read_snapshot(lambda: self._controls(appliance, token)))
+        if view in ("log", "log.jsonl"):
+            log_filter = LogFilter.from_query(query)
+            everything = [entry.to_json() for entry in appliance.connection.journal.entries()]
+            entries = selected(everything, log_filter)
+            if view == "log":
+                return self._page(f"{name}: messages", log_page(name, entries, log_filter, len(everything)), token, "log", name)
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            filename = re.sub(r"[^A-Za-z0-9._-]", "_", name) + f"-messages-{stamp}.jsonl"
+            return self._send(200, json_lines(entries), "application/x-ndjson; charset=utf-8",
+                              {"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
+        if view == "runs":
+            records, problem = [], None
+            if appliance.runs is not None:
+                try:
+                    records = appliance.runs.store.history()
+                except (OSError, ValueError) as exc:
+                    problem = f"{appliance.runs.store.history_path} cannot be read ({exc})"
+            body = runs_page(name, records, appliance.runs is not None, problem)
+            return self._page(f"{name}: runs", body, token, "runs", name)
+        raise Refused(404, f"the console has no page {view[:60]} for {name[:100]}")
+
+    def _controls(self, appliance: Any, token: str) -> str:
+        return control_panel(appliance.name, controls_of(appliance.state), token, appliance.connection.online)
+
+    # -- requests with a body --------------------------------------------------------------
+
+    def _body(self) -> dict[str, Any]:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise Refused(400, "the request's Content-Length is no number") from None
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise Refused(413, f"the request is larger than the console takes ({MAX_BODY:,} bytes)")
+        raw = self.rfile.read(length) if length > 0 else b""
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(400, "the request is not UTF-8") from None
+        if kind == "application/json":
+            try:
+                data = json.loads(text) if text.strip() else {}
+            except ValueError as exc:
+                raise Refused(400, f"the request is not JSON ({exc})") from None
+            if not isinstance(data, dict):
+                raise Refused(400, "the request must be a JSON object")
+            return data
+        if kind in ("application/x-www-form-urlencoded", ""):
+            return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        raise Refused(415, "send the request as JSON or as a form (application/x-www-form-urlencoded)")
+
+    def _login(self, method: str, visitor: Visitor, query: dict[str, list[str]], posted: dict[str, Any]) -> None:
+        guard = self.console.guard
+        next_path = _local(_text(posted.get("next")) if method == "POST" else (query.get("next") or ["/"])[0])
+        if not guard.protected:
+            return self._redirect(next_path)
+        token = guard.token(visitor.session)
+        if method == "GET":
+            if visitor.logged_in:
+                return self._redirect(next_path)
+            return self._html(200, bare_page("Log in", login_page(token, next_path)))
+        try:
+            session = guard.login(visitor, _text(posted.get("password")))
+        except Refused as exc:
+            return self._html(exc.status, bare_page("Log in", login_page(token, next_path, exc.sentence)))
+        self._cookie = guard.cookie(session)
+        return self._redirect(next_path)
+
+    def _command(self, name: str, posted: dict[str, Any]) -> None:
+        """Submit a command as if published on its topic; answer with what hcpy published on T/response."""
+        appliance = self.console.appliance(name)
+        if appliance is None:
+            raise Refused(404, f"no appliance is named {name[:100]}")
+        topic = None
+        try:
+            topic, body = command_of(posted)
+            transaction = new_transaction()
+            payload = json.dumps(with_transaction(body, transaction), ensure_ascii=False).encode("utf-8")
+        except NotACommand as exc:
+            return self._json(400, {"command": str(topic) if topic else None, "status": "error", "error": str(exc), "code": 400})
+        answers = self.console.answers
+        pending = answers.expect(appliance.name, transaction)
+        try:
+            appliance.submit_command(topic, payload)
+            answer = pending.wait(self.console.answer_timeout)
+        finally:
+            answers.forget(pending)
+        if answer is None:
+            seconds = self.console.answer_timeout
+            return self._json(504, {"command": str(topic), "status": "error", "code": 504, "transaction": transaction,
+                                    "error": f"hcpy published no answer to this command on {appliance.topics.response} "
+                                             f"within {seconds:g} s; see hc2mqtt's log"})  # fmt: skip
+        return self._json(200, answer)
+
+    # -- the event stream -------------------------------------------------------------------
+
+    def _events(self, query: dict[str, list[str]]) -> None:
+        console = self.console
+        name = (query.get("appliance") or [None])[0]
+        appliance = console.appliance(name) if name is not None else None
+        if name is not None and appliance is None:
+            raise Refused(404, f"no appliance is named {name[:100]}")
+        try:
+            client = console.events.subscribe(name)
+        except TooManyClients as exc:
+            raise Refused(503, str(exc)) from None
+        try:
+            self.close_connection = True
+            self.send_response(200)
+            for header, value in {**HEADERS, "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
+                                  "X-Accel-Buffering": "no", "Connection": "close"}.items():  # fmt: skip
+                self.send_header(header, value)
+            if self._cookie is not None:
+                self.send_header("Set-Cookie", self._cookie)
+            self.end_headers()
+            hello = connection_of(appliance).to_json() if appliance is not None else {}
+            self.wfile.write(RETRY + frame("ready", hello))
+            quiet = 0.0
+            while not client.dropped and not console.stopping.is_set():
+                data = client.next(console.poll)
+                if data is None:
+                    quiet += console.poll
+                    if quiet >= console.keep_alive:
+                        self.wfile.write(KEEP_ALIVE)
+                        quiet = 0.0
+                    continue
+                chunks = [data]
+                while len(chunks) < 100 and (more := client.next(0)) is not None:
+                    chunks.append(more)
+                self.wfile.write(b"".join(chunks))
+                quiet = 0.0
+        except OSError:
+            pass  # the page went away
+        finally:
+            console.events.unsubscribe(client)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _local(path: str) -> str:
+    """Where to go after logging in: a path of this console only."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path or any(ord(c) < 0x20 for c in path):
+        return "/"
+    return path

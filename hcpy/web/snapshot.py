@@ -1,0 +1,303 @@
+"""What the console's pages show, read from the bridge at one moment: plain values, no live objects.
+
+`connection_of` reads an appliance's connection (its `ConnectionStats` and
+`Journal`, hcpy.appliance.observed); `value_rows` its values, grouped as the
+profile groups features (`Kind`), with units and enumeration members;
+`controls_of` what can be commanded now (programs and their options within
+their live limits, the program commands, writable settings). The pages
+render these; the event stream sends the same rows as they change.
+Nothing here reads an appliance's key or IV: they are not on the objects read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..appliance import names
+from ..appliance.controls import is_control, startable, usable
+from ..appliance.model import Feature, Kind, Limits, Program, ValueKind
+from ..appliance.programs import delay_option
+from ..appliance.state import ApplianceState
+from ..mqtt.discovery import UNITS
+
+# How values are grouped on a page: (key, heading, the kinds it holds). What
+# no group names goes to "other".
+GROUPS: tuple[tuple[str, str, tuple[Kind, ...]], ...] = (
+    ("status", "Status", (Kind.STATUS,)),
+    ("program", "Programs", (Kind.ACTIVE_PROGRAM, Kind.SELECTED_PROGRAM, Kind.PROGRAM)),
+    ("option", "Options", (Kind.OPTION,)),
+    ("setting", "Settings", (Kind.SETTING,)),
+    ("event", "Events", (Kind.EVENT,)),
+    ("other", "Other", ()),
+)
+_GROUP_OF_KIND = {kind: key for key, _, kinds in GROUPS for kind in kinds}
+PROGRAM_COMMANDS = {"pause": names.PAUSE_PROGRAM, "resume": names.RESUME_PROGRAM, "abort": names.ABORT_PROGRAM}
+
+
+# -- the connection ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One appliance's connection, as the appliance list shows it."""
+
+    name: str
+    brand: str
+    model: str
+    type: str
+    state: str  # connecting / online / offline / stopped
+    since: float | None  # unix time the state began
+    reason: str | None
+    transport: str
+    address: str
+    firmware: str | None
+    ha_id: str | None
+    last_in: float | None  # unix time of the last message from the appliance
+    last_out: float | None
+    messages_in: int
+    messages_out: int
+    connects: int
+    disconnects: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reconnects(self) -> int:
+        """Connections after the first that came online."""
+        return max(0, self.connects - 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "since": self.since,
+            "reason": self.reason,
+            "transport": self.transport,
+            "address": self.address,
+            "firmware": self.firmware,
+            "last_in": self.last_in,
+            "messages_in": self.messages_in,
+            "messages_out": self.messages_out,
+            "connects": self.connects,
+            "reconnects": self.reconnects,
+            "disconnects": self.disconnects,
+        }
+
+
+def connection_of(appliance: Any) -> Connection:
+    """`appliance` (an `ApplianceBridge`) as the appliance list shows it."""
+    stats = appliance.connection.stats
+    journal = appliance.connection.journal
+    description = appliance.state.profile.description
+    return Connection(
+        name=appliance.name,
+        brand=description.brand,
+        model=description.model,
+        type=description.type,
+        state=stats.state,
+        since=stats.since,
+        reason=stats.reason,
+        transport=stats.transport,
+        address=stats.address,
+        firmware=stats.firmware,
+        ha_id=stats.ha_id,
+        last_in=journal.last_in_at,
+        last_out=journal.last_out_at,
+        messages_in=journal.messages_in,
+        messages_out=journal.messages_out,
+        connects=stats.connects,
+        disconnects=dict(stats.disconnects),
+    )
+
+
+# -- values --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    """One value as a page shows it."""
+
+    name: str  # the full feature name
+    short: str
+    group: str  # a key of GROUPS
+    value: str
+    unit: str | None
+    members: tuple[str, ...]  # an enumeration's member names, in order
+
+    def to_json(self) -> dict[str, Any]:
+        return {"feature": self.name, "short": self.short, "group": self.group, "value": self.value,
+                "unit": self.unit, "members": list(self.members)}  # fmt: skip
+
+
+def group_of(feature: Feature) -> str:
+    return _GROUP_OF_KIND.get(feature.kind, "other")
+
+
+def unit_of(feature: Feature) -> str | None:
+    unit = UNITS.get(feature.content_type) if feature.content_type is not None else None
+    return unit.unit if unit is not None else None
+
+
+def shown(value: Any) -> str:
+    """A value as MQTT carries it: the member name, True/False, the number, JSON for structures."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return str(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def value_row(feature: Feature, value: Any) -> ValueRow:
+    members = tuple(feature.enum.members.values()) if feature.enum is not None else ()
+    return ValueRow(feature.name, feature.short_name, group_of(feature), shown(value), unit_of(feature), members)
+
+
+def value_rows(state: ApplianceState) -> dict[str, list[ValueRow]]:
+    """Every value the appliance reported, by group (GROUPS' order), by name within each."""
+    groups: dict[str, list[ValueRow]] = {key: [] for key, _, _ in GROUPS}
+    features = state.profile.features
+    for uid, value in list(state.values.items()):
+        feature = features.get(uid)
+        if feature is not None:
+            groups[group_of(feature)].append(value_row(feature, value))
+    for rows in groups.values():
+        rows.sort(key=lambda row: row.name)
+    return groups
+
+
+# -- controls --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """A value a user may give: an option of a program, or a setting."""
+
+    name: str  # the full feature name
+    short: str
+    kind: str  # enum / boolean / number / string
+    value: str  # what the field holds to begin with ("" for nothing)
+    members: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    unit: str | None = None
+    usable: bool = True  # whether the appliance takes it now
+
+
+@dataclass(frozen=True)
+class ProgramChoice:
+    name: str
+    short: str
+    options: tuple[Field, ...]
+    delay: str | None  # the option a delayed start goes through, if any
+
+
+@dataclass(frozen=True)
+class Controls:
+    programs: tuple[ProgramChoice, ...]
+    selected: str | None  # the program selected on the appliance
+    active: str | None  # the program under way
+    can_start: bool  # whether "start the selected program" would be sent now
+    commands: dict[str, bool]  # pause / resume / abort -> usable now (absent: the appliance has none)
+    settings: tuple[Field, ...]
+
+
+def field_of(feature: Feature, limits: Limits, current: Any, enum: Any = None, usable_now: bool = True) -> Field:
+    """The field for `feature` within `limits`; `current` is what it holds to begin with (None: nothing)."""
+    enum = enum or feature.enum
+    value = "" if current is None else shown(current)
+    if enum is not None:
+        return Field(feature.name, feature.short_name, "enum", value, tuple(enum.members.values()), usable=usable_now)
+    kind = feature.value_kind
+    if kind is ValueKind.BOOLEAN:
+        value = {"true": "True", "1": "True", "on": "True", "false": "False", "0": "False", "off": "False"}.get(value.lower(), value)
+        return Field(feature.name, feature.short_name, "boolean", value, ("True", "False"), usable=usable_now)
+    if kind in (ValueKind.INTEGER, ValueKind.NUMBER):
+        bounded = feature.bounded(limits)
+        step = bounded.step if isinstance(bounded.step, (int, float)) else (1 if kind is ValueKind.INTEGER else None)
+        return Field(feature.name, feature.short_name, "number", value, min=_number(bounded.min), max=_number(bounded.max),
+                     step=_number(step), unit=unit_of(feature), usable=usable_now)  # fmt: skip
+    return Field(feature.name, feature.short_name, "string", value, usable=usable_now)
+
+
+def controls_of(state: ApplianceState) -> Controls:
+    profile = state.profile
+    selected = state.program(Kind.SELECTED_PROGRAM)
+    active = state.program(Kind.ACTIVE_PROGRAM)
+    programs = []
+    for program in sorted(profile.programs.values(), key=lambda p: p.name):
+        if program.uid not in profile.features or not state.limits[program.uid].available:
+            continue
+        programs.append(_program_choice(state, program, program is selected or program is active))
+    commands = {}
+    for verb, name in PROGRAM_COMMANDS.items():
+        feature = profile.by_name(name)
+        if feature is not None:
+            commands[verb] = usable(state, feature)
+    settings = []
+    for feature in sorted(profile.features.values(), key=lambda f: f.name):
+        if feature.kind is Kind.SETTING and is_control(profile, feature):
+            limits = state.limits[feature.uid]
+            settings.append(field_of(feature, limits, state.values.get(feature.uid), usable_now=usable(state, feature)))
+    return Controls(
+        programs=tuple(programs),
+        selected=selected.name if selected else None,
+        active=active.name if active else None,
+        can_start=startable(state),
+        commands=commands,
+        settings=_distinct(settings),
+    )
+
+
+def _program_choice(state: ApplianceState, program: Program, in_charge: bool) -> ProgramChoice:
+    """A program with the options a user may give it: those it lets be written, within its own limits.
+
+    Its delay options are left to the delayed start. Values to begin with
+    are the appliance's own while the program is in charge, else its defaults.
+    """
+    profile = state.profile
+    delay = delay_option(state, program)
+    fields = []
+    for uid, option in program.options.items():
+        feature = profile.features.get(uid)
+        if feature is None or feature.name in names.DELAY_OPTIONS:
+            continue
+        limits = state.program_limits[(program.uid, uid)].over(state.limits[uid])
+        if not limits.access.writable:
+            continue
+        current = state.values.get(uid) if in_charge else None
+        if current is None and limits.default is not None:
+            current = _default(feature, limits.default, option.enum)
+        fields.append(field_of(feature, limits, current, option.enum, usable_now=limits.available))
+    fields.sort(key=lambda f: f.name)
+    return ProgramChoice(program.name, program.name.rsplit(".", 1)[-1], _distinct(fields), delay.name if delay else None)
+
+
+def _distinct(fields: list[Field]) -> tuple[Field, ...]:
+    """The fields, those whose short names collide (IDos1.Active, IDos2.Active) labelled by their last two parts."""
+    counts = Counter(f.short for f in fields)
+    return tuple(replace(f, short=".".join(f.name.split(".")[-2:])) if counts[f.short] > 1 else f for f in fields)
+
+
+def _default(feature: Feature, default: Any, enum: Any) -> Any:
+    """A profile's default as a field shows it: an enumeration's member name rather than its number."""
+    enum = enum or feature.enum
+    if enum is not None and isinstance(default, (int, str)):
+        try:
+            return enum.members.get(int(default), default)
+        except ValueError:
+            return default
+    return default
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            return float(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+    return value

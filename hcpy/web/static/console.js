@@ -1,0 +1,317 @@
+// hcpy's web console: live updates (server-sent events), the controls, local times.
+// No framework and no build step; served from the package, as the page's
+// Content-Security-Policy wants (no inline script).
+"use strict";
+
+(() => {
+  const body = document.body;
+  const kind = body.dataset.page;
+  const appliance = kind === "appliance" ? body.dataset.appliance : undefined;
+  const meta = document.querySelector('meta[name="hcpy-token"]');
+  const token = meta ? meta.content : "";
+  // Values whose change may change what the controls offer.
+  const CONTROL_INPUTS = new Set([
+    "BSH.Common.Status.OperationState",
+    "BSH.Common.Setting.PowerState",
+    "BSH.Common.Status.RemoteControlStartAllowed",
+    "BSH.Common.Status.DoorState",
+  ]);
+  const replies = {}; // output id -> [text, status]: kept when the controls are redrawn
+
+  // -- times ------------------------------------------------------------------------------
+
+  function showTime(element, date) {
+    element.setAttribute("datetime", date.toISOString());
+    element.textContent = date.toLocaleString();
+    element.title = date.toISOString();
+  }
+
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach((element) => {
+      const date = new Date(element.getAttribute("datetime"));
+      if (!isNaN(date.getTime()) && !element.closest("table.log")) showTime(element, date);
+    });
+  }
+
+  function setTime(element, unix) {
+    if (!element) return;
+    if (unix === null || unix === undefined) {
+      element.removeAttribute("datetime");
+      element.textContent = "–";
+    } else {
+      showTime(element, new Date(unix * 1000));
+    }
+  }
+
+  // -- connection cards -------------------------------------------------------------------
+
+  function card(name) {
+    for (const element of document.querySelectorAll("article.connection")) {
+      if (element.dataset.appliance === name) return element;
+    }
+    return null;
+  }
+
+  function updateConnection(data) {
+    const element = card(data.name);
+    if (!element) return;
+    const field = (name) => element.querySelector(`[data-field="${name}"]`);
+    const text = (name, value) => {
+      const target = field(name);
+      if (target) target.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
+    };
+    element.dataset.state = data.state;
+    text("state", data.state);
+    const reason = field("reason");
+    if (reason) reason.textContent = data.state === "online" ? "connected" : data.reason || "–";
+    setTime(field("since"), data.since);
+    setTime(field("last_in"), data.last_in);
+    text("transport", (data.transport || "").toUpperCase());
+    text("address", data.address);
+    text("firmware", data.firmware);
+    text("reconnects", data.reconnects);
+    text("messages_in", data.messages_in);
+    text("messages_out", data.messages_out);
+    const ended = Object.entries(data.disconnects || {}).sort().map(([k, v]) => `${k} ${v}`).join(", ");
+    text("disconnects", ended || "none");
+    const controls = document.getElementById("controls");
+    if (controls) refreshControls();
+  }
+
+  // -- values ---------------------------------------------------------------------------------
+
+  function valueCell(name) {
+    return document.querySelector(`td[data-feature="${CSS.escape(name)}"]`);
+  }
+
+  function addRow(data) {
+    const tbody = document.querySelector(`tbody[data-group="${CSS.escape(data.group)}"]`);
+    if (!tbody) return null;
+    const row = document.createElement("tr");
+    row.dataset.row = data.feature;
+    const head = document.createElement("th");
+    head.scope = "row";
+    const short = document.createElement("span");
+    short.className = "short";
+    short.textContent = data.short;
+    const full = document.createElement("small");
+    full.className = "full";
+    full.textContent = data.feature;
+    head.append(short, full);
+    const cell = document.createElement("td");
+    cell.className = "value";
+    cell.dataset.feature = data.feature;
+    if (data.members && data.members.length) cell.title = data.members.join(", ");
+    const unit = document.createElement("td");
+    unit.className = "unit";
+    unit.textContent = data.unit || "";
+    row.append(head, cell, unit);
+    const after = Array.from(tbody.rows).find((r) => r.dataset.row > data.feature);
+    tbody.insertBefore(row, after || null);
+    const section = tbody.closest("section.group");
+    if (section) section.hidden = false;
+    return cell;
+  }
+
+  function updateValue(data) {
+    const cell = valueCell(data.feature) || addRow(data);
+    if (!cell) return;
+    cell.textContent = data.value;
+    cell.classList.remove("changed");
+    void cell.offsetWidth; // restart the highlight
+    cell.classList.add("changed");
+    if (data.group === "program" || data.group === "setting" || CONTROL_INPUTS.has(data.feature)) refreshControls();
+  }
+
+  // -- answers ----------------------------------------------------------------------------------
+
+  function describe(answer) {
+    if (!answer || typeof answer !== "object") return ["no answer", "error"];
+    if (answer.status === "ok") return [`ok (${answer.command})`, "ok"];
+    const code = answer.code !== undefined ? ` ${answer.code}` : "";
+    const name = answer.name ? ` ${answer.name}` : "";
+    return [`error${code}${name}: ${answer.error || "refused"}`, "error"];
+  }
+
+  function showReply(output, answer) {
+    if (!output) return;
+    const [text, status] = describe(answer);
+    output.textContent = text;
+    output.dataset.status = status;
+    output.title = JSON.stringify(answer);
+    if (output.id) replies[output.id] = [text, status, output.title];
+  }
+
+  function restoreReplies(root) {
+    for (const [id, [text, status, title]] of Object.entries(replies)) {
+      const output = root.querySelector(`#${CSS.escape(id)}`);
+      if (output) {
+        output.textContent = text;
+        output.dataset.status = status;
+        output.title = title;
+      }
+    }
+  }
+
+  // -- the controls -----------------------------------------------------------------------------
+
+  function showProgramOptions(root) {
+    const select = root.querySelector("#program-select");
+    if (!select) return;
+    root.querySelectorAll("fieldset.program-options").forEach((fieldset) => {
+      const chosen = fieldset.dataset.program === select.value;
+      fieldset.hidden = !chosen;
+      fieldset.disabled = !chosen;
+    });
+  }
+
+  let refreshTimer = null;
+  let refreshWanted = false;
+
+  function refreshControls() {
+    if (!appliance) return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(redrawControls, 300);
+  }
+
+  async function redrawControls() {
+    const current = document.getElementById("controls");
+    if (!current) return;
+    const focused = document.activeElement;
+    if (focused && current.contains(focused) && focused.matches("input, select, textarea")) {
+      refreshWanted = true; // not while the user is typing or choosing
+      return;
+    }
+    refreshWanted = false;
+    try {
+      const response = await fetch(`/appliance/${encodeURIComponent(appliance)}/controls`, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const template = document.createElement("template");
+      template.innerHTML = await response.text();
+      const fresh = template.content.getElementById("controls");
+      if (!fresh) return;
+      const open = Array.from(current.querySelectorAll("details[id]")).filter((d) => d.open).map((d) => d.id);
+      const raw = current.querySelector("#raw-payload")?.value;
+      restoreReplies(fresh);
+      for (const id of open) {
+        const details = fresh.querySelector(`#${CSS.escape(id)}`);
+        if (details) details.open = true;
+      }
+      if (raw !== undefined && fresh.querySelector("#raw-payload")) fresh.querySelector("#raw-payload").value = raw;
+      current.replaceWith(fresh);
+      showProgramOptions(fresh);
+      body.dataset.controls = String(Date.now());
+    } catch (error) {
+      /* the next event tries again */
+    }
+  }
+
+  document.addEventListener("focusout", () => {
+    if (refreshWanted) refreshControls();
+  });
+
+  document.addEventListener("change", (event) => {
+    if (event.target && event.target.id === "program-select") showProgramOptions(document);
+  });
+
+  function formObject(form, submitter) {
+    let data;
+    try {
+      data = new FormData(form, submitter);
+    } catch (error) {
+      data = new FormData(form);
+      if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    }
+    const object = {};
+    for (const [key, value] of data.entries()) {
+      if (key !== "token") object[key] = value;
+    }
+    return object;
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!form.classList || !form.classList.contains("command-form")) return;
+    event.preventDefault();
+    // Read before the buttons are disabled: a disabled submitter is left out of the form's data.
+    const payload = JSON.stringify(formObject(form, event.submitter));
+    const output = form.querySelector("output.reply");
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach((b) => (b.disabled = true));
+    if (output) {
+      output.textContent = "sending…";
+      output.dataset.status = "pending";
+    }
+    try {
+      // The attribute: a field named "action" shadows the form's property.
+      const response = await fetch(form.getAttribute("action"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-Hcpy-Token": token },
+        body: payload,
+      });
+      let answer;
+      try {
+        answer = await response.json();
+      } catch (error) {
+        answer = { status: "error", code: response.status, error: response.statusText };
+      }
+      showReply(output, answer);
+    } catch (error) {
+      showReply(output, { status: "error", error: `the console did not answer (${error})` });
+    } finally {
+      buttons.forEach((b) => (b.disabled = false));
+      refreshControls();
+    }
+  });
+
+  // -- the event stream ---------------------------------------------------------------------------
+
+  async function resync() {
+    // After the stream was lost, what changed meanwhile: the page as it is now.
+    try {
+      const response = await fetch(location.pathname, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      for (const id of ["values", "appliance-list"]) {
+        const now = document.getElementById(id);
+        const then = fresh.getElementById(id);
+        if (now && then) now.replaceWith(document.adoptNode(then));
+      }
+      fresh.querySelectorAll("article.connection").forEach((then) => {
+        const now = card(then.dataset.appliance);
+        if (now) now.replaceWith(document.adoptNode(then));
+      });
+      localTimes(document);
+      refreshControls();
+    } catch (error) {
+      /* the next reconnect tries again */
+    }
+  }
+
+  function listen() {
+    if (kind !== "appliance" && kind !== "list") return;
+    if (!window.EventSource) return;
+    const url = appliance ? `/events?appliance=${encodeURIComponent(appliance)}` : "/events";
+    const source = new EventSource(url);
+    let opened = false;
+    source.addEventListener("ready", () => {
+      body.dataset.live = "open";
+      if (opened) resync();
+      opened = true;
+    });
+    source.addEventListener("error", () => {
+      body.dataset.live = "closed";
+    });
+    source.addEventListener("value", (event) => updateValue(JSON.parse(event.data)));
+    source.addEventListener("connection", (event) => updateConnection(JSON.parse(event.data)));
+    source.addEventListener("answer", (event) => {
+      showReply(document.getElementById("last-answer"), JSON.parse(event.data));
+      refreshControls();
+    });
+  }
+
+  localTimes(document);
+  showProgramOptions(document);
+  listen();
+})();
