@@ -208,6 +208,10 @@ class _Handler(BaseHTTPRequestHandler):
               content_length: bool = True) -> None:  # fmt: skip
         self.send_response(status)
         fields = {**HEADERS, "Content-Type": content_type, "Cache-Control": "no-store", **(headers or {})}
+        if self.close_connection:
+            # Said, not only done: a client that reuses the connection for its
+            # next request would otherwise find it closed under that request.
+            fields["Connection"] = "close"
         if content_length:
             fields["Content-Length"] = str(len(body))
         for name, value in fields.items():
