@@ -166,6 +166,9 @@ def test_a_value_change_in_the_simulator_reaches_the_page_live(kitchen, browser)
         change = stream.wait("value", lambda d: d["feature"] == DOOR)
         members = list(bridge.appliances[0].state.profile.by_name(DOOR).enum.members.values())
         assert change == {"feature": DOOR, "short": "DoorState", "group": "status", "value": now, "unit": None, "members": members}
+        # The card (message counts, last message) follows the values, not only connects.
+        card = stream.wait("connection", lambda d: d["name"] == "dishwasher" and d["messages_in"] > hello["messages_in"])
+        assert card["state"] == "online"
         # The washer's changes go to the washer's pages only.
         sims["washer"][0].set_value(DOOR, "Open")
         washer_stream.wait("value", lambda d: d["feature"] == DOOR and d["value"] == "Open")
@@ -235,6 +238,9 @@ def test_commands_from_the_controls_reach_the_appliance_and_return_hcpys_answer(
         assert posts(sim)[-1].data == [{"uid": bridge.appliances[0].state.profile.by_name("BSH.Common.Command.AbortProgram").uid, "value": True}]
     finally:
         stream.close()
+    # A page drawn now shows the last answer, not only pages that were open for it.
+    last = browser.page("/appliance/dishwasher").by_id("last-answer")
+    assert (last.text(), last.attrs.get("data-status")) == ("ok (activeProgram)", "ok")
 
 
 def test_a_setting_and_a_raw_command_as_plain_forms(kitchen, browser):

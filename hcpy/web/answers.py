@@ -44,6 +44,9 @@ class Answers:
     def __init__(self) -> None:
         self._pending: dict[tuple[str, str], Pending] = {}
         self._lock = threading.Lock()
+        # Each appliance's last answer on T/response (the console's or any MQTT
+        # client's): what a page drawn now shows before live answers come.
+        self.last: dict[str, dict[str, Any]] = {}
 
     def expect(self, appliance: str, transaction: str) -> Pending:
         """Wait for this answer; register before submitting, since a refusal is answered at once."""
@@ -59,6 +62,8 @@ class Answers:
     # -- the bridge's listener ---------------------------------------------------------
 
     def answered(self, appliance: Any, response: dict[str, Any]) -> None:
+        if isinstance(response, dict):
+            self.last[appliance.name] = response
         transaction = response.get("transaction") if isinstance(response, dict) else None
         if not isinstance(transaction, str) or not transaction.startswith(PREFIX):
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from typing import Any
 
 from .snapshot import connection_of, value_row
@@ -25,6 +26,7 @@ QUEUE_SIZE = 512  # events a page may fall behind by before it is dropped
 MAX_CLIENTS = 64  # open streams at once
 KEEP_ALIVE = b": keep-alive\n\n"
 RETRY = b"retry: 2000\n\n"  # how soon a browser comes back after its stream ended
+CARD_INTERVAL = 1.0  # seconds between refreshes of an appliance's card while values flow
 
 
 def frame(event: str, data: Any) -> bytes:
@@ -70,6 +72,7 @@ class EventHub:
         self._clients: tuple[Client, ...] = ()
         self._lock = threading.Lock()
         self.closed = False
+        self._card_sent: dict[str, float] = {}  # appliance -> when its card was last refreshed (monotonic)
 
     def subscribe(self, appliance: str | None) -> Client:
         client = Client(appliance, self.queue_size)
@@ -108,6 +111,12 @@ class EventHub:
             return  # nobody looks: nothing to render
         for change in changes:
             self.publish(appliance.name, "value", value_row(change.feature, change.value).to_json())
+        # The card's message counts and last message time move with every
+        # value: refreshed at most once a CARD_INTERVAL, not at every value.
+        now = time.monotonic()
+        if now - self._card_sent.get(appliance.name, 0.0) >= CARD_INTERVAL:
+            self._card_sent[appliance.name] = now
+            self.publish(appliance.name, "connection", connection_of(appliance).to_json())
 
     def connection_changed(self, appliance: Any) -> None:
         if not self._clients:

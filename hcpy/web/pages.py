@@ -8,6 +8,8 @@ connection facts, `data-group` on each group of values, `data-feature`
 
 from __future__ import annotations
 
+from typing import Any
+
 from .html import appliance_url, esc, when
 from .snapshot import GROUPS, Connection, ValueRow
 
@@ -76,13 +78,28 @@ def value_groups(groups: dict[str, list[ValueRow]]) -> str:
     return f'<section id="values">{"".join(sections)}</section>'
 
 
-def appliance_page(connection: Connection, controls: str, groups: dict[str, list[ValueRow]]) -> str:
+def describe_answer(answer: dict[str, Any] | None) -> tuple[str, str]:
+    """An answer as a line and its status ("ok"/"error"), as the page's script words it (console.js describe)."""
+    if not isinstance(answer, dict):
+        return "–", ""
+    if answer.get("status") == "ok":
+        return f"ok ({answer.get('command')})", "ok"
+    code = f" {answer['code']}" if answer.get("code") is not None else ""
+    name = f" {answer['name']}" if answer.get("name") else ""
+    return f"error{code}{name}: {answer.get('error') or 'refused'}", "error"
+
+
+def appliance_page(
+    connection: Connection, controls: str, groups: dict[str, list[ValueRow]], last_answer: dict[str, Any] | None = None
+) -> str:
+    text, status = describe_answer(last_answer)
+    shown = f' data-status="{status}"' if status else ""
     return (
         f"<h1>{esc(connection.name)}</h1>"
         f"{connection_card(connection, link=False)}"
         f"{controls}"
         '<section class="card answers"><h2>Last answer on T/response</h2>'
-        '<output id="last-answer" aria-live="polite">–</output></section>'
+        f'<output id="last-answer" aria-live="polite"{shown}>{esc(text)}</output></section>'
         f"{value_groups(groups)}"
     )
 

@@ -41,8 +41,9 @@ def _shown(value: float | None, estimate: bool, reason: Any) -> str:
 
 
 def _day(iso: Any) -> str:
+    """A run's start as a bar's label: MM-DD HH:MM (UTC, as recorded), so that runs of one day differ."""
     text = str(iso or "")
-    return text[5:10] if len(text) >= 10 else text  # MM-DD
+    return text[5:16].replace("T", " ") if len(text) >= 16 else text
 
 
 def runs_page(name: str, records: list[dict[str, Any]], recorded: bool, problem: str | None = None) -> str:

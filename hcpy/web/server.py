@@ -319,8 +319,9 @@ class _Handler(BaseHTTPRequestHandler):
         if appliance is None:
             raise Refused(404, f"no appliance is named {name[:100]}")
         if view == "":
+            last = self.console.answers.last.get(name)
             body = _read_snapshot(lambda: appliance_page(
-                connection_of(appliance), self._controls(appliance, token), value_rows(appliance.state)))  # fmt: skip
+                connection_of(appliance), self._controls(appliance, token), value_rows(appliance.state), last))  # fmt: skip
             return self._page(name, body, token, "appliance", name)
         if view == "controls":
             return self._html(200, _read_snapshot(lambda: self._controls(appliance, token)))
