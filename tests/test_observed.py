@@ -60,8 +60,9 @@ def secrets_of(psk: bytes, iv: bytes | None) -> list[str]:
 # -- the pure parts ------------------------------------------------------------------------------
 
 
-def message(msg_id: int, action: Action = Action.NOTIFY, resource: str = "/ro/values", data=None, code=None):
-    return Message(7, msg_id, resource, 1, action, data, code)
+def message(msg_id: int, action: Action = Action.NOTIFY, resource: str = "/ro/values", data=None, code=None) -> str:
+    """A message's text, as the session hands it to the journal."""
+    return Message(7, msg_id, resource, 1, action, data, code).to_json()
 
 
 def test_journal_keeps_the_last_entries_oldest_first_and_counts_all():

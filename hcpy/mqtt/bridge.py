@@ -118,10 +118,13 @@ class ApplianceBridge:
         for problem in self.publisher.naming.problems:
             self.log.warning("%s", problem)
         self.discovery = Discovery(self.topics, self.publisher.naming, settings.discovery)
-        # Each program run, with its energy and water (hcpy.runs).
+        # Each program run, with its energy and water (hcpy.runs). Its topics
+        # go out as every state does, QoS 0 retained (republished at each
+        # connect): with QoS 1 here, bench/bridge.py measured a p50 latency
+        # of 5-9 ms instead of 0.4 ms at 10 appliances x 100 values/s.
         self.runs: RunRecorder | None = None
         if settings.runs_dir is not None:
-            self.runs = RunRecorder(entry, self.topics, settings.runs_dir, lambda m: link.publish(m, qos=1),
+            self.runs = RunRecorder(entry, self.topics, settings.runs_dir, link.publish,
                                     name_of=self.publisher.naming.key, discovery_prefix=settings.discovery.prefix,
                                     log=self.log)  # fmt: skip
         host = f"{entry.host}.{settings.domain_suffix}" if settings.domain_suffix else entry.host

@@ -87,9 +87,9 @@ class _Deaf:
 
 
 class Journal(Protocol):
-    """Keeps what crossed the wire (hcpy.appliance.observed.Journal): every message, "in" or "out"."""
+    """Keeps what crossed the wire (hcpy.appliance.observed.Journal): every message's text, "in" or "out"."""
 
-    def record(self, direction: str, message: Message) -> None: ...
+    def record(self, direction: str, text: str) -> None: ...
 
 
 class ReplyCallback(Protocol):
@@ -395,7 +395,7 @@ class Session:
                                    f"{len(text):,}", _resource_in(text), exc)  # fmt: skip
             return None
         if self._record is not None:
-            self._record("in", message)
+            self._record("in", text)  # the text: a string costs the garbage collector nothing
         return message
 
     def _dispatch(self, message: Message | None) -> None:
@@ -438,7 +438,7 @@ class Session:
             self.log.debug("sending %s", text)
         if self._record is not None:
             # Before it goes: its answer, recorded by the reading thread, comes after it.
-            self._record("out", message)
+            self._record("out", text)
         self.transport.send(text)
 
     def _fail_all(self, exc: ConnectionClosed) -> None:
