@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 HCPY = Path(__file__).resolve().parents[1] / "hcpy"
-FOUNDATIONS = {"hcpy.errors", "hcpy.encoding", "hcpy.files"}
+FOUNDATIONS = {"hcpy.errors", "hcpy.encoding", "hcpy.files", "hcpy.times"}
 # Layer -> the layers it may import (besides itself and the foundations).
 ALLOWED = {
     "protocol": set(),

@@ -20,7 +20,8 @@ from hcpy.mqtt import run_topics as publish
 from hcpy.runs.config import ENERGY, WATER, MeterSpec, RunConfig, parse_meter, parse_path, parse_run_config, shown_url
 from hcpy.runs.detector import RunDetector, RunEnded, RunResumed, RunStarted
 from hcpy.runs.readings import Reading, ReadingError, consumption, counter, reading, resolve
-from hcpy.runs.record import ActiveRun, RunRecord, Totals, finish, iso
+from hcpy.runs.record import ActiveRun, RunRecord, Totals, finish
+from hcpy.times import iso
 from hcpy.runs.store import RunStore
 
 OP = "BSH.Common.Status.OperationState"

@@ -16,11 +16,11 @@ import time
 from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from ..protocol.message import Message
 from ..protocol.resources import CI_AUTHENTICATION
+from ..times import iso
 
 IN, OUT = "in", "out"
 
@@ -49,13 +49,6 @@ DISCONNECT_REASONS = (
 )
 
 
-def iso(unix: float | None) -> str | None:
-    """A unix time as ISO 8601 in UTC with milliseconds (None stays None)."""
-    if unix is None:
-        return None
-    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="milliseconds")
-
-
 @dataclass(frozen=True)
 class JournalEntry:
     """One protocol message, as it crossed the wire, and when."""
@@ -70,7 +63,7 @@ class JournalEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "at": iso(self.at),
+            "at": iso(self.at, "milliseconds"),
             "unix": self.at,
             "direction": self.direction,
             "msg_id": self.msg_id,
@@ -169,7 +162,7 @@ class ConnectionStats:
     def to_json(self) -> dict[str, Any]:
         return {
             "state": self.state,
-            "since": iso(self.since),
+            "since": iso(self.since, "milliseconds"),
             "reason": self.reason,
             "address": self.address,
             "transport": self.transport,

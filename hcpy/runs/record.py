@@ -9,17 +9,12 @@ says why: never a wrong figure.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
 from typing import Any
 
+from ..times import iso
 from .config import ENERGY, RECORD_UNIT, WATER, RunConfig
 from .detector import ENDINGS
 from .readings import Reading, consumption
-
-
-def iso(timestamp: float) -> str:
-    """A Unix time as ISO 8601 in UTC, to the second: "2024-05-01T12:00:00+00:00"."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
 
 def estimate(percent: float | None, full_scale: float | None) -> float | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..appliance.observed import ONLINE, iso
+from ..appliance.observed import ONLINE
 from ..mqtt.bridge import Bridge
+from ..times import iso
 
 UP, DOWN = 200, 503
 

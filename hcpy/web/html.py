@@ -26,12 +26,6 @@ def appliance_url(name: str, suffix: str = "") -> str:
     return f"/appliance/{quote(name, safe='')}{suffix}"
 
 
-def iso(unix: float | None) -> str | None:
-    if unix is None:
-        return None
-    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="seconds")
-
-
 def when(unix: float | None, field: str | None = None) -> str:
     """A time as a <time> element (UTC; the script shows it in the browser's time zone); "–" for none."""
     attribute = f' data-field="{esc(field)}"' if field else ""

@@ -1,0 +1,16 @@
+"""Times as text: how hcpy writes a Unix time wherever a person or another program reads it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def iso(unix: float | None, timespec: str = "seconds") -> str | None:
+    """A Unix time as ISO 8601 in UTC ("2024-05-01T12:00:00+00:00"); None stays None.
+
+    `timespec` as datetime.isoformat takes it: "seconds", or "milliseconds"
+    where messages a fraction of a second apart must stay apart (the journal).
+    """
+    if unix is None:
+        return None
+    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec=timespec)
