@@ -377,16 +377,27 @@ def test_a_description_change_republishes_only_the_configs_it_alters(broker, sub
     (dish, _), _ = kitchen
     abort = "homeassistant/button/hcpy/dishwasher_bsh_common_command_abortprogram/config"
     delay = "homeassistant/number/hcpy/dishwasher_bsh_common_option_startinrelative/config"
-    with running(broker, kitchen, ha_discovery=True):
+    with running(broker, kitchen, ha_discovery=True) as bridge:
         subscriber.wait(abort)
         subscriber.wait(f"{P}dishwasher/available/bsh_common_command_abortprogram", "offline")
         subscriber.wait("homeassistant/sensor/hcpy/dishwasher_program_end/config")  # the last config of the batch
         mark = subscriber.mark()
+        connects = (bridge.link.connects, bridge.appliances[0].connection.stats.connects)
+
+        def configs_since_mark() -> list[str]:
+            sent = [(t, p) for t, p, _ in subscriber.messages[mark:] if "/hcpy/dishwasher_" in t]
+            if (bridge.link.connects, bridge.appliances[0].connection.stats.connects) != connects:
+                # A reconnect (the fast test timing on a loaded machine) republishes
+                # every config, rightly; then only those that read differently count.
+                before = {t: p for t, p, _ in subscriber.messages[:mark]}
+                sent = [(t, p) for t, p in sent if before.get(t) != p]
+            return [t for t, _ in sent]
+
         # A program started: the button that was there all along works now.
         dish.set_description("BSH.Common.Command.AbortProgram", access="WRITEONLY")
         subscriber.wait(f"{P}dishwasher/available/bsh_common_command_abortprogram", "online", since=mark)
-        assert [t for t, _, _ in subscriber.messages[mark:] if "/hcpy/dishwasher_" in t] == []
+        assert configs_since_mark() == []
         # New bounds for the delayed start: that number's config, and nothing else.
         dish.set_description("BSH.Common.Option.StartInRelative", max=7200)
         assert json.loads(subscriber.wait(delay, lambda p: json.loads(p)["max"] == 120, since=mark))["max"] == 120
-        assert [t for t, _, _ in subscriber.messages[mark:] if "/hcpy/dishwasher_" in t] == [delay]
+        assert configs_since_mark() == [delay]
