@@ -187,12 +187,14 @@ class EventStream:
             self.events.append(("#closed", None))
             self._cond.notify_all()
 
-    def wait(self, name: str, test: Callable[[Any], bool] = lambda data: True, timeout: float = 10.0) -> Any:
+    def wait(self, name: str, test: Callable[[Any], bool] = lambda data: True, timeout: float = 10.0, since: int = 0) -> Any:
+        """The first `name` event from the `since`-th on that passes `test`; `self.found` is its index."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for event, data in self.events:
+                for index, (event, data) in enumerate(self.events[since:], since):
                     if event == name and test(data):
+                        self.found = index
                         return data
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -107,14 +107,9 @@ def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings, console: 
     except HcpyError as exc:
         log.error("%s", exc)
         return 2
-    stop_console = None
-    if console is not None:
-        try:
-            stop_console = console(bridge)
-        except HcpyError as exc:
-            log.error("%s", exc)
-            return 2
 
+    # Before the console says where it is: whoever reads that may stop
+    # hc2mqtt at once, and SIGTERM must then end it cleanly.
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -122,6 +117,15 @@ def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings, console: 
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    stop_console = None
+    if console is not None:
+        try:
+            stop_console = console(bridge)
+        except HcpyError as exc:
+            log.error("%s", exc)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            return 2
     try:
         log.info("starting %d appliance(s): %s", len(entries), ", ".join(e.name for e in entries))
         bridge.start()

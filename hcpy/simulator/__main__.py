@@ -128,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     chosen = [e for e in entries if not args.name or e.name in args.name]
+    # Before the first "… on ws://…" line: whoever reads it may stop the
+    # simulator at once, and SIGTERM must then end it cleanly, not kill it.
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     sims = []
     served = []  # the entry of each simulator
     for index, entry in enumerate(chosen):
@@ -178,9 +183,6 @@ def main(argv: list[str] | None = None) -> int:
             # the whole simulator; ignored, the read fails and the console ends.
             signal.signal(signal.SIGTTIN, signal.SIG_IGN)
         Console(sims, sys.stdin).start()
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
     try:
         while not done.wait(1.0):
             pass
