@@ -57,7 +57,9 @@ if (!window.hcpyRecorded[feature]) {
 
 
 def wait(driver, timeout: float = WAIT) -> WebDriverWait:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05)
+    # The controls are redrawn as the appliance's state moves: an element
+    # found a moment ago may be gone; the next poll finds the new one.
+    return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def open_page(driver, stack: Stack, path: str, live: bool = True) -> None:

@@ -56,6 +56,9 @@
     const element = card(data.name);
     if (!element) return;
     const field = (name) => element.querySelector(`[data-field="${name}"]`);
+    // The card is also refreshed while values flow (counts, last message):
+    // the controls only follow when the connection itself changed.
+    const moved = element.dataset.state !== data.state;
     const text = (name, value) => {
       const target = field(name);
       if (target) target.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
@@ -75,7 +78,7 @@
     const ended = Object.entries(data.disconnects || {}).sort().map(([k, v]) => `${k} ${v}`).join(", ");
     text("disconnects", ended || "none");
     const controls = document.getElementById("controls");
-    if (controls) refreshControls();
+    if (controls && moved) refreshControls();
   }
 
   // -- values ---------------------------------------------------------------------------------
