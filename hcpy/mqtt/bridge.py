@@ -304,11 +304,12 @@ class ApplianceBridge:
             # minute of each kind; every command still gets its answer.
             self._throttle.warning(("refused", command.topic), "%s: refused %s command: %s", self.name, command.topic,
                                    outcome.error)  # fmt: skip
-        answer = response(command, outcome)
-        self.link.publish([Outgoing(self.topics.response, answer, retain=False)], qos=1)
+        # Counted before it goes out: whoever reads the answer reads the count with it.
         status = "ok" if outcome.ok else str(outcome.code or "error")
         with self._replies_lock:
             self.replies[status] += 1
+        answer = response(command, outcome)
+        self.link.publish([Outgoing(self.topics.response, answer, retain=False)], qos=1)
         if self.listeners:
             self._tell("answered", json.loads(answer))
 
