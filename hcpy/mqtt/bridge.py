@@ -244,10 +244,13 @@ class ApplianceBridge:
 
     def drop_stale_config(self, topic: str) -> None:
         """A retained config seen after our discovery went out: remove it if ours and stale."""
-        if not self._discovered:
-            return  # _discovery() will weigh it when it runs
-        current = [Outgoing(t, "") for t in self._discovered]
+        # Under the lock _discovery() runs under: checked outside it, a config
+        # seen while _discovery() was between weighing the known configs and
+        # keeping what it sent fell between the two, and stayed.
         with self._lock:
+            if not self._discovered:
+                return  # _discovery() will weigh it when it runs
+            current = [Outgoing(t, "") for t in self._discovered]
             self.link.publish(self.discovery.removals(self.state, current, [topic]))
 
     # -- commands (the MQTT link's network thread) ----------------------------------------------------------
