@@ -45,6 +45,18 @@ def profile_files(stem: str) -> tuple[bytes, bytes]:
     )
 
 
+def eventually(check, timeout: float = 8.0, what: str = "the condition") -> Any:
+    """Wait until `check()` is true (its value), polling; fail saying `what`. Never a wall-time assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

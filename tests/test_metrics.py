@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import DISHWASHER, WASHER, bridged, profile_files, simulated
+from support import DISHWASHER, WASHER, bridged, eventually, profile_files, simulated
 
 from hcpy.appliance.observed import DISCONNECT_REASONS
 from hcpy.appliance.profile_xml import parse_profile
@@ -35,16 +34,6 @@ def kitchen(profiles):
     for sim, _ in pair:
         sim.stop()
 
-
-def eventually(check, timeout: float = 8.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.02)
 
 
 def scrape(bridge) -> tuple[str, dict[str, dict[tuple, float]]]:

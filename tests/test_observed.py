@@ -16,7 +16,7 @@ import time
 from collections import Counter
 
 import pytest
-from support import DISHWASHER, FAST, QUICK_RETRY, WASHER, bridged, free_port, posts, profile_files, simulated
+from support import DISHWASHER, FAST, QUICK_RETRY, WASHER, bridged, eventually, free_port, posts, profile_files, simulated
 
 from hcpy.appliance.connection import ApplianceConnection
 from hcpy.appliance.observed import DISCONNECT_REASONS, HIDDEN_DATA, Histogram, Journal, JournalEntry
@@ -35,17 +35,6 @@ FIRMWARE = "3.2.10.20200911163726"  # the simulator's swVersion
 def profiles():
     return {"dishwasher": parse_profile(*profile_files(DISHWASHER)), "washer": parse_profile(*profile_files(WASHER))}
 
-
-def eventually(check, timeout: float = 8.0, what: str = "the condition"):
-    """Wait until `check()` is true (its value), polling; fail saying `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.02)
 
 
 def secrets_of(psk: bytes, iv: bytes | None) -> list[str]:

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from typing import Any, Callable, Iterator
 
 import requests
-from support import bridged
+from support import bridged, eventually
 
 from hcpy.web.server import ConsoleServer
 
@@ -222,11 +222,4 @@ def console_over(port: int, sims_and_entries: list, password: str | None = None,
 
 
 def wait_until(test: Callable[[], Any], timeout: float = 10.0, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = test()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not come true")
-        time.sleep(0.02)
+    return eventually(test, timeout, what)
