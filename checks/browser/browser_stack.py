@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -33,10 +31,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 # tests/support.py (Broker, Subscriber, free_port), which imports hcpy from the checkout.
-for _path in (str(ROOT), str(ROOT / "tests")):
+for _path in (str(ROOT), str(ROOT / "tests"), str(ROOT / "checks")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from processes import Process, child_env  # noqa: E402  (checks/processes.py, shared with the HA check)
 from support import Broker, Subscriber, free_port, free_ports  # noqa: E402  (tests/support.py)
 
 from hcpy.simulator.examples import EXAMPLES  # noqa: E402
@@ -53,61 +52,6 @@ WAIT = 30.0  # seconds; only reached when something is broken
 def say(message: str) -> None:
     """A line for the CI log (pytest -s shows it at once; otherwise under "Captured stdout" on failure)."""
     print(f"[browser] {message}", flush=True)
-
-
-class Process:
-    """A child process logging to a file, in a session of its own; stop() always ends it."""
-
-    def __init__(self, name: str, argv: list[str], log_file: Path, cwd: Path, stdin_pipe: bool = False):
-        self.name, self.argv, self.log_file, self.cwd, self.stdin_pipe = name, argv, log_file, cwd, stdin_pipe
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HCPY_")}
-        env["PYTHONUNBUFFERED"] = "1"
-        with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=env,
-                stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def type(self, line: str) -> None:
-        """One line to its standard input (the simulator's console)."""
-        assert self.process is not None and self.process.stdin is not None, f"{self.name} has no stdin pipe"
-        self.process.stdin.write(line.encode() + b"\n")
-        self.process.stdin.flush()
-
-    def output(self) -> str:
-        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM, then SIGKILL to its whole process group; its exit code."""
-        if self.process is None:
-            return None
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        return self.process.returncode
 
 
 class TimedSubscriber(Subscriber):
@@ -193,6 +137,7 @@ def running_stack(tmp: Path, speed: float = SPEED) -> Iterator[Stack]:
             [python, "-m", "hcpy.simulator", "--demo", str(demo_file), "--base-port", str(base), "--speed", f"{speed:g}"],
             tmp / "simulator.log",
             cwd=ROOT,
+            env=child_env(),
             stdin_pipe=True,
         ).start()
         stop.callback(simulator.stop)
@@ -215,6 +160,7 @@ def running_stack(tmp: Path, speed: float = SPEED) -> Iterator[Stack]:
              "--mqtt_port", str(broker.port), "--http_port", str(http_port)],  # fmt: skip
             tmp / "hc2mqtt.log",
             cwd=tmp,  # its runs go beside demo.json; no config/config.ini of the checkout is read
+            env=child_env(),
         ).start()
         stop.callback(bridge.stop)
         found = Stack(tmp, broker, simulator, bridge, subscriber, f"http://{LOOPBACK}:{http_port}", demo)

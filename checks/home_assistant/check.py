@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import sys
 import tempfile
@@ -31,9 +30,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-# harness.py; tests/support.py (which imports hcpy from the checkout)
-sys.path[:0] = [str(HERE), str(ROOT), str(ROOT / "tests")]
+# harness.py; checks/processes.py; tests/support.py (which imports hcpy from the checkout)
+sys.path[:0] = [str(HERE), str(HERE.parent), str(ROOT), str(ROOT / "tests")]
 
+from processes import child_env  # noqa: E402
 from harness import (
     LOOPBACK,
     HomeAssistant,
@@ -76,13 +76,6 @@ class Stack:
     bridge: Process  # hc2mqtt
     ha: HomeAssistant
     appliances: list[str]  # names in demo.json: dishwasher, coffeemaker, washer
-
-
-def child_env() -> dict[str, str]:
-    """The environment for hcpy's processes: no HCPY_* settings from outside, unbuffered logs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HCPY_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def wait_listening(ports: list[int], process: Process, timeout: float = 20.0) -> None:

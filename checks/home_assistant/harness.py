@@ -52,6 +52,7 @@ from typing import Any, Self
 
 import requests
 import websocket  # websocket-client
+from processes import Process  # noqa: F401  (checks/processes.py; check.py imports it from here)
 
 LOOPBACK = "127.0.0.1"
 
@@ -286,78 +287,6 @@ class Recorder:
 
 # --------------------------------------------------------------------------
 # Other processes and the broker
-
-
-class Process:
-    """A child process (simulator, hc2mqtt) logging to a file; stop() always ends it.
-
-    With stdin_pipe=True, `type()` writes lines to its stdin (the simulator's
-    console: "door close dishwasher", "remote on").
-    """
-
-    def __init__(
-        self,
-        name: str,
-        argv: list[str],
-        log_file: Path,
-        cwd: Path | None = None,
-        env: dict[str, str] | None = None,
-        stdin_pipe: bool = False,
-    ):
-        self.name, self.argv, self.log_file = name, argv, Path(log_file)
-        self.cwd, self.env, self.stdin_pipe = cwd, env, stdin_pipe
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        # Appended: a restarted process keeps what it logged before.
-        with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode if self.process else None
-
-    def type(self, line: str) -> None:
-        """Write one line to the process's stdin (needs stdin_pipe=True)."""
-        if self.process is None or self.process.stdin is None:
-            raise RuntimeError(f"{self.name} has no stdin pipe")
-        self.process.stdin.write(line.rstrip("\n").encode() + b"\n")
-        self.process.stdin.flush()
-
-    def output(self) -> str:
-        """Everything it logged so far."""
-        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL (its whole process group) after `timeout`; the exit code."""
-        if self.process is None:
-            return None
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        return self.process.returncode
 
 
 def retained_messages(
