@@ -195,3 +195,37 @@ def test_a_missing_config_file_is_an_error_not_ignored(tmp_path):
     )
     assert result.returncode == 2
     assert "config.ini" in result.stderr and "does not exist" in result.stderr
+
+
+def test_a_shutdown_that_hangs_says_where_and_ends(tmp_path):
+    """SIGTERM starts a watchdog: a stop that never returns is logged with every thread's stack, and the process ends."""
+    from support import free_port
+
+    script = tmp_path / "hangs.py"
+    script.write_text(
+        "import logging, threading\n"
+        "from hcpy.mqtt import daemon\n"
+        "from hcpy.mqtt.bridge import BridgeSettings\n"
+        "from hcpy.mqtt.link import MqttSettings\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "daemon.SHUTDOWN_LIMIT = 1.0\n"
+        "def console(bridge):\n"
+        "    print('serving', flush=True)\n"
+        "    def stop_that_hangs():\n"
+        "        threading.Event().wait()\n"
+        "    return stop_that_hangs\n"
+        f"daemon.serve([], MqttSettings(host='127.0.0.1', port={free_port()}), BridgeSettings(resolver=None), console)\n"
+    )
+    process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    try:
+        assert process.stdout.readline().strip() == "serving"
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, errors
+    assert "still shutting down after 1 s: ending now" in errors
+    assert "stop_that_hangs" in errors  # the stuck thread's stack names where it hangs

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -17,6 +20,24 @@ from .bridge import Bridge, BridgeSettings
 from .link import MqttSettings
 
 log = logging.getLogger("hcpy")
+
+# Seconds a shutdown may take before hc2mqtt says where it is stuck and ends
+# itself: stopping takes about 2 s, and a process that hangs in it would
+# otherwise be silent until systemd or docker kill it.
+SHUTDOWN_LIMIT = 15.0
+
+
+def _watch_shutdown(limit: float) -> None:
+    """From now on, at most `limit` seconds to the end of the process (a daemon timer)."""
+
+    def stuck() -> None:
+        log.error("still shutting down after %g s: ending now; where each thread is (for an issue report):", limit)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(1)
+
+    timer = threading.Timer(limit, stuck)
+    timer.daemon = True
+    timer.start()
 
 # What hc2mqtt serves beside MQTT (the web console, hcpy.web: a layer above
 # this one, so it comes in as a hook): called with the bridge before it
@@ -114,6 +135,8 @@ def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings, console: 
 
     def on_signal(signum, frame):
         log.info("received %s; shutting down", signal.Signals(signum).name)
+        if not stop.is_set():
+            _watch_shutdown(SHUTDOWN_LIMIT)
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
