@@ -12,9 +12,10 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 
 # The dependencies first, in their own layer: a code change does not
-# reinstall them.
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# reinstall them. constraints.txt pins every version (.ci/lock makes it), so
+# two builds of one commit install the same packages.
+COPY requirements.txt constraints.txt ./
+RUN pip install -c constraints.txt -r requirements.txt
 
 # The project (.dockerignore keeps venvs, caches, tests and config/ with its
 # keys out): installed for the commands hc2mqtt and hc-login, and kept in

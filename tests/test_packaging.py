@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 import paho.mqtt.client as paho
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -65,12 +66,14 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "compose.yaml").read_text())
 
 
-def requirement_lines(path: Path) -> list[str]:
+def requirement_lines(path: Path, allow_options: bool = False) -> list[str]:
     lines = []
     for raw in path.read_text().splitlines():
         line = raw.split(" #", 1)[0].strip()
         if line and not line.startswith("#"):
-            assert not line.startswith("-"), f"{path.name}: {line!r} is not a requirement pyproject.toml can hold"
+            if line.startswith("-"):
+                assert allow_options, f"{path.name}: {line!r} is not a requirement pyproject.toml can read"
+                continue
             lines.append(line)
     return lines
 
@@ -236,11 +239,48 @@ def conf_lines(path: Path) -> list[tuple[str, str]]:
 # --- pyproject.toml ------------------------------------------------------
 
 
-def test_pyproject_dependencies_are_requirements_txt():
-    declared = PYPROJECT["project"]["dependencies"]
-    assert normalized(declared) == normalized(requirement_lines(ROOT / "requirements.txt")), (
-        "pyproject.toml's dependencies and requirements.txt differ: change both"
-    )
+def test_the_package_takes_its_dependencies_from_requirements_txt():
+    # One list: pyproject.toml names requirements.txt, and setuptools (what
+    # `pip install .` builds with) must read it as the package's dependencies.
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    assert "dependencies" not in PYPROJECT["project"], "pyproject.toml lists dependencies again: keep requirements.txt the one list"
+    expanded = read_configuration(ROOT / "pyproject.toml", expand=True)["project"]["dependencies"]
+    assert normalized(expanded) == normalized(requirement_lines(ROOT / "requirements.txt"))
+    assert expanded, "no dependencies read"
+
+
+def constraint_pins() -> dict[str, str]:
+    pins = {}
+    for line in requirement_lines(ROOT / "constraints.txt"):
+        requirement = Requirement(line)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"constraints.txt: {line!r} is not a pin"
+        pins[canonicalize_name(requirement.name)] = specifier.version
+    return pins
+
+
+def test_every_requirement_is_pinned_in_constraints_txt():
+    # The image and CI install with -c constraints.txt: a requirement it does
+    # not pin would float, and two builds could differ.
+    pins = constraint_pins()
+    for path in (ROOT / "requirements.txt", ROOT / "requirements-dev.txt"):
+        for line in requirement_lines(path, allow_options=True):
+            requirement = Requirement(line)
+            name = canonicalize_name(requirement.name)
+            assert name in pins, f"{path.name}: {requirement.name} is not pinned in constraints.txt (run .ci/lock)"
+            assert requirement.specifier.contains(pins[name], prereleases=True), (
+                f"constraints.txt pins {name}=={pins[name]}, outside {path.name}'s {requirement.specifier} (run .ci/lock)"
+            )
+
+
+def test_image_and_ci_install_with_the_constraints():
+    runs = [a for w, a in dockerfile_instructions() if w == "RUN" and "pip install" in a]
+    assert any("-c constraints.txt" in r and "-r requirements.txt" in r for r in runs), runs
+    copies = [a for w, a in dockerfile_instructions() if w == "COPY"]
+    assert any("constraints.txt" in c.split() for c in copies), copies
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"pip install [^\n]*-c constraints\.txt[^\n]*-r requirements-dev\.txt", ci), "CI installs without constraints.txt"
 
 
 def test_console_scripts_are_the_two_commands_and_their_targets_exist():
@@ -368,7 +408,7 @@ def test_build_context_holds_what_the_image_needs():
 
     rules = dockerignore_rules()
     copied = [a.split()[0] for w, a in dockerfile_instructions() if w == "COPY"]
-    needed = ["pyproject.toml", "requirements.txt", PYPROJECT["project"]["readme"]]
+    needed = ["pyproject.toml", "requirements.txt", "constraints.txt", PYPROJECT["project"]["readme"]]
     needed += [f"{m}.py" for m in PYPROJECT["tool"]["setuptools"]["py-modules"]]
     needed += [p.relative_to(ROOT).as_posix() for p in (ROOT / "hcpy").rglob("*.py")]
     # The demo (python -m hcpy.simulator --demo) reads these.
