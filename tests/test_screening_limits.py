@@ -52,12 +52,13 @@ def string_payload(size: int, char: str = "x") -> bytes:
 @pytest.mark.parametrize("char", ["x", "é", "€"])
 def test_the_size_limit_is_4096_bytes(char):
     # The multi-byte characters fit fewer in the same bytes: the unit is the byte.
-    size = MAX_BYTES - (MAX_BYTES - 2) % len(char.encode())
+    width = len(char.encode())
+    size = MAX_BYTES - (MAX_BYTES - 2) % width  # as many bytes of `char` as fit
     at = string_payload(size, char)
     assert len(at) == size and screen_payload(at) == at.decode()[1:-1]
     assert screen_payload(at.decode()) == at.decode()[1:-1]  # a str is measured in UTF-8 as well
-    over = string_payload(size + len(char.encode()), char) if size < MAX_BYTES else string_payload(MAX_BYTES + 1)
-    assert len(over) > MAX_BYTES
+    over = string_payload(size + width, char)  # one character more
+    assert MAX_BYTES < len(over) <= MAX_BYTES + width
     refused_with(over, "at most 4,096")
     refused_with(over.decode(), "at most 4,096")
     refused_with(b" " * (MAX_BYTES - 1) + b"11", "at most 4,096")  # 4,097 bytes of white space and a number
