@@ -87,8 +87,8 @@ def _check_value(value: Any, limits: ScreenLimits) -> None:
             _check_string(item)
         elif isinstance(item, (list, dict)):
             if len(item) > limits.max_items:
-                what = "list" if isinstance(item, list) else "object"
-                raise CommandError(f"a {what} in the payload has {len(item):,} entries; at most {limits.max_items}")
+                what = "a list" if isinstance(item, list) else "an object"
+                raise CommandError(f"{what} in the payload has {len(item):,} entries; at most {limits.max_items}")
             if isinstance(item, dict):
                 for key in item:
                     _check_string(key)

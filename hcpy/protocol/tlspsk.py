@@ -14,7 +14,11 @@ from __future__ import annotations
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 
+# The identity hcpy sends, and the only one the simulator accepts: real
+# appliances take it (PROTOCOL.md §1.1), and a simulator that took any other
+# would let a change to it go unnoticed.
 IDENTITY = "HCCOM_Local_App"
 # The appliances negotiate ECDHE-PSK-CHACHA20-POLY1305; offer it first.
 CIPHERS = "ECDHE-PSK-CHACHA20-POLY1305:PSK"
@@ -46,10 +50,19 @@ def client_context(psk: bytes) -> ssl.SSLContext:
     return ctx
 
 
-def server_context(psk: bytes) -> ssl.SSLContext:
-    """A server context for the simulator: accepts any identity with ``psk``."""
+def server_context(psk: bytes, refused: Callable[[str | None], None] | None = None) -> ssl.SSLContext:
+    """A server context for the simulator: ``psk`` for `IDENTITY`, and a failed
+    handshake for any other identity (``refused`` is told which, None for an empty one)."""
+
+    def key_for(identity: str | None) -> bytes:
+        if identity == IDENTITY:
+            return psk
+        if refused is not None:
+            refused(identity)
+        return b""  # OpenSSL ends the handshake: "unknown psk identity"
+
     ctx = _context(ssl.PROTOCOL_TLS_SERVER)
-    ctx.set_psk_server_callback(lambda identity: psk, identity_hint=IDENTITY)
+    ctx.set_psk_server_callback(key_for, identity_hint=IDENTITY)
     return ctx
 
 

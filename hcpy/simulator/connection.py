@@ -132,7 +132,8 @@ class Connection:
         sim = self.sim
         self.sock.settimeout(HANDSHAKE_TIMEOUT)
         if sim.transport == "tls":
-            tls = sim.new_tls_context().wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+            context = sim.new_tls_context(self.label)
+            tls = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
             with self._lock:
                 self.sock = tls  # from here kill() must reach the TLS socket
                 if self.ending:

@@ -369,9 +369,13 @@ class Simulator:
     def new_codec(self) -> FrameCodec | None:
         return None if self._iv is None else FrameCodec(self._psk, self._iv, outgoing=TO_CLIENT)
 
-    def new_tls_context(self) -> ssl.SSLContext:
+    def new_tls_context(self, label: str) -> ssl.SSLContext:
         # A fresh context per connection (PROTOCOL.md §1.1: shared ones break session reuse).
-        return tlspsk.server_context(self._psk)
+        def refused(identity: str | None) -> None:
+            sent = "an empty identity" if not identity else f"identity {identity[:64]!r}"
+            log.warning("%s: refused the TLS handshake: the client sent %s, not %r", label, sent, tlspsk.IDENTITY)
+
+        return tlspsk.server_context(self._psk, refused)
 
 
 def _join(threads: list[threading.Thread], timeout: float) -> None:

@@ -40,6 +40,7 @@ MAX_FAILURES = 10  # wrong passwords a minute before logins wait
 FAILURE_WINDOW = 60.0
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+_PORT = re.compile(r":[0-9]{0,5}")  # what may follow the name in a Host header
 
 # Sent with every answer. No inline script anywhere (JavaScript comes from
 # /static/), no framing, no guessing of content types.
@@ -97,11 +98,25 @@ def open_to_network(host: str, password: str | None) -> bool:
 
 
 def _host_name(host_header: str) -> str:
-    """The name in a Host header, without its port."""
+    """The name in a Host header, without its port; "" when what follows the name is no port.
+
+    The port itself is not compared with the console's: a forwarded port
+    (ssh -L 9000:127.0.0.1:8080) is still this machine. But
+    "127.0.0.1:8080.evil.example" is no name and port, and names nothing.
+    """
     value = host_header.strip()
     if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+        end = value.find("]")
+        if end < 0:
+            return ""
+        name, rest = value[1:end], value[end + 1 :]
+    elif value.count(":") == 1:
+        name, rest = value.split(":")[0], value[value.find(":") :]
+    else:
+        name, rest = value, ""  # no port, or an IPv6 address without brackets
+    if rest and not _PORT.fullmatch(rest):
+        return ""
+    return name
 
 
 class Guard:
