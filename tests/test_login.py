@@ -20,7 +20,7 @@ import requests
 from click.testing import CliRunner
 from fakecloud import CloudAppliance, FakeCloud, b64url, make_jwt
 
-from hc_login import main
+from hcpy.app.login_cli import main
 from hcpy.appliance.devices import load_devices
 from hcpy.errors import CloudError
 from hcpy.onboarding import cloud
