@@ -28,8 +28,24 @@ from hcpy.app.login_scan import checked_interfaces, scan_network
 from hcpy.appliance.devices import load_devices, save_devices
 from hcpy.appliance.entry import ApplianceEntry, unique_names
 from hcpy.errors import HcpyError
-from hcpy.onboarding import cloud
+from hcpy.onboarding.client import DEFAULT_TIMEOUT, CloudClient
+from hcpy.onboarding.download import Download, download
 from hcpy.onboarding.importer import import_paths
+from hcpy.onboarding.pasted import parse_pasted, with_state
+from hcpy.onboarding.pending_login import (
+    checked_code,
+    load_pending,
+    save_pending,
+    start_login,
+)
+from hcpy.onboarding.profile_zips import save_profile_zip
+from hcpy.onboarding.regions import (
+    DEFAULT_REGION,
+    REGIONS,
+    Endpoints,
+    endpoints,
+    region_order,
+)
 
 log = logging.getLogger("hc_login")
 
@@ -124,7 +140,7 @@ def main() -> None:
 @_common
 @click.option(
     "--region",
-    type=click.Choice(sorted(cloud.REGIONS), case_sensitive=False),
+    type=click.Choice(sorted(REGIONS), case_sensitive=False),
     default=None,
     help="Region of your Home Connect account (default: the one the login names, else EU).",
 )
@@ -133,7 +149,7 @@ def main() -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.01),
-    default=cloud.DEFAULT_TIMEOUT[1],
+    default=DEFAULT_TIMEOUT[1],
     show_default=True,
     help="Seconds to wait for each answer of the cloud.",
 )
@@ -151,7 +167,7 @@ def login_command(
     if state and not code:
         raise click.UsageError("--state goes with --code")
     with _running(verbose):
-        ep = cloud.endpoints(region or cloud.DEFAULT_REGION, cloud_base)
+        ep = endpoints(region or DEFAULT_REGION, cloud_base)
         _login(devices_path, ep, code=code, state=state, timeout=timeout, region=region, cloud_base=cloud_base)
 
 
@@ -215,7 +231,7 @@ def _running(verbose: bool) -> Iterator[None]:
 
 def _login(
     devices_path: Path,
-    ep: cloud.Endpoints,
+    ep: Endpoints,
     *,
     code: str | None,
     state: str | None,
@@ -225,15 +241,15 @@ def _login(
 ) -> None:
     pending_path = devices_path.parent / PENDING_NAME
     if code:
-        pending = cloud.load_pending(pending_path)
+        pending = load_pending(pending_path)
         if pending is None:
             raise click.ClickException(
                 f"no login in progress in {devices_path.parent}: run hc-login without --code first"
             )
-        redirect = cloud.with_state(cloud.parse_pasted(code), state)
+        redirect = with_state(parse_pasted(code), state)
     else:
-        pending = cloud.start_login(ep, named_region=region)
-        cloud.save_pending(pending_path, pending)
+        pending = start_login(ep, named_region=region)
+        save_pending(pending_path, pending)
         click.echo(INSTRUCTIONS.format(url=pending.authorize_url))
         pasted = _read_pasted(PASTE_PROMPT)
         if not pasted.strip():
@@ -241,20 +257,20 @@ def _login(
                 "nothing was pasted. To finish this login later (within a few minutes), run "
                 "hc-login --code 'hcauth://auth/prod?code=…&state=…'"
             )
-        redirect = cloud.parse_pasted(pasted)
+        redirect = parse_pasted(pasted)
         if redirect.state is None:
             # Only the code (hcpy2-0's "Input code:"): its state is asked for next.
-            redirect = cloud.with_state(redirect, _read_pasted(STATE_PROMPT))
+            redirect = with_state(redirect, _read_pasted(STATE_PROMPT))
 
-    auth_code = cloud.checked_code(redirect, pending)
-    client = cloud.CloudClient(pending.endpoints, timeout=(min(cloud.DEFAULT_TIMEOUT[0], timeout), timeout))
+    auth_code = checked_code(redirect, pending)
+    client = CloudClient(pending.endpoints, timeout=(min(DEFAULT_TIMEOUT[0], timeout), timeout))
     token = client.exchange_code(pending, auth_code)
     pending_path.unlink(missing_ok=True)  # the code is spent; the verifier is of no further use
     click.echo("Logged in.")
 
     given = (region or pending.named_region or "").upper() or None
-    regions = [cloud.endpoints(r, cloud_base) for r in cloud.region_order(token.region, given)]
-    result = cloud.download(client, token, regions=regions, given_region=given, progress=click.echo)
+    regions = [endpoints(r, cloud_base) for r in region_order(token.region, given)]
+    result = download(client, token, regions=regions, given_region=given, progress=click.echo)
     if not result.paired:
         asked = result.asked
         where = f"in region {asked[0]}" if len(asked) == 1 else f"in any region ({', '.join(asked)})"
@@ -270,12 +286,12 @@ def _login(
     _keep_profiles(devices_path.parent, result)
 
 
-def _keep_profiles(folder: Path, result: cloud.Download) -> None:
+def _keep_profiles(folder: Path, result: Download) -> None:
     """Each profile zip next to devices.json (as hcpy2-0 keeps them), for a later --import."""
     kept = []
     for appliance, data in zip(result.fetched, result.profiles, strict=True):
         try:
-            kept.append(cloud.save_profile_zip(folder, appliance.ha_id, data).name)
+            kept.append(save_profile_zip(folder, appliance.ha_id, data).name)
         except OSError as exc:
             log.warning("could not keep the profile of %s in %s (%s)", appliance.label, folder, exc.strerror or exc)
     if kept:
