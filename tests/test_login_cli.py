@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 from click.testing import CliRunner
@@ -110,7 +111,7 @@ def test_what_the_one_command_refused_is_refused_in_its_words(old, message):
         (["login", "--host", "h"], NO_SUCH + "--host"),
         (["login", "a.zip"], "Got unexpected extra argument (a.zip)"),
         (["import", "--region", "EU", "a.zip"], NO_SUCH + "--region"),
-        (["import"], "Missing argument 'PATHS...'"),
+        (["import"], "Missing argument 'PATH...'"),
         (["import", "--iv", "I", "a.zip"], "--iv needs --key"),
         (["login", "--state", "S"], "--state goes with --code"),
         (["scan", "--scan-interface", "eth0"], "--scan-interface takes an interface's IPv4 address, not 'eth0'"),
@@ -172,7 +173,7 @@ def test_import_subcommand_writes_what_the_older_form_writes(tmp_path):
 
 
 def login_with(fake, args: list[str]):  # noqa: F811  (fake is the fixture's value)
-    reader = ScreenReader(fake.base, lambda r: r)
+    reader = cast(IO[bytes], ScreenReader(fake.base, lambda r: r))  # a raw stream: click reads it as stdin
     return CliRunner().invoke(main, args, input=reader, env={"HCPY_CLOUD_BASE": fake.base}, catch_exceptions=False)
 
 

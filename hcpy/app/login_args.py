@@ -25,7 +25,7 @@ SCAN_ALONE = "--scan goes alone (with --devices, --scan-time, --scan-interface)"
 IMPORT_ONLY = "--key, --iv and --host are for --import"
 PATHS_NEED_IMPORT = "PATH arguments are for --import; add --import to import them"
 IMPORT_NEEDS_PATHS = "--import needs at least one zip file or folder"
-LOGIN_ONLY_WITH_SCAN = {"--code", "--state"}
+SCAN_REFUSES = {"--code", "--state"}  # besides every option of the import
 
 
 class LegacyUsageError(ValueError):
@@ -77,7 +77,7 @@ def subcommand_args(args: list[str], commands: Mapping[str, click.Command]) -> l
     import_only = owners["import"] - shared
     options = [t for t in tokens if t.option is not None]
 
-    if mode == "scan" and (positionals or any(t.option in LOGIN_ONLY_WITH_SCAN | import_only for t in options)):
+    if mode == "scan" and (positionals or any(t.option in SCAN_REFUSES | import_only for t in options)):
         raise LegacyUsageError(SCAN_ALONE)
     if mode == "login" and positionals:
         if _is_devices_file(positionals, options):

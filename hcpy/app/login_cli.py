@@ -95,7 +95,9 @@ Find the appliances on your network (they announce themselves by mDNS):
 Existing entries in devices.json keep your edits (names, hosts); the file is
 only written once everything was fetched. A cloud login also keeps each
 appliance's profile as <haId>.zip next to it, for a later import.
-See `hc-login COMMAND --help` for each command's options.
+
+\b
+Each command's options: hc-login COMMAND --help
 """
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,13 +132,14 @@ class _Commands(click.Group):
     cls=_Commands,
     help=HELP,
     no_args_is_help=False,
+    subcommand_metavar="[COMMAND] [ARGS]...",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 def main() -> None:
     pass
 
 
-@main.command("login", context_settings={"help_option_names": ["-h", "--help"]})
+@main.command("login", short_help="From the Home Connect cloud (the default).")
 @_common
 @click.option(
     "--region",
@@ -171,9 +174,9 @@ def login_command(
         _login(devices_path, ep, code=code, state=state, timeout=timeout, region=region, cloud_base=cloud_base)
 
 
-@main.command("import", context_settings={"help_option_names": ["-h", "--help"]})
+@main.command("import", short_help="From profile zips you already have.")
 @_common
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=Path))
 @click.option(
     "--key",
     envvar="HCPY_KEY",
@@ -191,7 +194,7 @@ def import_command(
         _import(devices_path, paths, key=key, iv=iv, host=host)
 
 
-@main.command("scan", context_settings={"help_option_names": ["-h", "--help"]})
+@main.command("scan", short_help="Find the appliances on the network; set their host.")
 @_common
 @click.option(
     "--scan-time",
