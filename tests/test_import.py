@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from fakecloud import b64url, profile_zip
 
-from hc_login import main
+from hcpy.app.login_cli import main
 from hcpy.appliance.devices import load_devices
 from hcpy.onboarding.importer import import_paths
 from hcpy.simulator.examples import EXAMPLES

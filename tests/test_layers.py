@@ -22,6 +22,8 @@ ALLOWED = {
     "onboarding": {"appliance"},
     "simulator": {"appliance", "protocol"},
     "web": {"appliance", "mqtt", "protocol", "runs"},
+    # The applications (command lines) sit on top of every layer.
+    "app": {"appliance", "mqtt", "onboarding", "protocol", "runs", "simulator", "web"},
 }
 # Pure logic: decided without sockets, threads or processes (DESIGN.md).
 PURE = [
@@ -53,6 +55,10 @@ PURE = [
     "runs/record.py",
     "onboarding/pasted.py",
     "onboarding/token_claims.py",
+    "onboarding/oauth.py",
+    "onboarding/regions.py",
+    "onboarding/paired.py",
+    "app/login_args.py",
     "simulator/dialogue.py",
     "simulator/lifecycle.py",
     "simulator/runner.py",
@@ -80,7 +86,7 @@ def imports(path: Path) -> set[str]:
     package = module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -139,3 +145,87 @@ def test_the_checks_see_imports():
     found = imports(HCPY / "mqtt" / "bridge.py")
     assert "hcpy.appliance.connection" in found and "hcpy.mqtt.link" in found
     assert "hcpy.protocol.tlspsk" in imports(HCPY / "protocol" / "transport.py")
+
+
+# --- no import cycles -------------------------------------------------------------------
+
+
+def module_edges(path: Path) -> set[str]:
+    """The hcpy modules `path` imports, function-local imports included.
+
+    `from package import name` is an edge to the module `name` when that is
+    a module, else to the package.
+    """
+    edges: set[str] = set()
+    for name in imports(path):
+        if name.startswith("hcpy") and known_module(name):
+            edges.add(name)
+    # imports() also lists the package of `from package import module`; that is no edge of its own.
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            package = _from_target(path, node)
+            if all(known_module(f"{package}.{alias.name}") for alias in node.names):
+                edges.discard(package)
+    edges.discard(module_name(path))
+    return edges
+
+
+def _from_target(path: Path, node: ast.ImportFrom) -> str:
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    if not node.level:
+        return node.module or ""
+    base = package[: len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """At least one cycle per knot of modules that import each other: its modules in import order, the first again."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start in done:
+            continue
+        # Iterative DFS; `path` is the chain of imports being followed.
+        path: list[str] = [start]
+        on_path = {start}
+        todo = [iter(sorted(graph.get(start, ())))]
+        while todo:
+            nxt = next(todo[-1], None)
+            if nxt is None:
+                finished = path.pop()
+                done.add(finished)
+                on_path.discard(finished)
+                todo.pop()
+                continue
+            if nxt in on_path:
+                found.append(path[path.index(nxt) :] + [nxt])
+                continue
+            if nxt in done:
+                continue
+            path.append(nxt)
+            on_path.add(nxt)
+            todo.append(iter(sorted(graph.get(nxt, ()))))
+    # The same knot is found once per way round it: one cycle per set of modules is enough to act on.
+    unique: dict[frozenset[str], list[str]] = {}
+    for cycle in found:
+        unique.setdefault(frozenset(cycle), cycle)
+    return list(unique.values())
+
+
+def test_no_import_cycle_anywhere_in_hcpy():
+    graph = {module_name(path): module_edges(path) for path in SOURCES}
+    found = cycles(graph)
+    shown = "\n".join(" -> ".join(cycle) for cycle in found)
+    assert not found, f"import cycles (imports go one way: move the shared piece down, or pass a callable):\n{shown}"
+
+
+def test_the_cycle_check_sees_cycles():
+    # Function-local and `from . import` imports are edges like any other.
+    assert "hcpy.simulator.runner" in module_edges(HCPY / "simulator" / "appliance.py")
+    assert "hcpy.protocol.tlspsk" in module_edges(HCPY / "protocol" / "transport.py")
+    assert "hcpy.protocol" not in module_edges(HCPY / "protocol" / "transport.py")
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e2"}, "e2": {"e"}}
+    assert sorted(cycles(graph)) == [["a", "b", "c", "a"], ["e", "e2", "e"]]
+    assert cycles({"a": {"b"}, "b": set(), "c": {"b"}}) == []

@@ -20,10 +20,12 @@ import requests
 from click.testing import CliRunner
 from fakecloud import CloudAppliance, FakeCloud, b64url, make_jwt
 
-from hc_login import main
+from hcpy.app.login_cli import main
 from hcpy.appliance.devices import load_devices
 from hcpy.errors import CloudError
-from hcpy.onboarding import cloud
+from hcpy.onboarding import oauth, paired, pending_login, regions, token_claims
+from hcpy.onboarding.client import CloudClient
+from hcpy.onboarding.pasted import parse_redirect
 
 ROOT = Path(__file__).resolve().parent.parent
 DISHWASHER_ID = "SIEMENS-SN658X06TE-68A40E000001"
@@ -134,7 +136,7 @@ def check_devices(path: Path, fake: FakeCloud) -> dict:
 
 
 def test_authorize_url_carries_a_pkce_challenge_of_the_verifier():
-    pending = cloud.start_login(cloud.endpoints("EU"))
+    pending = pending_login.start_login(regions.endpoints("EU"))
     parts = urlsplit(pending.authorize_url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://api.home-connect.com/security/oauth/authorize"
     q = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -152,22 +154,22 @@ def test_authorize_url_carries_a_pkce_challenge_of_the_verifier():
     assert "redirect_uri=hcauth://auth/prod" in parts.query  # left readable, as the app sends it
     assert len(pending.verifier) == 43 and "=" not in pending.verifier
     assert q["code_challenge"] == b64url(hashlib.sha256(pending.verifier.encode()).digest())
-    other = cloud.start_login(cloud.endpoints("EU"))
+    other = pending_login.start_login(regions.endpoints("EU"))
     assert {other.verifier, other.state, other.nonce}.isdisjoint({pending.verifier, pending.state, pending.nonce})
     assert pending.verifier not in repr(pending)
 
 
 def test_one_url_table_per_region_and_one_override():
-    na = cloud.endpoints("na")
+    na = regions.endpoints("na")
     assert na.token == "https://api-rna.home-connect.com/security/oauth/token"
     assert na.paired_appliances("abc") == "https://na.services.home-connect.com/api/account/v2/accounts/abc/paired-appliances"
-    cn = cloud.endpoints("CN")
+    cn = regions.endpoints("CN")
     assert cn.iddf("X-1") == "https://cn.services.home-connect.cn/api/iddf/v1/iddf/X-1"
-    eu = cloud.endpoints("EU", "http://127.0.0.1:9/")
+    eu = regions.endpoints("EU", "http://127.0.0.1:9/")
     assert eu.authorize == "http://127.0.0.1:9/security/oauth/authorize"
     assert eu.encryption_information("A") == "http://127.0.0.1:9/api/appliance/v2/appliances/A/encryption-information"
     with pytest.raises(CloudError, match="unknown region 'XX': use one of EU, NA, CN"):
-        cloud.endpoints("XX")
+        regions.endpoints("XX")
 
 
 @pytest.mark.parametrize(
@@ -181,58 +183,58 @@ def test_one_url_table_per_region_and_one_override():
     ],
 )
 def test_pasted_redirect_is_read_whatever_surrounds_it(pasted):
-    redirect = cloud.parse_redirect(pasted)
+    redirect = parse_redirect(pasted)
     assert (redirect.code, redirect.state) == ("C0de-1", "S1")
     assert "C0de-1" not in repr(redirect)
 
 
 def test_pasted_redirect_errors_are_clear():
-    pending = cloud.start_login(cloud.endpoints("EU"))
+    pending = pending_login.start_login(regions.endpoints("EU"))
     with pytest.raises(CloudError, match="another login attempt"):
-        cloud.checked_code(cloud.parse_redirect(f"hcauth://auth/prod?code=abc&state=x{pending.state}"), pending)
+        pending_login.checked_code(parse_redirect(f"hcauth://auth/prod?code=abc&state=x{pending.state}"), pending)
     with pytest.raises(CloudError, match="no state="):
-        cloud.checked_code(cloud.parse_redirect("hcauth://auth/prod?code=abc"), pending)
+        pending_login.checked_code(parse_redirect("hcauth://auth/prod?code=abc"), pending)
     with pytest.raises(CloudError, match="error 'access_denied' \\(User denied\\)"):
-        cloud.parse_redirect("hcauth://auth/prod?error=access_denied&error_description=User+denied&state=s")
+        parse_redirect("hcauth://auth/prod?error=access_denied&error_description=User+denied&state=s")
     with pytest.raises(CloudError, match="holds no code"):
-        cloud.parse_redirect("https://example.invalid/")
-    good = cloud.parse_redirect(f"hcauth://auth/prod?code=abc&state={pending.state}")
-    assert cloud.checked_code(good, pending) == "abc"
+        parse_redirect("https://example.invalid/")
+    good = parse_redirect(f"hcauth://auth/prod?code=abc&state={pending.state}")
+    assert pending_login.checked_code(good, pending) == "abc"
 
 
 def test_account_id_is_the_jwt_sub():
-    assert cloud.account_id_from_jwt(make_jwt({"sub": "user-42"})) == "user-42"
+    assert token_claims.account_id_from_jwt(make_jwt({"sub": "user-42"})) == "user-42"
     with pytest.raises(CloudError, match="not a JWT"):
-        cloud.account_id_from_jwt("opaque-token")
+        token_claims.account_id_from_jwt("opaque-token")
     with pytest.raises(CloudError, match="no account id"):
-        cloud.account_id_from_jwt(make_jwt({"name": "x"}))
+        token_claims.account_id_from_jwt(make_jwt({"name": "x"}))
 
 
 def test_client_turns_http_failures_into_sentences(fake):
-    client = cloud.CloudClient(cloud.endpoints("EU", fake.base), timeout=(2, 2))
-    token = cloud.Token(access_token="not-issued", account_id=fake.account_id)
+    client = CloudClient(regions.endpoints("EU", fake.base), timeout=(2, 2))
+    token = oauth.Token(access_token="not-issued", account_id=fake.account_id)
     with pytest.raises(CloudError, match="refused or has expired.*run hc-login again") as refused:
         client.paired_appliances(token)
     assert refused.value.status == 401
-    pending = cloud.start_login(client.endpoints)
-    redirect = cloud.parse_redirect(browser_login(pending.authorize_url))
-    good = client.exchange_code(pending, cloud.checked_code(redirect, pending))
+    pending = pending_login.start_login(client.endpoints)
+    redirect = parse_redirect(browser_login(pending.authorize_url))
+    good = client.exchange_code(pending, pending_login.checked_code(redirect, pending))
     assert good.account_id == fake.account_id
-    unknown = cloud.PairedAppliance("SIEMENS-NOPE-000000000000", "SIEMENS", "Oven")
+    unknown = paired.PairedAppliance("SIEMENS-NOPE-000000000000", "SIEMENS", "Oven")
     with pytest.raises(CloudError, match=r"SIEMENS Oven \(SIEMENS-NOPE-000000000000\) \(HTTP 404\)") as missing:
         client.encryption_information(good, unknown)
     assert missing.value.status == 404
-    enc = client.encryption_information(good, cloud.PairedAppliance(WASHER_ID, "SIEMENS", "Washer"))
+    enc = client.encryption_information(good, paired.PairedAppliance(WASHER_ID, "SIEMENS", "Washer"))
     assert (enc.key, enc.iv, enc.transport) == (fake.appliances[WASHER_ID].key, fake.appliances[WASHER_ID].iv, "AES")
     assert enc.key not in repr(enc) and good.access_token not in repr(good)
 
 
 def test_a_code_is_refused_with_the_wrong_verifier(fake):
     """The fake cloud really checks PKCE: the test of the happy path means something."""
-    client = cloud.CloudClient(cloud.endpoints("EU", fake.base), timeout=(2, 2))
-    pending = cloud.start_login(client.endpoints)
-    code = cloud.checked_code(cloud.parse_redirect(browser_login(pending.authorize_url)), pending)
-    impostor = cloud.PendingLogin(pending.endpoints, verifier=b64url(os.urandom(32)), state=pending.state, nonce="n")
+    client = CloudClient(regions.endpoints("EU", fake.base), timeout=(2, 2))
+    pending = pending_login.start_login(client.endpoints)
+    code = pending_login.checked_code(parse_redirect(browser_login(pending.authorize_url)), pending)
+    impostor = pending_login.PendingLogin(pending.endpoints, verifier=b64url(os.urandom(32)), state=pending.state, nonce="n")
     with pytest.raises(CloudError, match="refused or has expired \\(HTTP 400, invalid_grant"):
         client.exchange_code(impostor, code)
 
@@ -403,7 +405,7 @@ def test_login_can_be_finished_by_a_second_run(fake, tmp_path):
     pending = devices.parent / ".hc-login-pending.json"
     assert stat.S_IMODE(pending.stat().st_mode) == 0o600
     url = re.search(re.escape(fake.base) + r"/security/oauth/authorize\S+", first.output).group(0)
-    redirect = cloud.parse_redirect(browser_login(url))
+    redirect = parse_redirect(browser_login(url))
     wrong = runner.invoke(main, ["--devices", str(devices), "--code", redirect.code, "--state", "nope"], env=env)
     assert wrong.exit_code == 1 and "another login attempt" in wrong.output
     second = runner.invoke(

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from fakecloud import CloudAppliance, FakeCloud, b64url
 from test_login import assert_no_secrets, browser_login, run_login
 
-from hc_login import main
+from hcpy.app.login_cli import main
 from hcpy.onboarding.pasted import decode_once
 
 # Real haIds of this kind are 18 digits; TLS appliances announce BRAND-TYPE-HAID.

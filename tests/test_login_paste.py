@@ -12,7 +12,14 @@ import pytest
 from fakecloud import b64url, make_jwt
 
 from hcpy.errors import CloudError
-from hcpy.onboarding import cloud, pasted
+from hcpy.onboarding import (
+    paired,
+    pasted,
+    pending_login,
+    profile_zips,
+    regions,
+    token_claims,
+)
 
 CODE = "C0de+/x"  # what the cloud issued: '+' and '/' are real code characters
 URL = "hcauth://auth/prod?code=C0de%2B%2Fx&state=S1"  # as the browser requests it
@@ -43,15 +50,15 @@ def test_the_final_url_is_read_in_any_encoding(text):
 def test_a_bare_code_is_a_code_without_its_state(text):
     redirect = pasted.parse_pasted(text)
     assert (redirect.code, redirect.state, redirect.bare) == (CODE, None, True)
-    pending = cloud.start_login(cloud.endpoints("EU"))
+    pending = pending_login.start_login(regions.endpoints("EU"))
     with pytest.raises(CloudError) as missing:
-        cloud.checked_code(redirect, pending)
+        pending_login.checked_code(redirect, pending)
     assert str(missing.value) == (
         "only a code was given, without its state: give the state=… of the same hcauth:// URL too "
         "(hc-login --code C --state S), or paste the whole URL"
     )
     for state in (pending.state, f"state={pending.state}", f" '{pending.state}'\n"):
-        assert cloud.checked_code(pasted.with_state(redirect, state), pending) == CODE
+        assert pending_login.checked_code(pasted.with_state(redirect, state), pending) == CODE
 
 
 @pytest.mark.parametrize(
@@ -97,7 +104,7 @@ def test_the_intermediate_singlekey_url_gets_its_own_hint(text):
 
 
 def test_other_wrong_pastes_get_precise_hints():
-    pending = cloud.start_login(cloud.endpoints("EU"))
+    pending = pending_login.start_login(regions.endpoints("EU"))
     with pytest.raises(CloudError) as authorize:
         pasted.parse_pasted(pending.authorize_url)
     assert str(authorize.value) == (
@@ -112,7 +119,7 @@ def test_other_wrong_pastes_get_precise_hints():
             "from the browser's network tab"
         )
     with pytest.raises(CloudError) as other:
-        cloud.checked_code(pasted.parse_pasted(f"hcauth://auth/prod?code=abc&state=x{pending.state}"), pending)
+        pending_login.checked_code(pasted.parse_pasted(f"hcauth://auth/prod?code=abc&state=x{pending.state}"), pending)
     assert str(other.value) == (
         "the pasted URL belongs to another login attempt (its state does not match): "
         "log in with the URL hc-login printed last and paste that login's hcauth:// URL"
@@ -140,42 +147,42 @@ def test_other_wrong_pastes_get_precise_hints():
 )
 def test_the_region_is_read_from_the_token_claims(payload, header, region):
     token = make_jwt({"sub": "user-42", **payload}, header)
-    assert cloud.region_from_jwt(token) == region
-    assert cloud.account_id_from_jwt(token) == "user-42"
+    assert token_claims.region_from_jwt(token) == region
+    assert token_claims.account_id_from_jwt(token) == "user-42"
 
 
 def test_no_region_in_tokens_that_are_not_jwts_and_the_token_is_never_logged(caplog):
     caplog.set_level(logging.DEBUG)
-    assert cloud.region_from_jwt("opaque-token") is None
-    assert cloud.region_from_jwt("a.b.c") is None
+    assert token_claims.region_from_jwt("opaque-token") is None
+    assert token_claims.region_from_jwt("a.b.c") is None
     token = make_jwt({"sub": "user-42", "region": "MARS"})
-    assert cloud.region_from_jwt(token) is None
+    assert token_claims.region_from_jwt(token) is None
     assert "MARS" in caplog.text  # a region name is worth a debug line ...
     assert token not in caplog.text and token.split(".")[2] not in caplog.text  # ... the token is not
 
 
 def test_regions_are_asked_claim_first_then_the_named_one_then_the_usual_ones():
-    assert cloud.region_order(None, None) == ["EU", "NA"]
-    assert cloud.region_order("NA", None) == ["NA", "EU"]
-    assert cloud.region_order("NA", "EU") == ["NA", "EU"]
-    assert cloud.region_order(None, "cn") == ["CN", "EU", "NA"]
-    assert cloud.region_order("EU", "EU") == ["EU", "NA"]
+    assert regions.region_order(None, None) == ["EU", "NA"]
+    assert regions.region_order("NA", None) == ["NA", "EU"]
+    assert regions.region_order("NA", "EU") == ["NA", "EU"]
+    assert regions.region_order(None, "cn") == ["CN", "EU", "NA"]
+    assert regions.region_order("EU", "EU") == ["EU", "NA"]
 
 
 def test_the_wrong_region_line_is_said_only_when_naming_the_region_would_have_helped():
     line = "wrong region: this account lives in NA; next time run hc-login --region NA"
-    assert cloud.region_note("NA", None, ["EU"]) == line  # EU was tried in vain
-    assert cloud.region_note("NA", "EU", []) == line  # the user named the wrong one
-    assert cloud.region_note("NA", None, []) is None  # the token named it: nothing went wrong
-    assert cloud.region_note("NA", "NA", []) is None
-    assert cloud.region_note("EU", None, []) is None
+    assert regions.region_note("NA", None, ["EU"]) == line  # EU was tried in vain
+    assert regions.region_note("NA", "EU", []) == line  # the user named the wrong one
+    assert regions.region_note("NA", None, []) is None  # the token named it: nothing went wrong
+    assert regions.region_note("NA", "NA", []) is None
+    assert regions.region_note("EU", None, []) is None
 
 
 def test_each_region_gets_a_base_of_its_own_with_a_template():
-    na = cloud.endpoints("NA", "http://127.0.0.1:9/{region}")
+    na = regions.endpoints("NA", "http://127.0.0.1:9/{region}")
     assert na.token == "http://127.0.0.1:9/na/security/oauth/token"
     assert na.iddf("X") == "http://127.0.0.1:9/na/api/iddf/v1/iddf/X"
-    assert cloud.endpoints("EU", "http://127.0.0.1:9/").services_base == "http://127.0.0.1:9"
+    assert regions.endpoints("EU", "http://127.0.0.1:9/").services_base == "http://127.0.0.1:9"
 
 
 # --------------------------------------------------------------------------
@@ -184,11 +191,11 @@ def test_each_region_gets_a_base_of_its_own_with_a_template():
 
 def test_tls_comes_first_when_the_cloud_sends_both_kinds():
     tls, aes, iv = b64url(b"t" * 32), b64url(b"a" * 32), b64url(b"i" * 16)
-    both = cloud.encryption_from({"aes": {"key": aes, "iv": iv}, "tls": {"key": tls}})
+    both = paired.encryption_from({"aes": {"key": aes, "iv": iv}, "tls": {"key": tls}})
     assert (both.key, both.iv, both.transport) == (tls, None, "TLS")
-    only_aes = cloud.encryption_from({"data": {"aes": {"key": aes, "iv": iv}}})
+    only_aes = paired.encryption_from({"data": {"aes": {"key": aes, "iv": iv}}})
     assert (only_aes.key, only_aes.iv, only_aes.transport) == (aes, iv, "AES")
-    assert cloud.encryption_from({"tls": {"key": ""}, "aes": {"key": aes}}) is None
+    assert paired.encryption_from({"tls": {"key": ""}, "aes": {"key": aes}}) is None
 
 
 @pytest.mark.parametrize(
@@ -203,10 +210,10 @@ def test_tls_comes_first_when_the_cloud_sends_both_kinds():
     ],
 )
 def test_new_entries_get_the_host_name_the_appliance_announces(brand, ha_type, ha_id, tls, host):
-    assert cloud.appliance_host(cloud.PairedAppliance(ha_id, brand, ha_type), tls=tls) == host
+    assert paired.appliance_host(paired.PairedAppliance(ha_id, brand, ha_type), tls=tls) == host
 
 
 def test_a_kept_profile_is_named_after_its_haid_and_never_a_path():
-    assert cloud.profile_zip_name("012090386729000001") == "012090386729000001.zip"
-    assert cloud.profile_zip_name("../../etc/x") == "_.._etc_x.zip"
-    assert cloud.profile_zip_name("..") == "appliance.zip"
+    assert profile_zips.profile_zip_name("012090386729000001") == "012090386729000001.zip"
+    assert profile_zips.profile_zip_name("../../etc/x") == "_.._etc_x.zip"
+    assert profile_zips.profile_zip_name("..") == "appliance.zip"

@@ -57,18 +57,6 @@ def is_settings_entry(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("name") == MQTT_CONF
 
 
-def read_mqtt_conf(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The MQTT_CONF entry of a devices.json (the publishing-modes fork's), if it has one.
-
-    None when the file has none, or cannot be read (load_devices says why).
-    """
-    try:
-        raw = _read_json_list(Path(path))
-    except DevicesFileError:
-        return None
-    return next((obj for obj in raw if is_settings_entry(obj)), None)
-
-
 def _check_unique(entries: list[ApplianceEntry], source: str) -> None:
     # Names meet in MQTT topics, where only their ASCII part is left.
     first: dict[str, tuple[int, str]] = {}

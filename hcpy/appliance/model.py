@@ -262,7 +262,6 @@ class Program:
     available: bool = True
     execution: str = "selectAndStart"
     options: dict[int, ProgramOption] = field(default_factory=dict)
-    full_option_set: bool | None = None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from ..protocol.message import Message
 from ..protocol.resources import CI_AUTHENTICATION
 from ..times import iso
 
-IN, OUT = "in", "out"
+IN = "in"  # a message from the appliance; "out" is one to it
 
 # Connection states (ConnectionStats.state).
 CONNECTING, ONLINE, OFFLINE, STOPPED = "connecting", "online", "offline", "stopped"

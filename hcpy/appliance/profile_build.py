@@ -205,14 +205,6 @@ class Attrs:
             self.bad(key, "is not true or false", f"using {str(default).lower()}")
             return default
 
-    def optional_bool(self, key: str) -> bool | None:
-        if key not in self.attrs:
-            return None
-        try:
-            return parse_bool(self.attrs[key])
-        except ValueError:
-            self.bad(key, "is not true or false", "ignored")
-            return None
 
     def access(self, default: Access) -> Access:
         if "access" not in self.attrs:
@@ -368,14 +360,12 @@ def build_program_option(
 
 
 def program_from_feature(feature: Feature, options: dict[int, ProgramOption]) -> Program:
-    a = Attrs(feature.attributes, _ignore, "")
     return Program(
         uid=feature.uid,
         name=feature.name,
         available=feature.limits.available,
         execution=feature.execution or "selectAndStart",
         options=options,
-        full_option_set=a.optional_bool("fullOptionSet"),
     )
 
 

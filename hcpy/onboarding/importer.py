@@ -35,10 +35,6 @@ MAPPING_SUFFIX = "_featuremapping.xml"
 # A profile is a few hundred kB; anything far bigger is not one.
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
 
-# Downloader JSON fields worth keeping with the entry (none of them secret).
-META_FIELDS = ("type", "brand", "vib", "mac", "serialNumber")
-
-
 @dataclass(frozen=True)
 class ProfilePair:
     """One appliance's two XML files, and the downloader JSON when there is one."""

@@ -8,7 +8,7 @@ so the haId is read from TXT `id` first and from the names only without it.
 
 Two halves: the records read into a `Found` (`found_from`, `matches`, and
 `announcement` for the simulator's side) are pure and tested without a
-network; `scan`, `locate` and `resolve` do the multicast I/O with
+network; `browse`, `locate` and `resolve` do the multicast I/O with
 python-zeroconf, each on a Zeroconf instance of its own that is closed
 before they return, so nothing keeps listening between lookups.
 
@@ -242,11 +242,6 @@ def browse(
     finally:
         zc.close()
     return sorted(found.values(), key=lambda f: (f.ha_id, f.name))
-
-
-def scan(timeout: float = 5.0, *, interfaces: Sequence[str] | None = None) -> list[Found]:
-    """Every appliance heard within `timeout` seconds."""
-    return browse(timeout, interfaces=interfaces)
 
 
 def locate(ha_id: str, timeout: float = 3.0, *, interfaces: Sequence[str] | None = None) -> Found | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import FrameError, ProtocolError
@@ -21,7 +23,9 @@ from ..protocol.frame import FrameCodec
 from ..protocol.message import Action, Message
 from ..protocol.resources import RO_VALUES
 from ..protocol.transport import PATH
+from .appliance import SimulatedAppliance
 from .dialogue import Dialogue, Outcome
+from .faults import Faults
 from .wsserver import (
     CLOSE_GOING_AWAY,
     OP_BINARY,
@@ -32,18 +36,43 @@ from .wsserver import (
     WebSocketError,
 )
 
-if TYPE_CHECKING:
-    from .server import Simulator
-
 HANDSHAKE_TIMEOUT = 5.0
 
 log = logging.getLogger("hcpy.simulator")
 
 
+class Host(Protocol):
+    """What a connection needs of the simulator that accepted it (`server.Simulator` is one).
+
+    Named here, below the server, so that the server can make connections
+    without a connection knowing the server's class.
+    """
+
+    @property
+    def app(self) -> SimulatedAppliance: ...
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def transport(self) -> str: ...
+    @property
+    def thread_prefix(self) -> str: ...
+    @property
+    def refuse_upgrade(self) -> bool: ...
+
+    def new_tls_context(self) -> ssl.SSLContext: ...
+    def new_codec(self) -> FrameCodec | None: ...
+    def connection_opened(self, conn: Connection) -> None: ...
+    def connection_closed(self, conn: Connection) -> None: ...
+    def record(self, msg: Message) -> None: ...
+    def notify(self, resource: str, data: list[dict[str, Any]]) -> None: ...
+
+
 class Connection:
     """One accepted TCP connection and the thread that serves it."""
 
-    def __init__(self, sim: Simulator, sock: socket.socket, number: int):
+    def __init__(self, sim: Host, sock: socket.socket, number: int):
         self.sim = sim
         self.sock = sock
         self.label = f"{sim.name} #{number}"

@@ -19,24 +19,39 @@ primitives (`put`, `limit`, `restore`), always under the appliance's lock:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..appliance import names
-from ..appliance.model import Access, Kind, Program
+from ..appliance.model import Access, Kind, Limits, Profile, Program
 from .changes import Changes
 from .lifecycle import Moment, ProgramRun, Stage, behaviour_of, reported_seconds
 from .values import coerce, describe
-
-if TYPE_CHECKING:
-    from .appliance import SimulatedAppliance
 
 # An abort takes the appliance this long (appliance seconds) to wind down.
 ABORTING_SECONDS = 5.0
 _COMMANDS = (names.ABORT_PROGRAM, names.PAUSE_PROGRAM, names.RESUME_PROGRAM)
 
 
+class Primitives(Protocol):
+    """What the runner needs of the appliance it runs programs on (`SimulatedAppliance` has them).
+
+    Named here, below the appliance, so that the appliance can own a runner
+    without the runner knowing the appliance's class.
+    """
+
+    profile: Profile
+
+    def has(self, name: str) -> bool: ...
+    def value(self, uid_or_name: int | str) -> Any: ...
+    def put(self, name: str, value: Any) -> Changes: ...
+    def limit(self, name: str, access: Access | None = None, available: bool | None = None) -> Changes: ...
+    def restore(self, name: str) -> Changes: ...
+    def option_limits(self, program: Program, uid: int) -> Limits: ...
+    def select_root(self, program: Program | None, active: bool) -> Changes: ...
+
+
 class ProgramRunner:
-    def __init__(self, appliance: SimulatedAppliance):
+    def __init__(self, appliance: Primitives):
         self.appliance = appliance
         self.behaviour = behaviour_of(appliance.profile.description.type)
         self.run: ProgramRun | None = None
@@ -203,6 +218,6 @@ class ProgramRunner:
         return counters.get("")
 
 
-def _offers(program: Program, app: SimulatedAppliance, name: str) -> bool:
+def _offers(program: Program, app: Primitives, name: str) -> bool:
     feature = app.profile.by_name(name)
     return feature is not None and (feature.uid in program.options or feature.kind is not Kind.OPTION)
