@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def iso(unix: float | None, timespec: str = "seconds") -> str | None:
@@ -13,4 +13,4 @@ def iso(unix: float | None, timespec: str = "seconds") -> str | None:
     """
     if unix is None:
         return None
-    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec=timespec)
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec=timespec)

@@ -13,16 +13,16 @@ import pytest
 from support import COFFEE, DISHWASHER, WASHER, profile_files
 
 from hcpy.appliance.commands import CommandError, build_set
-from hcpy.mqtt.screening import screen_payload
 from hcpy.appliance.controls import is_control, startable, usable
 from hcpy.appliance.model import Feature, Kind, Program
-from hcpy.appliance.programs import build_program
 from hcpy.appliance.profile_xml import parse_profile
+from hcpy.appliance.programs import build_program
 from hcpy.appliance.state import ApplianceState
 from hcpy.mqtt.discovery import Discovery, DiscoveryOptions, config_topic_filter, label
 from hcpy.mqtt.options import PublishOptions
 from hcpy.mqtt.outgoing import Outgoing
 from hcpy.mqtt.publishing import Publisher
+from hcpy.mqtt.screening import screen_payload
 from hcpy.mqtt.topics import Topics
 from hcpy.protocol.resources import RO_ACTIVE_PROGRAM as ACTIVE_PROGRAM
 from hcpy.protocol.resources import RO_SELECTED_PROGRAM as SELECTED_PROGRAM

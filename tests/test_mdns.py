@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hc_login import _placed
-from hc_login import main as hc_login_main
 from support import DISHWASHER, FAST, QUICK_RETRY, WASHER, b64, profile_files, simulated
 
+from hc_login import _placed
+from hc_login import main as hc_login_main
 from hcpy.appliance.connection import ApplianceConnection, Backoff
 from hcpy.appliance.devices import load_devices, save_devices
 from hcpy.appliance.entry import entry_from_profile

@@ -16,7 +16,18 @@ import time
 from collections import Counter
 
 import pytest
-from support import DISHWASHER, FAST, QUICK_RETRY, WASHER, bridged, eventually, free_port, posts, profile_files, simulated
+from support import (
+    DISHWASHER,
+    FAST,
+    QUICK_RETRY,
+    WASHER,
+    bridged,
+    eventually,
+    free_port,
+    posts,
+    profile_files,
+    simulated,
+)
 
 from hcpy.appliance.connection import ApplianceConnection
 from hcpy.appliance.observed import DISCONNECT_REASONS, HIDDEN_DATA, Histogram, Journal, JournalEntry

@@ -33,7 +33,6 @@ ROOT = HERE.parents[1]
 # harness.py; checks/processes.py; tests/support.py (which imports hcpy from the checkout)
 sys.path[:0] = [str(HERE), str(HERE.parent), str(ROOT), str(ROOT / "tests")]
 
-from processes import child_env  # noqa: E402
 from harness import (
     LOOPBACK,
     HomeAssistant,
@@ -42,6 +41,7 @@ from harness import (
     Process,
     retained_messages,
 )
+from processes import child_env  # noqa: E402
 from support import Broker, free_port, free_ports  # tests/support.py
 
 DISCOVERY_PREFIX = "homeassistant"

@@ -24,8 +24,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..errors import ConnectError, ConnectionClosed, HcpyError, KeyRejected, NotConnected, RequestTimeout
 from ..protocol.message import Action, Message
@@ -64,28 +65,28 @@ RESOLVE_INTERVAL = 30.0
 class ConnectionObserver(Protocol):
     """What a connection reports upward; every method runs on the connection's thread."""
 
-    def online(self, connection: "ApplianceConnection") -> None: ...
+    def online(self, connection: ApplianceConnection) -> None: ...
 
-    def offline(self, connection: "ApplianceConnection", reason: str) -> None: ...
+    def offline(self, connection: ApplianceConnection, reason: str) -> None: ...
 
-    def changed(self, connection: "ApplianceConnection", changes: list[Change]) -> None: ...
+    def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None: ...
 
-    def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None: ...
+    def limits_changed(self, connection: ApplianceConnection, uids: set[int]) -> None: ...
 
 
 class _Unobserved:
     """The observer of a connection nobody watches (tests, tools)."""
 
-    def online(self, connection: "ApplianceConnection") -> None:
+    def online(self, connection: ApplianceConnection) -> None:
         pass
 
-    def offline(self, connection: "ApplianceConnection", reason: str) -> None:
+    def offline(self, connection: ApplianceConnection, reason: str) -> None:
         pass
 
-    def changed(self, connection: "ApplianceConnection", changes: list[Change]) -> None:
+    def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
         pass
 
-    def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None:
+    def limits_changed(self, connection: ApplianceConnection, uids: set[int]) -> None:
         pass
 
 

@@ -84,7 +84,7 @@ class ApplianceEntry:
             return {**inner, **top}
         return top if top is not None else inner
 
-    def with_options(self, defaults: dict[str, Any] | None) -> "ApplianceEntry":
+    def with_options(self, defaults: dict[str, Any] | None) -> ApplianceEntry:
         """This entry with `defaults` (config.ini's section for it) under its "hc2mqtt" block, whose keys win."""
         if not defaults:
             return self

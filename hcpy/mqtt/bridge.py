@@ -74,12 +74,12 @@ class BridgeListener(Protocol):
     must return quickly; what it raises is logged once and otherwise ignored.
     """
 
-    def values_changed(self, appliance: "ApplianceBridge", changes: list[Change]) -> None: ...
+    def values_changed(self, appliance: ApplianceBridge, changes: list[Change]) -> None: ...
 
-    def connection_changed(self, appliance: "ApplianceBridge") -> None:
+    def connection_changed(self, appliance: ApplianceBridge) -> None:
         """The appliance came online or went offline (appliance.connection.stats says why)."""
 
-    def answered(self, appliance: "ApplianceBridge", response: dict[str, Any]) -> None:
+    def answered(self, appliance: ApplianceBridge, response: dict[str, Any]) -> None:
         """A command's answer, as published on T/response."""
 
 

@@ -28,9 +28,10 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from ..appliance import names
 from ..appliance.controls import is_control

@@ -41,8 +41,8 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -301,7 +301,7 @@ class Publisher:
             return []
         end = programs.expected_end(state, self.clock())
         # Whole seconds: the end moves by the clock's jitter at every update otherwise.
-        payload = "None" if end is None else datetime.fromtimestamp(round(end), timezone.utc).isoformat()
+        payload = "None" if end is None else datetime.fromtimestamp(round(end), UTC).isoformat()
         return [Outgoing(topic, payload)]
 
     def _values_of(self, state: ApplianceState) -> list[tuple[Feature, Any]]:

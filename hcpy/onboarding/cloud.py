@@ -28,9 +28,10 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -40,6 +41,7 @@ from ..encoding import b64url
 from ..errors import CloudError, HcpyError
 from ..files import write_private
 from .importer import entry_from_profile_zip
+
 # The paste and token readers are pure modules of their own; hc_login and
 # the tests reach them through this one, as before they were split off.
 from .pasted import Redirect, parse_pasted, parse_redirect, with_state  # noqa: F401
@@ -197,7 +199,7 @@ class PendingLogin:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "PendingLogin":
+    def from_json(cls, obj: dict[str, Any]) -> PendingLogin:
         ep = Endpoints(obj["region"], obj["auth_base"], obj["services_base"])
         named = obj.get("named_region")  # absent in files of older versions
         return cls(
@@ -326,7 +328,7 @@ class CloudClient:
         self.timeout = timeout
         self.session = session or requests.Session()
 
-    def at(self, ep: Endpoints) -> "CloudClient":
+    def at(self, ep: Endpoints) -> CloudClient:
         """The same client (session, timeouts) talking to another region's hosts."""
         return CloudClient(ep, timeout=self.timeout, session=self.session)
 

@@ -20,9 +20,10 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..appliance.entry import ApplianceEntry, entry_from_profile
 from ..appliance.profile_xml import parse_profile

@@ -15,8 +15,8 @@ import hashlib
 import hmac
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from Crypto.Cipher import AES
 

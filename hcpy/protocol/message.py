@@ -51,7 +51,7 @@ class Message:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Message":
+    def from_json(cls, text: str | bytes) -> Message:
         """Parse and check one received message; raises ProtocolError.
 
         Every appliance message passes here, so the checks are written out
@@ -93,7 +93,7 @@ class Message:
                     raise ProtocolError("message data is not a list of objects")
         return cls(sid, msg_id, resource if type(resource) is str else str(resource), version, action, data, code)
 
-    def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> "Message":
+    def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> Message:
         """The RESPONSE to this message, echoing its ids, resource and version."""
         return Message(self.sID, self.msgID, self.resource, self.version, Action.RESPONSE, data, code)
 

@@ -21,8 +21,8 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import ConnectError, ConnectionClosed, FrameError, KeyRejected
 from ..logs import Throttle

@@ -16,9 +16,9 @@ import logging
 import threading
 
 from ..appliance.entry import ApplianceEntry
-from .examples import demo_entries
 from .appliance import SimulatedAppliance
 from .clock import ScaledClock
+from .examples import demo_entries
 from .server import Simulator
 
 log = logging.getLogger("hcpy.simulator")

@@ -102,7 +102,7 @@ class Simulator:
 
     # --- life cycle -----------------------------------------------------
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         if self._listener is not None:
             raise RuntimeError(f"the simulator {self.name} is already running on port {self._port}")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -151,7 +151,7 @@ class Simulator:
                 conn.kill()  # stuck in a handshake or half a frame
         _join([c.thread for c in conns], STOP_WAIT)
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:

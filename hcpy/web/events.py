@@ -31,7 +31,7 @@ CARD_INTERVAL = 1.0  # seconds between refreshes of an appliance's card while va
 
 def frame(event: str, data: Any) -> bytes:
     """One event in the text/event-stream format (its data on one line: JSON has no newline)."""
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode("utf-8")
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode()
 
 
 class TooManyClients(Exception):

@@ -27,7 +27,7 @@ import logging
 import re
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -194,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST":
                 self.close_connection = True  # its body may be unread
             self._refuse(exc)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception:  # noqa: BLE001 - one request's bug must not end the console
             log.exception("web console: %s %s failed", method, urlsplit(self.path).path)
@@ -331,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
             entries = selected(everything, log_filter)
             if view == "log":
                 return self._page(f"{name}: messages", log_page(name, entries, log_filter, len(everything)), token, "log", name)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             filename = re.sub(r"[^A-Za-z0-9._-]", "_", name) + f"-messages-{stamp}.jsonl"
             return self._send(200, json_lines(entries), "application/x-ndjson; charset=utf-8",
                               {"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
