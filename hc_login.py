@@ -237,7 +237,7 @@ def _login(
 def _keep_profiles(folder: Path, result: cloud.Download) -> None:
     """Each profile zip next to devices.json (as hcpy2-0 keeps them), for a later --import."""
     kept = []
-    for appliance, data in zip(result.fetched, result.profiles):
+    for appliance, data in zip(result.fetched, result.profiles, strict=True):
         try:
             kept.append(cloud.save_profile_zip(folder, appliance.ha_id, data).name)
         except OSError as exc:
@@ -259,7 +259,7 @@ def _import(devices_path: Path, paths: tuple[Path, ...], *, key: str | None, iv:
         log.warning("%s", problem)
     if not result.entries:
         raise click.ClickException(f"nothing could be imported (see the warnings above); {devices_path} was not changed")
-    for entry, source in zip(result.entries, result.sources):
+    for entry, source in zip(result.entries, result.sources, strict=True):
         desc = entry.profile.description
         click.echo(f"{entry.name} ({desc.brand} {desc.model}): imported from {source}")
     _save(devices_path, result.entries, skipped=len(result.problems))
@@ -370,7 +370,7 @@ def _print_table(found: list[mdns.Found]) -> None:
         rows.append((f.ha_id, f.brand or "?", f.type or "?", address))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _read_pasted(prompt: str) -> str:

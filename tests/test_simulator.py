@@ -900,7 +900,7 @@ def test_simulator_rejects_bad_keys_clearly():
 
 def test_set_value_rejects_unknown_names():
     app = SimulatedAppliance(small_profile())
-    with pytest.raises(KeyError, match="Test.Nothing"):
+    with pytest.raises(KeyError, match=r"Test\.Nothing"):
         app.set_value("Test.Nothing", 1)
     with pytest.raises(ValueError, match="no member 'Ajar'"):
         app.set_value(DOOR, "Ajar")

@@ -147,13 +147,13 @@ def guess_kind(name: str) -> Kind:
     category = parts[2]
     if category in _KIND_BY_CATEGORY:
         return _KIND_BY_CATEGORY[category]
-    if category.endswith("List") or category.endswith("Group"):
+    if category.endswith(("List", "Group")):
         return Kind.LIST  # nested lists: LaundryCare.Common.OptionList.Options
     if category == "Root":
         leaf = parts[-1]
         if leaf in _ROOT_LEAVES:
             return _ROOT_LEAVES[leaf]
-        if leaf.endswith("List") or leaf.endswith("Group"):
+        if leaf.endswith(("List", "Group")):
             return Kind.LIST
     return Kind.UNKNOWN
 

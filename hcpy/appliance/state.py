@@ -138,7 +138,8 @@ class ApplianceState:
                 # Not scoped to one program (no parentUID, or a list's): the
                 # change holds for the option in every program as well.
                 targets = [self.limits[feature.uid]] + self._copies.get(feature.uid, [])
-            if any([self._update_limits(feature, limits, item) for limits in targets]):
+            # A list, not a generator: every target is updated, not only up to the first change.
+            if any([self._update_limits(feature, limits, item) for limits in targets]):  # noqa: C419
                 touched.add(feature.uid)
             if "value" in item:
                 change = self._store(feature, item["value"])

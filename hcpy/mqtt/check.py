@@ -128,7 +128,7 @@ def render(report: CheckReport, arrow: str = "→") -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     out = [line(header), *(line(r) for r in rows)]
     details = [f"{a.name}: {a.detail or a.problem}" for a in report.appliances if not a.ok]
@@ -303,7 +303,7 @@ def check_broker(s: MqttSettings, client_id: str, timeout: float = 5.0) -> Broke
         try:
             client = paho_client(s, client_id, protocol)
             client.connect_timeout = timeout
-            client.on_connect = lambda c, u, flags, rc, props: answer.append(rc)
+            client.on_connect = lambda c, u, flags, rc, props, answer=answer: answer.append(rc)
             if protocol == paho.MQTTv5:
                 client.connect(s.host, s.port, keepalive=30, clean_start=True)
             else:

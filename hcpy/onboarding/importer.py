@@ -125,7 +125,7 @@ def zip_files(data: bytes, source: str) -> dict[str, bytes]:
     with archive:
         for info in archive.infolist():
             low = info.filename.lower()
-            if info.is_dir() or not (low.endswith(".xml") or low.endswith(".json")):
+            if info.is_dir() or not low.endswith((".xml", ".json")):
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
                 raise ProfileImportError(f"{source}: {info.filename} is too large to be a profile file")
@@ -312,7 +312,7 @@ def _read_folder(folder: Path) -> tuple[list[ProfilePair], list[str]]:
             found, trouble = _read_path(path)
             pairs.extend(found)
             problems.extend(trouble)
-        elif low.endswith(DESCRIPTION_SUFFIX) or low.endswith(MAPPING_SUFFIX) or low.endswith(".json"):
+        elif low.endswith((DESCRIPTION_SUFFIX, MAPPING_SUFFIX, ".json")):
             try:
                 loose.setdefault(path.parent, {})[path.name] = path.read_bytes()
             except OSError as exc:

@@ -209,7 +209,7 @@ def _advertise(sims: list[Simulator], entries: list, host: str) -> Advertiser | 
     except Exception as exc:  # noqa: BLE001 - no mDNS is no reason to stop serving
         log.error("cannot announce by mDNS on %s: %s", host, exc)
         return None
-    for sim, entry in zip(sims, entries):
+    for sim, entry in zip(sims, entries, strict=True):
         try:
             advertiser.add(sim, entry.ha_id)
         except Exception as exc:  # noqa: BLE001 - e.g. the name is taken by another responder

@@ -288,8 +288,8 @@ class SimulatedAppliance:
         *,
         access: Access | str | None = None,
         available: bool | None = None,
-        min: float | None = None,
-        max: float | None = None,
+        min: float | None = None,  # noqa: A002 - the profile's attribute names, as the console types them
+        max: float | None = None,  # noqa: A002
         step: float | None = None,
         default: Any = None,
         value: Any = None,
