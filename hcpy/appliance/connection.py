@@ -24,7 +24,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,7 +45,7 @@ class Backoff:
     # A connection that lasted this long resets the delay to `first`.
     stable_after: float = 30.0
 
-    def delays(self):
+    def delays(self) -> Iterator[float]:
         delay = self.first
         while True:
             # Full jitter on the upper half: appliances that dropped together
@@ -421,7 +421,7 @@ def _where(found: Any) -> tuple[str | None, int | None]:
 def _addresses_of(host: str) -> set[str]:
     """The IPv4 addresses `host` stands for now (itself when it is one); empty when it does not resolve."""
     try:
-        return {info[4][0] for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
     except (OSError, UnicodeError):
         return set()
 

@@ -59,7 +59,7 @@ class Message:
         only (NaN and 1e400 are not JSON), data a list of objects.
         """
         try:
-            if type(text) is not str:
+            if not isinstance(text, str):
                 text = text.decode("utf-8")
             if text[:1] in _WHITESPACE:
                 text = text.lstrip(_WHITESPACE)  # what json.loads would skip
@@ -113,6 +113,7 @@ def _finite(text: str) -> float:
 # One decoder for every message (json.loads(text, **hooks) builds a new one per
 # call), and its scanner called directly: the C code, without raw_decode's frame.
 _DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
-_SCAN = json.scanner.make_scanner(_DECODER)
+# typeshed types make_scanner's argument as a make_scanner; it reads a decoder's hooks.
+_SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
 _ACTIONS = {action.value: action for action in Action}
 _WHITESPACE = " \t\n\r"
