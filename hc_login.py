@@ -342,8 +342,9 @@ def _placed(entry: ApplianceEntry, found: mdns.Found) -> ApplianceEntry | None:
         # The announced port is where the appliance listens; its default stays implicit.
         port = None if found.port == default else found.port
     # A name that resolves to the address heard is better kept: it survives DHCP.
-    host_ok = entry.host == found.address or found.address in _addresses_of(entry.host)
-    host = entry.host if host_ok else found.address
+    # No IPv4 address heard (only the name): the host stays; it must never become None.
+    host_ok = found.address is None or entry.host == found.address or found.address in _addresses_of(entry.host)
+    host = entry.host if host_ok or found.address is None else found.address
     if host == entry.host and port == entry.port:
         return None
     return dataclasses.replace(entry, host=host, port=port)
@@ -356,7 +357,7 @@ def _addresses_of(host: str) -> set[str]:
     except ValueError:
         pass
     try:
-        return {info[4][0] for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
     except (OSError, UnicodeError):
         return set()
 

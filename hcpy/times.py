@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
+@overload
+def iso(unix: float, timespec: str = "seconds") -> str: ...
+@overload
+def iso(unix: None, timespec: str = "seconds") -> None: ...
+@overload
+def iso(unix: float | None, timespec: str = "seconds") -> str | None: ...
 def iso(unix: float | None, timespec: str = "seconds") -> str | None:
     """A Unix time as ISO 8601 in UTC ("2024-05-01T12:00:00+00:00"); None stays None.
 

@@ -189,7 +189,7 @@ def _address(host: str, port: int) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return ""
-    ip = infos[0][4][0] if infos else ""
+    ip = str(infos[0][4][0]) if infos else ""
     if not ip:
         return ""
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

@@ -176,7 +176,7 @@ class ProgramRunner:
 
     def _propose_duration(self, program: Program) -> Changes:
         app = self.appliance
-        feature = app.profile.by_name(names.DURATION)
+        feature = app.feature(names.DURATION)  # offered: the caller checked
         limits = app.option_limits(program, feature.uid)
         seconds = self.behaviour.seconds.get(program.name.rsplit(".", 1)[-1], self.behaviour.default_seconds)
         low, high, step = limits.min or 0, limits.max or seconds, limits.step or 1

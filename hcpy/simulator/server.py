@@ -12,6 +12,7 @@ import socket
 import ssl
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from ..protocol import tlspsk
@@ -20,6 +21,7 @@ from ..protocol.message import Action, Message
 from ..protocol.resources import RO_DESCRIPTION_CHANGE, RO_VALUES
 from .appliance import SimulatedAppliance
 from .changes import Changes
+from .clock import ManualClock
 from .connection import PATH, Connection
 from .dialogue import Dialogue, notifications
 from .faults import Fault, Faults
@@ -225,7 +227,7 @@ class Simulator:
     def notify(self, resource: str, data: list[dict[str, Any]]) -> None:
         """Send a NOTIFY of the appliance's own to every client."""
         for conn in self._snapshot():
-            conn.post(lambda conn=conn: conn.send(conn.dialogue.message(resource, data)))
+            conn.post(partial(conn.send_notify, resource, data))
 
     def tell(self, changes: Changes) -> None:
         """Notify every client of what the appliance changed."""
@@ -248,7 +250,10 @@ class Simulator:
     def advance(self, seconds: float = 0.0) -> None:
         """Turn a `ManualClock` on by `seconds` and report what the appliance did meanwhile."""
         if seconds:
-            self.app.clock.advance(seconds)
+            clock = self.app.clock
+            if not isinstance(clock, ManualClock):
+                raise TypeError(f"advance({seconds}) needs a ManualClock; this simulator runs on {type(clock).__name__}")
+            clock.advance(seconds)
         self.tell(self.app.advance())
 
     def _tick(self, period: float) -> None:
@@ -287,7 +292,7 @@ class Simulator:
         with ``encrypted=False`` bytes that are no valid frame at all.
         """
         for conn in self._snapshot():
-            conn.post(lambda conn=conn: conn.send_garbage(encrypted))
+            conn.post(partial(conn.send_garbage, encrypted))
 
     def send_raw(self, text: str) -> None:
         """Send every client ``text`` as one frame, exactly as given (a test's hostile message).
@@ -297,7 +302,7 @@ class Simulator:
         for what `notify` cannot build (say, data nested 100,000 deep).
         """
         for conn in self._snapshot():
-            conn.post(lambda conn=conn: conn.send_raw(text))
+            conn.post(partial(conn.send_raw, text))
 
     def fail_next(self, resource: str, code: int = 500, times: int = 1) -> None:
         """Answer the next ``times`` requests for ``resource`` with ``code`` (500: busy, retry)."""

@@ -379,6 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _login(self, method: str, visitor: Visitor, query: dict[str, list[str]], posted: dict[str, Any]) -> None:
         guard = self.console.guard
+        if guard is None:  # set when the server starts, before any request
+            raise Refused(503, "the console is starting")
         next_path = _local(_text(posted.get("next")) if method == "POST" else (query.get("next") or ["/"])[0])
         if not guard.protected:
             return self._redirect(next_path)
@@ -424,7 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _events(self, query: dict[str, list[str]]) -> None:
         console = self.console
-        name = (query.get("appliance") or [None])[0]
+        names = query.get("appliance")
+        name = names[0] if names else None
         appliance = console.appliance(name) if name is not None else None
         if name is not None and appliance is None:
             raise Refused(404, f"no appliance is named {name[:100]}")
