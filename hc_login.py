@@ -341,10 +341,12 @@ def _placed(entry: ApplianceEntry, found: mdns.Found) -> ApplianceEntry | None:
     else:
         # The announced port is where the appliance listens; its default stays implicit.
         port = None if found.port == default else found.port
+    address = found.address
+    if address is None:  # only announcements with an address are matched; nothing to place it at
+        return None
     # A name that resolves to the address heard is better kept: it survives DHCP.
-    # No IPv4 address heard (only the name): the host stays; it must never become None.
-    host_ok = found.address is None or entry.host == found.address or found.address in _addresses_of(entry.host)
-    host = entry.host if host_ok or found.address is None else found.address
+    host_ok = entry.host == address or address in _addresses_of(entry.host)
+    host = entry.host if host_ok else address
     if host == entry.host and port == entry.port:
         return None
     return dataclasses.replace(entry, host=host, port=port)
