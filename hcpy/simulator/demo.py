@@ -69,5 +69,5 @@ class DemoAppliances:
     def __enter__(self) -> list[ApplianceEntry]:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()

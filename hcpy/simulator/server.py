@@ -19,10 +19,11 @@ from ..protocol import tlspsk
 from ..protocol.frame import TO_CLIENT, FrameCodec
 from ..protocol.message import Action, Message
 from ..protocol.resources import RO_DESCRIPTION_CHANGE, RO_VALUES
+from ..protocol.transport import PATH
 from .appliance import SimulatedAppliance
 from .changes import Changes
 from .clock import ManualClock
-from .connection import PATH, Connection
+from .connection import Connection
 from .dialogue import Dialogue, notifications
 from .faults import Fault, Faults
 

@@ -27,10 +27,11 @@ import logging
 import re
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ..mqtt.bridge import Bridge
@@ -153,7 +154,10 @@ def _static_files() -> dict[str, tuple[bytes, str, str]]:
     return files
 
 
-def _read_snapshot(read):
+T = TypeVar("T")
+
+
+def _read_snapshot(read: Callable[[], T]) -> T:
     """`read()` again when an appliance's thread changed a dict it was going through."""
     for _ in range(4):
         try:
