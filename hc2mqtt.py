@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import click_config_file
 
+from hcpy.errors import ConfigError
 from hcpy.mqtt.bridge import BridgeSettings
 from hcpy.mqtt.config_file import read_config
 from hcpy.mqtt.daemon import run
@@ -23,7 +24,6 @@ from hcpy.mqtt.discovery import DiscoveryOptions
 from hcpy.mqtt.discovery_file import DEFAULT_PATH as DEFAULT_DISCOVERY_FILE
 from hcpy.mqtt.discovery_file import DiscoveryOverrides
 from hcpy.mqtt.discovery_file import load as load_discovery_file
-from hcpy.errors import ConfigError
 from hcpy.mqtt.forks import AUTO, LAYOUT_CHOICES, choose_layout, mqtt_conf, read_raw
 from hcpy.mqtt.link import PROTOCOLS, MqttSettings
 from hcpy.mqtt.publishing import PublishOptions

@@ -267,8 +267,7 @@ def stop_all(sims: list[Simulator]) -> None:
 def spawn_daemon(tree: Tree, rig: Rig, prefix: str, log_path: Path, stack: ExitStack) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HCPY_")}
     env["PYTHONUNBUFFERED"] = "1"
-    log = open(log_path, "wb")
-    stack.callback(log.close)
+    log = stack.enter_context(open(log_path, "wb"))  # noqa: SIM115 - the ExitStack closes it
     proc = subprocess.Popen(
         [
             sys.executable,

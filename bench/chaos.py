@@ -70,10 +70,11 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -492,8 +493,7 @@ class Daemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HCPY_")}
         env["PYTHONUNBUFFERED"] = "1"
         self.log_path = log_path
-        log = open(log_path, "wb")
-        stack.callback(log.close)
+        log = stack.enter_context(open(log_path, "wb"))  # noqa: SIM115 - the ExitStack closes it
         self.proc = subprocess.Popen(
             [sys.executable, "hc2mqtt.py", "--devices_file", str(devices), "--mqtt_host", "127.0.0.1",
              "--mqtt_port", str(port), "--mqtt_prefix", PREFIX, "--mqtt_clientname", f"hcpy-chaos-{os.getpid()}"],
@@ -1217,7 +1217,7 @@ def command_battery(rig: Rig) -> CommandBattery:
             time.sleep(0.05)
         battery.seconds = time.monotonic() - start
         battery.answered = answers.answered()
-        for a, first in zip(apps, received_start):
+        for a, first in zip(apps, received_start, strict=True):
             for msg in a.sim.received[first:]:
                 if msg.action.value == "POST" and msg.resource in COMMAND_RESOURCES:
                     battery.reached += 1
@@ -1420,7 +1420,7 @@ def appliance_battery(rig: Rig) -> ApplianceBattery:
     # Unknown uids: 16-bit on the wire, so counted down from the top: none is merely malformed.
     if target is not None:
         unknown = (uid for uid in range(65535, 0, -1) if uid not in target.profile.features)
-        text = notify_text(compact([{"uid": uid, "value": i} for i, uid in zip(range(plan.unknown_uids), unknown)]))
+        text = notify_text(compact([{"uid": uid, "value": i} for i, uid in zip(range(plan.unknown_uids), unknown, strict=False)]))
         run(f"NOTIFY with {plan.unknown_uids:,} unknown uids", target, lambda a: a.sim.send_raw(text))
 
     def garbage(a: Appliance) -> None:
@@ -1486,7 +1486,7 @@ def appliance_battery(rig: Rig) -> ApplianceBattery:
         text = notify_text(compact(values))
         probe = Probe(rig, others)
         time.sleep(2.0)  # a baseline before the burst
-        h = run(f"NOTIFY with {count:,} values ({len(text) / 1e6:.1f} MB)", target, lambda a: a.sim.send_raw(text))
+        h = run(f"NOTIFY with {count:,} values ({len(text) / 1e6:.1f} MB)", target, lambda a, text=text: a.sim.send_raw(text))
         time.sleep(1.0)
         probe.stop()
         end = time.monotonic()
@@ -1686,7 +1686,7 @@ def report(
             f"<= {TARGET_LINE_BYTES} B",
             hostile.log.longest_line <= TARGET_LINE_BYTES,
         )
-        size, topic = hostile.longest_published
+        size, _topic = hostile.longest_published
         t.add(
             "longest value payload the bridge published",
             f"{size:,} B",

@@ -87,7 +87,8 @@ class Throttle:
                 return False
             entry[1] += 1
         if held:
-            self.log.log(level, message + " (and %s more like it in the last %.0f s, not logged)", *args, f"{held:,}",
+            # noqa below: `message` is the caller's format string, grown by one clause; its arguments stay apart.
+            self.log.log(level, message + " (and %s more like it in the last %.0f s, not logged)", *args, f"{held:,}",  # noqa: G003
                          self.window, exc_info=exc_info)  # fmt: skip
         else:
             self.log.log(level, message, *args, exc_info=exc_info)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import overload
 
 
+@overload
+def iso(unix: float, timespec: str = "seconds") -> str: ...
+@overload
+def iso(unix: None, timespec: str = "seconds") -> None: ...
+@overload
+def iso(unix: float | None, timespec: str = "seconds") -> str | None: ...
 def iso(unix: float | None, timespec: str = "seconds") -> str | None:
     """A Unix time as ISO 8601 in UTC ("2024-05-01T12:00:00+00:00"); None stays None.
 
@@ -13,4 +20,4 @@ def iso(unix: float | None, timespec: str = "seconds") -> str | None:
     """
     if unix is None:
         return None
-    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec=timespec)
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec=timespec)

@@ -125,7 +125,7 @@ class FakeCloud:
         host, port = self._server.server_address[:2]
         return f"{host}:{port}"
 
-    def start(self) -> "FakeCloud":
+    def start(self) -> FakeCloud:
         self._thread.start()
         return self
 

@@ -39,7 +39,7 @@ def kitchen(profiles):
 
 
 def test_state_and_availability_topics(broker, subscriber, kitchen, profiles):
-    (dish, _), (washer, _) = kitchen
+    (dish, _), (_washer, _) = kitchen
     with running(broker, kitchen):
         subscriber.wait(f"{P}LWT", "online")
         for name in ("dishwasher", "washer"):

@@ -217,9 +217,10 @@ def test_an_appliance_whose_host_does_not_resolve_is_found_by_its_haid(tmp_path,
 
 
 def test_a_broker_refusing_the_login_names_the_settings(tmp_path, pki):
+    from support import Broker
+
     from hcpy.mqtt.check import check_broker
     from hcpy.mqtt.link import MqttSettings
-    from support import Broker
 
     broker = Broker(tmp_path, f"allow_anonymous false\npassword_file {pki / 'passwords'}\n")
     broker.start()

@@ -6,11 +6,11 @@ import pytest
 from support import DISHWASHER, WASHER, profile_files
 
 from hcpy.appliance.commands import CommandError, Request, build_set
-from hcpy.mqtt.screening import screen_payload
 from hcpy.appliance.model import EnumType
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.programs import build_program
 from hcpy.appliance.state import ApplianceState
+from hcpy.mqtt.screening import screen_payload
 from hcpy.protocol.resources import RO_ACTIVE_PROGRAM as ACTIVE_PROGRAM
 from hcpy.protocol.resources import RO_SELECTED_PROGRAM as SELECTED_PROGRAM
 from hcpy.protocol.resources import RO_VALUES as VALUES

@@ -17,7 +17,7 @@ KNOWN = ["mqtt_host", "mqtt_port", "mqtt_clientname", "ha_discovery", "devices_f
 def test_unknown_keys_are_named_with_the_closest_known_one(tmp_path):
     config = tmp_path / "config.ini"
     config.write_text('mqtt_hots = "broker"\nmqtt_port = 1884\nha_discover = True\nwhatever_this_is = 1\n')
-    values, problems, sections = read_config(config, KNOWN)
+    values, problems, _sections = read_config(config, KNOWN)
     assert values == {"mqtt_hots": "broker", "mqtt_port": 1884, "ha_discover": True, "whatever_this_is": 1}
     assert problems == [
         f"{config}: ignored the unknown setting 'mqtt_hots'; did you mean mqtt_host?",
@@ -27,7 +27,7 @@ def test_unknown_keys_are_named_with_the_closest_known_one(tmp_path):
 
 
 def test_a_missing_file_says_to_copy_the_example(tmp_path):
-    with pytest.raises(ConfigFileMissing, match="copy config/config.ini.example to it"):
+    with pytest.raises(ConfigFileMissing, match=r"copy config/config\.ini\.example to it"):
         read_config(tmp_path / "config.ini", KNOWN)
 
 

@@ -145,7 +145,7 @@ def test_a_missing_file_is_a_warning_only_when_the_user_named_it(tmp_path):
 
 
 def test_an_unreadable_file_is_one_line(tmp_path):
-    overrides, problems = load(tmp_path)  # a directory
+    _overrides, problems = load(tmp_path)  # a directory
     assert len(problems) == 1 and problems[0].startswith(f"{tmp_path}: cannot be read (")
     (tmp_path / "latin1.yaml").write_bytes(b"MAGIC_OVERRIDES:\n  Caf\xe9: {}\n")
     assert load(tmp_path / "latin1.yaml")[1] == [f"{tmp_path / 'latin1.yaml'}: not UTF-8 text (byte 22); {FALLBACK}"]
@@ -533,7 +533,7 @@ def test_an_override_naming_no_appliances_feature_is_said_once_across_appliances
     appliances = [appliance(DISHWASHER), appliance(WASHER, "washer")]
     discoveries = [Discovery(t, Published(t), options, profile=s.profile) for t, s in appliances]
     with caplog.at_level(logging.WARNING, logger="hcpy"):
-        for (topics, state), found in zip(appliances, discoveries):
+        for (_topics, state), found in zip(appliances, discoveries, strict=True):
             found.messages(state, INFO)
             found.messages(state, INFO)
     assert warnings(caplog) == [

@@ -257,7 +257,7 @@ def test_mqtt_conf_gives_broker_options_and_names_a_bad_value():
     options = mqtt_conf([MQTT_CONF, {"name": "dishwasher"}], "devices.json")
     assert options == {"mqtt_host": "localhost", "mqtt_port": 1883, "mqtt_prefix": "hc2mqtt/"}  # empty login: none
     assert mqtt_conf([{"name": "dishwasher"}], "devices.json") == {}
-    with pytest.raises(Exception, match="devices.json: MQTT_CONF: port must be a whole number"):
+    with pytest.raises(Exception, match=r"devices\.json: MQTT_CONF: port must be a whole number"):
         mqtt_conf([{**MQTT_CONF, "port": "x"}], "devices.json")
     with pytest.raises(Exception, match="password must be text, not a hidden value") as error:
         mqtt_conf([{**MQTT_CONF, "password": 12345678}], "devices.json")

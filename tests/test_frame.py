@@ -101,7 +101,7 @@ def test_a_tampered_ciphertext_is_refused():
 
 
 def test_a_frame_out_of_order_breaks_the_mac_chain():
-    first, second = spec_encode(["one", "two"], TO_CLIENT)
+    _first, second = spec_encode(["one", "two"], TO_CLIENT)
     with pytest.raises(FrameError):
         FrameCodec(PSK, IV).decode(second)
 

@@ -18,8 +18,8 @@ import logging
 import pytest
 from support import COFFEE, DISHWASHER, Subscriber, bridged, posts, profile_files, simulated
 
-from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.model import MAX_STRING
+from hcpy.appliance.profile_xml import parse_profile
 from hcpy.protocol.resources import RO_VALUES
 from hcpy.protocol.session import MAX_REPORT
 

@@ -213,7 +213,7 @@ def test_account_id_is_the_jwt_sub():
 def test_client_turns_http_failures_into_sentences(fake):
     client = CloudClient(regions.endpoints("EU", fake.base), timeout=(2, 2))
     token = oauth.Token(access_token="not-issued", account_id=fake.account_id)
-    with pytest.raises(CloudError, match="refused or has expired.*run hc-login again") as refused:
+    with pytest.raises(CloudError, match=r"refused or has expired.*run hc-login again") as refused:
         client.paired_appliances(token)
     assert refused.value.status == 401
     pending = pending_login.start_login(client.endpoints)

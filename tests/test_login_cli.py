@@ -135,7 +135,7 @@ def test_each_subcommand_lists_only_its_own_options():
     for name in ("login", "import", "scan"):
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0, result.output
-        options[name] = set(word.rstrip(",") for word in result.output.split() if word.startswith("--"))
+        options[name] = {word.rstrip(",") for word in result.output.split() if word.startswith("--")}
     assert {"--region", "--code", "--state", "--timeout", "--devices"} <= options["login"]
     assert {"--key", "--iv", "--host", "--devices"} <= options["import"]
     assert {"--scan-time", "--scan-interface", "--devices"} <= options["scan"]

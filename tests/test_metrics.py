@@ -53,7 +53,7 @@ def sample(families, family, name=None, **labels) -> float:
 
 
 def test_metrics_parse_with_the_expected_families_and_labels(broker, subscriber, kitchen):
-    (dish, dish_entry), (washer, washer_entry) = kitchen
+    (dish, dish_entry), (_washer, washer_entry) = kitchen
     with bridged(broker.port, kitchen) as bridge:
         subscriber.wait(f"{P}dishwasher/LWT", "online")
         subscriber.wait(f"{P}washer/LWT", "online")
@@ -155,7 +155,7 @@ def test_health_is_ok_when_everything_is_up_and_degraded_without_an_appliance(br
     with bridged(broker.port, kitchen) as bridge:
         subscriber.wait(f"{P}dishwasher/LWT", "online")
         subscriber.wait(f"{P}washer/LWT", "online")
-        status, body = eventually(lambda: (r := health.report(bridge))[0] == 200 and r, what="healthy")
+        _status, body = eventually(lambda: (r := health.report(bridge))[0] == 200 and r, what="healthy")
         assert body["status"] == "ok" and body["broker"]["connected"] is True and body["broker"]["since"]
         assert set(body["appliances"]) == {"dishwasher", "washer"}
         for appliance in body["appliances"].values():
@@ -164,7 +164,7 @@ def test_health_is_ok_when_everything_is_up_and_degraded_without_an_appliance(br
         json.dumps(body)  # what /healthz sends
 
         dish.stop()
-        status, body = eventually(lambda: (r := health.report(bridge))[0] == 503 and r, what="degraded")
+        _status, body = eventually(lambda: (r := health.report(bridge))[0] == 503 and r, what="degraded")
         assert body["status"] == "degraded" and body["broker"]["connected"] is True
         dishwasher = body["appliances"]["dishwasher"]
         assert dishwasher["state"] in ("offline", "connecting") and dishwasher["reason"]
@@ -177,7 +177,7 @@ def test_health_is_degraded_without_the_broker(broker, subscriber, kitchen):
         subscriber.wait(f"{P}washer/LWT", "online")
         eventually(lambda: health.report(bridge)[0] == 200, what="healthy")
         broker.stop()
-        status, body = eventually(lambda: (r := health.report(bridge))[0] == 503 and r, what="degraded")
+        _status, body = eventually(lambda: (r := health.report(bridge))[0] == 503 and r, what="degraded")
         assert body["broker"] == {"connected": False, "since": None}
         assert all(a["state"] == "online" for a in body["appliances"].values())
         broker.start()

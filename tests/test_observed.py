@@ -8,6 +8,7 @@ everything the bridge does.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import os
@@ -16,7 +17,18 @@ import time
 from collections import Counter
 
 import pytest
-from support import DISHWASHER, FAST, QUICK_RETRY, WASHER, bridged, eventually, free_port, posts, profile_files, simulated
+from support import (
+    DISHWASHER,
+    FAST,
+    QUICK_RETRY,
+    WASHER,
+    bridged,
+    eventually,
+    free_port,
+    posts,
+    profile_files,
+    simulated,
+)
 
 from hcpy.appliance.connection import ApplianceConnection
 from hcpy.appliance.observed import DISCONNECT_REASONS, HIDDEN_DATA, Histogram, Journal, JournalEntry
@@ -63,7 +75,7 @@ def test_journal_keeps_the_last_entries_oldest_first_and_counts_all():
     assert (journal.messages_in, journal.messages_out) == (8, 4)
     assert journal.last_in_at is not None and journal.last_out_at is not None
     assert entries[-1].data == [{"uid": 1, "value": 11}] and entries[-1].direction == "in"
-    assert all(a.at <= b.at for a, b in zip(entries, entries[1:]))
+    assert all(a.at <= b.at for a, b in itertools.pairwise(entries))
     # A snapshot: later records do not change it.
     journal.record("in", message(99))
     assert [e.msg_id for e in entries] == [7, 8, 9, 10, 11]

@@ -11,6 +11,7 @@ and the systemd unit passes `systemd-analyze verify`.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
 import re
@@ -501,7 +502,7 @@ def test_image_command_and_every_hc2mqtt_command_parse(compose, tmp_path):
     cmd = exec_form(dict(dockerfile_instructions())["CMD"])
     params = parse_hc2mqtt(cmd[1:], cwd)
     assert option_value(cmd, "--config") == "config/config.ini" and params["_config_read"], cmd
-    for name, service in services.items():
+    for service in services.values():
         command = service.get("command")
         if isinstance(command, str):
             command = shlex.split(command)
@@ -567,7 +568,7 @@ def test_readme_compose_commands_name_existing_services_and_profiles(compose):
     profiles = {p for s in services.values() for p in s.get("profiles", [])}
     for command in commands:
         words = command.split("#")[0].split()
-        for flag, value in zip(words, words[1:]):
+        for flag, value in itertools.pairwise(words):
             if flag == "--profile":
                 assert value in profiles, command
         if "up" in words:

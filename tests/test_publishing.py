@@ -428,7 +428,7 @@ def test_homie_topics_for_enum_number_and_boolean_setting():
 
 
 def test_homie_state_and_device_id():
-    state, publisher = make(WASHER, "Küche Waschmaschine 2", homie=True, homie_prefix="devices/")
+    _state, publisher = make(WASHER, "Küche Waschmaschine 2", homie=True, homie_prefix="devices/")
     assert publisher.homie_base == "devices/kuche-waschmaschine-2"
     assert pairs(publisher.homie_state(True)) == [("devices/kuche-waschmaschine-2/$state", "ready")]
     assert pairs(publisher.homie_state(False)) == [("devices/kuche-waschmaschine-2/$state", "lost")]

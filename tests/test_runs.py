@@ -15,14 +15,14 @@ from support import DISHWASHER, profile_files
 
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
-from hcpy.mqtt.topics import Topics
 from hcpy.mqtt import run_topics as publish
+from hcpy.mqtt.topics import Topics
 from hcpy.runs.config import ENERGY, WATER, MeterSpec, RunConfig, parse_meter, parse_path, parse_run_config, shown_url
 from hcpy.runs.detector import RunDetector, RunEnded, RunResumed, RunStarted
 from hcpy.runs.readings import Reading, ReadingError, consumption, counter, reading, resolve
 from hcpy.runs.record import ActiveRun, RunRecord, Totals, finish
-from hcpy.times import iso
 from hcpy.runs.store import RunStore
+from hcpy.times import iso
 
 OP = "BSH.Common.Status.OperationState"
 POWER = "BSH.Common.Setting.PowerState"

@@ -20,10 +20,10 @@ from support import DISHWASHER, b64, free_port, profile_files
 from hcpy.appliance.entry import entry_from_profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
+from hcpy.mqtt.run_recorder import RunRecorder
 from hcpy.mqtt.topics import Topics
 from hcpy.runs.config import ENERGY, WATER, MeterSpec
 from hcpy.runs.meters import MqttMeters, read_http
-from hcpy.mqtt.run_recorder import RunRecorder
 
 ECO = "Dishcare.Dishwasher.Program.Eco50"
 T0 = 1_714_564_800.0  # 2024-05-01T12:00:00Z

@@ -42,7 +42,7 @@ class Recorder:
         self.changes: list[dict] = []
         self.event = threading.Event()
 
-    def listener(self) -> "Recorder":
+    def listener(self) -> Recorder:
         return self
 
     def on_values(self, values):
@@ -107,7 +107,7 @@ class Reader:
         except ConnectionClosed as exc:
             self.closed = exc
 
-    def __enter__(self) -> "Reader":
+    def __enter__(self) -> Reader:
         self.session.connect()
         self.thread.start()
         return self
@@ -278,10 +278,9 @@ def test_pings_keep_a_quiet_connection_alive(profile, transport_kind, tick):
     # Pings every 0.2 s against 3 s of allowed silence: many pongs must go
     # missing before a loaded machine fails this.
     timing = Timing(connect=5, ping_interval=0.2, silence=3.0, tick=0.1)
-    with make_sim(profile, transport_kind) as sim:
-        with Reader(make_session(sim, transport_kind, timing=timing)) as reader:
-            time.sleep(timing.silence * 2)  # no traffic but pings and pongs
-            assert reader.thread.is_alive() and reader.closed is None
+    with make_sim(profile, transport_kind) as sim, Reader(make_session(sim, transport_kind, timing=timing)) as reader:
+        time.sleep(timing.silence * 2)  # no traffic but pings and pongs
+        assert reader.thread.is_alive() and reader.closed is None
 
 
 def test_bad_mac_closes_the_connection(profile):
@@ -339,13 +338,12 @@ def test_busy_appliance_is_asked_again(profile):
 
 
 def test_unanswered_request_times_out(profile):
-    with make_sim(profile, "tls") as sim:
-        with Reader(make_session(sim, "tls", request_timeout=1.0)) as reader:
-            sim.stall_next("/ro/values")
-            power = uid(profile, "BSH.Common.Setting.PowerState")
-            with pytest.raises(RequestTimeout):
-                reader.session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
-            assert reader.thread.is_alive()
+    with make_sim(profile, "tls") as sim, Reader(make_session(sim, "tls", request_timeout=1.0)) as reader:
+        sim.stall_next("/ro/values")
+        power = uid(profile, "BSH.Common.Setting.PowerState")
+        with pytest.raises(RequestTimeout):
+            reader.session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
+        assert reader.thread.is_alive()
 
 
 def test_nothing_listening(profile):

@@ -107,7 +107,7 @@ def small_profile() -> Profile:
 # --- a minimal client, played by hand ------------------------------------
 
 
-_clients: list["Client"] = []
+_clients: list[Client] = []
 
 
 @pytest.fixture(autouse=True)
@@ -797,9 +797,8 @@ def test_bad_mac_frame_fails_the_client_codec():
 
 
 def test_bad_mac_needs_aes():
-    with Simulator(SimulatedAppliance(small_profile()), PSK) as s:
-        with pytest.raises(RuntimeError, match="AES"):
-            s.send_bad_mac()
+    with Simulator(SimulatedAppliance(small_profile()), PSK) as s, pytest.raises(RuntimeError, match="AES"):
+        s.send_bad_mac()
 
 
 def test_garbage_is_not_a_message(client, sim):
@@ -901,7 +900,7 @@ def test_simulator_rejects_bad_keys_clearly():
 
 def test_set_value_rejects_unknown_names():
     app = SimulatedAppliance(small_profile())
-    with pytest.raises(KeyError, match="Test.Nothing"):
+    with pytest.raises(KeyError, match=r"Test\.Nothing"):
         app.set_value("Test.Nothing", 1)
     with pytest.raises(ValueError, match="no member 'Ajar'"):
         app.set_value(DOOR, "Ajar")

@@ -64,7 +64,7 @@ def cell(document, feature: str):
 
 
 def test_the_appliance_list_shows_each_connection(kitchen, browser):
-    bridge, _, sims = kitchen
+    _bridge, _, sims = kitchen
     document = browser.page("/")
     for name, transport in (("dishwasher", "TLS"), ("washer", "AES")):
         card = document.find("article", data_appliance=name)

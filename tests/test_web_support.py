@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import requests
 from support import bridged, eventually

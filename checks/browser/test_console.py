@@ -202,7 +202,7 @@ def quick_run(stack: Stack, driver) -> dict:
     open_page(driver, stack, f"/appliance/{DISHWASHER}")
     record(driver, OPERATION)
     marker = mark_page(driver)
-    for attempt in range(5):  # the controls are redrawn as values change: a stale element is tried again
+    for _attempt in range(5):  # the controls are redrawn as values change: a stale element is tried again
         try:
             Select(driver.find_element(By.ID, "program-select")).select_by_value(QUICK)
             driver.find_element(By.ID, "start-button").click()
@@ -278,7 +278,7 @@ def download_log(stack: Stack, driver, downloads: Path, name: str) -> Path:
     driver.find_element(By.ID, "log-download").click()
 
     def finished(_):
-        new = [p for p in set(downloads.iterdir()) - before]
+        new = list(set(downloads.iterdir()) - before)
         done = [p for p in new if p.name.startswith(f"{name}-messages-") and p.suffix == ".jsonl"]
         return done[0] if done and not any(p.suffix == ".crdownload" for p in new) else None
 

@@ -33,8 +33,7 @@ ROOT = HERE.parents[1]
 # harness.py; checks/processes.py; tests/support.py (which imports hcpy from the checkout)
 sys.path[:0] = [str(HERE), str(HERE.parent), str(ROOT), str(ROOT / "tests")]
 
-from processes import child_env  # noqa: E402
-from harness import (
+from harness import (  # noqa: E402 - found through the sys.path line above
     LOOPBACK,
     HomeAssistant,
     HomeAssistantError,
@@ -42,7 +41,8 @@ from harness import (
     Process,
     retained_messages,
 )
-from support import Broker, free_port, free_ports  # tests/support.py
+from processes import child_env  # noqa: E402 - as harness
+from support import Broker, free_port, free_ports  # noqa: E402 - tests/support.py, as harness
 
 DISCOVERY_PREFIX = "homeassistant"
 CONFIG_TOPICS = f"{DISCOVERY_PREFIX}/+/hcpy/+/config"
@@ -250,8 +250,9 @@ def report(stack: Stack) -> int:
 
     log("")
     log(f"== discovery configs retained under {CONFIG_TOPICS}: {len(configs)}")
+    disabled_by = ", ".join(sorted({str(e["disabled_by"]) for e in entities if e.get("disabled_by")})) or "-"
     log(f"== MQTT entities in HA's entity registry: {len(entities)}"
-        f" ({len(entities) - len(enabled)} disabled: {', '.join(sorted({str(e['disabled_by']) for e in entities if e.get('disabled_by')})) or '-'})")  # fmt: skip
+        f" ({len(entities) - len(enabled)} disabled: {disabled_by})")  # fmt: skip
 
     config_domains = Counter(c.component for c in configs)
     entity_domains = Counter(e["entity_id"].split(".", 1)[0] for e in entities)
@@ -395,7 +396,7 @@ def drive_program(stack: Stack) -> int:
     operation = _deduplicated(recorder.states(entity["operation"], since=mark))
     remaining = [int(s) for s in recorder.states(entity["remaining"], since=mark) if s and s.isdigit()]
     during_run = [int(c.state) for c in recorder.of(entity["remaining"], since=mark) if c.at > run.at and c.state and c.state.isdigit()]
-    progress = [s for s in recorder.states(entity["progress"], since=mark)]
+    progress = list(recorder.states(entity["progress"], since=mark))
     phases = _deduplicated(recorder.states(entity["phase"], since=mark))
     ends = [s for s in recorder.states(entity["end"], since=mark) if s not in (None, "unknown")]
     finished = [c for c in recorder.of(entity["finished"], since=mark) if c.new and c.new.get("attributes", {}).get("event_type")]
@@ -406,7 +407,8 @@ def drive_program(stack: Stack) -> int:
     log(f"   program end: {ends[:1]} ... {ends[-1:]}")
     log(f"   ProgramFinished events: {[c.new['attributes']['event_type'] for c in finished]}")
     failures += _expect("operation state went DelayedStart -> Run -> Finished", _in_order(operation, ["DelayedStart", "Run", "Finished"]))
-    failures += _expect("remaining time fell while running", len(during_run) >= 3 and during_run == sorted(during_run, reverse=True) and during_run[0] > during_run[-1])
+    fell = len(during_run) >= 3 and during_run == sorted(during_run, reverse=True) and during_run[0] > during_run[-1]
+    failures += _expect("remaining time fell while running", fell)
     failures += _expect("program end was a time while it ran", bool(ends) and all("T" in e for e in ends))
     failures += _expect("ProgramFinished fired once, as Present", [c.new["attributes"]["event_type"] for c in finished] == ["Present"])
     # The run's record: its energy and water (the demo's estimates) in sensors the Energy dashboard takes.
@@ -448,7 +450,13 @@ def drive_program(stack: Stack) -> int:
     stack.bridge.start()
     settle(ha, recorder, entity["operation"], lambda s: s == "Ready")
     time.sleep(5)
-    fired = [c.entity_id for c in recorder.changes[mark:] if c.entity_id in (entity["finished"], entity["aborted"]) and c.state not in ("unavailable",) and c.old_state not in ("unavailable",)]
+    fired = [
+        c.entity_id
+        for c in recorder.changes[mark:]
+        if c.entity_id in (entity["finished"], entity["aborted"])
+        and c.state not in ("unavailable",)
+        and c.old_state not in ("unavailable",)
+    ]
     log(f"   events fired by a restart of hc2mqtt: {len(fired)}")
     failures += _expect("a bridge restart fires no event", fired == [])
     recorder.stop()

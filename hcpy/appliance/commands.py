@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import HcpyError
 from ..logs import excerpt
@@ -145,7 +146,7 @@ def _number_value(feature: Feature, limits: Limits, value: Any, kind: ValueKind)
     if number is None or isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
         raise CommandError(f"{feature.name} takes a number, not {excerpt(value)}")
     low, high, step = _num(limits.min), _num(limits.max), _num(limits.step)
-    if low is not None and number < low or high is not None and number > high:
+    if (low is not None and number < low) or (high is not None and number > high):
         raise CommandError(f"{number:g} is out of range for {feature.name} ({_range(low, high)})")
     if step:
         offset = (number - (low or 0)) / step

@@ -24,8 +24,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..errors import ConnectError, ConnectionClosed, HcpyError, KeyRejected, NotConnected, RequestTimeout
 from ..protocol.message import Action, Message
@@ -44,7 +45,7 @@ class Backoff:
     # A connection that lasted this long resets the delay to `first`.
     stable_after: float = 30.0
 
-    def delays(self):
+    def delays(self) -> Iterator[float]:
         delay = self.first
         while True:
             # Full jitter on the upper half: appliances that dropped together
@@ -64,28 +65,28 @@ RESOLVE_INTERVAL = 30.0
 class ConnectionObserver(Protocol):
     """What a connection reports upward; every method runs on the connection's thread."""
 
-    def online(self, connection: "ApplianceConnection") -> None: ...
+    def online(self, connection: ApplianceConnection) -> None: ...
 
-    def offline(self, connection: "ApplianceConnection", reason: str) -> None: ...
+    def offline(self, connection: ApplianceConnection, reason: str) -> None: ...
 
-    def changed(self, connection: "ApplianceConnection", changes: list[Change]) -> None: ...
+    def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None: ...
 
-    def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None: ...
+    def limits_changed(self, connection: ApplianceConnection, uids: set[int]) -> None: ...
 
 
 class _Unobserved:
     """The observer of a connection nobody watches (tests, tools)."""
 
-    def online(self, connection: "ApplianceConnection") -> None:
+    def online(self, connection: ApplianceConnection) -> None:
         pass
 
-    def offline(self, connection: "ApplianceConnection", reason: str) -> None:
+    def offline(self, connection: ApplianceConnection, reason: str) -> None:
         pass
 
-    def changed(self, connection: "ApplianceConnection", changes: list[Change]) -> None:
+    def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
         pass
 
-    def limits_changed(self, connection: "ApplianceConnection", uids: set[int]) -> None:
+    def limits_changed(self, connection: ApplianceConnection, uids: set[int]) -> None:
         pass
 
 
@@ -420,7 +421,7 @@ def _where(found: Any) -> tuple[str | None, int | None]:
 def _addresses_of(host: str) -> set[str]:
     """The IPv4 addresses `host` stands for now (itself when it is one); empty when it does not resolve."""
     try:
-        return {info[4][0] for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)}
     except (OSError, UnicodeError):
         return set()
 

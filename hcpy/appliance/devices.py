@@ -131,7 +131,7 @@ def _merge(
 
     merged: list[ApplianceEntry] = []
     verbatim: list[dict[str, Any] | None] = []
-    for existing, obj in zip(old, raw):
+    for existing, obj in zip(old, raw, strict=True):
         new = take_match(existing)
         if new is None:
             merged.append(existing)
@@ -174,12 +174,12 @@ def save_devices(
         final, verbatim = entries, [None] * len(entries)
     final = unique_names(final)
 
-    objects = settings + [obj if obj is not None else entry_to_json(entry) for entry, obj in zip(final, verbatim)]
+    objects = settings + [obj if obj is not None else entry_to_json(entry) for entry, obj in zip(final, verbatim, strict=True)]
     try:
         text = json.dumps(objects, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     except (TypeError, ValueError):
         # Find the culprit so the message can name it; nothing is written.
-        for index, (entry, obj) in enumerate(zip(final, objects[len(settings):]), 1):
+        for index, (entry, obj) in enumerate(zip(final, objects[len(settings):], strict=True), 1):
             try:
                 json.dumps(obj, allow_nan=False)
             except (TypeError, ValueError) as exc:

@@ -84,7 +84,7 @@ class ApplianceEntry:
             return {**inner, **top}
         return top if top is not None else inner
 
-    def with_options(self, defaults: dict[str, Any] | None) -> "ApplianceEntry":
+    def with_options(self, defaults: dict[str, Any] | None) -> ApplianceEntry:
         """This entry with `defaults` (config.ini's section for it) under its "hc2mqtt" block, whose keys win."""
         if not defaults:
             return self
@@ -155,8 +155,8 @@ def entry_from_json(obj: object, source: str = "", index: int | None = None) -> 
         raise fail("'host' is missing; put the appliance's IP address or hostname there")
     key = obj.get("key")
     problem = _secret_problem(key, "key", _KEY_CHARS)
-    if problem:
-        raise fail(problem)
+    if problem or not isinstance(key, str):  # a key that is no str is a problem already
+        raise fail(problem or "'key' must be a string")
     iv = obj.get("iv")
     if iv is not None:
         problem = _secret_problem(iv, "iv", _IV_CHARS)

@@ -45,7 +45,7 @@ class Access(str, Enum):
     NONE = "none"
 
     @classmethod
-    def parse(cls, text: str) -> "Access":
+    def parse(cls, text: str) -> Access:
         """Accept the XML's camelCase and the wire's UPPER case alike."""
         folded = text.replace("_", "").lower()
         for member in cls:

@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .model import (
     CID_BOOLEAN,
@@ -36,6 +37,8 @@ from .model import (
     Program,
     ProgramOption,
 )
+
+T = TypeVar("T")
 
 # Enumeration values travel as integers: an enumeration's default is a number too.
 _NUMBER_CONTENT = NUMERIC_CONTENT | {CID_ENUMERATION}
@@ -147,13 +150,13 @@ def guess_kind(name: str) -> Kind:
     category = parts[2]
     if category in _KIND_BY_CATEGORY:
         return _KIND_BY_CATEGORY[category]
-    if category.endswith("List") or category.endswith("Group"):
+    if category.endswith(("List", "Group")):
         return Kind.LIST  # nested lists: LaundryCare.Common.OptionList.Options
     if category == "Root":
         leaf = parts[-1]
         if leaf in _ROOT_LEAVES:
             return _ROOT_LEAVES[leaf]
-        if leaf.endswith("List") or leaf.endswith("Group"):
+        if leaf.endswith(("List", "Group")):
             return Kind.LIST
     return Kind.UNKNOWN
 
@@ -196,7 +199,7 @@ class Attrs:
             self.bad(key, "is not hexadecimal", "ignored")
             return None
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         if key not in self.attrs:
             return default
         try:
@@ -295,7 +298,7 @@ def build_feature(
     data_type = a.hex("refDID")
     limits = Limits(
         access=a.access(Access.READ),
-        available=a.bool("available", True),
+        available=a.flag("available", True),
         min=a.number("min"),
         max=a.number("max"),
         step=a.number("stepSize"),
@@ -310,9 +313,9 @@ def build_feature(
         data_type=data_type,
         enum=enum,
         init_value=a.value("initValue", content_type, data_type),
-        notify_on_change=a.bool("notifyOnChange", kind is not Kind.COMMAND),
-        live_update=a.bool("liveUpdate", False),
-        password_protected=a.bool("passwordProtected", False),
+        notify_on_change=a.flag("notifyOnChange", kind is not Kind.COMMAND),
+        live_update=a.flag("liveUpdate", False),
+        password_protected=a.flag("passwordProtected", False),
         handling=attrs.get("handling", "none" if kind is Kind.EVENT else None),
         level=attrs.get("level", "hint" if kind is Kind.EVENT else None),
         execution=attrs.get("execution", "selectAndStart" if kind is Kind.PROGRAM else None),
@@ -340,12 +343,12 @@ def build_program_option(
     cid = base.content_type if base is not None else None
     did = base.data_type if base is not None else None
 
-    def own(value: object, fallback: object) -> object:
+    def own(value: T | None, fallback: T) -> T:
         return fallback if value is None else value
 
     limits = Limits(
         access=a.access(base_limits.access),
-        available=a.bool("available", base_limits.available),
+        available=a.flag("available", base_limits.available),
         min=own(a.number("min"), base_limits.min),
         max=own(a.number("max"), base_limits.max),
         step=own(a.number("stepSize"), base_limits.step),
@@ -355,7 +358,7 @@ def build_program_option(
         uid=uid,
         limits=limits,
         enum=enum if enum is not None else (base.enum if base is not None else None),
-        live_update=a.bool("liveUpdate", base.live_update if base is not None else False),
+        live_update=a.flag("liveUpdate", base.live_update if base is not None else False),
     )
 
 
@@ -395,6 +398,7 @@ def assemble(
         if uid in features:
             problem(f"{element.where} repeats uid {uid:04X} ({features[uid].name}); the second one is skipped")
             continue
+        enum: EnumType | None
         if element.members is not None:
             enum = listed_enum(element.members, element.attrs, element.kind, enums)
         else:

@@ -207,12 +207,12 @@ class _Parser:
         for enid, (values, subset_of) in declared.items():
             members: dict[int, str] = {}
             unnamed: list[int] = []
-            for value in values:
-                name = member_name(enid, value, set())
+            for number in values:
+                name = member_name(enid, number, set())
                 if name is None:
-                    unnamed.append(value)
+                    unnamed.append(number)
                 else:
-                    members[value] = name
+                    members[number] = name
             if unnamed:
                 self.problem(
                     f"DeviceDescription: <enumerationType enid='{enid:04X}'> values"

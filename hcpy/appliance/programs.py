@@ -202,7 +202,7 @@ def _delay(state: ApplianceState, program: Program, value: Any) -> dict[str, Any
         seconds += _duration(state, program)
         step = state.program_limits[(program.uid, feature.uid)].over(state.limits[feature.uid]).step
         if isinstance(step, (int, float)) and step > 0:
-            seconds = math.ceil(seconds / step) * step
+            seconds = math.ceil(math.ceil(seconds / step) * step)  # whole seconds, also for a fractional step
     return _option(state, program, {"uid": feature.uid, "value": seconds})
 
 

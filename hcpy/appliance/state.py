@@ -114,8 +114,8 @@ class ApplianceState:
                 if change is not None:
                     # One change per feature and message, the last: a message
                     # repeating a uid cannot multiply what gets published.
-                    changes.pop(uid, None)
-                    changes[uid] = change
+                    changes.pop(feature.uid, None)
+                    changes[feature.uid] = change
         return list(changes.values())
 
     def apply_description_changes(self, items: list[dict[str, Any]]) -> tuple[list[Change], set[int]]:
@@ -124,21 +124,24 @@ class ApplianceState:
         Returns the value changes some appliances put inside description
         changes, and the uids whose limits changed.
         """
-        changes, touched = [], set()
+        changes: list[Change] = []
+        touched: set[int] = set()
         if self._too_many(items, "description changes"):
             return changes, touched
         for item in items:
             feature = self._feature_of(item)
             if feature is None:
                 continue
-            scoped = self.program_limits.get((item.get("parentUID"), feature.uid))
+            parent = item.get("parentUID")
+            scoped = self.program_limits.get((parent, feature.uid)) if isinstance(parent, int) else None
             if scoped is not None:
                 targets = [scoped]
             else:
                 # Not scoped to one program (no parentUID, or a list's): the
                 # change holds for the option in every program as well.
                 targets = [self.limits[feature.uid]] + self._copies.get(feature.uid, [])
-            if any([self._update_limits(feature, limits, item) for limits in targets]):
+            # A list, not a generator: every target is updated, not only up to the first change.
+            if any([self._update_limits(feature, limits, item) for limits in targets]):  # noqa: C419
                 touched.add(feature.uid)
             if "value" in item:
                 change = self._store(feature, item["value"])

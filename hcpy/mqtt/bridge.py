@@ -74,12 +74,12 @@ class BridgeListener(Protocol):
     must return quickly; what it raises is logged once and otherwise ignored.
     """
 
-    def values_changed(self, appliance: "ApplianceBridge", changes: list[Change]) -> None: ...
+    def values_changed(self, appliance: ApplianceBridge, changes: list[Change]) -> None: ...
 
-    def connection_changed(self, appliance: "ApplianceBridge") -> None:
+    def connection_changed(self, appliance: ApplianceBridge) -> None:
         """The appliance came online or went offline (appliance.connection.stats says why)."""
 
-    def answered(self, appliance: "ApplianceBridge", response: dict[str, Any]) -> None:
+    def answered(self, appliance: ApplianceBridge, response: dict[str, Any]) -> None:
         """A command's answer, as published on T/response."""
 
 
@@ -273,8 +273,10 @@ class ApplianceBridge:
             command = command.resolve(self.state)
         except CommandError as exc:
             return refused(str(exc), exc.code)
+        writes = command.writes
+        assert writes is not None  # resolve() sets it
         try:
-            self.connection.submit(command.writes, lambda reply, error: self._answered(command, error))
+            self.connection.submit(writes, lambda reply, error: self._answered(command, error))
         except NotConnected as exc:
             return refused(str(exc), 503)
         except HcpyError as exc:
@@ -299,7 +301,9 @@ class ApplianceBridge:
     def _answer(self, command: Command, outcome: Outcome) -> None:
         """Log what became of a command and answer it on T/response: the one way out."""
         if outcome.ok:
-            self.log.info("%s: %s %s accepted", self.name, command.topic, describe(command.writes, self.state))
+            # Accepted: it was resolved and sent, so it has its writes.
+            writes = describe(command.writes, self.state) if command.writes is not None else "(unresolved)"
+            self.log.info("%s: %s %s accepted", self.name, command.topic, writes)
         elif outcome.by_appliance:
             self._throttle.warning(("refused by appliance",), "%s", outcome.error)
         else:

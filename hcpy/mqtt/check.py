@@ -18,10 +18,11 @@ import errno
 import logging
 import socket
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import paho.mqtt.client as paho
 
@@ -127,7 +128,7 @@ def render(report: CheckReport, arrow: str = "→") -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     out = [line(header), *(line(r) for r in rows)]
     details = [f"{a.name}: {a.detail or a.problem}" for a in report.appliances if not a.ok]
@@ -188,7 +189,7 @@ def _address(host: str, port: int) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return ""
-    ip = infos[0][4][0] if infos else ""
+    ip = str(infos[0][4][0]) if infos else ""
     if not ip:
         return ""
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
@@ -302,7 +303,7 @@ def check_broker(s: MqttSettings, client_id: str, timeout: float = 5.0) -> Broke
         try:
             client = paho_client(s, client_id, protocol)
             client.connect_timeout = timeout
-            client.on_connect = lambda c, u, flags, rc, props: answer.append(rc)
+            client.on_connect = lambda c, u, flags, rc, props, answer=answer: answer.append(rc)
             if protocol == paho.MQTTv5:
                 client.connect(s.host, s.port, keepalive=30, clean_start=True)
             else:

@@ -28,9 +28,10 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from ..appliance import names
 from ..appliance.controls import is_control
@@ -577,7 +578,7 @@ class _Builder:
         low, high = bounds
         step = _step(limits)
         config: dict[str, Any] = {"state_topic": topic, "command_topic": self.topics.command(CommandTopic.SET)}
-        unit = UNITS.get(feature.content_type)
+        unit = UNITS.get(feature.content_type) if feature.content_type is not None else None
         if feature.content_type == CID_TIME_SPAN and (step % MINUTE == 0 or step == 1):
             # Shown and set in whole minutes; the appliance gets seconds.
             step = max(1, step // MINUTE)

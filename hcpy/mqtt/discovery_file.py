@@ -35,8 +35,9 @@ from __future__ import annotations
 import difflib
 import os
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 DEFAULT_PATH = "config/discovery.yaml"
 

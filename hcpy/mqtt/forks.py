@@ -89,7 +89,7 @@ def mqtt_conf(raw_devices: Any, source: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key, option in MQTT_CONF_KEYS.items():
         value = conf.get(key)
-        if value is None or value == "" and key in ("username", "password"):
+        if value is None or (value == "" and key in ("username", "password")):
             continue
         if key == "port":
             if isinstance(value, str) and value.strip().isdigit():

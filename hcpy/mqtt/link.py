@@ -41,8 +41,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from functools import partial
 
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
@@ -142,7 +143,7 @@ class MqttLink:
         self._sock: socket.socket | None = None  # paho's, while connected
         self._raw = bytearray()  # framed QoS 0 packets the socket has not taken yet
         self._progress = 0.0  # when the socket last took some of them
-        self._later: list[Callable[[], None]] = []  # paho calls waiting for _raw to empty
+        self._later: list[Callable[[], object]] = []  # paho calls waiting for _raw to empty
         self._republish = False  # a CONNACK arrived
         self._inbox: list[tuple[str, bytes, bool]] = []  # messages from the broker
         self._thread: threading.Thread | None = None
@@ -218,7 +219,7 @@ class MqttLink:
                 client, entries = self._client, self._entries(new)
                 self._paho(lambda: client.subscribe(entries))
 
-    def _entries(self, topics: list[str]) -> list[tuple[str, object]]:
+    def _entries(self, topics: list[str]) -> list[tuple[str, int]] | list[tuple[str, paho.SubscribeOptions]]:
         """paho's subscribe() list for `topics`, for the protocol of the current client."""
         if self._level != MQTT5:
             return [(t, 1) for t in topics]
@@ -237,7 +238,7 @@ class MqttLink:
             # QoS 1, or behind bytes paho has queued: paho's own queue.
             client = self._client
             for m in messages:
-                self._paho(lambda m=m: client.publish(m.topic, m.payload, qos, m.retain))
+                self._paho(partial(client.publish, m.topic, m.payload, qos, m.retain))
         return False
 
     @property
@@ -545,7 +546,7 @@ class MqttLink:
         self._inbox.append((message.topic, message.payload, message.retain))
 
 
-def paho_client(s: MqttSettings, client_id: str, protocol: int) -> paho.Client:
+def paho_client(s: MqttSettings, client_id: str, protocol: paho.MQTTProtocolVersion) -> paho.Client:
     """A paho client with the settings' credentials and TLS (no will, no callbacks)."""
     client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
     if s.username and s.password is not None:
@@ -589,7 +590,9 @@ def refusal_hint(reason: paho.ReasonCode) -> str:
     return ""
 
 
-def _shutdown(sock: socket.socket) -> None:
+def _shutdown(sock: paho.SocketLike) -> None:
+    if not isinstance(sock, socket.socket):  # paho's websocket wrapper; hcpy connects over TCP
+        return
     try:
         # socket.socket's own: the next read on it ends, TLS or not.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)

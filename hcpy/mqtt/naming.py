@@ -46,7 +46,6 @@ from .topics import Layout, Topics
 # Kinds that never carry a value; leaving them out of the short-name clash
 # check keeps e.g. an event and a program of the same name both short.
 _VALUELESS = (Kind.PROGRAM, Kind.LIST)
-_UNKNOWN = object()
 
 
 def is_wanted(name: str, publish: NameFilter | None, never: NameFilter | None) -> bool:
@@ -128,16 +127,16 @@ class Naming:
 
     def state_topic(self, feature: Feature) -> str | None:
         """Where a feature's value is published (None: it is not); asked for every value."""
-        uid = feature.uid
-        topic = self._state_topics.get(uid, _UNKNOWN)
-        if topic is _UNKNOWN:
+        try:
+            return self._state_topics[feature.uid]
+        except KeyError:
             published = (
                 self.options.as_mqtt
                 and (feature.kind is not Kind.EVENT or self.events_as_values)
                 and self.is_published(feature)
             )
-            topic = self._state_topics[uid] = self._topic(feature) if published else None
-        return topic
+            topic = self._state_topics[feature.uid] = self._topic(feature) if published else None
+            return topic
 
     def event_topic(self, feature: Feature) -> str | None:
         if feature.kind != Kind.EVENT or self.events_as_values or not self.is_published(feature):

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -126,7 +126,7 @@ def homie_payload(value: Any) -> str:
 
 def homie_format(feature: Feature, limits_min: Any, limits_max: Any) -> str | None:
     datatype = homie_datatype(feature)
-    if datatype == "enum":
+    if datatype == "enum" and feature.enum is not None:
         return ",".join(feature.enum.members.values())
     if datatype in ("integer", "float") and limits_min is not None and limits_max is not None:
         return f"{_number(limits_min)}:{_number(limits_max)}"
@@ -301,7 +301,7 @@ class Publisher:
             return []
         end = programs.expected_end(state, self.clock())
         # Whole seconds: the end moves by the clock's jitter at every update otherwise.
-        payload = "None" if end is None else datetime.fromtimestamp(round(end), timezone.utc).isoformat()
+        payload = "None" if end is None else datetime.fromtimestamp(round(end), UTC).isoformat()
         return [Outgoing(topic, payload)]
 
     def _values_of(self, state: ApplianceState) -> list[tuple[Feature, Any]]:
@@ -324,7 +324,9 @@ class Publisher:
         values = self._values_of(state)
         out = []
         if self.options.as_mqtt:
-            out += [Outgoing(self.naming.state_topic(f), state_payload(v)) for f, v in values]
+            out += [
+                Outgoing(topic, state_payload(v)) for f, v in values if (topic := self.naming.state_topic(f)) is not None
+            ]
         out += self._info_topics()
         out += self._homie(state, values)
         out += self._json(values)

@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +287,7 @@ class RunRecorder:
                 messages = self.discovery(state, info, known or set()) + messages
             self._publish(messages)
 
-    def discovery(self, state: ApplianceState, info: dict[str, Any], known: set[str] = frozenset()) -> list[Outgoing]:
+    def discovery(self, state: ApplianceState, info: dict[str, Any], known: Iterable[str] = frozenset()) -> list[Outgoing]:
         device = device_block(self.topics.appliance, state, info)
         current = publish.discovery_messages(
             self.topics.base, self.topics.appliance, device, self.topics.bridge_lwt, self.config, self.discovery_prefix

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ..runs.config import ENERGY, WATER, RunConfig
@@ -158,7 +159,7 @@ def discovery_messages(
     return out
 
 
-def stale_configs(appliance: str, prefix: str, current: list[Outgoing], known: set[str]) -> list[Outgoing]:
+def stale_configs(appliance: str, prefix: str, current: list[Outgoing], known: Iterable[str]) -> list[Outgoing]:
     """Empty retained configs for run entities the broker holds but this configuration has not."""
     keep = {m.topic for m in current}
     ours = {config_topic(prefix, f"{appliance}_{suffix}") for suffix in ENTITY_IDS}

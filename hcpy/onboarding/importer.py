@@ -20,9 +20,10 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..appliance.entry import ApplianceEntry, entry_from_profile
 from ..appliance.profile_xml import parse_profile
@@ -120,7 +121,7 @@ def zip_files(data: bytes, source: str) -> dict[str, bytes]:
     with archive:
         for info in archive.infolist():
             low = info.filename.lower()
-            if info.is_dir() or not (low.endswith(".xml") or low.endswith(".json")):
+            if info.is_dir() or not low.endswith((".xml", ".json")):
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
                 raise ProfileImportError(f"{source}: {info.filename} is too large to be a profile file")
@@ -307,7 +308,7 @@ def _read_folder(folder: Path) -> tuple[list[ProfilePair], list[str]]:
             found, trouble = _read_path(path)
             pairs.extend(found)
             problems.extend(trouble)
-        elif low.endswith(DESCRIPTION_SUFFIX) or low.endswith(MAPPING_SUFFIX) or low.endswith(".json"):
+        elif low.endswith((DESCRIPTION_SUFFIX, MAPPING_SUFFIX, ".json")):
             try:
                 loose.setdefault(path.parent, {})[path.name] = path.read_bytes()
             except OSError as exc:

@@ -15,8 +15,9 @@ import hashlib
 import hmac
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Protocol
 
 from Crypto.Cipher import AES
 
@@ -36,7 +37,7 @@ def derive_keys(psk: bytes) -> tuple[bytes, bytes]:
     return enc_key, mac_key
 
 
-def pad(plain: bytes, random_bytes=os.urandom) -> bytes:
+def pad(plain: bytes, random_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
     """Pad as the appliances do: 0x00, random filler, then the pad length.
 
     The pad is never shorter than 2 bytes, so a message one byte short of a
@@ -55,6 +56,13 @@ def unpad(padded: bytes) -> bytes:
     return padded[:-pad_len]
 
 
+class _Cipher(Protocol):
+    """What a pycryptodome CBC cipher offers here."""
+
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+    def decrypt(self, ciphertext: bytes) -> bytes: ...
+
+
 @dataclass
 class _Direction:
     """One direction of a connection: its CBC chain and its last MAC.
@@ -64,7 +72,7 @@ class _Direction:
     """
 
     byte: bytes
-    cipher: object
+    cipher: _Cipher
     last_mac: bytes = bytes(MAC_LEN)
 
 

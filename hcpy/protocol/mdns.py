@@ -24,6 +24,10 @@ import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zeroconf import Zeroconf
 
 log = logging.getLogger("hcpy.mdns")
 
@@ -52,6 +56,10 @@ class Found:
 # -- pure: announcements <-> Found ------------------------------------------------
 
 
+# zeroconf's ServiceInfo.properties (bytes), or text (tests, other sources).
+TxtProperties = Mapping[bytes, bytes | None] | Mapping[str, str | None]
+
+
 def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
@@ -60,7 +68,7 @@ def _text(value: bytes | str | None) -> str:
     return value.strip()
 
 
-def decode_txt(properties: Mapping[bytes | str, bytes | str | None]) -> dict[str, str]:
+def decode_txt(properties: TxtProperties) -> dict[str, str]:
     """TXT properties as text, keys lowercased (DNS-SD keys ignore case, RFC 6763 §6.4)."""
     return {_text(key).lower(): _text(value) for key, value in properties.items() if _text(key)}
 
@@ -105,7 +113,7 @@ def _first_ipv4(addresses: Sequence[str]) -> str | None:
 
 def found_from(
     name: str,
-    properties: Mapping[bytes | str, bytes | str | None],
+    properties: TxtProperties,
     addresses: Sequence[str] = (),
     port: int | None = None,
     server: str | None = None,
@@ -177,7 +185,7 @@ def announcement(
 # -- I/O: asking the network --------------------------------------------------------
 
 
-def _zeroconf(interfaces: Sequence[str] | None):
+def _zeroconf(interfaces: Sequence[str] | None) -> Zeroconf:
     # Imported here: only the lookups need the library, not the parsing above.
     from zeroconf import InterfaceChoice, IPVersion, Zeroconf
 
@@ -202,7 +210,7 @@ def browse(
     deadline = time.monotonic() + timeout
     heard: queue.Queue[str] = queue.Queue()
 
-    def on_change(zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+    def on_change(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         # On zeroconf's thread: only note the name; the request below blocks.
         if state_change in (ServiceStateChange.Added, ServiceStateChange.Updated):
             heard.put(name)

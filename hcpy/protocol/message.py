@@ -51,7 +51,7 @@ class Message:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Message":
+    def from_json(cls, text: str | bytes) -> Message:
         """Parse and check one received message; raises ProtocolError.
 
         Every appliance message passes here, so the checks are written out
@@ -59,7 +59,7 @@ class Message:
         only (NaN and 1e400 are not JSON), data a list of objects.
         """
         try:
-            if type(text) is not str:
+            if not isinstance(text, str):
                 text = text.decode("utf-8")
             if text[:1] in _WHITESPACE:
                 text = text.lstrip(_WHITESPACE)  # what json.loads would skip
@@ -93,7 +93,7 @@ class Message:
                     raise ProtocolError("message data is not a list of objects")
         return cls(sid, msg_id, resource if type(resource) is str else str(resource), version, action, data, code)
 
-    def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> "Message":
+    def reply(self, data: list[dict[str, Any]] | None = None, code: int | None = None) -> Message:
         """The RESPONSE to this message, echoing its ids, resource and version."""
         return Message(self.sID, self.msgID, self.resource, self.version, Action.RESPONSE, data, code)
 
@@ -113,6 +113,7 @@ def _finite(text: str) -> float:
 # One decoder for every message (json.loads(text, **hooks) builds a new one per
 # call), and its scanner called directly: the C code, without raw_decode's frame.
 _DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
-_SCAN = json.scanner.make_scanner(_DECODER)
+# typeshed types make_scanner's argument as a make_scanner; it reads a decoder's hooks.
+_SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
 _ACTIONS = {action.value: action for action in Action}
 _WHITESPACE = " \t\n\r"

@@ -19,8 +19,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..encoding import b64url
 from ..errors import (
@@ -177,7 +178,7 @@ class Session:
         first = self._wait_for_initial_values()
         self.sid = first.sID
         try:
-            self._next_msg_id = int(first.data[0]["edMsgID"])
+            self._next_msg_id = int((first.data or [])[0]["edMsgID"])
         except (TypeError, KeyError, IndexError, ValueError):
             raise ProtocolError("the appliance's /ei/initialValues carried no edMsgID") from None
         device_type: int | str = 2 if first.version == 1 else "Application"

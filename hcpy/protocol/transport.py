@@ -21,8 +21,9 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import ConnectError, ConnectionClosed, FrameError, KeyRejected
 from ..logs import Throttle
@@ -39,6 +40,9 @@ from .websocket import (
     client_upgrade,
     encode_frame,
 )
+
+if TYPE_CHECKING:
+    from .frame import FrameCodec  # imported where an AES appliance needs it
 
 PATH = "/homeconnect"
 # Whether a struct timeval is two C longs of 64 bits, so that SO_RCVTIMEO can
@@ -101,7 +105,7 @@ class Transport:
         self._throttle = throttle or Throttle(self.log)
         self._sock: socket.socket | None = None
         self._tls: tlspsk.ClientTls | None = None
-        self._codec = None  # a FrameCodec on AES connections
+        self._codec: FrameCodec | None = None  # on AES connections
         self._authenticated = False  # an AES frame from the appliance checked out
         self._reader = FrameReader(masked=False)
         self._texts: deque[str] = deque()  # received, not yet handed out
@@ -121,7 +125,7 @@ class Transport:
         try:
             # Messages are small and conversational: Nagle would only delay them.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            stream = sock
+            stream: socket.socket | tlspsk.ClientTls = sock
             if not ep.uses_aes:
                 stream = self._tls = tlspsk.ClientTls(sock, ep.psk)
             leftover = client_upgrade(stream, ep.host, ep.actual_port, PATH)
@@ -141,7 +145,7 @@ class Transport:
         except (OSError, WebSocketError) as exc:
             sock.close()
             raise ConnectError(f"cannot connect to {ep.url}: {_describe(exc)}") from None
-        if ep.uses_aes:
+        if ep.iv is not None:  # uses_aes
             # Fresh chains and MACs for every connection (PROTOCOL.md §1.2);
             # pycryptodome is only loaded where an AES appliance needs it.
             from .frame import FrameCodec
@@ -159,7 +163,7 @@ class Transport:
             self._send_frame(OP_TEXT, text.encode("utf-8"), "sending")
         else:
             # Encoded under the lock: the AES chain must go out in the order it was built.
-            self._send_frame(OP_BINARY, text, "sending", codec.encode)
+            self._send_frame(OP_BINARY, lambda: codec.encode(text), "sending")
 
     def receive(self) -> str | None:
         """Return the next message text, or None when a tick passed without one.
@@ -246,15 +250,14 @@ class Transport:
             elif opcode == OP_TEXT:
                 self._throttle.warning(("text on aes",), "ignored a text frame on an AES connection")
 
-    def _send_frame(
-        self, opcode: int, payload: bytes | str, what: str, encode: Callable[[str], bytes] | None = None
-    ) -> None:
+    def _send_frame(self, opcode: int, payload: bytes | Callable[[], bytes], what: str) -> None:
+        """Send one frame; a callable payload is made under the lock (the AES chain's order)."""
         sock = self._sock
         if sock is None:
             raise ConnectionClosed("not connected")
         try:
             with self._io:
-                frame = encode_frame(opcode, encode(payload) if encode else payload, mask=True)
+                frame = encode_frame(opcode, payload() if callable(payload) else payload, mask=True)
                 sock.sendall(self._tls.encrypt(frame) if self._tls is not None else frame)
         except (OSError, ValueError) as exc:
             self.close()

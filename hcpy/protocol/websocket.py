@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
 import struct
+from typing import Protocol
 
 # RFC 6455 §1.3: the accept value is the key plus this GUID, SHA-1, base64.
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -200,7 +200,14 @@ def close_code(payload: bytes) -> int | None:
 # --- the client's upgrade --------------------------------------------------------------
 
 
-def client_upgrade(sock: socket.socket, host: str, port: int, path: str) -> bytes:
+class ByteStream(Protocol):
+    """A connected socket, or TLS over one (tlspsk.ClientTls)."""
+
+    def sendall(self, data: bytes, /) -> None: ...
+    def recv(self, size: int, /) -> bytes: ...
+
+
+def client_upgrade(sock: ByteStream, host: str, port: int, path: str) -> bytes:
     """Ask for the websocket on a connected socket; return bytes that came after the 101.
 
     Raises UpgradeRefused for any other status, WebSocketError for a reply

@@ -77,6 +77,8 @@ def read_http(spec: MeterSpec, http: requests.Session | None = None) -> Reading:
     """Ask an HTTP meter for its counter, waiting at most its timeout."""
     import requests
 
+    if spec.url is None:  # an MQTT meter, read elsewhere
+        return Reading.missing("no URL to ask")
     http = http or session()
     try:
         response = http.get(spec.url, timeout=spec.timeout, headers={"Accept": "application/json"})

@@ -43,7 +43,7 @@ class ActiveRun:
         return self.energy_start if quantity == ENERGY else self.water_start
 
     def with_reading(self, quantity: str, reading: Reading) -> ActiveRun:
-        return replace(self, **{f"{quantity}_start": reading})
+        return replace(self, energy_start=reading) if quantity == ENERGY else replace(self, water_start=reading)
 
     def to_json(self) -> dict[str, Any]:
         """The persisted form."""

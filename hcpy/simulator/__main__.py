@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 
 from ..appliance.devices import load_devices, save_devices
+from ..appliance.entry import ApplianceEntry
 from ..errors import HcpyError
 from .advertise import Advertiser
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
@@ -203,13 +204,13 @@ def _announceable(host: str) -> bool:
     return not address.is_unspecified
 
 
-def _advertise(sims: list[Simulator], entries: list, host: str) -> Advertiser | None:
+def _advertise(sims: list[Simulator], entries: list[ApplianceEntry], host: str) -> Advertiser | None:
     try:
         advertiser = Advertiser([host])
     except Exception as exc:  # noqa: BLE001 - no mDNS is no reason to stop serving
         log.error("cannot announce by mDNS on %s: %s", host, exc)
         return None
-    for sim, entry in zip(sims, entries):
+    for sim, entry in zip(sims, entries, strict=True):
         try:
             advertiser.add(sim, entry.ha_id)
         except Exception as exc:  # noqa: BLE001 - e.g. the name is taken by another responder

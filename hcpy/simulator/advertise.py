@@ -108,7 +108,7 @@ class Advertiser:
             self.remove(ha_id)
         self._zc.close()
 
-    def __enter__(self) -> "Advertiser":
+    def __enter__(self) -> Advertiser:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -158,7 +158,8 @@ class SimulatedAppliance:
         if feature is None or feature.enum is None:
             return None
         with self._lock:
-            return feature.enum.members.get(self._values.get(feature.uid))
+            value = self._values.get(feature.uid)
+        return feature.enum.members.get(value) if isinstance(value, int) else None
 
     def summary(self) -> str:
         """One line for a person: power, door, remote start, what runs and for how long."""
@@ -288,8 +289,8 @@ class SimulatedAppliance:
         *,
         access: Access | str | None = None,
         available: bool | None = None,
-        min: float | None = None,
-        max: float | None = None,
+        min: float | None = None,  # noqa: A002 - the profile's attribute names, as the console types them
+        max: float | None = None,  # noqa: A002
         step: float | None = None,
         default: Any = None,
         value: Any = None,
@@ -306,9 +307,10 @@ class SimulatedAppliance:
             if parent_uid is None:
                 limits = self._limits[feature.uid]
             else:
-                limits = self._option_limits.get((parent_uid, feature.uid))
-                if limits is None:
+                scoped = self._option_limits.get((parent_uid, feature.uid))
+                if scoped is None:
                     raise KeyError(f"program {parent_uid} has no option {feature.name}")
+                limits = scoped
             entry: dict[str, Any] = {"uid": feature.uid}
             if parent_uid is not None:
                 entry["parentUID"] = parent_uid
@@ -382,7 +384,8 @@ class SimulatedAppliance:
 
     def program_in(self, active: bool) -> Program | None:
         root = self._active_root if active else self._selected_root
-        return self.profile.programs.get(self._values.get(root.uid)) if root is not None else None
+        uid = self._values.get(root.uid) if root is not None else None
+        return self.profile.programs.get(uid) if isinstance(uid, int) else None
 
     # --- internals --------------------------------------------------------
 

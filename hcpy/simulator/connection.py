@@ -61,7 +61,7 @@ class Host(Protocol):
     @property
     def refuse_upgrade(self) -> bool: ...
 
-    def new_tls_context(self) -> ssl.SSLContext: ...
+    def new_tls_context(self, label: str) -> ssl.SSLContext: ...
     def new_codec(self) -> FrameCodec | None: ...
     def connection_opened(self, conn: Connection) -> None: ...
     def connection_closed(self, conn: Connection) -> None: ...
@@ -143,8 +143,9 @@ class Connection:
                 log.info("%s: the connection ended (%s)", self.label, exc)
         except WebSocketError as exc:
             log.warning("%s: closing, the client broke the websocket protocol: %s", self.label, exc)
-            code = exc.close_code
-            self._try(lambda: self.ws and self.ws.send_close(code))
+            code, ws = exc.close_code, self.ws
+            if ws is not None:
+                self._try(lambda: ws.send_close(code))
         except OSError as exc:  # ssl.SSLError included
             if not self.ending:
                 log.info("%s: the connection failed: %s", self.label, exc)
@@ -195,11 +196,12 @@ class Connection:
         return True
 
     def _serve(self) -> None:
-        assert self.ws is not None
+        ws = self.ws
+        assert ws is not None
         while True:
             if self.ending:
                 if self._going_away and not self.silent:
-                    self._try(lambda: self.ws.send_close(CLOSE_GOING_AWAY))
+                    self._try(lambda: ws.send_close(CLOSE_GOING_AWAY))
                     # FIN right behind the close frame; TCP-level, as the TLS
                     # session ends here too.
                     self._try(lambda: socket.socket.shutdown(self.sock, socket.SHUT_WR))
@@ -211,13 +213,13 @@ class Connection:
             self._deliver_due()
             if not self._wait(self._next_due(), watch_socket=True) or self.silent or self.ending:
                 continue
-            frame = self.ws.read_message()
+            frame = ws.read_message()
             if frame is not None:
                 self._on_frame(*frame)
 
     def _wait(self, timeout: float | None, watch_socket: bool) -> bool:
         """Block until the socket has data (True), or a wake-up or timeout (False)."""
-        if watch_socket and (self.ws.buffered or _pending(self.sock)):
+        if watch_socket and ((self.ws is not None and self.ws.buffered) or _pending(self.sock)):
             return True
         watched = [self._wake_r, self.sock] if watch_socket else [self._wake_r]
         try:
@@ -312,6 +314,11 @@ class Connection:
             self.ws.send_binary(self.codec.encode(text))
         else:
             self.ws.send_text(text)
+
+    def send_notify(self, resource: str, data: list[dict[str, Any]]) -> None:
+        """A NOTIFY of the appliance's own (Simulator.notify)."""
+        assert self.dialogue is not None  # posted to open sessions only
+        self.send(self.dialogue.message(resource, data))
 
     def send_bad_mac(self) -> None:
         assert self.ws is not None and self.codec is not None and self.dialogue is not None

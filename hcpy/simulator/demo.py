@@ -16,9 +16,9 @@ import logging
 import threading
 
 from ..appliance.entry import ApplianceEntry
-from .examples import demo_entries
 from .appliance import SimulatedAppliance
 from .clock import ScaledClock
+from .examples import demo_entries
 from .server import Simulator
 
 log = logging.getLogger("hcpy.simulator")
@@ -69,5 +69,5 @@ class DemoAppliances:
     def __enter__(self) -> list[ApplianceEntry]:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..appliance import names
-from ..appliance.model import Access, Kind, Limits, Profile, Program
+from ..appliance.model import Access, Feature, Kind, Limits, Profile, Program
 from .changes import Changes
 from .lifecycle import Moment, ProgramRun, Stage, behaviour_of, reported_seconds
 from .values import coerce, describe
@@ -42,6 +42,7 @@ class Primitives(Protocol):
     profile: Profile
 
     def has(self, name: str) -> bool: ...
+    def feature(self, uid_or_name: int | str) -> Feature: ...
     def value(self, uid_or_name: int | str) -> Any: ...
     def put(self, name: str, value: Any) -> Changes: ...
     def limit(self, name: str, access: Access | None = None, available: bool | None = None) -> Changes: ...
@@ -191,7 +192,7 @@ class ProgramRunner:
 
     def _propose_duration(self, program: Program) -> Changes:
         app = self.appliance
-        feature = app.profile.by_name(names.DURATION)
+        feature = app.feature(names.DURATION)  # offered: the caller checked
         limits = app.option_limits(program, feature.uid)
         seconds = self.behaviour.seconds.get(program.name.rsplit(".", 1)[-1], self.behaviour.default_seconds)
         low, high, step = limits.min or 0, limits.max or seconds, limits.step or 1

@@ -12,6 +12,7 @@ import socket
 import ssl
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from ..protocol import tlspsk
@@ -21,6 +22,7 @@ from ..protocol.resources import RO_DESCRIPTION_CHANGE, RO_VALUES
 from ..protocol.transport import PATH
 from .appliance import SimulatedAppliance
 from .changes import Changes
+from .clock import ManualClock
 from .connection import Connection
 from .dialogue import Dialogue, notifications
 from .faults import Fault, Faults
@@ -103,7 +105,7 @@ class Simulator:
 
     # --- life cycle -----------------------------------------------------
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         if self._listener is not None:
             raise RuntimeError(f"the simulator {self.name} is already running on port {self._port}")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -152,7 +154,7 @@ class Simulator:
                 conn.kill()  # stuck in a handshake or half a frame
         _join([c.thread for c in conns], STOP_WAIT)
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -226,7 +228,7 @@ class Simulator:
     def notify(self, resource: str, data: list[dict[str, Any]]) -> None:
         """Send a NOTIFY of the appliance's own to every client."""
         for conn in self._snapshot():
-            conn.post(lambda conn=conn: conn.send(conn.dialogue.message(resource, data)))
+            conn.post(partial(conn.send_notify, resource, data))
 
     def tell(self, changes: Changes) -> None:
         """Notify every client of what the appliance changed."""
@@ -249,7 +251,10 @@ class Simulator:
     def advance(self, seconds: float = 0.0) -> None:
         """Turn a `ManualClock` on by `seconds` and report what the appliance did meanwhile."""
         if seconds:
-            self.app.clock.advance(seconds)
+            clock = self.app.clock
+            if not isinstance(clock, ManualClock):
+                raise TypeError(f"advance({seconds}) needs a ManualClock; this simulator runs on {type(clock).__name__}")
+            clock.advance(seconds)
         self.tell(self.app.advance())
 
     def _tick(self, period: float) -> None:
@@ -288,7 +293,7 @@ class Simulator:
         with ``encrypted=False`` bytes that are no valid frame at all.
         """
         for conn in self._snapshot():
-            conn.post(lambda conn=conn: conn.send_garbage(encrypted))
+            conn.post(partial(conn.send_garbage, encrypted))
 
     def send_raw(self, text: str) -> None:
         """Send every client ``text`` as one frame, exactly as given (a test's hostile message).
@@ -298,7 +303,7 @@ class Simulator:
         for what `notify` cannot build (say, data nested 100,000 deep).
         """
         for conn in self._snapshot():
-            conn.post(lambda conn=conn: conn.send_raw(text))
+            conn.post(partial(conn.send_raw, text))
 
     def fail_next(self, resource: str, code: int = 500, times: int = 1) -> None:
         """Answer the next ``times`` requests for ``resource`` with ``code`` (500: busy, retry)."""

@@ -12,6 +12,8 @@ import secrets
 import threading
 from typing import Any
 
+from ..appliance.state import Change
+
 PREFIX = "console-"
 
 
@@ -72,7 +74,7 @@ class Answers:
         if pending is not None:
             pending._set(response)
 
-    def values_changed(self, appliance: Any, changes: list) -> None:
+    def values_changed(self, appliance: Any, changes: list[Change]) -> None:
         pass
 
     def connection_changed(self, appliance: Any) -> None:

@@ -29,7 +29,7 @@ def _nice(top: float) -> float:
     """A round upper bound for the axis, at or above `top`."""
     if top <= 0:
         return 1.0
-    magnitude = 10 ** math.floor(math.log10(top))
+    magnitude: float = 10 ** math.floor(math.log10(top))
     return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= top)
 
 

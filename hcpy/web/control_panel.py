@@ -22,7 +22,7 @@ from .html import appliance_url, esc
 from .snapshot import Controls, Field, ProgramChoice
 
 
-def _number(value: float | None) -> str:
+def _number(value: float | str | None) -> str:
     if value is None:
         return ""
     return f"{value:g}" if isinstance(value, float) else str(value)

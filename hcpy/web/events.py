@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any
 
+from ..appliance.state import Change
 from .snapshot import connection_of, value_row
 
 QUEUE_SIZE = 512  # events a page may fall behind by before it is dropped
@@ -31,7 +32,7 @@ CARD_INTERVAL = 1.0  # seconds between refreshes of an appliance's card while va
 
 def frame(event: str, data: Any) -> bytes:
     """One event in the text/event-stream format (its data on one line: JSON has no newline)."""
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode("utf-8")
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode()
 
 
 class TooManyClients(Exception):
@@ -106,7 +107,7 @@ class EventHub:
 
     # -- the bridge's listener ------------------------------------------------------------
 
-    def values_changed(self, appliance: Any, changes: list) -> None:
+    def values_changed(self, appliance: Any, changes: list[Change]) -> None:
         if not any(c.appliance == appliance.name for c in self._clients):
             return  # nobody looks: nothing to render
         for change in changes:

@@ -8,7 +8,7 @@ file and one JavaScript file come from /static/, as the Content-Security-Policy
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -31,7 +31,7 @@ def when(unix: float | None, field: str | None = None) -> str:
     attribute = f' data-field="{esc(field)}"' if field else ""
     if unix is None:
         return f'<time{attribute}>–</time>'
-    moment = datetime.fromtimestamp(unix, timezone.utc)
+    moment = datetime.fromtimestamp(unix, UTC)
     return (
         f'<time{attribute} datetime="{moment.isoformat(timespec="seconds")}">'
         f'{moment.strftime("%Y-%m-%d %H:%M:%S")} UTC</time>'

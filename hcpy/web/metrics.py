@@ -12,10 +12,10 @@ and hcpy's version: never a key, IV, token, password or address.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -77,7 +77,7 @@ class BridgeCollector(Collector):
                 replies.add_metric([name, status], answered.get(status, 0))
             cumulative, total, _ = appliance.latency.snapshot()
             bounds = [_bound(b) for b in appliance.latency.buckets] + ["+Inf"]
-            latency.add_metric([name], list(zip(bounds, cumulative)), total)
+            latency.add_metric([name], list(zip(bounds, cumulative, strict=True)), total)
             if journal.last_in_at is not None:
                 last.add_metric([name], journal.last_in_at)
 

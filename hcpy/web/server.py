@@ -27,10 +27,11 @@ import logging
 import re
 import socket
 import threading
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ..mqtt.bridge import Bridge
@@ -153,7 +154,10 @@ def _static_files() -> dict[str, tuple[bytes, str, str]]:
     return files
 
 
-def _read_snapshot(read):
+T = TypeVar("T")
+
+
+def _read_snapshot(read: Callable[[], T]) -> T:
     """`read()` again when an appliance's thread changed a dict it was going through."""
     for _ in range(4):
         try:
@@ -194,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST":
                 self.close_connection = True  # its body may be unread
             self._refuse(exc)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception:  # noqa: BLE001 - one request's bug must not end the console
             log.exception("web console: %s %s failed", method, urlsplit(self.path).path)
@@ -331,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
             entries = selected(everything, log_filter)
             if view == "log":
                 return self._page(f"{name}: messages", log_page(name, entries, log_filter, len(everything)), token, "log", name)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             filename = re.sub(r"[^A-Za-z0-9._-]", "_", name) + f"-messages-{stamp}.jsonl"
             return self._send(200, json_lines(entries), "application/x-ndjson; charset=utf-8",
                               {"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
@@ -379,6 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _login(self, method: str, visitor: Visitor, query: dict[str, list[str]], posted: dict[str, Any]) -> None:
         guard = self.console.guard
+        if guard is None:  # set when the server starts, before any request
+            raise Refused(503, "the console is starting")
         next_path = _local(_text(posted.get("next")) if method == "POST" else (query.get("next") or ["/"])[0])
         if not guard.protected:
             return self._redirect(next_path)
@@ -424,7 +430,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _events(self, query: dict[str, list[str]]) -> None:
         console = self.console
-        name = (query.get("appliance") or [None])[0]
+        names = query.get("appliance")
+        name = names[0] if names else None
         appliance = console.appliance(name) if name is not None else None
         if name is not None and appliance is None:
             raise Refused(404, f"no appliance is named {name[:100]}")
