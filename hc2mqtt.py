@@ -19,11 +19,12 @@ import click_config_file
 from hcpy.mqtt.bridge import BridgeSettings
 from hcpy.mqtt.config_file import read_config
 from hcpy.mqtt.daemon import run
-from hcpy.mqtt.discovery import DiscoveryOptions
-from hcpy.mqtt.discovery_file import DEFAULT_PATH as DEFAULT_DISCOVERY_FILE
-from hcpy.mqtt.discovery_file import DiscoveryOverrides
-from hcpy.mqtt.discovery_file import load as load_discovery_file
 from hcpy.errors import ConfigError
+from hcpy.homeassistant.announcer import HomeAssistant
+from hcpy.homeassistant.discovery import DiscoveryOptions
+from hcpy.homeassistant.discovery_file import DEFAULT_PATH as DEFAULT_DISCOVERY_FILE
+from hcpy.homeassistant.discovery_file import DiscoveryOverrides
+from hcpy.homeassistant.discovery_file import load as load_discovery_file
 from hcpy.mqtt.forks import AUTO, LAYOUT_CHOICES, choose_layout, mqtt_conf, read_raw
 from hcpy.mqtt.link import PROTOCOLS, MqttSettings
 from hcpy.mqtt.publishing import PublishOptions
@@ -129,10 +130,9 @@ def main(**o) -> None:
     )
     settings = BridgeSettings(
         publish=publish,
-        ha_discovery=o["ha_discovery"],
-        discovery=DiscoveryOptions(
+        discovery=HomeAssistant(DiscoveryOptions(
             prefix=o["ha_discovery_prefix"], events_as_sensors=o["events_as_sensors"], overrides=overrides
-        ),
+        )) if o["ha_discovery"] else None,
         domain_suffix=o["domain_suffix"] or "",
         command_limits=ScreenLimits(max_bytes=o["max_command_bytes"]),
     )
