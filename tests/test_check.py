@@ -19,7 +19,7 @@ from support import COFFEE, DISHWASHER, WASHER, b64, free_port, profile_files, s
 
 from hcpy.appliance.devices import save_devices
 from hcpy.appliance.profile_xml import parse_profile
-from hcpy.mqtt.check import ApplianceRow, BrokerRow, CheckReport, render
+from hcpy.app.check import ApplianceRow, BrokerRow, CheckReport, render
 
 ROOT = Path(__file__).resolve().parents[1]
 # Generous: the check runs its probes in parallel, but CI machines may be loaded.
@@ -192,7 +192,7 @@ def test_an_unreadable_devices_file_still_checks_the_broker(tmp_path, broker):
 
 def test_an_appliance_whose_host_does_not_resolve_is_found_by_its_haid(tmp_path, broker, sims):
     from hcpy.mqtt.bridge import BridgeSettings
-    from hcpy.mqtt.check import run_check
+    from hcpy.app.check import run_check
     from hcpy.mqtt.link import MqttSettings
     from hcpy.protocol.mdns import Found
 
@@ -217,7 +217,7 @@ def test_an_appliance_whose_host_does_not_resolve_is_found_by_its_haid(tmp_path,
 
 
 def test_a_broker_refusing_the_login_names_the_settings(tmp_path, pki):
-    from hcpy.mqtt.check import check_broker
+    from hcpy.app.check import check_broker
     from hcpy.mqtt.link import MqttSettings
     from support import Broker
 

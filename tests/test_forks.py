@@ -23,7 +23,7 @@ from test_runs_meters import FakeMeter
 
 from hcpy.appliance.entry import entry_to_json
 from hcpy.appliance.profile_xml import parse_profile
-from hcpy.mqtt.forks import choose_layout, mqtt_conf
+from hcpy.app.forks import choose_layout, mqtt_conf
 from hcpy.mqtt.topics import Layout
 from hcpy.simulator import ManualClock
 

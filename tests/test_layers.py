@@ -19,7 +19,9 @@ FOUNDATIONS = {"hcpy.errors", "hcpy.encoding", "hcpy.files", "hcpy.times"}
 # (the broker link, topics, publishing, commands and the per-appliance
 # bridge); Home Assistant's discovery, which the bridge is handed through
 # `mqtt.discovery_port` and never imports; the web console, which shows the
-# bridge (and takes Home Assistant's units table, one place for that fact).
+# bridge (and takes Home Assistant's units table, one place for that fact);
+# the application at the top, which builds the settings and starts
+# everything. Nothing imports the application.
 ALLOWED = {
     "protocol": set(),
     "appliance": {"protocol"},
@@ -29,6 +31,7 @@ ALLOWED = {
     "onboarding": {"appliance"},
     "simulator": {"appliance", "protocol"},
     "web": {"appliance", "homeassistant", "mqtt", "protocol", "runs"},
+    "app": {"appliance", "homeassistant", "mqtt", "onboarding", "protocol", "runs", "simulator", "web"},
 }
 # Pure logic: decided without sockets, threads or processes (DESIGN.md).
 PURE = [
@@ -60,7 +63,7 @@ PURE = [
     "homeassistant/discovery.py",
     "homeassistant/run_entities.py",
     "homeassistant/announcer.py",
-    "mqtt/forks.py",
+    "app/forks.py",
     "runs/detector.py",
     "runs/config.py",
     "runs/readings.py",
@@ -151,6 +154,11 @@ def test_pure_modules_do_no_io(relative):
 def test_every_package_is_a_known_layer():
     packages = {p.parent.name for p in HCPY.glob("*/__init__.py")}
     assert packages == set(ALLOWED), "a package of hcpy that test_layers.py does not place"
+
+
+def test_hc2mqtt_is_only_the_command_line_of_the_application():
+    used = {name for name in imports(HCPY.parent / "hc2mqtt.py") if name.startswith("hcpy.") and known_module(name)}
+    assert used and all(layer_of(name) == "app" or name in FOUNDATIONS for name in used), sorted(used)
 
 
 def test_the_checks_see_imports():

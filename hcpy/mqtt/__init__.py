@@ -8,8 +8,7 @@ their answers (`command`, `screening`), the broker connection (`link`,
 `run_recorder`) and the bridge that joins appliances to the broker
 (`bridge`). Who announces the entities (Home Assistant's discovery,
 `hcpy.homeassistant`) is handed to the bridge as a `discovery_port.DiscoveryPort`;
-what each hcpy fork's files ask for is `forks`, and the daemon `hc2mqtt`
-runs is `daemon`.
+the application that builds it all is `hcpy.app`.
 
 A value's way out: connection -> bridge.changed -> Publisher.changes ->
 MqttLink.publish. A command's way in: MqttLink -> Bridge._message ->
