@@ -60,6 +60,8 @@ PURE = [
     "homeassistant/device.py",
     "homeassistant/labels.py",
     "homeassistant/components.py",
+    "homeassistant/catalogue.py",
+    "homeassistant/entities.py",
     "homeassistant/discovery.py",
     "homeassistant/run_entities.py",
     "homeassistant/announcer.py",

@@ -2,8 +2,10 @@
 
 Owns: the envelope every entity config shares (`entity`), the device block
 (`device`), readable names (`labels`), which component a feature becomes
-(`components`: tables), the configs of one appliance's features
-(`discovery`) and of its runs (`run_entities`), the user's hcpy2-0
+(`components`: tables), what hcpy knows of particular features
+(`catalogue`), each feature's entities (`entities`), the configs of one
+appliance and the removal of stale ones (`discovery`), its runs' entities
+(`run_entities`), the user's hcpy2-0
 discovery.yaml (`discovery_file`), and what the bridge is handed to
 announce them (`announcer.HomeAssistant`, a `hcpy.mqtt.discovery_port.DiscoveryPort`).
 
