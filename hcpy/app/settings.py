@@ -130,7 +130,11 @@ class Settings:
 
 @dataclass(frozen=True)
 class Options:
-    """hc2mqtt's options as given, and where each came from (absent: the default)."""
+    """hc2mqtt's options as given, and where each came from.
+
+    An option not in `values` has its default; one in `values` without a
+    source counts as given on the command line.
+    """
 
     values: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, Source] = field(default_factory=dict)
