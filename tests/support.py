@@ -25,6 +25,7 @@ import paho.mqtt.client as paho
 from hcpy.appliance.connection import Backoff
 from hcpy.appliance.entry import ApplianceEntry, entry_from_profile
 from hcpy.appliance.model import Profile
+from hcpy.homeassistant.announcer import HomeAssistant
 from hcpy.mqtt.bridge import Bridge, BridgeSettings
 from hcpy.mqtt.link import MqttSettings
 from hcpy.protocol.message import Action
@@ -219,6 +220,8 @@ def bridged(port: int, sims_and_entries: list[tuple[Simulator, ApplianceEntry]],
     """hcpy's bridge between these simulators and the broker on `port`, stopped on leaving."""
     # No mDNS lookups from tests unless one asks: they would go out on every interface.
     settings.setdefault("resolver", None)
+    if settings.pop("ha_discovery", False):
+        settings.setdefault("discovery", HomeAssistant())
     bridge = Bridge(
         [e for _, e in sims_and_entries],
         MqttSettings(host="127.0.0.1", port=port, prefix=PREFIX, clientname="hcpy-test"),

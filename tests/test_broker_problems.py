@@ -14,7 +14,7 @@ import time
 import pytest
 from support import free_port
 
-from hcpy.mqtt.daemon import client_id
+from hcpy.app.daemon import client_id
 from hcpy.mqtt.link import MqttLink, MqttSettings
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from support import COFFEE, DISHWASHER, WASHER, b64, free_port, profile_files, simulated
 
+from hcpy.app.check import ApplianceRow, BrokerRow, CheckReport, render
 from hcpy.appliance.devices import save_devices
 from hcpy.appliance.profile_xml import parse_profile
-from hcpy.mqtt.check import ApplianceRow, BrokerRow, CheckReport, render
 
 ROOT = Path(__file__).resolve().parents[1]
 # Generous: the check runs its probes in parallel, but CI machines may be loaded.
@@ -191,8 +191,8 @@ def test_an_unreadable_devices_file_still_checks_the_broker(tmp_path, broker):
 
 
 def test_an_appliance_whose_host_does_not_resolve_is_found_by_its_haid(tmp_path, broker, sims):
+    from hcpy.app.check import run_check
     from hcpy.mqtt.bridge import BridgeSettings
-    from hcpy.mqtt.check import run_check
     from hcpy.mqtt.link import MqttSettings
     from hcpy.protocol.mdns import Found
 
@@ -219,7 +219,7 @@ def test_an_appliance_whose_host_does_not_resolve_is_found_by_its_haid(tmp_path,
 def test_a_broker_refusing_the_login_names_the_settings(tmp_path, pki):
     from support import Broker
 
-    from hcpy.mqtt.check import check_broker
+    from hcpy.app.check import check_broker
     from hcpy.mqtt.link import MqttSettings
 
     broker = Broker(tmp_path, f"allow_anonymous false\npassword_file {pki / 'passwords'}\n")

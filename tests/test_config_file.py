@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hcpy.mqtt.config_file import ConfigFileMissing, read_config
+from hcpy.app.config_file import ConfigFileMissing, read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = ["mqtt_host", "mqtt_port", "mqtt_clientname", "ha_discovery", "devices_file"]

@@ -204,7 +204,7 @@ def test_a_shutdown_that_hangs_says_where_and_ends(tmp_path):
     script = tmp_path / "hangs.py"
     script.write_text(
         "import logging, threading\n"
-        "from hcpy.mqtt import daemon\n"
+        "from hcpy.app import daemon\n"
         "from hcpy.mqtt.bridge import BridgeSettings\n"
         "from hcpy.mqtt.link import MqttSettings\n"
         "logging.basicConfig(level=logging.INFO)\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from hcpy.appliance.state import ApplianceState
-from hcpy.mqtt.discovery import Discovery, config_topic_filter
+from hcpy.homeassistant.discovery import Discovery, config_topic_filter
 from hcpy.mqtt.options import PublishOptions
 from hcpy.mqtt.publishing import Publisher
 from hcpy.mqtt.topics import DEFAULT_PREFIX, Topics

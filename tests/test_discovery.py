@@ -18,7 +18,7 @@ from hcpy.appliance.model import Feature, Kind, Program
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.programs import build_program
 from hcpy.appliance.state import ApplianceState
-from hcpy.mqtt.discovery import Discovery, DiscoveryOptions, config_topic_filter, label
+from hcpy.homeassistant.discovery import Discovery, DiscoveryOptions, config_topic_filter, label
 from hcpy.mqtt.options import PublishOptions
 from hcpy.mqtt.outgoing import Outgoing
 from hcpy.mqtt.publishing import Publisher

@@ -1,4 +1,4 @@
-"""hcpy2-0's discovery.yaml: read (hcpy.mqtt.discovery_file), applied (hcpy.mqtt.discovery), and run.
+"""hcpy2-0's discovery.yaml: read (hcpy.homeassistant.discovery_file), applied (hcpy.homeassistant.discovery), and run.
 
 The parser is checked on the format as hcpy2-0 documents it, verbatim, and
 on each kind of bad input, by the sentences users read. The payloads are
@@ -25,8 +25,8 @@ from hcpy.appliance.commands import build_set
 from hcpy.appliance.entry import entry_from_profile, entry_to_json
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
-from hcpy.mqtt.discovery import Discovery, DiscoveryOptions
-from hcpy.mqtt.discovery_file import AdditionalFeature, DiscoveryOverrides, Override, load, parse
+from hcpy.homeassistant.discovery import Discovery, DiscoveryOptions
+from hcpy.homeassistant.discovery_file import AdditionalFeature, DiscoveryOverrides, Override, load, parse
 from hcpy.mqtt.outgoing import Outgoing
 from hcpy.mqtt.screening import screen_payload
 from hcpy.mqtt.topics import Topics

@@ -21,9 +21,9 @@ import pytest
 from support import DISHWASHER, profile_files, simulated
 from test_runs_meters import FakeMeter
 
+from hcpy.app.forks import choose_layout, mqtt_conf
 from hcpy.appliance.entry import entry_to_json
 from hcpy.appliance.profile_xml import parse_profile
-from hcpy.mqtt.forks import choose_layout, mqtt_conf
 from hcpy.mqtt.topics import Layout
 from hcpy.simulator import ManualClock
 
@@ -267,7 +267,7 @@ def test_mqtt_conf_gives_broker_options_and_names_a_bad_value():
 def test_home_assistant_reads_the_publishing_modes_topics(profile):
     """Discovery follows the fork's layout: each entity's state topic is one the publisher writes, payloads it knows."""
     from hcpy.appliance.state import ApplianceState
-    from hcpy.mqtt.discovery import Discovery
+    from hcpy.homeassistant.discovery import Discovery
     from hcpy.mqtt.options import PublishOptions
     from hcpy.mqtt.publishing import Publisher
     from hcpy.mqtt.topics import Topics

@@ -14,16 +14,25 @@ import pytest
 HCPY = Path(__file__).resolve().parents[1] / "hcpy"
 FOUNDATIONS = {"hcpy.errors", "hcpy.encoding", "hcpy.files", "hcpy.times"}
 # Layer -> the layers it may import (besides itself and the foundations).
+#
+# From the bottom: the wire protocol, the appliance model, program runs; MQTT
+# (the broker link, topics, publishing, commands and the per-appliance
+# bridge); Home Assistant's discovery, which the bridge is handed through
+# `mqtt.discovery_port` and never imports; the web console, which shows the
+# bridge (and takes Home Assistant's units table, one place for that fact);
+# the application at the top, which builds the settings and starts
+# everything. Nothing imports the application.
 ALLOWED = {
     "protocol": set(),
     "appliance": {"protocol"},
     "runs": {"appliance"},
     "mqtt": {"appliance", "protocol", "runs"},
+    "homeassistant": {"appliance", "mqtt", "runs"},
     "onboarding": {"appliance"},
     "simulator": {"appliance", "protocol"},
-    "web": {"appliance", "mqtt", "protocol", "runs"},
+    "web": {"appliance", "homeassistant", "mqtt", "protocol", "runs"},
     # The applications (command lines) sit on top of every layer.
-    "app": {"appliance", "mqtt", "onboarding", "protocol", "runs", "simulator", "web"},
+    "app": {"appliance", "homeassistant", "mqtt", "onboarding", "protocol", "runs", "simulator", "web"},
 }
 # Pure logic: decided without sockets, threads or processes (DESIGN.md).
 PURE = [
@@ -44,11 +53,20 @@ PURE = [
     "mqtt/options.py",
     "mqtt/naming.py",
     "mqtt/publishing.py",
-    "mqtt/discovery.py",
     "mqtt/command.py",
     "mqtt/packets.py",
-    "mqtt/forks.py",
     "mqtt/run_topics.py",
+    "mqtt/discovery_port.py",
+    "homeassistant/entity.py",
+    "homeassistant/device.py",
+    "homeassistant/labels.py",
+    "homeassistant/components.py",
+    "homeassistant/catalogue.py",
+    "homeassistant/entities.py",
+    "homeassistant/discovery.py",
+    "homeassistant/run_entities.py",
+    "homeassistant/announcer.py",
+    "app/forks.py",
     "runs/detector.py",
     "runs/config.py",
     "runs/readings.py",
@@ -138,6 +156,16 @@ def test_pure_modules_do_no_io(relative):
     assert path.exists(), f"{relative} is listed as pure but does not exist"
     used = {name.split(".")[0] for name in imports(path)} & IO_MODULES
     assert not used, f"{relative} is pure logic but imports {sorted(used)}"
+
+
+def test_every_package_is_a_known_layer():
+    packages = {p.parent.name for p in HCPY.glob("*/__init__.py")}
+    assert packages == set(ALLOWED), "a package of hcpy that test_layers.py does not place"
+
+
+def test_hc2mqtt_is_only_the_command_line_of_the_application():
+    used = {name for name in imports(HCPY.parent / "hc2mqtt.py") if name.startswith("hcpy.") and known_module(name)}
+    assert used and all(layer_of(name) == "app" or name in FOUNDATIONS for name in used), sorted(used)
 
 
 def test_the_checks_see_imports():

@@ -15,6 +15,7 @@ from support import DISHWASHER, profile_files
 
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
+from hcpy.homeassistant import run_entities
 from hcpy.mqtt import run_topics as publish
 from hcpy.mqtt.topics import Topics
 from hcpy.runs.config import ENERGY, WATER, MeterSpec, RunConfig, parse_meter, parse_path, parse_run_config, shown_url
@@ -508,7 +509,7 @@ def test_retained_run_topics():
 def test_home_assistant_entities_of_runs():
     topics = Topics("homeconnect/", "dishwasher")
     device = {"identifiers": ["dishwasher"], "name": "dishwasher"}
-    out = publish.discovery_messages(topics.base, topics.appliance, device, topics.bridge_lwt, CONFIG, "homeassistant")
+    out = run_entities.discovery_messages(topics.base, topics.appliance, device, topics.bridge_lwt, CONFIG, "homeassistant")
     configs = {m.topic: json.loads(m.payload) for m in out}
     ids = [c["unique_id"] for c in configs.values()]
     assert ids == [f"dishwasher_run_{w}" for w in ("energy_total", "energy", "water_total", "water", "duration", "program", "ended")]
@@ -527,13 +528,13 @@ def test_home_assistant_entities_of_runs():
     assert ended["options"] == ["finished", "aborted", "switched_off", "unknown"]
 
     # No meter and no full scale: no energy or water entity, and a broker's leftovers go.
-    bare = publish.discovery_messages(topics.base, topics.appliance, device, topics.bridge_lwt, RunConfig(), "homeassistant")
+    bare = run_entities.discovery_messages(topics.base, topics.appliance, device, topics.bridge_lwt, RunConfig(), "homeassistant")
     assert [json.loads(m.payload)["unique_id"] for m in bare] == ["dishwasher_run_duration", "dishwasher_run_program", "dishwasher_run_ended"]
-    stale = publish.stale_configs("dishwasher", "homeassistant", bare, set(configs) | {"homeassistant/sensor/hcpy/other_run_energy/config"})
+    stale = run_entities.stale_configs("dishwasher", "homeassistant", bare, set(configs) | {"homeassistant/sensor/hcpy/other_run_energy/config"})
     assert sorted(m.topic for m in stale) == sorted(set(configs) - {m.topic for m in bare})
     assert all(m.payload == "" and m.retain for m in stale)
     # A full scale alone: the last run's estimate.
-    estimated = publish.discovery_messages(topics.base, topics.appliance, device, topics.bridge_lwt,
-                                           RunConfig(energy_full_scale_kwh=2.0), "homeassistant")  # fmt: skip
+    estimated = run_entities.discovery_messages(topics.base, topics.appliance, device, topics.bridge_lwt,
+                                                RunConfig(energy_full_scale_kwh=2.0), "homeassistant")  # fmt: skip
     last = next(json.loads(m.payload) for m in estimated if m.topic.endswith("dishwasher_run_energy/config"))
     assert last["value_template"] == "{{ value_json.energy_estimate_kwh }}"

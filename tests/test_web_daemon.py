@@ -164,24 +164,24 @@ def bridge_of(devices_file: Path) -> Bridge:
 
 
 def test_the_demo_goes_on_without_its_console_when_8080_is_taken(devices_file, caplog):
-    import hc2mqtt
+    from hcpy.app.console import web_console
 
     bridge = bridge_of(devices_file)  # never started: the console is tried first
-    assert hc2mqtt._console("127.0.0.1", 0, None, required=False) is None
+    assert web_console("127.0.0.1", 0, None, required=False) is None
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         caplog.set_level(logging.INFO)
-        assert hc2mqtt._console("127.0.0.1", port, None, required=False)(bridge) is None
+        assert web_console("127.0.0.1", port, None, required=False)(bridge) is None
         said = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(said) == 1 and said[0].getMessage() == (
             f"the web console cannot listen on 127.0.0.1:{port} (Address already in use); "
             "going on without it (--http_port chooses another port)"
         )
         with pytest.raises(ConfigError, match="choose another http_port"):
-            hc2mqtt._console("127.0.0.1", port, None, required=True)(bridge)
-    stop_console = hc2mqtt._console("127.0.0.1", free_port(), "pw", required=True)(bridge)
+            web_console("127.0.0.1", port, None, required=True)(bridge)
+    stop_console = web_console("127.0.0.1", free_port(), "pw", required=True)(bridge)
     stop_console()
 
 
@@ -244,7 +244,7 @@ def test_the_demos_console_is_on_8080_unless_the_command_line_says(tmp_path, mon
             stop_console()
         return 0
 
-    monkeypatch.setattr("hcpy.mqtt.demo.run_demo", run_demo)
+    monkeypatch.setattr("hcpy.app.demo.run_demo", run_demo)
     config = tmp_path / "config.ini"
     config.write_text('http_port = 9999\nhttp_host = "0.0.0.0"\n')  # the real bridge's, not the demo's
     port = free_port()

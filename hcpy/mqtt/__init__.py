@@ -2,12 +2,13 @@
 
 Owns: the topic layout (`topics`), the publishing options (`options`), names,
 filters and topics per feature (`naming`), the rendering of state into
-messages (`publishing`, handing out `outgoing.Outgoing`), Home Assistant
-discovery (`discovery`), commands and their answers (`command`), the broker
-connection (`link`), each appliance's program runs on MQTT (`run_topics`,
-`run_recorder`), what each hcpy fork's files ask for (`forks`), the bridge
-that joins appliances to the broker (`bridge`) and the daemon `hc2mqtt` runs
-(`daemon`).
+messages (`publishing`, handing out `outgoing.Outgoing`), commands and
+their answers (`command`, `screening`), the broker connection (`link`,
+`packets`), each appliance's program runs on MQTT (`run_topics`,
+`run_recorder`) and the bridge that joins appliances to the broker
+(`bridge`). Who announces the entities (Home Assistant's discovery,
+`hcpy.homeassistant`) is handed to the bridge as a `discovery_port.DiscoveryPort`;
+the application that builds it all is `hcpy.app`.
 
 A value's way out: connection -> bridge.changed -> Publisher.changes ->
 MqttLink.publish. A command's way in: MqttLink -> Bridge._message ->

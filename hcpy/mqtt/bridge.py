@@ -1,7 +1,8 @@
 """The bridge: appliances on one side, MQTT on the other.
 
 One `ApplianceBridge` per appliance glues its connection (a thread), its
-state, what gets published (`publishing`), Home Assistant discovery and the
+state, what gets published (`publishing`), the discovery of its entities (a
+`discovery_port.DiscoveryPort` the application hands it, or none) and the
 commands that arrive on its topics. `Bridge` owns them all and the single
 MQTT link. Every command gets an answer on `T/response`; a bad one is
 refused there, logged once, and never reaches the appliance.
@@ -34,8 +35,9 @@ from ..errors import ConfigError, HcpyError, NotConnected
 from ..logs import Throttle
 from ..protocol import mdns
 from ..protocol.transport import Endpoint, Timing
+from ..runs.config import RunConfig
 from .command import Command, Outcome, outcome_of, refused, response
-from .discovery import Discovery, DiscoveryOptions, config_topic_filter
+from .discovery_port import ApplianceDiscovery, DiscoveryPort
 from .link import MqttLink, MqttSettings
 from .options import PublishOptions
 from .outgoing import Outgoing
@@ -53,8 +55,8 @@ _COMMAND_TOPICS = {str(topic): topic for topic in CommandTopic}
 class BridgeSettings:
     device_id: str = ""  # how hcpy introduces itself; the daemon sets this installation's
     publish: PublishOptions = field(default_factory=PublishOptions)
-    ha_discovery: bool = False
-    discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)
+    # Who announces the appliances' entities (Home Assistant's discovery); None: nobody.
+    discovery: DiscoveryPort | None = None
     domain_suffix: str = ""
     request_timeout: float = 10.0
     command_limits: ScreenLimits = ScreenLimits()
@@ -111,13 +113,15 @@ class ApplianceBridge:
         # events read events as states.
         options = replace(
             options,
-            home_assistant=settings.ha_discovery,
-            event_states=settings.ha_discovery and settings.discovery.events_as_sensors,
+            home_assistant=settings.discovery is not None,
+            event_states=settings.discovery is not None and settings.discovery.events_as_sensors,
         )
         self.publisher = Publisher(self.topics, options, entry.profile)
         for problem in self.publisher.naming.problems:
             self.log.warning("%s", problem)
-        self.discovery = Discovery(self.topics, self.publisher.naming, settings.discovery)
+        self.discovery: ApplianceDiscovery | None = None
+        if settings.discovery is not None:
+            self.discovery = settings.discovery.appliance(self.topics, self.publisher.naming)
         # Each program run, with its energy and water (hcpy.runs). Its topics
         # go out as every state does, QoS 0 retained (republished at each
         # connect): with QoS 1 here, bench/bridge.py measured a p50 latency
@@ -125,8 +129,7 @@ class ApplianceBridge:
         self.runs: RunRecorder | None = None
         if settings.runs_dir is not None:
             self.runs = RunRecorder(entry, self.topics, settings.runs_dir, link.publish,
-                                    name_of=self.publisher.naming.key, discovery_prefix=settings.discovery.prefix,
-                                    log=self.log)  # fmt: skip
+                                    name_of=self.publisher.naming.key, log=self.log)  # fmt: skip
         host = f"{entry.host}.{settings.domain_suffix}" if settings.domain_suffix else entry.host
         self.connection = ApplianceConnection(
             entry.name,
@@ -181,7 +184,7 @@ class ApplianceBridge:
     def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
         with self._lock:
             messages = self.publisher.changes(self.state, changes)
-            if self._program_roots and self.settings.ha_discovery:
+            if self._program_roots and self.discovery is not None:
                 if any(change.feature.uid in self._program_roots for change in changes):
                     # Option entities take the bounds of the program in charge.
                     messages += self._discovery(only_changed=True)
@@ -204,7 +207,7 @@ class ApplianceBridge:
         # Homie's $settable, $format).
         with self._lock:
             messages = self.publisher.refresh(self.state)
-            if self.settings.ha_discovery:
+            if self.discovery is not None:
                 messages += self._discovery(only_changed=True)
             self.link.publish(messages)
 
@@ -219,12 +222,11 @@ class ApplianceBridge:
             if online:
                 messages += self.publisher.info(self._info)
                 messages += self.publisher.everything(self.state)
-                if self.settings.ha_discovery:
+                if self.discovery is not None:
                     messages += self._discovery()
             self.link.publish(messages)
             if self.runs is not None:
-                discovery = online and self.settings.ha_discovery
-                self.runs.republish(self.state, self._info if discovery else None, self._retained_configs)
+                self.runs.republish(self.state, self._run_entities if online and self.discovery is not None else None)
 
     def _discovery(self, only_changed: bool = False) -> list[Outgoing]:
         """Discovery configs, and the removal of stale ones.
@@ -232,6 +234,7 @@ class ApplianceBridge:
         After a description change only the configs that read differently go
         out: Home Assistant reloads an entity for every config it receives.
         """
+        assert self.discovery is not None  # called only when discovery is on
         current = self.discovery.messages(self.state, self._info)
         # A control whose access dropped to read becomes a sensor: its old
         # config (another component) has to go.
@@ -242,13 +245,18 @@ class ApplianceBridge:
             current = [m for m in current if before.get(m.topic) != m.payload]
         return current + stale
 
+    def _run_entities(self, config: RunConfig) -> list[Outgoing]:
+        """The run entities' configs, for the recorder to send before its retained topics."""
+        assert self.discovery is not None
+        return self.discovery.run_messages(self.state, self._info, config, self._retained_configs)
+
     def drop_stale_config(self, topic: str) -> None:
         """A retained config seen after our discovery went out: remove it if ours and stale."""
         # Under the lock _discovery() runs under: checked outside it, a config
         # seen while _discovery() was between weighing the known configs and
         # keeping what it sent fell between the two, and stayed.
         with self._lock:
-            if not self._discovered:
+            if not self._discovered or self.discovery is None:
                 return  # _discovery() will weigh it when it runs
             current = [Outgoing(t, "") for t in self._discovered]
             self.link.publish(self.discovery.removals(self.state, current, [topic]))
@@ -341,7 +349,7 @@ class Bridge:
         self.settings = settings
         # Discovery configs the broker retains: an entity that changed component
         # (or that an earlier hcpy made) must not linger in Home Assistant.
-        self._configs = config_topic_filter(settings.discovery)
+        self._configs = settings.discovery.config_filter if settings.discovery is not None else None
         self._retained_configs: set[str] = set()
         self.appliances = [ApplianceBridge(e, self.link, mqtt, settings, self._retained_configs) for e in entries]
         self._by_base = {a.topics.base: a for a in self.appliances}
@@ -366,7 +374,7 @@ class Bridge:
         # retained one is refused however it arrives; discovery configs do not
         # (_config_seen wants only the broker's replays flagged retained).
         self.link.subscribe((t for a in self.appliances for t in a.command_topics), as_published=True)
-        if self.settings.ha_discovery:
+        if self._configs is not None:
             self.link.subscribe([self._configs], as_published=False)
         if self._meters:
             self.link.subscribe(self._meters, as_published=False)
@@ -395,7 +403,7 @@ class Bridge:
             appliance.publish_all()
 
     def _message(self, topic: str, payload: bytes, retained: bool) -> None:
-        if topic_matches_sub(self._configs, topic):
+        if self._configs is not None and topic_matches_sub(self._configs, topic):
             self._config_seen(topic, payload, retained)
             return
         recorders = self._meters.get(topic)

@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,6 @@ from ..runs.readings import Reading
 from ..runs.record import ActiveRun, RunRecord, Totals, finish
 from ..runs.store import RunStore
 from . import run_topics as publish
-from .discovery import device_block
 from .outgoing import Outgoing
 from .topics import Topics
 
@@ -48,7 +47,6 @@ class RunRecorder:
         publish: Callable[[list[Outgoing]], Any],
         *,
         name_of: Callable[[Feature], str] | None = None,
-        discovery_prefix: str = "homeassistant",
         log: logging.Logger | None = None,
         read_http: Callable[[MeterSpec], Reading] | None = None,
         store: RunStore | None = None,
@@ -57,7 +55,6 @@ class RunRecorder:
         self.topics = topics
         self.log = log or logging.getLogger(f"hcpy.runs.{entry.name}")
         self._publish = publish
-        self.discovery_prefix = discovery_prefix
         self.clock: Callable[[], float] = time.time  # Unix time of a run's start and end
         parsed = parse_run_config(entry.name, entry.options_block, entry.extra.get(ADDONS_KEY))
         for warning in parsed.warnings:
@@ -277,22 +274,15 @@ class RunRecorder:
         active = self._active.public(self.config) if self._active is not None else None
         return [Outgoing(publish.run_topic(self.topics.base, publish.ACTIVE), publish.payload(active) if active else "")]
 
-    def republish(self, state: ApplianceState, info: dict[str, Any] | None, known: set[str] | None = None) -> None:
-        """The retained run topics as they stand; with `info` (Home Assistant's discovery is on), the entities too."""
+    def republish(self, state: ApplianceState, entities: Callable[[RunConfig], list[Outgoing]] | None = None) -> None:
+        """The retained run topics as they stand; with `entities` (discovery is on), the entities' configs first."""
         with self._lock:
             last = self._last.to_json() if self._last is not None else None
             active = self._active.public(self.config) if self._active is not None else None
             messages = publish.state_messages(self.topics.base, last, active, self._totals.public(self.config))
-            if info is not None:
-                messages = self.discovery(state, info, known or set()) + messages
+            if entities is not None:
+                messages = entities(self.config) + messages
             self._publish(messages)
-
-    def discovery(self, state: ApplianceState, info: dict[str, Any], known: Iterable[str] = frozenset()) -> list[Outgoing]:
-        device = device_block(self.topics.appliance, state, info)
-        current = publish.discovery_messages(
-            self.topics.base, self.topics.appliance, device, self.topics.bridge_lwt, self.config, self.discovery_prefix
-        )
-        return current + publish.stale_configs(self.topics.appliance, self.discovery_prefix, current, known)
 
 
 def _figure(value: float | None, unit: str, reason: str | None) -> str:

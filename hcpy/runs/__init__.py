@@ -8,8 +8,9 @@ polled at the start and the end of the run (`meters.read_http`), and from the
 appliance's own forecasts. `record` builds the run record, and `store` keeps
 the run under way, the totals and the history beside devices.json.
 
-On MQTT (`hcpy.mqtt.run_topics`: the topics and Home Assistant entities;
-`hcpy.mqtt.run_recorder`: the glue for one appliance) is the layer above.
+On MQTT (`hcpy.mqtt.run_topics`: the topics; `hcpy.mqtt.run_recorder`: the
+glue for one appliance) and in Home Assistant (`hcpy.homeassistant.run_entities`)
+are the layers above.
 
 Pure: `detector`, `config`, `readings`, `record`. The package exports
 nothing itself, so that importing a pure module loads no I/O.

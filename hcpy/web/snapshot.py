@@ -21,7 +21,7 @@ from ..appliance.controls import is_control, startable, usable
 from ..appliance.model import Feature, Kind, Limits, Program, ValueKind
 from ..appliance.programs import delay_option
 from ..appliance.state import ApplianceState
-from ..mqtt.discovery import UNITS
+from ..homeassistant.components import UNITS
 
 # How values are grouped on a page: (key, heading, the kinds it holds). What
 # no group names goes to "other".

@@ -24,7 +24,7 @@ from typing import Any
 from ..appliance.devices import MQTT_CONF, is_settings_entry
 from ..appliance.entry import OPTIONS_KEY
 from ..errors import ConfigError
-from .topics import Layout
+from ..mqtt.topics import Layout
 
 AUTO = "auto"
 LAYOUT_CHOICES = (AUTO, *(layout.value for layout in Layout))

@@ -37,12 +37,12 @@ from ..errors import (
     ProtocolError,
     RequestTimeout,
 )
+from ..mqtt.bridge import BridgeSettings
+from ..mqtt.link import UNSUPPORTED_PROTOCOL, MqttSettings, connect_failure, paho_client, refusal_hint
 from ..protocol import mdns
 from ..protocol.identity import installation_device_id
 from ..protocol.session import Session
 from ..protocol.transport import Endpoint, Timing, Transport
-from .bridge import BridgeSettings
-from .link import UNSUPPORTED_PROTOCOL, MqttSettings, connect_failure, paho_client, refusal_hint
 
 log = logging.getLogger("hcpy.check")
 

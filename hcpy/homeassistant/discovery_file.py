@@ -2,7 +2,7 @@
 
 Pure: `parse` turns the file's text into a `DiscoveryOverrides` and a list of
 problems (one sentence each, naming the file); `load` reads the file first.
-`hcpy.mqtt.discovery` applies the result. Nothing here ever raises on bad
+`hcpy.homeassistant.discovery` applies the result. Nothing here ever raises on bad
 input: whatever cannot be understood is a problem, and only that entry is
 left out.
 

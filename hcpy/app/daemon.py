@@ -15,9 +15,9 @@ from pathlib import Path
 
 from ..appliance.devices import load_devices
 from ..errors import HcpyError
+from ..mqtt.bridge import Bridge, BridgeSettings
+from ..mqtt.link import MqttSettings
 from ..protocol.identity import installation_device_id
-from .bridge import Bridge, BridgeSettings
-from .link import MqttSettings
 
 log = logging.getLogger("hcpy")
 
@@ -39,8 +39,8 @@ def _watch_shutdown(limit: float) -> None:
     timer.daemon = True
     timer.start()
 
-# What hc2mqtt serves beside MQTT (the web console, hcpy.web: a layer above
-# this one, so it comes in as a hook): called with the bridge before it
+# What hc2mqtt serves beside MQTT (the web console, `console.web_console`, so
+# that a bridge without one never loads hcpy.web): called with the bridge before it
 # starts; returns what stops it, or None when there is nothing to stop.
 # HcpyError: it cannot be served, and hc2mqtt does not start.
 Console = Callable[[Bridge], Callable[[], None] | None]

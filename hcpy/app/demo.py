@@ -1,9 +1,8 @@
 """`hc2mqtt --demo`: simulated appliances bridged to the broker, kept apart from real ones.
 
-The appliances themselves come from the caller (`hcpy.simulator.demo`, a
-layer this one does not import); here they are bridged exactly as the daemon
-bridges real ones (`daemon.serve`), with everything that could meet a real
-installation on the same broker changed:
+The appliances themselves come from the caller (`launch`: `hcpy.simulator.demo`);
+here they are bridged exactly as the daemon bridges real ones (`daemon.serve`),
+with everything that could meet a real installation on the same broker changed:
 
 - topics under ``demo/`` (unless a prefix was asked for);
 - appliance names ``demo_<name>``: Home Assistant's unique_ids, device
@@ -16,7 +15,7 @@ installation on the same broker changed:
   that the console's runs page has some) in a temporary directory, deleted
   at exit.
 
-The web console (hcpy.web, above this layer) comes in as `console`, as for
+The web console (`console.web_console`) comes in as `console`, as for
 `daemon.serve`.
 """
 
@@ -30,9 +29,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ..appliance.entry import ApplianceEntry
-from .bridge import BridgeSettings
+from ..mqtt.bridge import BridgeSettings
+from ..mqtt.link import MqttSettings
 from .daemon import Console, give_back_large_blocks, serve
-from .link import MqttSettings
 
 log = logging.getLogger("hcpy")
 

@@ -1,0 +1,26 @@
+"""hc2mqtt, once its settings are known: the bridge, the check or the demo."""
+
+from __future__ import annotations
+
+from .console import web_console
+from .settings import Mode, Settings
+
+
+def launch(settings: Settings) -> int:
+    """Do what `settings` ask; the exit code."""
+    console = settings.console
+    hook = web_console(console.host, console.port, console.password, console.required)
+    if settings.mode is Mode.DEMO:
+        from ..simulator.demo import DemoAppliances
+        from . import demo
+
+        appliances = DemoAppliances(settings.demo_speed)
+        speed = settings.demo_speed
+        return demo.run_demo(appliances, settings.mqtt, settings.bridge, settings.keep_prefix, speed, hook)
+    if settings.mode is Mode.CHECK:
+        from .check import main as check
+
+        return check(settings.devices_file, settings.mqtt, settings.bridge, settings.appliances)
+    from .daemon import run
+
+    return run(settings.devices_file, settings.mqtt, settings.bridge, settings.appliances, settings.sections, hook)

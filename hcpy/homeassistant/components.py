@@ -1,0 +1,267 @@
+"""Which Home Assistant component a feature becomes, as tables. Pure.
+
+As Zigbee2MQTT maps what a device exposes to components, hcpy maps what a
+profile says of a feature: its role (read, written, or a command pressed),
+the shape of its value (`Shape`) and, for sensors, its unit (`UNITS`, by
+content type). `DEFAULTS` is hcpy's choice; `RECIPES` is every component
+hcpy can build for a shape, with its own fields and what it needs of the
+feature: a discovery.yaml may ask for any of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ..appliance.model import CID_TIME_SPAN, NUMERIC_CONTENT, Feature, Limits
+from ..appliance.state import ApplianceState
+
+
+class Shape(Enum):
+    """What a feature's value looks like to Home Assistant."""
+
+    BOOLEAN = "boolean"
+    ON_OFF = "on_off"  # an enum of exactly On and Off
+    OPEN_CLOSED = "open_closed"  # exactly Open and Closed: Home Assistant's door and window
+    ENUM = "enum"
+    NUMBER = "number"  # a numeric content type
+    OTHER = "other"
+
+
+class Role(Enum):
+    READ = "read"  # a sensor
+    WRITE = "write"  # a control that sets a value
+    COMMAND = "command"  # a control that is pressed
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit: str
+    device_class: str | None = None
+    state_class: str | None = None  # sensors only; numbers have none
+
+
+# By content type (refCID). Only types whose unit the protocol fixes; weight,
+# volume, rpm, flow rate and water hardness are left unitless rather than guessed.
+UNITS: dict[int, Unit] = {
+    0x07: Unit("°C", "temperature", "measurement"),
+    0x08: Unit("°F", "temperature", "measurement"),
+    0x10: Unit("s", "duration"),
+    0x11: Unit("%", None, "measurement"),
+    0x12: Unit("dBm", "signal_strength", "measurement"),
+    0x23: Unit("W", "power", "measurement"),
+    # No state class: whether an appliance's energy value is a meter, a per-run
+    # counter or a forecast is not in the profile, and each needs another one.
+    0x24: Unit("kWh", "energy"),
+}
+
+# A binary sensor's (payload_on, payload_off), as the bridge publishes the values.
+TWO_STATES: dict[Shape, tuple[str, str]] = {
+    Shape.BOOLEAN: ("True", "False"),
+    Shape.ON_OFF: ("On", "Off"),
+    Shape.OPEN_CLOSED: ("Open", "Closed"),  # on means open
+}
+_ENUM_SHAPES = {("Off", "On"): Shape.ON_OFF, ("Closed", "Open"): Shape.OPEN_CLOSED}
+
+# Time spans (a delayed start, a duration) are set in minutes: a slider of
+# 86400 seconds is no way to pick "in 2 hours".
+MINUTE = 60
+
+
+def members(feature: Feature) -> list[str]:
+    return list(dict.fromkeys(feature.enum.members.values())) if feature.enum else []
+
+
+def shape_of(feature: Feature) -> Shape:
+    if feature.is_boolean:
+        return Shape.BOOLEAN
+    if feature.enum is not None:
+        return _ENUM_SHAPES.get(tuple(sorted(members(feature))), Shape.ENUM)  # type: ignore[arg-type]
+    return Shape.NUMBER if feature.content_type in NUMERIC_CONTENT else Shape.OTHER
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What an entity's own fields refer to."""
+
+    state_topic: str
+    set_topic: str  # T/set, where a control's command goes
+    usable: dict[str, Any]  # a control's availability: the appliance's and its own "works now"
+    state: ApplianceState  # live limits: an option's bounds are those of the program in charge
+
+
+# A component's own fields for a feature, or None: not for this one (a number without bounds).
+Fields = Callable[[Feature, Wiring], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    fields: Fields
+    sends: bool = False  # a control: only for a feature users may write
+    stateful: bool = False  # shows the state it sets: never for a command
+    read_back: bool = False  # shows a value: only where one is ever readable
+
+
+def _set(uid: int, value: Any) -> str:
+    return json.dumps({"uid": uid, "value": value}, separators=(",", ":"))
+
+
+def _set_template(uid: int, quoted: bool) -> str:
+    value = '"{{ value }}"' if quoted else "{{ value }}"
+    return f'{{"uid":{uid},"value":{value}}}'
+
+
+def _button(feature: Feature, wiring: Wiring) -> dict[str, Any]:
+    # A setting's button sets it on.
+    return {"command_topic": wiring.set_topic, "payload_press": _set(feature.uid, True), **wiring.usable}
+
+
+def _switch(feature: Feature, wiring: Wiring) -> dict[str, Any]:
+    on, off = TWO_STATES[shape_of(feature)]
+    # A boolean's payloads carry JSON booleans, an On/Off enum's its member names.
+    values = (True, False) if feature.is_boolean else (on, off)
+    return {
+        "state_topic": wiring.state_topic,
+        "command_topic": wiring.set_topic,
+        "state_on": on,
+        "state_off": off,
+        "payload_on": _set(feature.uid, values[0]),
+        "payload_off": _set(feature.uid, values[1]),
+        **wiring.usable,
+    }
+
+
+def _select(feature: Feature, wiring: Wiring) -> dict[str, Any]:
+    return {
+        "state_topic": wiring.state_topic,
+        "command_topic": wiring.set_topic,
+        "options": members(feature),
+        "command_template": _set_template(feature.uid, quoted=True),
+        **wiring.usable,
+    }
+
+
+def _number(feature: Feature, wiring: Wiring) -> dict[str, Any] | None:
+    # Live: an option's bounds are those of the program in charge, and
+    # change with it (the bridge republishes this config then).
+    _, limits = wiring.state.option_limits(feature)
+    bounds = _bounds(feature.bounded(limits))
+    if bounds is None:
+        return None
+    low, high = bounds
+    step = _step(limits)
+    config: dict[str, Any] = {"state_topic": wiring.state_topic, "command_topic": wiring.set_topic}
+    unit = UNITS.get(feature.content_type) if feature.content_type is not None else None
+    if feature.content_type == CID_TIME_SPAN and (step % MINUTE == 0 or step == 1):
+        # Shown and set in whole minutes; the appliance gets seconds.
+        step = max(1, step // MINUTE)
+        low, high = -(-low // MINUTE), high // MINUTE
+        config.update(
+            unit_of_measurement="min",
+            device_class="duration",
+            mode="box",
+            value_template="{{ (value | int(0) / 60) | round(0) | int }}",
+            command_template=f'{{"uid":{feature.uid},"value":{{{{ (value | int) * 60 }}}}}}',
+        )
+    else:
+        config["command_template"] = _set_template(feature.uid, quoted=False)
+        if unit is not None:
+            config["unit_of_measurement"] = unit.unit
+            if unit.device_class:
+                config["device_class"] = unit.device_class
+    config.update(min=low, max=high, step=step, **wiring.usable)
+    return config
+
+
+def _sensor(feature: Feature, wiring: Wiring) -> dict[str, Any]:
+    config: dict[str, Any] = {"state_topic": wiring.state_topic}
+    if feature.enum is not None:
+        config.update(device_class="enum", options=members(feature))
+    elif feature.content_type in UNITS:
+        unit = UNITS[feature.content_type]
+        config["unit_of_measurement"] = unit.unit
+        if unit.device_class:
+            config["device_class"] = unit.device_class
+        if unit.state_class:
+            config["state_class"] = unit.state_class
+    return config
+
+
+def _plain_sensor(feature: Feature, wiring: Wiring) -> dict[str, Any]:
+    return {"state_topic": wiring.state_topic}
+
+
+def _binary_sensor(feature: Feature, wiring: Wiring) -> dict[str, Any]:
+    on, off = TWO_STATES[shape_of(feature)]
+    return {"state_topic": wiring.state_topic, "payload_on": on, "payload_off": off}
+
+
+_BUTTON = Recipe(_button, sends=True)
+_STATE_SWITCH = Recipe(_switch, sends=True, stateful=True)
+_VALUE_SWITCH = Recipe(_switch, sends=True, stateful=True, read_back=True)
+_SELECT = Recipe(_select, sends=True, stateful=True, read_back=True)
+_NUMBER = Recipe(_number, sends=True, stateful=True, read_back=True)
+_SENSOR = Recipe(_sensor, read_back=True)
+_BINARY_SENSOR = Recipe(_binary_sensor, read_back=True)
+
+# Every component hcpy can build, by shape. What is not here it cannot build
+# (a select of a boolean, a number of a text).
+RECIPES: dict[tuple[str, Shape], Recipe] = {
+    ("button", Shape.BOOLEAN): _BUTTON,
+    ("switch", Shape.BOOLEAN): _STATE_SWITCH,
+    ("switch", Shape.ON_OFF): _VALUE_SWITCH,
+    **{("select", shape): _SELECT for shape in (Shape.ON_OFF, Shape.OPEN_CLOSED, Shape.ENUM)},
+    ("number", Shape.NUMBER): _NUMBER,
+    # A boolean asked to be a sensor shows True or False as text.
+    ("sensor", Shape.BOOLEAN): Recipe(_plain_sensor, read_back=True),
+    **{("sensor", shape): _SENSOR for shape in Shape if shape is not Shape.BOOLEAN},
+    **{("binary_sensor", shape): _BINARY_SENSOR for shape in TWO_STATES},
+}
+
+# hcpy's own choice, by role and shape. A control without a row here, or
+# whose recipe turns the feature down (a number without bounds), is shown
+# as its READ row instead.
+DEFAULTS: dict[tuple[Role, Shape], str] = {
+    (Role.COMMAND, Shape.BOOLEAN): "button",
+    (Role.WRITE, Shape.BOOLEAN): "switch",
+    (Role.WRITE, Shape.ON_OFF): "switch",
+    (Role.WRITE, Shape.OPEN_CLOSED): "select",
+    (Role.WRITE, Shape.ENUM): "select",
+    (Role.WRITE, Shape.NUMBER): "number",
+    (Role.READ, Shape.BOOLEAN): "binary_sensor",
+    **{(Role.READ, shape): "sensor" for shape in Shape if shape is not Shape.BOOLEAN},
+}
+
+# Every component hcpy (or hcpy2-0 before it) may have used for a feature.
+COMPONENTS = ("binary_sensor", "sensor", "event", "switch", "button", "select", "number", "light")
+# Those that send commands: a discovery.yaml may ask for them for a writable feature.
+CONTROL_COMPONENTS = tuple(dict.fromkeys(component for (component, _), recipe in RECIPES.items() if recipe.sends))
+
+
+def _bounds(limits: Limits) -> tuple[int | float, int | float] | None:
+    # Integer widths by refDID are unproven (0x81 carries 25500), so a number
+    # without bounds (its own, or its content type's) stays a sensor.
+    low, high = _as_number(limits.min), _as_number(limits.max)
+    if low is None or high is None or low > high:
+        return None
+    return low, high
+
+
+def _step(limits: Limits) -> int | float:
+    step = _as_number(limits.step)
+    return step if step is not None and step > 0 else 1
+
+
+def _as_number(value: Any) -> int | float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return int(number) if number.is_integer() else number
