@@ -41,7 +41,8 @@ from ..mqtt.bridge import BridgeSettings
 from ..mqtt.link import UNSUPPORTED_PROTOCOL, MqttSettings, connect_failure, paho_client, refusal_hint
 from ..protocol import mdns
 from ..protocol.identity import installation_device_id
-from ..protocol.session import Session
+from ..protocol.message import Message
+from ..protocol.session import Session, Values
 from ..protocol.transport import Endpoint, Timing, Transport
 
 log = logging.getLogger("hcpy.check")
@@ -200,18 +201,18 @@ def _unanswered(exc: ConnectError) -> bool:
     return isinstance(_cause(exc), OSError)
 
 
-def _handshake(endpoint: Endpoint, device_id: str, timing: Timing, request_timeout: float, name: str):
+def _handshake(endpoint: Endpoint, device_id: str, timing: Timing, request_timeout: float, name: str) -> tuple[dict[str, Any], int]:
     """One session: connect, handshake (with its read of every value), close. Returns (device_info, values)."""
     values: list[Any] = []
 
     class Listener:
-        def on_values(self, items):
+        def on_values(self, items: Values) -> None:
             values.extend(items)
 
-        def on_description_changes(self, items):
+        def on_description_changes(self, items: Values) -> None:
             pass
 
-        def on_message(self, message):
+        def on_message(self, message: Message) -> None:
             pass
 
     applog = logging.getLogger(f"hcpy.appliance.{name}")

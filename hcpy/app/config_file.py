@@ -40,7 +40,7 @@ class ConfigFileInvalid(ValueError):
     pass
 
 
-def read_config(path: str | Path, known: Iterable[str]) -> tuple[dict[str, Any], list[str], dict[str, dict]]:
+def read_config(path: str | Path, known: Iterable[str]) -> tuple[dict[str, Any], list[str], dict[str, dict[str, Any]]]:
     """The file's settings, a sentence for each key that is no option, and the per-appliance sections.
 
     A section ``[dishwasher]`` holds what that appliance's "hc2mqtt" block in

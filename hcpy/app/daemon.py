@@ -12,8 +12,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from ..appliance.devices import load_devices
+from ..appliance.entry import ApplianceEntry
 from ..errors import HcpyError
 from ..mqtt.bridge import Bridge, BridgeSettings
 from ..mqtt.link import MqttSettings
@@ -80,7 +83,7 @@ def run(
     mqtt: MqttSettings,
     settings: BridgeSettings,
     names: tuple[str, ...] = (),
-    sections: Mapping[str, dict] | None = None,
+    sections: Mapping[str, dict[str, Any]] | None = None,
     console: Console | None = None,
 ) -> int:
     """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT.
@@ -117,7 +120,7 @@ def run(
     return serve(entries, mqtt, settings, console)
 
 
-def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings, console: Console | None = None) -> int:
+def serve(entries: list[ApplianceEntry], mqtt: MqttSettings, settings: BridgeSettings, console: Console | None = None) -> int:
     """Bridge `entries` to the broker until SIGTERM/SIGINT; 0 then, 2 when they cannot be bridged.
 
     `console` is started before the bridge (it sees everything from the
@@ -133,7 +136,7 @@ def serve(entries: list, mqtt: MqttSettings, settings: BridgeSettings, console: 
     # hc2mqtt at once, and SIGTERM must then end it cleanly.
     stop = threading.Event()
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s; shutting down", signal.Signals(signum).name)
         if not stop.is_set():
             _watch_shutdown(SHUTDOWN_LIMIT)

@@ -25,7 +25,8 @@ from ..homeassistant.discovery_file import DEFAULT_PATH as DEFAULT_DISCOVERY_FIL
 from ..homeassistant.discovery_file import DiscoveryOverrides
 from ..homeassistant.discovery_file import load as load_discovery_file
 from ..mqtt.bridge import BridgeSettings
-from ..mqtt.link import PROTOCOLS, MqttSettings
+from ..mqtt.link import PROTOCOLS as PROTOCOLS  # hc2mqtt offers them as choices
+from ..mqtt.link import MqttSettings
 from ..mqtt.options import PublishOptions
 from ..mqtt.screening import ScreenLimits
 from ..mqtt.topics import DEFAULT_PREFIX, Layout
@@ -121,7 +122,7 @@ class Settings:
     devices_file: str = OPTION_DEFAULTS["devices_file"]
     appliances: tuple[str, ...] = ()  # serve only these (all: empty)
     # The config file's per-appliance sections: name -> what its hc2mqtt block may hold.
-    sections: Mapping[str, dict] = field(default_factory=dict)
+    sections: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     debug: bool = False
     demo_speed: float = OPTION_DEFAULTS["demo_speed"]
     # --demo: the topic prefix was asked for on the command line (else demo/).
@@ -149,7 +150,7 @@ class Options:
         return self.source(name) is not Source.DEFAULT
 
 
-def build(options: Options, sections: Mapping[str, dict] | None = None) -> Settings:
+def build(options: Options, sections: Mapping[str, dict[str, Any]] | None = None) -> Settings:
     """The settings `options` ask for; SettingsError (or ConfigError) when one cannot be used.
 
     Reads the devices file (MQTT_CONF, the fork it comes from) and, with

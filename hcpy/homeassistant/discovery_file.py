@@ -319,7 +319,7 @@ class _Reader:
             overrides[name] = Override(payload, component)
         return overrides
 
-    def payload(self, where: str, entry: dict) -> tuple[dict[str, Any], str | None]:
+    def payload(self, where: str, entry: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """An entry's discovery keys (older `payload_values:` nesting flattened) and its component_type."""
         merged: dict[Any, Any] = {}
         nested = entry.get(OLD_NESTING_KEY)

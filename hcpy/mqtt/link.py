@@ -44,10 +44,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from .outgoing import Outgoing
 from .packets import MQTT5, MQTT311, PublishFramer
@@ -402,7 +404,7 @@ class MqttLink:
                 if self._level == MQTT5 and s.session_expiry:
                     # The broker keeps the session that long after a drop: a
                     # reconnect within it resumes, with what was queued for hcpy.
-                    properties = Properties(PacketTypes.CONNECT)
+                    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves Properties.__init__ unannotated
                     properties.SessionExpiryInterval = s.session_expiry
                     self._client.connect(s.host, s.port, keepalive=s.keepalive, clean_start=False,
                                          properties=properties)  # fmt: skip
@@ -487,7 +489,10 @@ class MqttLink:
 
     # -- paho callbacks (on the network thread, inside loop_read/loop_misc) --------------
 
-    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _handle_connect(
+        self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags, reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:  # fmt: skip
         # Refused: paho closes the connection next, and _serve says why.
         self._connack = reason_code
         if reason_code.is_failure:
@@ -498,7 +503,9 @@ class MqttLink:
                 self.settings.host, self.settings.port, version, self.settings.clientname)  # fmt: skip
         self._up_since = time.monotonic()
         self._raw.clear()
-        self._sock = client.socket()
+        sock = client.socket()
+        # Only a plain or TLS socket takes the raw lane's writes (paho may hand out a websocket wrapper).
+        self._sock = sock if isinstance(sock, socket.socket) else None
         client.publish(bridge_lwt(self.settings.prefix), ONLINE, qos=1, retain=True)
         if self._subscriptions:
             client.subscribe(self._entries(sorted(self._subscriptions)))
@@ -508,7 +515,10 @@ class MqttLink:
         self._connected.set()
         self._republish = True
 
-    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _handle_disconnect(
+        self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags, reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:  # fmt: skip
         if self._up and not self._stopping:
             taken_over = flags.is_disconnect_packet_from_server and reason_code.value == _SESSION_TAKEN_OVER
             if flags.is_disconnect_packet_from_server:
@@ -542,8 +552,8 @@ class MqttLink:
         self._later.clear()
         self._drained.notify_all()
 
-    def _handle_message(self, client, userdata, message) -> None:
-        self._inbox.append((message.topic, message.payload, message.retain))
+    def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._inbox.append((message.topic, bytes(message.payload), message.retain))
 
 
 def paho_client(s: MqttSettings, client_id: str, protocol: paho.MQTTProtocolVersion) -> paho.Client:

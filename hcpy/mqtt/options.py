@@ -65,7 +65,7 @@ class PublishOptions:
     home_assistant: bool = False
 
     @classmethod
-    def parse(cls, block: dict | None, base: PublishOptions | None = None, appliance: str = "") -> PublishOptions:
+    def parse(cls, block: dict[str, Any] | None, base: PublishOptions | None = None, appliance: str = "") -> PublishOptions:
         """Options from an "hc2mqtt" block over `base` (the config.ini defaults).
 
         Each key replaces the base's value, except `rename`, whose entries are

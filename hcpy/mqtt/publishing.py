@@ -247,7 +247,7 @@ class Publisher:
         self._sent.update((m.topic, m.payload) for m in messages)
         return messages
 
-    def info(self, info: dict) -> list[Outgoing]:
+    def info(self, info: dict[str, Any]) -> list[Outgoing]:
         """Device and network info from the handshake (/iz/info, /ni/info), by key.
 
         Kept, so that everything() repeats it and the JSON object includes it
