@@ -56,8 +56,8 @@ MUTANTS = [
     Mutant(
         "tls-client-identity",
         "hcpy/protocol/tlspsk.py",
-        "ctx.set_psk_client_callback(lambda hint: (IDENTITY, psk))",
-        'ctx.set_psk_client_callback(lambda hint: ("Client_identity", psk))',
+        "_psk(ctx).set_psk_client_callback(lambda hint: (IDENTITY, psk))",
+        '_psk(ctx).set_psk_client_callback(lambda hint: ("Client_identity", psk))',
         (TLS + "test_hcpys_own_client_is_accepted",),
     ),
     Mutant(
