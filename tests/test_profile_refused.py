@@ -224,9 +224,11 @@ def test_damaged_xml_names_each_broken_element_and_keeps_the_rest():
         " Unknown.status.1004",
     ]
     mode = profile.by_name("Test.Oven.Status.Mode")
+    light = profile.by_name("Test.Oven.Setting.Light")
+    assert mode is not None and light is not None
     assert mode.limits.access is Access.READ and mode.limits.available is True
     assert mode.enum is not None and mode.enum.members == {0: "Off"} and mode.enum.name == "Test.Mode"
-    assert profile.by_name("Test.Oven.Setting.Light").limits.default == "perhaps"
+    assert light.limits.default == "perhaps"
     assert profile.features[0x1004].name == "Unknown.status.1004"  # kept: its values still decode by uid
     assert profile.errors == {403: "BSH.Common.Error.403.Forbidden"}
 
