@@ -433,7 +433,8 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return "text"
-    return f"a {type(value).__name__}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"  # "an int", "a float"
 
 
 def _show(value: Any) -> str:

@@ -113,11 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         entries = load_devices(args.devices)
-    except HcpyError as exc:  # its message names the file and what to do
+    except HcpyError as exc:  # its message names the file and what to do (a file it cannot read too)
         print(exc, file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cannot read {args.devices}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     known = {e.name for e in entries}
     unknown = [n for n in args.name if n not in known]

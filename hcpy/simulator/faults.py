@@ -42,7 +42,3 @@ class Faults:
             if fault.times == 0:
                 queue.pop(0)
             return fault
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pending.clear()
