@@ -58,7 +58,7 @@ def _swallows(handler: ast.ExceptHandler) -> bool:
 
 
 def _expected_to_run_out(tree: ast.AST) -> list[ast.AST]:
-    """The statements in which a wait is meant to time out: pytest.raises bodies, try bodies whose handler passes."""
+    """Where a wait is meant to time out: pytest.raises bodies, try bodies whose handler passes, `assert not`."""
     bodies: list[ast.AST] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.With) and any(
@@ -67,6 +67,8 @@ def _expected_to_run_out(tree: ast.AST) -> list[ast.AST]:
             bodies += node.body
         elif isinstance(node, ast.Try) and any(_swallows(h) for h in node.handlers):
             bodies += node.body
+        elif isinstance(node, ast.Assert) and isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not):
+            bodies.append(node.test)  # assert not x.wait(1): the wait is meant to run out
     return bodies
 
 
@@ -124,5 +126,7 @@ def test_slow(subscriber, q):
         subscriber.wait("published", timeout=10)  # the handler does something: allowed
     except AssertionError:
         raise RuntimeError("no")
+    assert not link.wait_connected(1)  # 22
+    assert link.wait_connected(10)  # a wait for a fact: allowed
 '''
-    assert [line.split(":")[1] for line in pauses(source)] == ["7", "8", "9", "10", "12", "14"]
+    assert [line.split(":")[1] for line in pauses(source)] == ["7", "8", "9", "10", "12", "14", "22"]
