@@ -209,8 +209,10 @@ class Subscriber:
         return json.loads(self.wait(f"{base}/response", since=mark))
 
     def close(self):
-        self.client.loop_stop()
+        # Disconnect first: it wakes paho's loop, which then ends at once
+        # (stopped first, the loop sleeps out its second-long select).
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 # -- loopback proxies in front of a broker, to play a broker that misbehaves ----------------
