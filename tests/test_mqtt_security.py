@@ -85,6 +85,7 @@ def test_tls_client_certificate_and_password(secure_broker, pki, caplog):
             wait_for(seen, "homeconnect/dishwasher/state/bsh_common_status_doorstate")
         finally:
             bridge.stop()
+            client.disconnect()  # first: it wakes paho's loop, which then ends at once
             client.loop_stop()
     assert PASSWORD not in caplog.text
 
