@@ -221,8 +221,8 @@ class Subscriber:
 class Proxy:
     """A loopback TCP proxy to the broker on `broker_port` whose connections the test controls.
 
-    cut(): every connection ends with a reset (the next write to it fails),
-    and new ones are turned away until mend(). pause(): it reads and forwards
+    reset(): every connection ends with a reset (the next write to it fails);
+    cut(): that, and new ones are turned away until mend(). pause(): it reads and forwards
     nothing either way, new connections included, and hangs up nothing, as a
     broker that stopped reading looks from outside, until resume().
     inject(): bytes to every client, as if the broker had sent them.
@@ -277,6 +277,10 @@ class Proxy:
 
     def cut(self) -> None:
         self.open = False
+        self.reset()
+
+    def reset(self) -> None:
+        """End every connection with a reset; new ones are let through as before."""
         with self._lock:
             for s in self._sockets:
                 reset_socket(s)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import pytest
 from support import Proxy, Subscriber, eventually, log_lines, wait_for_log
@@ -41,14 +43,23 @@ class Bridge:
         self.republished += 1
         self.link.publish([Outgoing(STATE, f"republished {self.republished}")])
 
-    def keep_flooding(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            if self.link.publish(FLOOD):
-                self.link.throttle()
+    @contextmanager
+    def flooding(self) -> Iterator[None]:
+        """An appliance thread that keeps publishing, throttled as the bridge's are, until the block ends."""
+        stop = threading.Event()
 
-    def flood(self) -> None:
-        """Publish until the socket takes no more and the link keeps the rest."""
-        eventually(lambda: self.link.publish(FLOOD) or self.link.backlog > 0, 30, "a backlog")
+        def flood() -> None:
+            while not stop.is_set():
+                if self.link.publish(FLOOD):
+                    self.link.throttle()
+
+        publisher = threading.Thread(target=flood, daemon=True)
+        publisher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            publisher.join(10)
 
 
 @pytest.fixture
@@ -84,11 +95,11 @@ def warnings(caplog) -> list[str]:
 def test_a_write_that_fails_ends_the_connection_once_and_the_values_go_out_again(bridge, proxy, subscriber, caplog):
     mark = subscriber.mark()
     proxy.pause()
-    bridge.flood()
-    proxy.cut()  # a reset: the next write of the backlog fails
-    proxy.mend()  # (and the reconnect goes through)
-    proxy.resume()
-    wait_for_log(caplog, "writing to the MQTT broker failed")
+    with bridge.flooding():
+        eventually(lambda: bridge.link.backlog > 0, 30, "a backlog the socket would not take")
+        proxy.reset()  # the next write of the backlog fails
+        proxy.resume()
+        wait_for_log(caplog, "writing to the MQTT broker failed")
     recovered(bridge, subscriber, proxy, mark)
     assert warnings(caplog) == ["lost the MQTT broker (the connection ended); reconnecting"]
 
@@ -118,17 +129,8 @@ def test_a_broker_that_stops_reading_is_noticed_said_once_and_left(proxy, subscr
         subscriber.wait(STATE, "republished 1")
         mark = subscriber.mark()
         proxy.pause()
-        if flooding:
-            # An appliance thread that keeps publishing, throttled as the bridge's are.
-            stop = threading.Event()
-            publisher = threading.Thread(target=bridge.keep_flooding, args=(stop,), daemon=True)
-            publisher.start()
-        try:
+        with bridge.flooding() if flooding else nullcontext():
             [line] = wait_for_log(caplog, "reconnecting", timeout=20)
-        finally:
-            if flooding:
-                stop.set()
-                publisher.join(10)
         # Which broker, and what to look at: paho's keep-alive when idle, the link's backlog check under a flood.
         said = "has taken nothing for 3 s" if flooding else "answered nothing for 2 s"
         assert f"127.0.0.1:{proxy.port} {said}" in line and "hung or overloaded" in line, line

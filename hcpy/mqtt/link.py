@@ -494,7 +494,18 @@ class MqttLink:
             self._client.disconnect()
 
     def _sleep(self, seconds: float) -> None:
-        """Wait, unless woken (by stop(), say)."""
+        """Wait, unless stop() wakes it.
+
+        Wake-ups left from the connection that ended (a publisher's, a failed
+        write's) are dropped first: they would end the backoff at once.
+        """
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass  # none left (or closed)
+        if self._stopping:
+            return  # stop() came before the drain: its wake-up was among them
         try:
             if select.select([self._wake_r], [], [], seconds)[0]:
                 self._wake_r.recv(4096)
