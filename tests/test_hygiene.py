@@ -17,6 +17,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 PAUSE_LIMIT = 0.1  # seconds: a polling step, not a pause
 WAITS = frozenset({"wait", "get", "join", "eventually", "wait_for", "wait_for_log", "wait_connected", "ended"})
+WAITS_BY_DEFAULT = frozenset({"wait", "eventually", "wait_for", "wait_for_log"})  # they wait (seconds) when not told
 SWALLOWED = frozenset({"AssertionError", "TimeoutError", "Empty"})
 
 
@@ -90,8 +91,10 @@ def pauses(source: str, filename: str = "<test>") -> list[str]:
     for body in _expected_to_run_out(tree):
         for node in ast.walk(body):
             if isinstance(node, ast.Call) and _name(node.func) in WAITS:
-                seconds = _seconds(_timeout(node))
-                if seconds is not None and seconds > PAUSE_LIMIT:
+                timeout = _timeout(node)
+                seconds = _seconds(timeout)
+                by_default = timeout is None and _name(node.func) in WAITS_BY_DEFAULT
+                if by_default or (seconds is not None and seconds > PAUSE_LIMIT):
                     found.append((node.lineno, f"{ast.unparse(node)[:80]}: a wait meant to run out is a pause"))
     return [f"{filename}:{line}: {what}" for line, what in sorted(set(found))]
 
@@ -128,5 +131,7 @@ def test_slow(subscriber, q):
         raise RuntimeError("no")
     assert not link.wait_connected(1)  # 22
     assert link.wait_connected(10)  # a wait for a fact: allowed
+    with pytest.raises(AssertionError):
+        eventually(lambda: q.empty())  # 25: its default timeout
 '''
-    assert [line.split(":")[1] for line in pauses(source)] == ["7", "8", "9", "10", "12", "14", "22"]
+    assert [line.split(":")[1] for line in pauses(source)] == ["7", "8", "9", "10", "12", "14", "22", "25"]
