@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -134,18 +136,29 @@ class Broker:
 
 
 class Subscriber:
-    """A plain MQTT client that remembers everything it saw."""
+    """A plain MQTT client that remembers everything it saw.
 
-    def __init__(self, port: int, client_id: str = "test-subscriber"):
+    Made, it is subscribed (the broker's SUBACK came back): what is published
+    from then on reaches it, and what the broker holds retained is on its way.
+    """
+
+    def __init__(self, port: int, client_id: str = "test-subscriber", topics: tuple[str, ...] = ("#",)):
         self.messages: list[tuple[str, str, bool]] = []
         self.last: dict[str, str] = {}
+        self.client_id = client_id
         self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self._syncs = 0
         self.client = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *a: c.subscribe("#", qos=1)
+        self.client.on_connect = lambda c, *a: c.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        if not self._subscribed.wait(10):
+            self.close()
+            raise AssertionError(f"the broker on port {port} did not acknowledge {client_id}'s subscription")
 
     def _on_message(self, client, userdata, message):
         with self._cond:
@@ -172,6 +185,20 @@ class Subscriber:
         with self._cond:
             return len(self.messages)
 
+    def sync(self, timeout: float = 8.0) -> int:
+        """Wait until everything the broker had for this client before now has arrived; the mark after it.
+
+        A marker of its own goes through the broker and back: the broker sends
+        each client its messages in order, so whatever it had queued for this
+        one (retained replays, earlier publishes) arrived first.
+        """
+        self._syncs += 1
+        topic = f"test-sync/{self.client_id}/{self._syncs}"
+        mark = self.mark()
+        self.client.publish(topic, "", qos=1).wait_for_publish(timeout)
+        self.wait(topic, timeout=timeout, since=mark)
+        return self.mark()
+
     def publish(self, topic: str, payload) -> None:
         if not isinstance(payload, (str, bytes)):
             payload = json.dumps(payload)
@@ -184,8 +211,226 @@ class Subscriber:
         return json.loads(self.wait(f"{base}/response", since=mark))
 
     def close(self):
-        self.client.loop_stop()
+        # Disconnect first: it wakes paho's loop, which then ends at once
+        # (stopped first, the loop sleeps out its second-long select).
         self.client.disconnect()
+        self.client.loop_stop()
+
+
+# -- loopback proxies in front of a broker, to play a broker that misbehaves ----------------
+
+
+class Proxy:
+    """A loopback TCP proxy to the broker on `broker_port` whose connections the test controls.
+
+    reset(): every connection ends with a reset (the next write to it fails);
+    cut(): that, and new ones are turned away until mend(). pause(): it reads and forwards
+    nothing either way, new connections included, and hangs up nothing, as a
+    broker that stopped reading looks from outside, until resume().
+    inject(): bytes to every client, as if the broker had sent them.
+    """
+
+    def __init__(self, broker_port: int):
+        self.broker_port = broker_port
+        self.open = True
+        self.accepted = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._clients: dict[socket.socket, threading.Lock] = {}  # the client's end, and who may write to it
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                close_socket(client)
+                continue
+            self.accepted += 1
+            upstream = socket.create_connection(("127.0.0.1", self.broker_port))
+            writing = threading.Lock()
+            with self._lock:
+                self._clients[client] = writing
+                self._sockets += [client, upstream]
+            threading.Thread(target=self._forward, args=(client, upstream, threading.Lock()), daemon=True).start()
+            threading.Thread(target=self._forward, args=(upstream, client, writing), daemon=True).start()
+
+    def _forward(self, source: socket.socket, sink: socket.socket, writing: threading.Lock) -> None:
+        try:
+            while True:
+                self._flowing.wait()  # paused: nothing is read, the sender's buffers fill up
+                chunk = source.recv(65536)
+                if not chunk:
+                    break
+                self._flowing.wait()  # paused meanwhile: held
+                with writing:
+                    sink.sendall(chunk)
+        except OSError:
+            pass
+        self._flowing.wait()  # a paused broker hangs up nothing
+        close_socket(source)
+        close_socket(sink)
+
+    def cut(self) -> None:
+        self.open = False
+        self.reset()
+
+    def reset(self) -> None:
+        """End every connection with a reset; new ones are let through as before."""
+        with self._lock:
+            for s in self._sockets:
+                reset_socket(s)
+            self._sockets.clear()
+            self._clients.clear()
+
+    def mend(self) -> None:
+        self.open = True
+
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    def inject(self, data: bytes) -> None:
+        with self._lock:
+            clients = list(self._clients.items())
+        for client, writing in clients:
+            with writing:
+                client.sendall(data)
+
+    def close(self) -> None:
+        self.resume()
+        self.cut()
+        self._listener.close()
+
+
+class Mqtt311Only:
+    """A loopback proxy to a real broker that answers an MQTT 5 CONNECT as a 3.1.1-only broker must.
+
+    MQTT 3.1.1 §3.1.2.2: a protocol level it does not support is answered
+    with CONNACK return code 1 (unacceptable protocol version), and the
+    connection closed. Connections at level 4 go through to the broker.
+    """
+
+    def __init__(self, broker_port: int):
+        self.broker_port = broker_port
+        self.levels: list[int] = []  # the protocol level of every CONNECT, in order
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._lock:
+            for s in self._sockets:
+                close_socket(s)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._sockets.append(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            first = exactly(client, 1)
+            length, raw_length = 0, b""
+            for shift in range(0, 28, 7):
+                byte = exactly(client, 1)
+                raw_length += byte
+                length |= (byte[0] & 0x7F) << shift
+                if not byte[0] & 0x80:
+                    break
+            body = exactly(client, length)
+        except OSError:
+            close_socket(client)
+            return
+        level = body[6]  # after the protocol name: 0x00 0x04 "MQTT"
+        self.levels.append(level)
+        if first[0] != 0x10 or level != 4:
+            client.sendall(b"\x20\x02\x00\x01")
+            close_socket(client)
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.broker_port))
+        with self._lock:
+            self._sockets.append(upstream)
+        upstream.sendall(first + raw_length + body)
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
+
+
+def exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+def pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    close_socket(source)
+    close_socket(sink)
+
+
+def close_socket(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+def reset_socket(sock: socket.socket) -> None:
+    """Close with a reset (SO_LINGER 0): the peer's next write fails, as when a host goes away.
+
+    The shutdown wakes a thread blocked reading it; only then does the close
+    release the socket (and send the reset).
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    close_socket(sock)
+
+
+# -- what a test reads in the log ------------------------------------------------------------
+
+
+def log_lines(caplog, pattern: str, logger: str = "hcpy.mqtt") -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == logger and re.search(pattern, r.getMessage())]
+
+
+def wait_for_log(caplog, pattern: str, timeout: float = 15.0, count: int = 1, logger: str = "hcpy.mqtt") -> list[str]:
+    """The lines of `logger` matching `pattern`, once there are `count` of them."""
+
+    def enough() -> list[str] | None:
+        found = log_lines(caplog, pattern, logger)
+        return found if len(found) >= count else None
+
+    try:
+        return eventually(enough, timeout, f"{count} line(s) matching {pattern!r}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the log: {[r.getMessage() for r in caplog.records]}") from None
 
 
 # -- simulators and a bridge between them and a broker ----------------------------------

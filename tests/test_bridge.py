@@ -368,6 +368,7 @@ def test_stale_discovery_configs_left_on_the_broker_are_removed(broker, subscrib
         late.wait(foreign)
         late.wait(other)
         late.wait("homeassistant/sensor/hcpy/dishwasher_bsh_common_status_doorstate/config")
+        late.sync()  # every retained config has come: the stale one would be among them
         assert stale not in late.last
     finally:
         late.close()

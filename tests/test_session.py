@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from support import DISHWASHER, profile_files
+from support import DISHWASHER, eventually, profile_files
 
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.encoding import b64url
@@ -79,15 +79,40 @@ def make_sim(profile, kind, services="iz", version=2):
     return Simulator(app, PSK, IV if kind == "aes" else None)  # started by `with`
 
 
-def make_session(sim, kind, recorder=None, timing=FAST, request_timeout=3.0):
+def make_session(sim, kind, recorder=None, timing=FAST, request_timeout=3.0, clock=time.monotonic):
     endpoint = Endpoint("127.0.0.1", PSK, IV if kind == "aes" else None, port=sim.port)
     return Session(
-        Transport(endpoint, timing),
+        Transport(endpoint, timing, clock=clock),
         device_id="0123456789abcdef",
         device_name="hcpy-test",
         listener=(recorder or Recorder()).listener(),
         request_timeout=request_timeout,
     )
+
+
+class SteppedClock:
+    """A clock that stands still until the test moves it; it counts how often it was read."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.reads = 0
+        self._cond = threading.Condition()
+
+    def __call__(self) -> float:
+        with self._cond:
+            self.reads += 1
+            self._cond.notify_all()
+            return self.now
+
+    def advance(self, seconds: float) -> int:
+        """Move on; how often it had been read by then."""
+        with self._cond:
+            self.now += seconds
+            return self.reads
+
+    def wait_reads(self, count: int, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.reads >= count, timeout)
 
 
 class Reader:
@@ -266,21 +291,38 @@ def test_each_tick_mode_sets_up_the_socket_as_it_says(profile, transport_kind, t
 
 
 def test_silent_appliance_is_noticed(profile, transport_kind, tick):
+    clock = SteppedClock()
     with make_sim(profile, transport_kind) as sim:
-        with Reader(make_session(sim, transport_kind)) as reader:
+        with Reader(make_session(sim, transport_kind, clock=clock)) as reader:
             sim.go_silent()
-            assert reader.ended(5)
+
+            def silence_passes() -> bool:
+                # Again and again: what the appliance sent before going silent may still be read after a step.
+                clock.advance(FAST.silence + FAST.ping_interval)
+                return reader.ended(0.1)
+
+            eventually(silence_passes, 5, "the silence noticed")
             assert "nothing received" in str(reader.closed)
         assert reconnects(profile, sim, transport_kind)
 
 
 def test_pings_keep_a_quiet_connection_alive(profile, transport_kind, tick):
-    # Pings every 0.2 s against 3 s of allowed silence: many pongs must go
-    # missing before a loaded machine fails this.
-    timing = Timing(connect=5, ping_interval=0.2, silence=3.0, tick=0.1)
-    with make_sim(profile, transport_kind) as sim, Reader(make_session(sim, transport_kind, timing=timing)) as reader:
-        time.sleep(timing.silence * 2)  # no traffic but pings and pongs
+    # The transport's clock is the test's: it moves a ping interval at a time,
+    # to three times the allowed silence. A step is through when the transport
+    # read the clock twice after it: the first read checked the silence and
+    # pinged, the second began the next receive, so the first one ended well.
+    # Only the pongs are heard meanwhile: were they not counted, the step to
+    # past the silence would end the connection, and its reads.
+    timing = Timing(connect=5, ping_interval=1.0, silence=3.0, tick=0.1)
+    clock = SteppedClock()
+    recorder = Recorder()
+    with make_sim(profile, transport_kind) as sim, Reader(make_session(sim, transport_kind, recorder, timing=timing, clock=clock)) as reader:
+        values = len(recorder.values)
+        for step in range(1, 10):
+            reads = clock.advance(timing.ping_interval)
+            assert clock.wait_reads(reads + 2), f"the transport stopped at step {step}: {reader.closed}"
         assert reader.thread.is_alive() and reader.closed is None
+        assert len(recorder.values) == values  # nothing but pongs
 
 
 def test_bad_mac_closes_the_connection(profile):

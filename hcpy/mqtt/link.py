@@ -76,6 +76,8 @@ _BAD_LOGIN = frozenset((0x86, 0x87))  # bad user name or password; not authorize
 _CLIENT_ID_REFUSED = 0x85
 _UNSPECIFIED = 0x80
 _SESSION_TAKEN_OVER = 0x8E  # DISCONNECT: another client connected with this client id
+_KEEPALIVE_TIMEOUT = 0x8D  # paho's reason when the broker did not answer its PINGREQ
+_STUCK = "is it hung or overloaded, or the network to it down?"  # what to check when the broker stops reading
 # A connection lost this soon after the broker accepted it, three times in a
 # row, is what two clients with one client id look like over MQTT 3.1.1.
 _QUICK_DROP = 10.0
@@ -391,9 +393,7 @@ class MqttLink:
             except Exception:  # noqa: BLE001 - the thread must outlive any bug
                 log.exception("the MQTT network thread failed; reconnecting")
                 with self._io:
-                    sock = self._client.socket()
-                    if sock is not None:
-                        _shutdown(sock)
+                    self._give_up()
                 self._sleep(delay)
 
     def _connect(self) -> str | None:
@@ -454,11 +454,12 @@ class MqttLink:
         with self._io:
             if self._raw:
                 self._flush()
-                if self._raw and time.monotonic() - self._progress > 1.5 * self.settings.keepalive:
-                    log.warning("the MQTT broker has taken nothing for %d s; reconnecting", 1.5 * self.settings.keepalive)
-                    self._raw.clear()
-                    _shutdown(sock)
-                if self._raw:
+                stalled = 1.5 * self.settings.keepalive
+                if self._raw and time.monotonic() - self._progress > stalled:
+                    log.warning("the MQTT broker %s:%d has taken nothing for %.0f s (%s); reconnecting",
+                                self.settings.host, self.settings.port, stalled, _STUCK)  # fmt: skip
+                    self._give_up()
+                if self._raw or client.socket() is None:
                     return  # paho may not write until the link's bytes are out
             if pending or sock in ready:
                 client.loop_read()
@@ -479,8 +480,35 @@ class MqttLink:
             except Exception:  # noqa: BLE001
                 log.exception("handling a message on %s failed", topic)
 
+    def _give_up(self) -> None:
+        """End the connection, its end said already (holding _io); the next connect starts afresh.
+
+        paho forgets a packet it was handling only when it closes the
+        connection itself: after a shutdown alone its next read would hand
+        the same packet over again (and fail again, for ever). Its DISCONNECT
+        cannot go out through the shut socket: paho closes it and reports the
+        connection ended, which _handle_disconnect then does not say again.
+        """
+        self._up = False
+        self._raw.clear()
+        sock = self._client.socket()
+        if sock is not None:
+            _shutdown(sock)
+            self._client.disconnect()
+
     def _sleep(self, seconds: float) -> None:
-        """Wait, unless woken (by stop(), say)."""
+        """Wait, unless stop() wakes it.
+
+        Wake-ups left from the connection that ended (a publisher's, a failed
+        write's) are dropped first: they would end the backoff at once.
+        """
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass  # none left (or closed)
+        if self._stopping:
+            return  # stop() came before the drain: its wake-up was among them
         try:
             if select.select([self._wake_r], [], [], seconds)[0]:
                 self._wake_r.recv(4096)
@@ -525,8 +553,11 @@ class MqttLink:
                 why = f"the broker closed the connection: {reason_code}"  # MQTT 5: a broker says why
             elif reason_code.value == _UNSPECIFIED:
                 why = "the connection ended"  # paho's word for a connection lost
+            elif reason_code.value == _KEEPALIVE_TIMEOUT:
+                s = self.settings
+                why = f"{s.host}:{s.port} answered nothing for {s.keepalive} s: {_STUCK}"
             else:
-                why = str(reason_code)  # keep-alive timeout, protocol error
+                why = str(reason_code)  # a protocol error, say
             quick = time.monotonic() - self._up_since < _QUICK_DROP
             self._quick_drops = self._quick_drops + 1 if quick or taken_over else 0
             if self._quick_drops <= 1:

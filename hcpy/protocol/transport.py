@@ -98,9 +98,11 @@ class Transport:
         timing: Timing = Timing(),
         log: logging.Logger | None = None,
         throttle: Throttle | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.endpoint = endpoint
         self.timing = timing
+        self._clock = clock  # what pings and silence are measured with (a test steps its own)
         self.log = log or logging.getLogger("hcpy.transport")
         self._throttle = throttle or Throttle(self.log)
         self._sock: socket.socket | None = None
@@ -153,7 +155,7 @@ class Transport:
             self._codec = FrameCodec(ep.psk, ep.iv)
         _tick_by_kernel(sock, self.timing)
         self._sock = sock
-        self._last_received = self._last_ping = time.monotonic()
+        self._last_received = self._last_ping = self._clock()
         if leftover:
             self._take(self._reader.feed(leftover))
 
@@ -177,7 +179,7 @@ class Transport:
         sock = self._sock
         if sock is None:
             raise ConnectionClosed("not connected")
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_received > self.timing.silence:
             self.close()
             raise ConnectionClosed(f"nothing received for {self.timing.silence:.0f} s")
