@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from paho.mqtt.client import topic_matches_sub
-
 from ..appliance.commands import CommandError, describe
 from ..appliance.connection import ApplianceConnection, Backoff, Resolver
 from ..appliance.entry import ApplianceEntry
@@ -34,6 +32,7 @@ from ..errors import ConfigError, HcpyError, NotConnected
 from ..logs import Throttle
 from ..protocol import mdns
 from ..protocol.transport import Endpoint, Timing
+from .client import topic_matches_sub
 from .command import Command, Outcome, outcome_of, refused, response
 from .discovery import Discovery, DiscoveryOptions, config_topic_filter
 from .link import MqttLink, MqttSettings

@@ -44,10 +44,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from .client import paho
 from .outgoing import Outgoing
 from .packets import MQTT5, MQTT311, PublishFramer
 from .topics import DEFAULT_PREFIX, OFFLINE, ONLINE, bridge_lwt
