@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import click
-import click_config_file
 
 from hcpy.mqtt.bridge import BridgeSettings
 from hcpy.mqtt.config_file import read_config
@@ -79,11 +78,9 @@ from hcpy.mqtt.topics import DEFAULT_PREFIX, Layout
               help="Password the web console asks for (better as HCPY_HTTP_PASSWORD or in config.ini); never logged.")  # fmt: skip
 @click.option("--check", is_flag=True,
               help="Try the broker and each appliance once, print a table (no keys in it), exit 0 when all is ok.")  # fmt: skip
-@click_config_file.configuration_option(
-    help="config.ini with the options above (hcpy2-0 format).",
-    type=click.Path(dir_okay=False),
-    provider=lambda path, cmd_name: _config(path, cmd_name),
-)
+@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
+              callback=lambda ctx, param, path: _read_config(ctx, path),
+              help="config.ini with the options above (hcpy2-0 format).")  # fmt: skip
 def main(**o) -> None:
     """Mirror Home Connect appliances onto MQTT."""
     logging.basicConfig(
@@ -238,8 +235,23 @@ _CONFIG_PROBLEMS: list[str] = []
 _APPLIANCE_SECTIONS: dict[str, dict] = {}
 
 
+def _read_config(ctx: click.Context, path: str | None) -> None:
+    """--config: the file's settings become the options' defaults (as click-config-file did, which
+    hc2mqtt no longer imports: it would load configobj into every run, with or without a file).
+
+    Without --config the per-user file (click's app dir) is read if it exists.
+    """
+    cmd_name = ctx.info_name or "hc2mqtt"
+    path = path or os.path.join(click.get_app_dir(cmd_name), "config")
+    try:
+        values = _config(path, cmd_name)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix, said as such
+        raise click.BadOptionUsage("--config", f"Error reading configuration file: {exc}", ctx) from None
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+
+
 def _config(path: str, cmd_name: str) -> dict:
-    """config.ini's settings (click_config_file's provider), unknown keys noted."""
+    """config.ini's settings, unknown keys noted."""
     if path == os.path.join(click.get_app_dir(cmd_name), "config") and not Path(path).exists():
         return {}  # the per-user file looked for when no --config is given
     values, problems, sections = read_config(path, (p.name for p in main.params))
