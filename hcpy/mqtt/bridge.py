@@ -119,8 +119,9 @@ class ApplianceBridge:
         self.discovery = Discovery(self.topics, self.publisher.naming, settings.discovery)
         # Each program run, with its energy and water (hcpy.runs). Its topics
         # go out as every state does, QoS 0 retained (republished at each
-        # connect): with QoS 1 here, bench/bridge.py measured a p50 latency
-        # of 5-9 ms instead of 0.4 ms at 10 appliances x 100 values/s.
+        # connect). (With QoS 1 here, bench/bridge.py once measured a p50 latency
+        # of 5-9 ms instead of 0.4 ms at 10 appliances x 100 values/s: Nagle's
+        # algorithm on the broker socket, off since; see link._no_delay.)
         self.runs: RunRecorder | None = None
         if settings.runs_dir is not None:
             self.runs = RunRecorder(entry, self.topics, settings.runs_dir, link.publish,
