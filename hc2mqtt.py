@@ -16,9 +16,9 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
-import click_config_file
 
 from hcpy.app.config_file import read_config
 from hcpy.app.forks import LAYOUT_CHOICES
@@ -98,12 +98,10 @@ CONFIG_FILE_META = "hcpy.config_file"
 @click.option("--check", is_flag=True,
               help="Try the broker and each appliance once, print a table (no keys in it), "
                    "exit 0 when all is ok.")  # fmt: skip
-@click_config_file.configuration_option(
-    help="config.ini with the options above (hcpy2-0 format).",
-    type=click.Path(dir_okay=False),
-    provider=lambda path, cmd_name: _config(path, cmd_name),
-)
-def main(**given) -> None:
+@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
+              callback=lambda ctx, param, path: _read_config(ctx, path),
+              help="config.ini with the options above (hcpy2-0 format).")  # fmt: skip
+def main(**given: Any) -> None:
     """Mirror Home Connect appliances onto MQTT."""
     logging.basicConfig(
         level=logging.DEBUG if given["debug"] else logging.INFO,
@@ -126,8 +124,23 @@ def _source(context: click.Context, name: str) -> Source:
     return SOURCES.get(source, Source.COMMAND_LINE) if source is not None else Source.DEFAULT
 
 
+def _read_config(ctx: click.Context, path: str | None) -> None:
+    """--config: the file's settings become the options' defaults (as the click-config-file package did;
+    hc2mqtt reads it itself, so configobj is loaded only when a file is read).
+
+    Without --config the per-user file (click's app dir) is read if it exists.
+    """
+    cmd_name = ctx.info_name or "hc2mqtt"
+    path = path or os.path.join(click.get_app_dir(cmd_name), "config")
+    try:
+        values = _config(path, cmd_name)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix, said as such
+        raise click.BadOptionUsage("--config", f"Error reading configuration file: {exc}", ctx) from None
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+
+
 def _config(path: str, cmd_name: str) -> dict:
-    """config.ini's settings (click_config_file's provider); its unknown keys and sections kept for main()."""
+    """config.ini's settings; its unknown keys and sections kept for main()."""
     if path == os.path.join(click.get_app_dir(cmd_name), "config") and not Path(path).exists():
         return {}  # the per-user file looked for when no --config is given
     values, problems, sections = read_config(path, (p.name for p in main.params))

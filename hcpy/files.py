@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -14,6 +13,8 @@ def write_private(path: str | Path, text: str | bytes) -> None:
     renamed over `path`; then the directory is synced so the rename survives
     a crash too.
     """
+    import tempfile  # here: with shutil, bz2 and lzma behind it, a megabyte a daemon that writes nothing never needs
+
     path = Path(path)
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)

@@ -181,8 +181,8 @@ def parse_hc2mqtt(args: list[str], cwd: Path) -> dict:
     import hc2mqtt
 
     here = os.getcwd()
-    # click-config-file sets its option's default to the file it looked for:
-    # a second parse in this process would then require that file to exist.
+    # Put back every option's default after the parse, in case the parse
+    # changed one: a second parse in this process must start as the first.
     defaults = [(param, param.default) for param in hc2mqtt.main.params]
     os.chdir(cwd)
     try:

@@ -24,8 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
-
 from ..appliance.devices import load_devices
 from ..appliance.entry import ApplianceEntry
 from ..errors import (
@@ -38,6 +36,7 @@ from ..errors import (
     RequestTimeout,
 )
 from ..mqtt.bridge import BridgeSettings
+from ..mqtt.client import paho
 from ..mqtt.link import UNSUPPORTED_PROTOCOL, MqttSettings, connect_failure, paho_client, refusal_hint
 from ..protocol import mdns
 from ..protocol.identity import installation_device_id

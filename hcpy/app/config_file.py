@@ -16,13 +16,10 @@ reading the file.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import configobj
 
 EXAMPLE = "config/config.ini.example"
 
@@ -53,12 +50,16 @@ def read_config(path: str | Path, known: Iterable[str]) -> tuple[dict[str, Any],
     if text.lstrip().startswith("{"):
         values, problems = _json_settings(path, text)
     else:
+        import configobj  # here: a run without a config file never loads it
+
         values, problems = dict(configobj.ConfigObj(str(path), unrepr=True, file_error=True)), []
     sections = {k: _plain(v) for k, v in values.items() if isinstance(v, dict)}
     values = {k: v for k, v in values.items() if k not in sections}
     for key in values:
         if key in known:
             continue
+        import difflib  # here: only a typo needs it
+
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else "; hc2mqtt --help lists the settings"
         problems.append(f"{path}: ignored the unknown setting {key!r}{hint}")

@@ -54,17 +54,21 @@ Console = Callable[[Bridge], Callable[[], None] | None]
 # heap for good; a fixed threshold keeps giving it back.
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD = 256 * 1024
+# And one heap for all threads: glibc gives each thread that allocates its
+# own (up to 8 per core), each keeping what it once held. CPython allocates
+# under its global lock, so the threads would hardly ever meet in one heap.
+_M_ARENA_MAX = -8
 
 
 def give_back_large_blocks() -> bool:
-    """Fix glibc's mmap threshold (True when it could); elsewhere nothing to do."""
+    """Fix glibc's mmap threshold and use one heap (True when it could); elsewhere nothing to do."""
     try:
         # The process's own symbols: libc is loaded already (no library search,
         # which would run ldconfig in a subprocess).
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): they have no such setting
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, 1))
 
 
 def client_id(device_id: str) -> str:

@@ -99,7 +99,7 @@ class ApplianceState:
         Every value an appliance reports passes here: a known uid is looked
         up directly, and only an odd entry goes the long way to be reported.
         """
-        if self._too_many(items, "values"):
+        if len(items) > self.max_entries and self._too_many(items, "values"):
             return []
         changes: dict[int, Change] = {}
         features = self.profile.features

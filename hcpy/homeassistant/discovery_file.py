@@ -32,7 +32,6 @@ both forms are read.
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -159,7 +158,7 @@ class Audience:
             self._reported = True
             known = sorted(self._known)
             return [
-                (name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None))
+                (name, next(iter(_close_matches(name, known, n=1, cutoff=0.8)), None))
                 for name in names
                 if name not in self._known
             ]
@@ -348,7 +347,7 @@ class _Reader:
                 )
                 continue
             if full not in ENTITY_KEYS:
-                close = difflib.get_close_matches(full, sorted(ENTITY_KEYS), n=1, cutoff=0.7)
+                close = _close_matches(full, sorted(ENTITY_KEYS), n=1, cutoff=0.7)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 self.problems.append(
                     f"{self.source}: {where}: {key!r} is no discovery key hcpy knows{hint}; ignored "
@@ -415,7 +414,7 @@ class _Reader:
 
 def _unknown_key(source: str, key: Any) -> str:
     text = str(key)
-    close = difflib.get_close_matches(text.upper(), KEYS, n=1, cutoff=0.6)
+    close = _close_matches(text.upper(), KEYS, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}? " if close else ""
     return f"{source}: unknown key {text!r} ignored ({hint}the keys are {', '.join(KEYS)})"
 
@@ -440,3 +439,10 @@ def _kind(value: Any) -> str:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _close_matches(word: str, possibilities: Iterable[str], n: int, cutoff: float) -> list[str]:
+    """difflib's, imported here: only a typo in discovery.yaml needs it."""
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from paho.mqtt.client import topic_matches_sub
-
 from ..appliance.commands import CommandError, describe
 from ..appliance.connection import ApplianceConnection, Backoff, Resolver
 from ..appliance.entry import ApplianceEntry
@@ -36,6 +34,7 @@ from ..logs import Throttle
 from ..protocol import mdns
 from ..protocol.transport import Endpoint, Timing
 from ..runs.config import RunConfig
+from .client import topic_matches_sub
 from .command import Command, Outcome, outcome_of, refused, response
 from .discovery_port import ApplianceDiscovery, DiscoveryPort
 from .link import MqttLink, MqttSettings
@@ -124,8 +123,9 @@ class ApplianceBridge:
             self.discovery = settings.discovery.appliance(self.topics, self.publisher.naming)
         # Each program run, with its energy and water (hcpy.runs). Its topics
         # go out as every state does, QoS 0 retained (republished at each
-        # connect): with QoS 1 here, bench/bridge.py measured a p50 latency
-        # of 5-9 ms instead of 0.4 ms at 10 appliances x 100 values/s.
+        # connect). (With QoS 1 here, bench/bridge.py once measured a p50 latency
+        # of 5-9 ms instead of 0.4 ms at 10 appliances x 100 values/s: Nagle's
+        # algorithm on the broker socket, off since; see link._no_delay.)
         self.runs: RunRecorder | None = None
         if settings.runs_dir is not None:
             self.runs = RunRecorder(entry, self.topics, settings.runs_dir, link.publish,

@@ -46,11 +46,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from .client import paho
 from .outgoing import Outgoing
 from .packets import MQTT5, MQTT311, PublishFramer
 from .topics import DEFAULT_PREFIX, OFFLINE, ONLINE, bridge_lwt
@@ -534,6 +534,7 @@ class MqttLink:
         sock = client.socket()
         # Only a plain or TLS socket takes the raw lane's writes (paho may hand out a websocket wrapper).
         self._sock = sock if isinstance(sock, socket.socket) else None
+        _no_delay(self._sock)
         client.publish(bridge_lwt(self.settings.prefix), ONLINE, qos=1, retain=True)
         if self._subscriptions:
             client.subscribe(self._entries(sorted(self._subscriptions)))
@@ -629,6 +630,23 @@ def refusal_hint(reason: paho.ReasonCode) -> str:
     if reason.value == _CLIENT_ID_REFUSED:
         return " (check mqtt_clientname)"
     return ""
+
+
+def _no_delay(sock: socket.socket | None) -> None:
+    """Send each write at once (TCP_NODELAY), which paho does not ask for.
+
+    With Nagle's algorithm a small write waits while an earlier one is not
+    yet acknowledged. After a run of QoS 1 publishes and their PUBACKs the
+    broker's kernel takes the connection for an interactive one and delays
+    its acknowledgements, and from then on QoS 0 values wait for them:
+    bench/bridge.py's load at 10 appliances x 100/s with the run topics at
+    QoS 1 had a p50 of 9.7 ms (p99 22 ms) without this, 0.44 ms (6.2 ms) with it.
+    """
+    try:
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not TCP (a test's socket pair): nothing to delay
 
 
 def _shutdown(sock: paho.SocketLike) -> None:

@@ -221,7 +221,8 @@ class Publisher:
                     events.append(event)
             elif naming.is_published(feature):
                 touched = True  # published in the JSON object or Homie only
-        retained.sort(key=itemgetter(0))  # uid order, as everything() sends them
+        if len(retained) > 1:
+            retained.sort(key=itemgetter(0))  # uid order, as everything() sends them
         messages = [message for _, message in retained]
         if touched and self.options.homie:
             messages += self._homie(state, self._values_of(state))

@@ -80,9 +80,10 @@ class Message:
             version, code, data = obj.get("version", 1), obj.get("code"), obj.get("data")
         except (KeyError, TypeError) as exc:
             raise ProtocolError(f"received a message with a missing or invalid field: {exc!r}") from None
-        for name, number in (("sID", sid), ("msgID", msg_id), ("version", version)):
-            if type(number) is not int:
-                raise ProtocolError(f"received a message whose {name} {number!r} is not an integer")
+        if type(sid) is not int or type(msg_id) is not int or type(version) is not int:
+            for name, number in (("sID", sid), ("msgID", msg_id), ("version", version)):
+                if type(number) is not int:
+                    raise ProtocolError(f"received a message whose {name} {number!r} is not an integer")
         if code is not None and type(code) is not int:
             raise ProtocolError(f"received a message whose code {code!r} is not an integer")
         if data is not None:

@@ -109,8 +109,14 @@ class RunDetector:
 
     def observe(self, state: ApplianceState, changes: list[Change] | None) -> list[RunEvent]:
         """The run events the state (after `changes`, or as found at a connect when None) calls for."""
-        if changes is not None and not any(change.feature.uid in self._inputs for change in changes):
-            return []
+        if changes is not None:
+            # Every value an appliance reports passes here: a loop, not any() over a generator.
+            inputs = self._inputs
+            for change in changes:
+                if change.feature.uid in inputs:
+                    break
+            else:
+                return []
         operation = state.values.get(self._operation) if self._operation is not None else None
         power = state.values.get(self._power) if self._power is not None else None
         if operation is None and power is None:
