@@ -63,6 +63,7 @@ def run(rig: Rig, r: Results) -> None:
     view = retained_snapshot(rig.port) or {}
     r.final_wrong = final_mismatches(rig.appliances, r.soak, view)
     r.final_offline = [a.name for a in rig.appliances if view.get(a.lwt) != b"online"]
+    r.topics_gone = sorted(rig.startup_topics - set(view))
     r.stream_seen = {a.index: rig.watcher.seen(a.index) for a in rig.appliances}
     check_runs(rig, r.soak.runs)
     print(

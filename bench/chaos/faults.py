@@ -114,11 +114,7 @@ class Faults:
 
     def holding(self, now: float) -> list[Fault]:
         """The open faults that keep others off their appliances."""
-        return [
-            f
-            for f in self.open()
-            if f.kind not in BROKER_KINDS or f.lifted is None or now - f.lifted < HOLD_S
-        ]
+        return [f for f in self.open() if f.kind not in BROKER_KINDS or f.lifted is None or now - f.lifted < HOLD_S]
 
     def busy(self, now: float) -> set[int]:
         return {i for f in self.holding(now) for i in f.apps}

@@ -15,6 +15,7 @@ import paho.mqtt.client as paho
 from .answers import Answers
 from .plan import Plan
 from .rig import (
+    PREFIX,
     Appliance,
     Broker,
     Daemon,
@@ -40,6 +41,7 @@ class Rig:
     answers: Answers
     publisher: paho.Client
     runs_dir: Path
+    startup_topics: frozenset[str] = frozenset()  # every T/state/... the broker retained once all were online
 
     @property
     def port(self) -> int:
@@ -90,4 +92,11 @@ def start_rig(plan: Plan, tree: Path, work: Path, stack: ExitStack) -> Rig:
         raise SetupError(daemon.death())
     if missing:
         raise SetupError(f"{len(missing)} appliance(s) never came online: {', '.join(missing)}")
+    # What each appliance's first publish_all put on the broker: quiet for a second means done.
+    count, quiet_since = -1, time.monotonic()
+    while time.monotonic() - quiet_since < 1.0:
+        if watcher.messages != count:
+            count, quiet_since = watcher.messages, time.monotonic()
+        time.sleep(0.1)
+    rig.startup_topics = frozenset(t for t in watcher.copy() if t.startswith(PREFIX) and "/state/" in t)
     return rig

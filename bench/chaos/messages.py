@@ -70,6 +70,7 @@ class ApplianceBattery:
     rss_before: float = float("nan")
     rss_after: float = float("nan")
     rss_peak: float = float("nan")
+    rss_before_big: float = float("nan")
     longest_published: tuple[int, str] = (0, "")
     empty_kept: tuple[int, int] = (0, 0)  # (kept, tried)
     big_back: bool | None = None
@@ -306,6 +307,7 @@ def appliance_battery(rig: Rig) -> ApplianceBattery:
     texts_big = [big_notify(heavy, rig, PARSED_BASE + k) for k in range(plan.big_notifies)]
     battery.big_sent = len(texts_big)
     battery.big_bytes = sum(len(t) for t in texts_big)
+    battery.rss_before_big = rig.daemon.rss_mb()
     probe = Probe(rig, others)
     time.sleep(2.0)  # a baseline before the burst
 

@@ -25,6 +25,7 @@ class Results:
     soak: Soak | None = None
     final_wrong: list[str] | None = None  # changed values the broker retained wrong after the soak (fresh subscriber)
     final_offline: list[str] | None = None
+    topics_gone: list[str] | None = None  # state topics retained at start-up and not at the end of the soak
     stream_seen: dict[int, set[int]] | None = None
     commands: CommandBattery | None = None
     hostile: ApplianceBattery | None = None
@@ -69,6 +70,8 @@ def figures(r: Results) -> Figures:
             wrong = r.final_wrong
             f["lost_final"] = (len(wrong), f"of {len(s.changed.at)} changed; " + "; ".join(wrong[:3]))
             f["lwt_offline"] = (len(r.final_offline), ", ".join(r.final_offline) or "all online")
+        if r.topics_gone is not None:
+            f["topics_gone"] = (len(r.topics_gone), ", ".join(sorted(r.topics_gone)[:3]))
         if r.stream_seen is not None:
             sent = [(a.index, value, at) for a in r.appliances for at, value in a.sent]
             checked, lost, examples = lost_updates(sent, r.stream_seen, faults.windows(s.settled), s.ended - 1.0)
@@ -121,6 +124,7 @@ def figures(r: Results) -> Figures:
         before, after = r.commands.rss_before, r.hostile.rss_after
         f["rss_delta"] = (
             after - before,
+            f"before the big NOTIFYs {fmt(r.hostile.rss_before_big)} MB; "
             f"{fmt(before)} -> {fmt(after)} MB, peak {fmt(max(r.commands.rss_peak, r.hostile.rss_peak))}",
         )
     if r.secrets_mqtt is not None and r.secrets_log is not None and r.console is not None:

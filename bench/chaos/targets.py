@@ -39,6 +39,7 @@ FAULT_KINDS = ("drop", "half-open", "garbage", "bad MAC", "broker kill -9", "bro
 
 TARGETS: tuple[Target, ...] = (
     Target("lost_final", "changed values wrong on the broker at the end", 0),
+    Target("topics_gone", "state topics retained at start-up, gone at the end", 0),
     Target("lost_updates", "updates lost where every update is promised", 0),
     Target("updates_promised", "updates checked one by one", 100, at_most=False),
     *(Target(f"converge:{kind}", f"convergence after {kind} (worst)", CONVERGENCE_S, "s") for kind in FAULT_KINDS),
