@@ -236,6 +236,13 @@ class Faults:
             if conn.silent:
                 conn.kill()
 
+    def broker_touched(self, since: float) -> bool:
+        """Whether a broker fault was open at any time from `since` until now (read from other threads)."""
+        for fault in list(self.faults):
+            if fault.kind in BROKER_KINDS and (fault.converged is None or fault.converged >= since):
+                return True
+        return False
+
     def windows(self, until: float) -> list[Window]:
         """Where updates may be lost by design: around every fault that cuts a session or the broker away."""
         found = []

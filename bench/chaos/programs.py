@@ -20,6 +20,7 @@ from typing import Any
 
 from hcpy.appliance import names
 
+from .faults import Faults
 from .harness import Rig
 from .rig import Appliance
 
@@ -39,14 +40,15 @@ class Runs:
     done: list[RunDone] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # start commands not answered ok
     unfinished: int = 0  # started, not finished when the wait gave up
+    lost_to_broker: int = 0  # start commands published while a broker fault was open, unanswered
     bad: list[str] = field(default_factory=list)  # what is wrong with the records, one line each
     records: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def run_programs(rig: Rig, runs: Runs, stop: threading.Event) -> None:
+def run_programs(rig: Rig, runs: Runs, faults: Faults, stop: threading.Event) -> None:
     threads = [
-        threading.Thread(target=_runner, args=(rig, a, runs, stop), name=f"chaos-run-{a.index}", daemon=True)
+        threading.Thread(target=_runner, args=(rig, a, runs, faults, stop), name=f"chaos-run-{a.index}", daemon=True)
         for a in rig.appliances
         if a.runs is not None
     ]
@@ -56,15 +58,22 @@ def run_programs(rig: Rig, runs: Runs, stop: threading.Event) -> None:
         t.join()
 
 
-def _runner(rig: Rig, a: Appliance, runs: Runs, stop: threading.Event) -> None:
+def _runner(rig: Rig, a: Appliance, runs: Runs, faults: Faults, stop: threading.Event) -> None:
     assert a.runs is not None
     n = 0
     while not stop.is_set():
         n += 1
         transaction = f"run-{a.index}-{n}"
-        started = time.time()
+        started, sent = time.time(), time.monotonic()
         rig.command(a, "activeProgram", {"program": a.runs.name}, transaction, "program start")
         answer = rig.answers.wait(transaction, 15.0)
+        if answer is None and faults.broker_touched(sent):
+            # hc2mqtt keeps no MQTT session by default (mqtt_session_expiry 0):
+            # a command published while the broker is away is lost by design.
+            with runs._lock:
+                runs.lost_to_broker += 1
+            stop.wait(2.0)
+            continue
         if answer is None or answer.get("status") != "ok":
             with runs._lock:
                 runs.refused.append(f"{a.name} #{n}: {json.dumps(answer)[:160] if answer else 'no answer'}")

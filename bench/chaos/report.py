@@ -90,7 +90,8 @@ def figures(r: Results) -> Figures:
         runs = s.runs
         f["runs_done"] = (
             len(runs.done),
-            f"{runs.records} records; {len(runs.refused)} starts refused, {runs.unfinished} unfinished",
+            f"{runs.records} records; {len(runs.refused)} starts refused, {runs.unfinished} unfinished,"
+            f" {runs.lost_to_broker} start(s) lost during a broker fault",
         )
         f["runs_bad"] = (len(runs.bad) + len(runs.refused), "; ".join((runs.bad + runs.refused)[:3]))
     if r.commands is not None and r.answers is not None:

@@ -47,7 +47,7 @@ def soak(rig: Rig) -> Soak:
     result = Soak(faults, started=start)
     stop_programs = threading.Event()
     programs = threading.Thread(
-        target=run_programs, args=(rig, result.runs, stop_programs), name="chaos-programs", daemon=True
+        target=run_programs, args=(rig, result.runs, faults, stop_programs), name="chaos-programs", daemon=True
     )
     programs.start()
     step = 1.0 / plan.rate
