@@ -65,7 +65,7 @@ def run(rig: Rig, r: Results) -> None:
     r.final_offline = [a.name for a in rig.appliances if view.get(a.lwt) != b"online"]
     r.topics_gone = sorted(rig.startup_topics - set(view))
     r.stream_seen = {a.index: rig.watcher.seen(a.index) for a in rig.appliances}
-    check_runs(rig, r.soak.runs)
+    check_runs(rig, r.soak.runs, r.soak.faults)
     print(
         f"soak done after {time.monotonic() - r.soak.started:.0f} s; {plan.commands:,} hostile commands ...", flush=True
     )

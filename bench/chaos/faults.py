@@ -236,10 +236,12 @@ class Faults:
             if conn.silent:
                 conn.kill()
 
-    def broker_touched(self, since: float) -> bool:
-        """Whether a broker fault was open at any time from `since` until now (read from other threads)."""
+    def broker_touched(self, since: float, until: float | None = None) -> bool:
+        """Whether a broker fault was open at any time from `since` until `until` (now), read from any thread."""
         for fault in list(self.faults):
-            if fault.kind in BROKER_KINDS and (fault.converged is None or fault.converged >= since):
+            if fault.kind not in BROKER_KINDS or (until is not None and fault.started > until):
+                continue
+            if fault.converged is None or fault.converged >= since:
                 return True
         return False
 

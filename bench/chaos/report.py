@@ -91,14 +91,16 @@ def figures(r: Results) -> Figures:
         f["runs_done"] = (
             len(runs.done),
             f"{runs.records} records; {len(runs.refused)} starts refused, {runs.unfinished} unfinished,"
-            f" {runs.lost_to_broker} start(s) lost during a broker fault",
+            f" {runs.lost_to_broker} start(s) lost during a broker fault,"
+            f" {runs.late_in_freeze} dated late by a broker fault",
         )
         f["runs_bad"] = (len(runs.bad) + len(runs.refused), "; ".join((runs.bad + runs.refused)[:3]))
     if r.commands is not None and r.answers is not None:
         c, a = r.commands, r.answers
         f["commands_unanswered"] = (
             c.sent - c.answered,
-            f"{c.answered:,} of {c.sent:,} answered; {len(a.without)} answers without a transaction",
+            f"{c.answered:,} of {c.sent:,} answered ({a.by_echo} by the transaction in the echoed request only);"
+            f" {len(a.without)} answers without a transaction",
         )
         f["answers_foreign"] = (a.foreign + a.wrong_appliance, f"{a.wrong_appliance} on the wrong appliance")
         f["commands_reached"] = (c.reached, str(dict(c.reached_by_resource)) if c.reached else "")
@@ -150,6 +152,8 @@ def print_report(r: Results) -> list[Verdict]:
         print(f"Soak: {s.ended - s.started:.0f} s, {len(r.appliances)} appliances, {s.changes:,} random changes,"
               f" {sum(len(a.sent) for a in r.appliances):,} stream updates, {len(s.runs.done)} program runs;"
               f" faults: {', '.join(f'{k} {n}' for k, n in kinds.items())}")  # fmt: skip
+        for line in (s.runs.bad + s.runs.refused)[:10]:
+            print(f"  run record: {line}")
     if r.hostile is not None:
         print("Hostile appliance messages:")
         for h in r.hostile.messages:
