@@ -22,7 +22,7 @@ with Home Assistant discovery and the web console on.
    any target is missed, 2 if the rig could not be set up.
 
 Run (from the repository root):
-    python -m bench.chaos --quick        # CI: about 100 s
-    python -m bench.chaos                # about 8 minutes: 10 appliances, a 5-minute soak, 5,000 commands
+    python -m bench.chaos --quick        # CI: about 90 s
+    python -m bench.chaos                # about 6.5 minutes: 10 appliances, a 5-minute soak, 5,000 commands
     python -m bench.chaos --quick --against /path/to/other/checkout
 """

@@ -38,7 +38,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="CI's run: about 100 s, every phase and kind of fault")
     parser.add_argument("--appliances", type=int, default=None, help="simulated appliances (10; 8 with --quick)")
     parser.add_argument(
-        "--minutes", type=float, default=5.0, help="length of the full soak (default 5: about 8 min in all)"
+        "--minutes", type=float, default=5.0, help="length of the full soak (default 5: about 6.5 min in all)"
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of changes, faults and commands")
     parser.add_argument("--commands", type=int, default=None, help="hostile commands (5,000; 400 with --quick)")

@@ -39,7 +39,7 @@ class Plan:
 
     @classmethod
     def full(cls, appliances: int = 10, minutes: float = 5.0, seed: int = 1, commands: int | None = None) -> Plan:
-        """About 8 minutes with the defaults: a 5-minute soak, then 5,000 commands and the hostile messages."""
+        """About 6.5 minutes with the defaults: a 5-minute soak, then 5,000 commands and the hostile messages."""
         return cls(
             appliances=appliances, runners=3, soak_s=minutes * 60.0, rate=20.0, stream_period=0.25, fault_every=4.0,
             broker_stop_s=(3.0, 10.0), broker_down_s=(0.5, 3.0), give_up_s=120.0, commands=commands or 5000,
