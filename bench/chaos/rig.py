@@ -270,16 +270,17 @@ class Daemon:
         env["PYTHONUNBUFFERED"] = "1"
         self.log_path = log_path
         self.http_port = http_port
-        log = open(log_path, "wb")
-        stack.callback(log.close)
-        self.proc = subprocess.Popen(
-            [sys.executable, "hc2mqtt.py", "--devices_file", str(devices), "--mqtt_host", "127.0.0.1",
-             "--mqtt_port", str(broker_port), "--mqtt_prefix", PREFIX, "--mqtt_clientname", f"hcpy-chaos-{os.getpid()}",
-             "--debug", "--ha-discovery", "--http_port", str(http_port), "--http_host", "127.0.0.1"],
-            cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT,
-            # Its own session: a Ctrl-C reaches the bench, which ends it with SIGTERM in order.
-            start_new_session=True,
-        )  # fmt: skip
+        # The child writes through its own copy of the descriptor; ours is closed at once.
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "hc2mqtt.py", "--devices_file", str(devices), "--mqtt_host", "127.0.0.1",
+                 "--mqtt_port", str(broker_port), "--mqtt_prefix", PREFIX,
+                 "--mqtt_clientname", f"hcpy-chaos-{os.getpid()}",
+                 "--debug", "--ha-discovery", "--http_port", str(http_port), "--http_host", "127.0.0.1"],
+                cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C reaches the bench, which ends it with SIGTERM in order.
+                start_new_session=True,
+            )  # fmt: skip
         stack.callback(self.terminate)
         self.died_in: str | None = None  # the phase during which it was found dead
 
