@@ -46,7 +46,6 @@ PURE = [
     "appliance/programs.py",
     "appliance/controls.py",
     "appliance/names.py",
-    "appliance/observed.py",
     "protocol/message.py",
     "mqtt/topics.py",
     "mqtt/outgoing.py",

@@ -81,6 +81,31 @@ def test_journal_keeps_the_last_entries_oldest_first_and_counts_all():
     assert [e.msg_id for e in entries] == [7, 8, 9, 10, 11]
 
 
+def test_a_message_too_long_to_keep_is_kept_as_its_envelope_with_a_note():
+    journal = Journal(kept_text=2000)
+    values = [{"uid": uid, "value": uid * 1000} for uid in range(200)]
+    text = message(41, data=values)
+    assert len(text) > 2000
+    journal.record("in", text)
+    journal.record("in", message(42, data=values[:3]))
+    big, small = journal.entries()
+    assert (big.msg_id, big.action, big.resource, big.direction) == (41, "NOTIFY", "/ro/values", "in")
+    assert big.data == [{"note": f"hcpy: 200 entries, {len(text):,} characters: too long to keep in the message log"}]
+    assert small.data == values[:3]  # a message that fits is kept whole
+    assert journal.messages_in == 2
+
+
+def test_journal_holds_at_most_its_total_of_text_dropping_the_oldest():
+    journal = Journal(size=500, kept_text=10_000, kept_total=50_000)
+    for n in range(400):
+        journal.record("in", message(n, data=[{"uid": 1, "value": "x" * 900}]))
+    one = len(message(399, data=[{"uid": 1, "value": "x" * 900}]))
+    assert 50_000 - one < journal.kept_chars <= 50_000  # full, but never over
+    ids = [e.msg_id for e in journal.entries()]
+    assert ids[-1] == 399 and ids == list(range(400 - len(ids), 400)) and 40 < len(ids) < 60
+    assert journal.messages_in == 400
+
+
 def test_journal_entry_json():
     entry = JournalEntry(1_700_000_000.25, "in", 3, "RESPONSE", "/ro/values", None, 403)
     assert entry.to_json() == {

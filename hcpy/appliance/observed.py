@@ -3,8 +3,9 @@
 Kept by the connection (`Journal`, `ConnectionStats`) and the bridge
 (`Histogram`) as they work, and only read by others (hcpy.web) when someone
 looks. Recording is on the hot path, every message an appliance sends, so
-it is a deque append and two assignments; everything readable is built when
-it is read. No locks: a deque's append is atomic, and a reader copies it.
+it is a deque append and a few assignments under an uncontended lock (the
+reading thread records what comes in, a sender what goes out); everything
+readable is built when it is read.
 
 Only protocol messages are recorded, never what the transport holds: the
 key and IV never reach a Message, so they cannot reach the journal.
@@ -12,6 +13,7 @@ key and IV never reach a Message, so they cannot reach the journal.
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from collections import Counter, deque
@@ -23,6 +25,16 @@ from ..protocol.resources import CI_AUTHENTICATION
 from ..times import iso
 
 IN = "in"  # a message from the appliance; "out" is one to it
+
+# The message log is bounded in characters as well as in messages: a NOTIFY
+# of a thousand values is 0.8 MB, and 500 of them kept per appliance grew
+# hc2mqtt by 30 MB in the chaos soak. A message longer than KEPT_TEXT is
+# kept as its envelope with a note instead of its data; all kept text of
+# one connection is at most KEPT_TOTAL (the oldest messages go first).
+KEPT_TEXT = 32 * 1024
+KEPT_TOTAL = 1024 * 1024
+# What stands for the data of a message too long to keep.
+ABRIDGED = "hcpy: {entries} entries, {chars:,} characters: too long to keep in the message log"
 
 # Connection states (ConnectionStats.state).
 CONNECTING, ONLINE, OFFLINE, STOPPED = "connecting", "online", "offline", "stopped"
@@ -82,12 +94,16 @@ class Journal:
     session's send lock), read from any thread.
     """
 
-    def __init__(self, size: int = 500):
+    def __init__(self, size: int = 500, kept_text: int = KEPT_TEXT, kept_total: int = KEPT_TOTAL):
         self.size = size
+        self.kept_text = kept_text
+        self.kept_total = kept_total
         # The messages' text, parsed only when read: strings are not tracked
         # by the garbage collector, whereas thousands of kept message dicts
         # made every collection longer (latency at 10 appliances x 100/s).
-        self._recent: deque[tuple[float, str, str]] = deque(maxlen=size)
+        self._recent: deque[tuple[float, str, str]] = deque()
+        self._kept = 0  # characters of text in _recent
+        self._lock = threading.Lock()
         self.messages_in = 0
         self.messages_out = 0
         self.last_in_at: float | None = None
@@ -95,13 +111,20 @@ class Journal:
 
     def record(self, direction: str, text: str) -> None:
         now = time.time()
-        self._recent.append((now, direction, text))
-        if direction == IN:
-            self.messages_in += 1
-            self.last_in_at = now
-        else:
-            self.messages_out += 1
-            self.last_out_at = now
+        if len(text) > self.kept_text:
+            text = _abridged(text)
+        with self._lock:
+            recent = self._recent
+            recent.append((now, direction, text))
+            self._kept += len(text)
+            while len(recent) > self.size or (self._kept > self.kept_total and len(recent) > 1):
+                self._kept -= len(recent.popleft()[2])
+            if direction == IN:
+                self.messages_in += 1
+                self.last_in_at = now
+            else:
+                self.messages_out += 1
+                self.last_out_at = now
 
     def entries(self) -> list[JournalEntry]:
         """The recorded messages, oldest first: a snapshot."""
@@ -112,14 +135,13 @@ class Journal:
         return entries
 
     def _snapshot(self) -> tuple[tuple[float, str, str], ...]:
-        # Copying a deque another thread appends to may fail ("mutated during
-        # iteration"); the copy is one C call, so a retry nearly always wins.
-        for _ in range(100):
-            try:
-                return tuple(self._recent.copy())
-            except RuntimeError:
-                continue
-        return ()
+        with self._lock:
+            return tuple(self._recent)
+
+    @property
+    def kept_chars(self) -> int:
+        """Characters of message text held now (at most `kept_total`, but for one message)."""
+        return self._kept
 
     def __len__(self) -> int:
         return len(self._recent)
@@ -208,6 +230,18 @@ class Histogram:
 # no use for it either.
 HIDDEN = {CI_AUTHENTICATION}
 HIDDEN_DATA = "(hidden: the authentication handshake)"
+
+
+def _abridged(text: str) -> str:
+    """A message's text with its data replaced by a note saying how much there was.
+
+    Only messages that were parsed (received) or built (sent) reach the
+    journal, so the text parses.
+    """
+    message = Message.from_json(text)
+    entries = len(message.data) if message.data is not None else 0
+    message.data = [{"note": ABRIDGED.format(entries=entries, chars=len(text))}]
+    return message.to_json()
 
 
 def _shown(message: Message) -> Any:
