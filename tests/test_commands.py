@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from support import DISHWASHER, WASHER, profile_files
 
@@ -359,3 +361,18 @@ def test_a_request_is_described_by_names_with_the_uid_in_brackets(dishwasher):
     start = Request("/ro/activeProgram", [{"program": eco.uid, "options": [{"uid": delay.uid, "value": 3600}]}])
     assert describe(start, dishwasher) == f"Dishcare.Dishwasher.Program.Eco50 [{eco.uid}] with StartInRelative [{delay.uid}] = 3600"
     assert describe(Request("/ro/values", [{"uid": 65000, "value": "x" * 500}]), dishwasher).startswith("[65000] = 'xxx")
+
+
+def test_a_refused_retained_command_answers_with_its_transaction():
+    # A retained command is never read, but whoever sent it matches the
+    # refusal by its transaction, as for every other answer.
+    from hcpy.mqtt.command import Command, response
+    from hcpy.mqtt.command import refused as refusal
+    from hcpy.mqtt.topics import CommandTopic
+
+    payload = b'{"name": "PowerState", "value": "On", "transaction": "t-17"}'
+    answer = json.loads(response(Command.retained(CommandTopic.SET, payload), refusal("retained", 400)))
+    assert answer["transaction"] == "t-17" and answer["status"] == "error"
+    assert answer["request"] == payload.decode()
+    plain = json.loads(response(Command.retained(CommandTopic.SET, b'{"name": "PowerState"}'), refusal("retained", 400)))
+    assert "transaction" not in plain

@@ -59,8 +59,9 @@ class Command:
 
     @classmethod
     def retained(cls, topic: CommandTopic, payload: bytes) -> Command:
-        """A command that arrived with the retain flag: it is only echoed, never read."""
-        return cls(topic, _text(payload))
+        """A command that arrived with the retain flag: it is only echoed, never
+        read, but its transaction goes back so that the requester can match the refusal."""
+        return cls(topic, _text(payload), _transaction_in(payload))
 
     def resolve(self, state: ApplianceState) -> Command:
         """This command with the request for the appliance; raises CommandError."""
