@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from support import DISHWASHER, WASHER, Subscriber, bridged, eventually, posts, profile_files, simulated
+from support import DISHWASHER, WASHER, Subscriber, bridged, posts, profile_files, simulated
 
 from hcpy.appliance.profile_xml import parse_profile
 
@@ -69,16 +69,6 @@ def test_state_and_availability_topics(broker, subscriber, kitchen, profiles):
     # A clean stop says offline, for the bridge and for each appliance.
     subscriber.wait(f"{P}LWT", "offline", since=mark)
     subscriber.wait(f"{P}dishwasher/LWT", "offline", since=mark)
-
-
-def test_settled_is_called_once_an_appliance_is_online_and_published(broker, subscriber, kitchen):
-    # The daemon gives start-up's memory back there (hcpy.app.daemon); each
-    # appliance's connect is one call, after what it published at connect.
-    calls = []
-    with running(broker, kitchen, settled=lambda: calls.append(None)):
-        for name in ("dishwasher", "washer"):
-            subscriber.wait(f"{P}{name}/LWT", "online")
-        eventually(lambda: len(calls) == 2, what="a call for each appliance")
 
 
 def test_retained_and_published_on_change_only(broker, subscriber, kitchen):

@@ -60,28 +60,15 @@ _MMAP_THRESHOLD = 256 * 1024
 _M_ARENA_MAX = -8
 
 
-def give_back_large_blocks() -> Callable[[], None] | None:
-    """Fix glibc's mmap threshold and use one heap; returns what gives the heap's free pages back.
-
-    None where that cannot be done (not glibc: musl, macOS have no such settings).
-    """
+def give_back_large_blocks() -> bool:
+    """Fix glibc's mmap threshold and use one heap (True when it could); elsewhere nothing to do."""
     try:
         # The process's own symbols: libc is loaded already (no library search,
         # which would run ldconfig in a subprocess).
-        libc = ctypes.CDLL(None)
-        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    if not (mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) and mallopt(_M_ARENA_MAX, 1)):
-        return None
-
-    def trim() -> None:
-        # glibc returns only the free top of its heap by itself; what start-up
-        # (profiles, the first publishes, discovery) freed below stays resident
-        # (0.4 MB with one appliance) until malloc_trim() gives those pages back.
-        malloc_trim(0)
-
-    return trim
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): they have no such setting
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, 1))
 
 
 def client_id(device_id: str) -> str:
@@ -108,7 +95,7 @@ def run(
     `sections`: the config file's per-appliance settings, by appliance name;
     `console`: served beside the bridge (see `Console`).
     """
-    trim = give_back_large_blocks()
+    give_back_large_blocks()
     try:
         entries = load_devices(devices_file, skip_broken=True)
     except (HcpyError, OSError) as exc:
@@ -132,8 +119,6 @@ def run(
     settings = replace(settings, device_id=installation_device_id(Path(devices_file).parent))
     # Each appliance's runs (hcpy.runs) are kept there too, in runs/.
     settings = replace(settings, runs_dir=settings.runs_dir or Path(devices_file).parent / "runs")
-    if trim is not None and settings.settled is None:
-        settings = replace(settings, settled=trim)
     if not mqtt.clientname:
         mqtt = replace(mqtt, clientname=client_id(settings.device_id))
     return serve(entries, mqtt, settings, console)

@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,9 +65,6 @@ class BridgeSettings:
     backoff: Backoff = Backoff()
     # Where each appliance's runs are kept (hcpy.runs); None: runs are not recorded.
     runs_dir: Path | None = None
-    # Called on an appliance's thread once it is online and everything was
-    # published (the daemon gives the memory its start-up used back to the OS).
-    settled: Callable[[], None] | None = None
 
 
 class BridgeListener(Protocol):
@@ -178,8 +174,6 @@ class ApplianceBridge:
         self.publish_all()
         if self.listeners:
             self._tell("connection_changed")
-        if self.settings.settled is not None:
-            self.settings.settled()
 
     def offline(self, connection: ApplianceConnection, reason: str) -> None:
         with self._lock:
