@@ -53,6 +53,7 @@ NOT_LOADED = (
     "email",
     "difflib",  # "did you mean" for a typo in a settings file
     "tempfile",  # writing a file (hcpy.files), which an idle run does not do
+    "_hashlib",  # OpenSSL's digests (hashlib): paho's MQTT over websockets; the upgrade's SHA-1 is _sha1's
 )
 
 

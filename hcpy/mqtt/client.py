@@ -7,7 +7,9 @@ whole budget for one appliance is 26 MB. So, before paho is loaded,
 urllib.request is put in place as a stand-in that imports the real module
 the first time anything is read from it and from then on is that module:
 paho's proxy support (and anyone else's use of urllib.request) works as
-before, and a run that never needs it never loads it.
+before, and a run that never needs it never loads it. The same for hashlib,
+which paho needs only for MQTT over websockets and which loads OpenSSL's
+digests (0.5 MB).
 
 (importlib.util.LazyLoader does not do here: an import statement reads the
 module's __spec__, which makes it load at once.)
@@ -42,7 +44,7 @@ class _OnFirstUse(types.ModuleType):
 
 
 def _defer(name: str) -> None:
-    """Put a stand-in for module `name` (in the urllib package) in place, unless it is imported already."""
+    """Put a stand-in for module `name` in place, unless it is imported already."""
     if name in sys.modules:
         return
     spec = importlib.util.find_spec(name)
@@ -51,10 +53,12 @@ def _defer(name: str) -> None:
     module = _OnFirstUse(name)
     module.__spec__ = spec  # what an import statement checks, so that it does not load it
     sys.modules[name] = module
-    setattr(urllib, name.rpartition(".")[2], module)
+    if name.startswith("urllib."):
+        setattr(urllib, name.rpartition(".")[2], module)
 
 
 _defer("urllib.request")
+_defer("hashlib")
 
 import paho.mqtt.client as paho  # noqa: E402 - after the stand-in is in place
 from paho.mqtt.client import topic_matches_sub  # noqa: E402

@@ -14,10 +14,16 @@ happens here except in `client_upgrade`, on a socket the caller owns.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import struct
 from typing import Protocol
+
+try:
+    # CPython's own SHA-1, without hashlib: hashlib loads OpenSSL's digests
+    # (half a MB of a daemon that only ever hashes the upgrade's 60 bytes).
+    from _sha1 import sha1  # type: ignore[import-not-found]  # CPython's, without stubs
+except ImportError:  # another Python
+    from hashlib import sha1
 
 # RFC 6455 §1.3: the accept value is the key plus this GUID, SHA-1, base64.
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -58,7 +64,7 @@ class UpgradeRefused(Exception):
 
 
 def accept_key(key: str) -> str:
-    return base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest()).decode("ascii")
+    return base64.b64encode(sha1(key.encode("ascii") + _GUID).digest()).decode("ascii")
 
 
 def _unmask(mask: bytes, data: bytes) -> bytes:
