@@ -42,6 +42,11 @@ NOT_LOADED = (
     "hcpy.web",  # the web console: --http_port
     "hcpy.onboarding",  # hc-login's
     "hcpy.simulator",  # --demo's
+    # Home Assistant's discovery (--ha_discovery); the package's __init__ (the default discovery.yaml path) is all.
+    "hcpy.homeassistant.announcer",
+    "hcpy.homeassistant.discovery",
+    "hcpy.homeassistant.entities",
+    "hcpy.homeassistant.discovery_file",
     "zeroconf",  # mDNS: only when an appliance with a haId is not found at its host
     "prometheus_client",  # the console's /metrics
     "yaml",  # discovery.yaml: --ha-discovery with the file present

@@ -19,12 +19,9 @@ from enum import Enum
 from typing import Any
 
 from ..errors import ConfigError
-from ..homeassistant.announcer import HomeAssistant
-from ..homeassistant.discovery import DiscoveryOptions
-from ..homeassistant.discovery_file import DEFAULT_PATH as DEFAULT_DISCOVERY_FILE
-from ..homeassistant.discovery_file import DiscoveryOverrides
-from ..homeassistant.discovery_file import load as load_discovery_file
+from ..homeassistant import DISCOVERY_FILE as DEFAULT_DISCOVERY_FILE
 from ..mqtt.bridge import BridgeSettings
+from ..mqtt.discovery_port import DiscoveryPort
 from ..mqtt.link import PROTOCOLS as PROTOCOLS  # hc2mqtt offers them as choices
 from ..mqtt.link import MqttSettings
 from ..mqtt.options import PublishOptions
@@ -268,8 +265,14 @@ def _fork_settings(values: dict[str, Any], sources: dict[str, Source]) -> Layout
     return choice.layout
 
 
-def _discovery(values: dict[str, Any], sources: dict[str, Source]) -> HomeAssistant:
+def _discovery(values: dict[str, Any], sources: dict[str, Source]) -> DiscoveryPort:
     """Home Assistant's discovery with the user's discovery.yaml, whose HA_DISCOVERY_PREFIX applies unless given."""
+    # Loaded only when discovery is on: a run without it does without the package.
+    from ..homeassistant.announcer import HomeAssistant
+    from ..homeassistant.discovery import DiscoveryOptions
+    from ..homeassistant.discovery_file import DiscoveryOverrides
+    from ..homeassistant.discovery_file import load as load_discovery_file
+
     path = values["discovery_file"]
     # The default path absent is no file; one the user named is missed.
     named = os.path.normpath(path) != os.path.normpath(DEFAULT_DISCOVERY_FILE)

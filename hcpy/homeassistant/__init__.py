@@ -13,3 +13,8 @@ Pure apart from reading discovery.yaml. May import: `hcpy.appliance`,
 `hcpy.mqtt` (topics, naming, outgoing messages), `hcpy.runs` and the shared
 foundations; never `hcpy.app` or `hcpy.web`.
 """
+
+# Where hcpy2-0's discovery.yaml lives unless discovery_file says otherwise.
+# Here, not in `discovery_file`: hc2mqtt's option defaults name it, and a run
+# without discovery loads nothing else of this package.
+DISCOVERY_FILE = "config/discovery.yaml"

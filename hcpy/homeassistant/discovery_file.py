@@ -38,8 +38,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_PATH = "config/discovery.yaml"
-
 PREFIX_KEY = "HA_DISCOVERY_PREFIX"
 MAGIC_KEY = "MAGIC_OVERRIDES"
 EXPAND_KEY = "EXPAND_NAME"
