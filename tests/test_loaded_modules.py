@@ -47,6 +47,7 @@ NOT_LOADED = (
     "hcpy.homeassistant.discovery",
     "hcpy.homeassistant.entities",
     "hcpy.homeassistant.discovery_file",
+    "hcpy.protocol.mdns",  # looking an appliance up by haId: only when it is not at its host
     "zeroconf",  # mDNS: only when an appliance with a haId is not found at its host
     "prometheus_client",  # the console's /metrics
     "yaml",  # discovery.yaml: --ha-discovery with the file present

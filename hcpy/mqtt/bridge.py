@@ -31,7 +31,6 @@ from ..appliance.observed import Histogram
 from ..appliance.state import ApplianceState, Change
 from ..errors import ConfigError, HcpyError, NotConnected
 from ..logs import Throttle
-from ..protocol import mdns
 from ..protocol.transport import Endpoint, Timing
 from ..runs.config import RunConfig
 from .client import topic_matches_sub
@@ -50,6 +49,14 @@ log = logging.getLogger("hcpy.bridge")
 _COMMAND_TOPICS = {str(topic): topic for topic in CommandTopic}
 
 
+def _locate(ha_id: str) -> Any:
+    """mDNS's lookup (`protocol.mdns.locate`), loaded the first time an appliance is looked for:
+    most runs find every appliance at its host and never need zeroconf's side of hcpy."""
+    from ..protocol import mdns
+
+    return mdns.locate(ha_id)
+
+
 @dataclass(frozen=True)
 class BridgeSettings:
     device_id: str = ""  # how hcpy introduces itself; the daemon sets this installation's
@@ -60,7 +67,7 @@ class BridgeSettings:
     request_timeout: float = 10.0
     command_limits: ScreenLimits = ScreenLimits()
     # Where an appliance with a haId is when its host does not answer (None: nowhere).
-    resolver: Resolver | None = mdns.locate
+    resolver: Resolver | None = _locate
     timing: Timing = Timing()
     backoff: Backoff = Backoff()
     # Where each appliance's runs are kept (hcpy.runs); None: runs are not recorded.
