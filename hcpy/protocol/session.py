@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..logs import Throttle, excerpt
 from .message import Action, Message
+from .repair import close_brackets
 from .resources import (
     CI_AUTHENTICATION,
     CI_INFO,
@@ -58,6 +59,9 @@ _REPORTS = (Action.NOTIFY, Action.POST)
 MAX_REPORT = 1 << 20
 _RESOURCE = re.compile(r'"resource"\s*:\s*"([^"\\]{1,64})"')
 _RESPONSE = re.compile(r'"action"\s*:\s*"RESPONSE"')
+# How much of an unreadable answer's end its error quotes.
+_TAIL = 60
+_MSG_ID = re.compile(r'"msgID"\s*:\s*(\d{1,12})\b')
 # allMandatoryValues may answer 500 while the appliance is busy.
 BUSY_RETRIES = 3
 BUSY_DELAY = 1.0
@@ -161,6 +165,8 @@ class Session:
         self._debug = self.log.isEnabledFor(logging.DEBUG)
         # Every message in and out, for the console (hcpy.appliance.observed.Journal).
         self._record = journal.record if journal is not None else None
+        # Resources whose messages were repaired (closing brackets added), each said once.
+        self._repaired: set[str] = set()
 
     # -- set-up ------------------------------------------------------------
 
@@ -391,13 +397,64 @@ class Session:
         try:
             message = Message.from_json(text)
         except ProtocolError as exc:
-            # A garbled message costs that message, not the session.
-            self._throttle.warning(("garbled",), "ignored a message of %s bytes from the appliance%s: %s",
-                                   f"{len(text):,}", _resource_in(text), exc)  # fmt: skip
-            return None
+            repaired = self._repair(text)
+            if repaired is None:
+                # A garbled message costs that message, not the session; an
+                # answer's failure is told by the request it answered.
+                if not self._fail_garbled_answer(text, exc):
+                    self._throttle.warning(("garbled",), "ignored a message of %s bytes from the appliance%s: %s",
+                                           f"{len(text):,}", _resource_in(text), exc)  # fmt: skip
+                return None
+            message = repaired
         if self._record is not None:
             self._record("in", text)  # the text: a string costs the garbage collector nothing
         return message
+
+    def _repair(self, text: str | bytes) -> Message | None:
+        """The message an appliance meant when it only left brackets open (repair.py), else None."""
+        if len(text) > MAX_REPORT:
+            return None  # read character by character: not for an answer this large
+        if not isinstance(text, str):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        fixed = close_brackets(text)
+        if fixed is None:
+            return None
+        try:
+            message = Message.from_json(fixed)
+        except ProtocolError:
+            return None
+        # Said once a session for each resource: an appliance that does it does it on every connect.
+        level = logging.DEBUG if message.resource in self._repaired else logging.INFO
+        self._repaired.add(message.resource)
+        self.log.log(level, "repaired a message from the appliance on %s: it lacked the closing %s",
+                     message.resource, excerpt(fixed[len(text.rstrip()):]))  # fmt: skip
+        return message
+
+    def _fail_garbled_answer(self, text: str | bytes, exc: ProtocolError) -> bool:
+        """Fail the request a garbled frame answers, with that as the reason.
+
+        Otherwise the request waits out its timeout, and the log would say the
+        appliance did not answer when it did.
+        """
+        head = text[:512] if isinstance(text, str) else text[:512].decode("utf-8", "replace")
+        found = _MSG_ID.search(head) if _RESPONSE.search(head) else None
+        if found is None:
+            return False
+        pending = self._pending.pop(int(found.group(1)), None)
+        if pending is None:
+            return False
+        # Its end, not its start: the start holds the session's ids, which would
+        # make every retry's reason new (and logged), and the end is where
+        # the brackets go missing.
+        tail = text[-_TAIL:] if isinstance(text, str) else text[-_TAIL:].decode("utf-8", "replace")
+        self.log.debug("the unreadable answer to %s: %s", pending.resource, exc)
+        error = ProtocolError(f"the appliance answered {pending.resource} with a message that could not be read "
+                              f"(not JSON), ending {excerpt(tail)}")  # fmt: skip
+        pending.finish(None, error, self.error_names)
+        return True
 
     def _dispatch(self, message: Message | None) -> None:
         if message is None:
