@@ -51,6 +51,21 @@ SERVICE_PRESETS: dict[str, list[dict[str, Any]]] = {
         {"service": "ni", "version": 1},
         {"service": "ro", "version": 1},
     ],
+    # Older AES appliances that speak only /ci: neither iz nor ni.
+    "ci-only": [
+        {"service": "ci", "version": 2},
+        {"service": "ei", "version": 2},
+        {"service": "ro", "version": 1},
+    ],
+    # A hood also announces a service no client knows (mt); clients go on without it.
+    "mt": [
+        {"service": "ci", "version": 3},
+        {"service": "ei", "version": 2},
+        {"service": "iz", "version": 1},
+        {"service": "mt", "version": 1},
+        {"service": "ni", "version": 1},
+        {"service": "ro", "version": 1},
+    ],
 }
 
 # Answer codes, in one place (the profiles' errorDescription lists name them).

@@ -288,6 +288,14 @@ class Connection:
         outcome = dialogue.handle(msg)
         if outcome.reason:
             log.info("%s: refused %s %s: %s", self.label, msg.action.value, msg.resource, outcome.reason)
+        if fault is not None and fault.mangle is not None:
+            log.info("%s: answering %s sloppily, as asked", self.label, msg.resource)
+            for reply in outcome.replies:
+                if not self.silent:
+                    self._send_text(fault.mangle(reply))
+            outcome.replies = []
+            self._deliver(outcome)
+            return
         if fault is not None:
             if fault.delay is not None:
                 self._delayed.append((time.monotonic() + fault.delay, outcome))

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from ..protocol.message import Message
+
+# Turns the answer the simulator would give into the text it sends instead.
+Mangle = Callable[[Message], str]
 
 
 @dataclass
 class Fault:
     """How to mistreat the next request for one resource.
 
-    ``code``: answer with this error code instead. Otherwise ``delay``:
-    answer that many seconds late, or never when None.
+    ``code``: answer with this error code instead. ``mangle``: answer with
+    the text it makes of the right answer (a sloppy appliance's frame).
+    Otherwise ``delay``: answer that many seconds late, or never when None.
     """
 
     code: int | None = None
     delay: float | None = None
+    mangle: Mangle | None = None
     times: int = 1
 
 

@@ -25,7 +25,7 @@ from .changes import Changes
 from .clock import ManualClock
 from .connection import Connection
 from .dialogue import Dialogue, notifications
-from .faults import Fault, Faults
+from .faults import Fault, Faults, Mangle
 
 # stop() first lets connections say goodbye, then cuts what is left.
 GOODBYE_WAIT = 0.6
@@ -315,6 +315,13 @@ class Simulator:
         The request still takes effect; only its answer (and notifications) is held back.
         """
         self.faults.add(resource, Fault(delay=seconds, times=times))
+
+    def mangle_next(self, resource: str, mangle: Mangle, times: int = 1) -> None:
+        """Answer the next ``times`` requests for ``resource`` with ``mangle(answer)``, exactly as it says.
+
+        For the frames sloppy appliances send: a bracket short, no data and no code.
+        """
+        self.faults.add(resource, Fault(mangle=mangle, times=times))
 
     # --- internals --------------------------------------------------------
 
