@@ -217,6 +217,32 @@ def test_description_changes_for_lists_and_unknown_programs_and_object_values(pr
             conn.stop()
 
 
+def test_a_notification_a_brace_short_is_repaired(profile, kind, caplog):
+    caplog.set_level(logging.INFO, logger="hcpy")
+    with simulator(profile, kind) as sim:
+        conn = connection(profile, sim, kind)
+        conn.start()
+        try:
+            assert conn.wait_online(5)
+            session = conn.session
+            assert session is not None and session.sid is not None
+            for _ in range(3):
+                sim.send_raw(frame(profile, "notify_a_brace_short", sid=session.sid))
+            forecast = profile.by_name("BSH.Common.Option.EnergyForecast").uid
+            eventually(lambda: conn.state.raw.get(forecast) == 61, what="the repaired value")
+            tz = profile.by_name("BSH.Common.Setting.ApplianceTime").uid
+            assert conn.state.raw[tz] == {"tz": "Asia/Tokyo", "tzName": "JST-9"}
+            door = profile.by_name("BSH.Common.Status.DoorState").uid
+            other = 0 if conn.state.raw.get(door) == 1 else 1
+            sim.set_value(door, other)  # after all three
+            eventually(lambda: conn.state.raw.get(door) == other, what="the door's value")
+            repaired = [r for r in caplog.records if r.getMessage().startswith("repaired")]
+            assert len(repaired) == 1 and "/ro/values" in repaired[0].getMessage()  # once, not three times
+            assert not any("ignored a message" in r.getMessage() for r in caplog.records)
+        finally:
+            conn.stop()
+
+
 # --- services -------------------------------------------------------------------
 
 
