@@ -50,8 +50,11 @@ CONFIG_TOPICS = f"{DISCOVERY_PREFIX}/+/hcpy/+/config"
 NOT_ENTITIES = {"device_automation", "tag"}
 # Domains whose state is a timestamp of the last press/event, "unknown" before the first.
 STATELESS = {"button", "event", "scene"}
-# Payloads that say "no value" (Home Assistant shows them as unknown, rightly).
+# Payloads that say "no value" (Home Assistant shows them as unknown, rightly),
+# except on an enum's topic, where "None" is a member (hcpy shows it quoted).
 NO_VALUE = ("", "None")
+# Enums with a member None, which the demo's appliances hold at rest: shown as a state, never unknown.
+NONE_MEMBERS = ("_consumerproducts_coffeemaker_status_processphase", "_dishcare_dishwasher_status_programphase")
 # A program root holding 0 has no program: its select is rightly unknown.
 PROGRAM_ROOTS = ("_bsh_common_root_activeprogram", "_bsh_common_root_selectedprogram")
 # unique_ids hcpy gives look like "<appliance>_<feature>"; the demo's appliances.
@@ -314,7 +317,8 @@ def report(stack: Stack) -> int:
         if not topic or entity is None or c.component in STATELESS or topic not in published:
             continue
         value = published[topic].decode(errors="replace")
-        if value in NO_VALUE or (c.unique_id.endswith(PROGRAM_ROOTS) and value == "0"):
+        member = value == "None" and "options" in (c.payload or {})
+        if (value in NO_VALUE and not member) or (c.unique_id.endswith(PROGRAM_ROOTS) and value == "0"):
             continue
         checked += 1
         if states.get(entity["entity_id"], {}).get("state") == "unknown":
@@ -323,12 +327,25 @@ def report(stack: Stack) -> int:
     for entity_id, value in hidden:
         log(f"   {entity_id}: {value!r} on its state topic")
 
+    # The member None, named: its topic must hold it, its entity must show it.
+    nones = [c for c in configs if c.component == "sensor" and c.unique_id.endswith(NONE_MEMBERS)]
+    not_shown = [] if nones else ["no sensor of " + ", ".join(NONE_MEMBERS)]
+    log(f"\n== enum members named None, as Home Assistant shows them: {len(nones)}")
+    for c in nones:
+        topic = (c.payload or {}).get("state_topic", "")
+        value = published[topic].decode(errors="replace") if topic in published else None
+        entity = by_unique_id.get(c.unique_id)
+        state = states.get(entity["entity_id"], {}).get("state") if entity else None
+        log(f"   {c.unique_id}: {value!r} on its state topic, {state!r} in Home Assistant")
+        if value != "None" or state in (None, "unknown", "unavailable"):
+            not_shown.append(c.unique_id)
+
     bridge_problems = [line for line in stack.bridge.output().splitlines() if " WARNING " in line or " ERROR " in line]
     log(f"\n== hc2mqtt warnings/errors (not counted): {len(bridge_problems)}")
     for line in bridge_problems:
         log(f"   {line}")
 
-    return len(missing) + len(problems) + len(hidden)
+    return len(missing) + len(problems) + len(hidden) + len(not_shown)
 
 
 # --------------------------------------------------------------------------

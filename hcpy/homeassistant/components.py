@@ -75,6 +75,62 @@ def members(feature: Feature) -> list[str]:
     return list(dict.fromkeys(feature.enum.members.values())) if feature.enum else []
 
 
+# Home Assistant reads some payloads as "no value" instead of as a state. Facts
+# from Home Assistant 2025.4.4 (the version .ci/home_assistant runs), its
+# homeassistant/components/mqtt/ package:
+# - sensor.py (MqttSensor._update_state): a payload that is, after the
+#   value_template, exactly "None" (const.py PAYLOAD_NONE) clears the value: the
+#   state becomes unknown (reported as home-assistant/core#142662, kept as is);
+#   an enum sensor ignores, with a warning, a payload not among its options.
+# - select.py (MqttSelect._message_received): a rendered payload that is blank
+#   is ignored, one that is "none" in any case clears the option (added by
+#   home-assistant/core#53227 so that Zigbee2MQTT could say "unknown").
+# - binary_sensor.py compares payload_on and payload_off before "None", so
+#   hcpy's binary sensors (True/False, On/Off, Open/Closed) are not affected.
+# - helpers/template.py strips what a value_template renders, so padding a
+#   word with white space cannot keep it apart.
+# - "unknown" and "unavailable" are Home Assistant's own states for no value
+#   (homeassistant/const.py STATE_UNKNOWN, STATE_UNAVAILABLE).
+# A member with such a name is shown in quotes (“None”): sensors and selects
+# get it through value_template and options, a select sends the member itself
+# through its command_template; the payload on T/state stays the member name,
+# as hcpy2-0 published it.
+_NO_VALUE_STATES = frozenset({"unknown", "unavailable"})
+
+
+def shown(member: str) -> str:
+    """How Home Assistant shows an enum member: as itself, unless it would read it as no value."""
+    if member.lower() == "none" or member in _NO_VALUE_STATES or member != member.strip() or not member:
+        return f"“{member}”"
+    return member
+
+
+def renamed_members(feature: Feature) -> dict[str, str]:
+    """The feature's members Home Assistant must be shown otherwise (`shown`), member -> shown."""
+    return {member: shown(member) for member in members(feature) if shown(member) != member}
+
+
+def lookup_template(mapping: dict[str, str], expression: str, around: str = "{}") -> str:
+    """A Jinja template rendering `expression` through `mapping` (anything else as it is), placed in `around`."""
+    # A Jinja dict literal with JSON-quoted strings is valid Jinja.
+    table = json.dumps(mapping, ensure_ascii=False)
+    return f"{{% set shown = {table} %}}" + around.format(f"{{{{ shown.get({expression}, {expression}) }}}}")
+
+
+def enum_fields(feature: Feature, expression: str = "value", template: str | None = None) -> dict[str, Any]:
+    """An enum entity's options, and a value_template where some member would read as no value.
+
+    `template` is the entity's own value_template (rendering `expression`), kept where no member is renamed.
+    """
+    renamed = renamed_members(feature)
+    fields: dict[str, Any] = {"options": [shown(member) for member in members(feature)]}
+    if renamed:
+        fields["value_template"] = lookup_template(renamed, expression)
+    elif template is not None:
+        fields["value_template"] = template
+    return fields
+
+
 def shape_of(feature: Feature) -> Shape:
     if feature.is_boolean:
         return Shape.BOOLEAN
@@ -135,13 +191,20 @@ def _switch(feature: Feature, wiring: Wiring) -> dict[str, Any]:
 
 
 def _select(feature: Feature, wiring: Wiring) -> dict[str, Any]:
-    return {
+    config: dict[str, Any] = {
         "state_topic": wiring.state_topic,
         "command_topic": wiring.set_topic,
         "options": members(feature),
         "command_template": _set_template(feature.uid, quoted=True),
         **wiring.usable,
     }
+    renamed = renamed_members(feature)
+    if renamed:
+        # Shown quoted, sent as the member the appliance knows.
+        sent = {shown: member for member, shown in renamed.items()}
+        config.update(enum_fields(feature))
+        config["command_template"] = lookup_template(sent, "value", f'{{{{"uid":{feature.uid},"value":"{{}}"}}}}')
+    return config
 
 
 def _number(feature: Feature, wiring: Wiring) -> dict[str, Any] | None:
@@ -179,7 +242,7 @@ def _number(feature: Feature, wiring: Wiring) -> dict[str, Any] | None:
 def _sensor(feature: Feature, wiring: Wiring) -> dict[str, Any]:
     config: dict[str, Any] = {"state_topic": wiring.state_topic}
     if feature.enum is not None:
-        config.update(device_class="enum", options=members(feature))
+        config.update(device_class="enum", **enum_fields(feature))
     elif feature.content_type in UNITS:
         unit = UNITS[feature.content_type]
         config["unit_of_measurement"] = unit.unit

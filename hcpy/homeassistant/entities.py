@@ -22,7 +22,7 @@ from ..mqtt.publishing import EVENT_OFF, PROGRAM_END_KEY
 from ..mqtt.topics import START_SELECTED_KEY, CommandTopic, Topics
 from . import entity
 from .catalogue import DIAGNOSTIC, DISABLED_BY_DEFAULT, INFO_SENSORS, WIFI_SIGNAL
-from .components import DEFAULTS, RECIPES, Role, Wiring, members, shape_of
+from .components import DEFAULTS, RECIPES, Role, Wiring, enum_fields, members, shape_of
 from .device import device_block
 from .discovery_file import ADDITIONAL_KEY, MAGIC_KEY, DiscoveryOverrides
 from .labels import label, program_labels, program_value_template
@@ -241,18 +241,19 @@ class EntityBuilder:
             state = self.published.state_topic(feature)
             if state is None:
                 return []
-            return [self._entity("sensor", feature, state_topic=state, device_class="enum", options=members(feature))]
+            return [self._entity("sensor", feature, state_topic=state, device_class="enum", **enum_fields(feature))]
         return [self._event_entity(feature, topic, self.options.events_as_sensors)]
 
     def _event_entity(self, feature: Feature, topic: str, as_sensor: bool) -> Entity:
         if as_sensor:
+            fields = enum_fields(feature, "value_json.event_type", "{{ value_json.event_type }}")
             return self._entity(
                 "sensor",
                 feature,
                 state_topic=topic,
-                value_template="{{ value_json.event_type }}",
+                value_template=fields["value_template"],
                 device_class="enum",
-                options=members(feature),
+                options=fields["options"],
             )
         # The bridge publishes {"event_type": …} already: no value_template, which
         # for events must render a whole JSON event payload. It never sends Off.
