@@ -96,11 +96,16 @@ def test_unknown_uids_are_kept_counted_and_said_once_a_minute(dishwasher, caplog
         assert "and 18 more; 26 such uid(s) so far" in lines[0]
         clock.now += 30
         dishwasher.apply_values([{"uid": 0x7001, "value": 5}])
+        clock.now += 1
+        dishwasher.apply_values([{"uid": 0x7200, "value": 5}])  # a new one within the minute: held
+        clock.now += 60
+        dishwasher.apply_values([{"uid": 527, "value": 1}])  # any message after it names it
     lines = [r.getMessage() for r in caplog.records if "the profile lacks" in r.getMessage()]
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert "3 value(s) for 1 uid(s) the profile lacks (new: 28928; 27 such uid(s) so far)" in lines[1]
+    assert "1 value(s) for 1 uid(s) the profile lacks (new: 29184; 28 such uid(s) so far)" in lines[2]
     unknown = dishwasher.unknown
-    assert (unknown.values, unknown.distinct) == (29, 27)
+    assert (unknown.values, unknown.distinct) == (30, 28)
     seen = unknown.seen[0x7000]
     assert (seen.value, seen.at, seen.count) == ({"tz": 1, "tzName": "Europe/Berlin"}, 1_000_030.0, 2)
     assert unknown.seen[0x7001].value == 5 and unknown.seen[0x7001].at == 1_000_060.0

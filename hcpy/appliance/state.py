@@ -130,8 +130,9 @@ class ApplianceState:
                     # repeating a uid cannot multiply what gets published.
                     changes.pop(feature.uid, None)
                     changes[feature.uid] = change
-        if self.unknown.values != strangers:
-            # One line for the whole message (an oven answer carried 26 such uids), at most once a minute.
+        if self.unknown.values != strangers or self.unknown.pending:
+            # One line for the whole message (an oven answer carried 26 such uids), at most once a minute;
+            # uids held back within the minute are named with the next message after it.
             line = self.unknown.line(self.appliance, self.clock())
             if line is not None:
                 self.log.warning("%s", line)

@@ -59,11 +59,16 @@ class UnknownUids:
         self._new.append(uid)
         return True
 
+    @property
+    def pending(self) -> bool:
+        """New uids came that no line has named yet."""
+        return bool(self._new)
+
     def line(self, appliance: str, now: float) -> str | None:
         """The log line now due, if any: new uids came and none was said in the last window.
 
-        New uids that come within the window wait for the next value after
-        it; the count then covers them all.
+        New uids that come within the window wait for the next message after
+        it (any value); the count then covers them all.
         """
         if not self._new or (self._last_line is not None and now - self._last_line < self.window):
             return None
