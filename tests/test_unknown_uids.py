@@ -147,7 +147,8 @@ def test_metrics_and_the_console_page_list_them(kitchen):
     sims["washer"].set_value(WIFI, -53)
     sims["washer"].set_value(LOCAL, True)
     washer = bridge.appliances[1]
-    wait_until(lambda: washer.state.unknown.seen[uid_of(sims["washer"], LOCAL)].value is True, what="the washer's value")
+    local = uid_of(sims["washer"], LOCAL)
+    wait_until(lambda: washer.state.unknown.seen[local].value is True, what="the washer's value")
     wait_until(lambda: bridge.appliances[0].state.unknown.seen[wifi].value == -52, what="the dishwasher's value")
     browser = Browser(server.url)
     try:
