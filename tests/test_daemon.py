@@ -127,7 +127,7 @@ def test_hcpy20_config_runs_unchanged_and_stops_on_sigterm(tmp_path, broker, sub
     # Debug logging was on, and still no key.
     assert "DEBUG" in output and "sending" in output
     assert b64(PSK) not in output and PSK.hex() not in output
-    assert "unknown uid" in output  # the features the short file lacks, said once each
+    assert "uid(s) the profile lacks" in output  # the features the short file lacks, said in one line
 
 
 def test_missing_devices_file_is_one_clear_line(tmp_path):

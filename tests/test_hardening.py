@@ -208,7 +208,7 @@ def test_floods_from_the_appliance_are_logged_a_few_times(served, subscriber, ca
     still_serving(sim, subscriber, "dishwasher", -42)
     assert sim.connection_count == 1
     warned = [r.getMessage() for r in appliance_warnings(caplog, "dishwasher")]
-    unknown = [w for w in warned if "unknown uid" in w]
+    unknown = [w for w in warned if "uid(s) the profile lacks" in w]
     garbled = [w for w in warned if "not JSON" in w]
     many = [w for w in warned if "ignored a message of 10,000 values" in w]
     assert 1 <= len(unknown) <= 5 and 1 <= len(garbled) <= 5 and len(many) == 1, warned

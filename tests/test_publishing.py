@@ -16,7 +16,7 @@ from hcpy.mqtt.naming import is_wanted
 from hcpy.mqtt.options import NameFilter, PublishOptions, Rename
 from hcpy.mqtt.outgoing import Outgoing
 from hcpy.mqtt.publishing import Publisher, homie_payload, summary
-from hcpy.mqtt.topics import Topics
+from hcpy.mqtt.topics import Layout, Topics
 
 DOOR = "BSH.Common.Status.DoorState"
 OPERATION = "BSH.Common.Status.OperationState"
@@ -679,3 +679,26 @@ def test_the_program_end_is_worked_out_from_what_the_appliance_reports():
     out = dict(send(state, publisher, (OPERATION, "Run"), ("BSH.Common.Option.StartInRelative", 0), (REMAINING, 600)))
     assert out[end] == "2027-01-15T08:10:00+00:00"
     assert dict(send(state, publisher, (OPERATION, "Finished")))[end] == "None"
+
+
+@pytest.mark.parametrize(
+    ("options", "topic"),
+    [
+        ({}, "homeconnect/dishwasher/state/30583"),  # hcpy2-0's layout
+        ({"layout": Layout.OSRESEARCH}, "homeconnect/dishwasher/state/30583"),
+        ({"layout": Layout.PUBLISHING_MODES}, None),  # that fork had no such topics
+        ({"as_mqtt": False}, None),  # no per-feature topics at all
+    ],
+)
+def test_a_uid_the_profile_lacks_goes_where_hcpy20_put_it(options, topic):
+    state, publisher = make(**options, as_json=True, homie=True)
+    out = publisher.changes(state, state.apply_values([{"uid": 0x7777, "value": 3}, {"uid": 527, "value": 1}]))
+    unknown = [(m.topic, m.payload, m.retain) for m in out if m.topic.endswith("/30583")]
+    assert unknown == ([(topic, "3", True)] if topic else [])
+    # At a reconnect it is sent again with the rest; unchanged, it is not sent again.
+    everything = [(m.topic, m.payload) for m in publisher.everything(state)]
+    assert ((topic, "3") in everything) == (topic is not None)
+    assert not [m for m in publisher.changes(state, state.apply_values([{"uid": 0x7777, "value": 3}])) if "30583" in m.topic]
+    # Never in the JSON object, the summary or Homie: those hold the profile's features only.
+    assert any(t == "homeconnect/dishwasher/state" for t, _ in everything)  # the JSON object is there
+    assert all("30583" not in t + p for t, p in everything if t != topic)

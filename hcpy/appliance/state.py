@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import replace
 from typing import Any, NamedTuple
 
 from ..logs import Throttle, excerpt
 from .model import MAX_STRING, PROGRAM_ROOTS, Access, Feature, Kind, Limits, Profile, Program
+from .unknown import UnknownUids
 
 _ABSENT = object()
 # Values are nearly always scalars on the wire (PROTOCOL.md §4); a list or
@@ -49,7 +51,12 @@ class ApplianceState:
             for option in program.options.values()
         }
         self._warned: set[Any] = set()
-        self.throttle = Throttle(self.log)
+        self.clock = time.time  # when a value for an unknown uid came (the console shows it)
+        self.throttle = Throttle(self.log, clock=lambda: self.clock())
+        # Values for uids the profile lacks (firmware newer than the profile):
+        # published as hcpy2-0 did, counted, said once a minute.
+        self.unknown = UnknownUids()
+        self._strangers: dict[int, Feature] = {}  # uid -> the stand-in feature their Changes carry
         # No appliance reports more entries at once than it has features and
         # program options (the washer's description changes at connect: 983
         # of 999); a message with many times that is refused whole, before
@@ -103,11 +110,18 @@ class ApplianceState:
             return []
         changes: dict[int, Change] = {}
         features = self.profile.features
+        strangers = self.unknown.values
         for item in items:
             uid = item.get("uid") if type(item) is dict else None
             feature = features.get(uid) if type(uid) is int else None
             if feature is None:
-                self._feature_of(item)  # says why, once
+                if type(uid) is int and 0 <= uid <= _MAX_UID and "value" in item:
+                    change = self._stranger(uid, item["value"])
+                    if change is not None:
+                        changes.pop(uid, None)
+                        changes[uid] = change
+                else:
+                    self._feature_of(item)  # says why, once
                 continue
             if "value" in item:
                 change = self._store(feature, item["value"])
@@ -116,6 +130,12 @@ class ApplianceState:
                     # repeating a uid cannot multiply what gets published.
                     changes.pop(feature.uid, None)
                     changes[feature.uid] = change
+        if self.unknown.values != strangers or self.unknown.pending:
+            # One line for the whole message (an oven answer carried 26 such uids), at most once a minute;
+            # uids held back within the minute are named with the next message after it.
+            line = self.unknown.line(self.appliance, self.clock())
+            if line is not None:
+                self.log.warning("%s", line)
         return list(changes.values())
 
     def apply_description_changes(self, items: list[dict[str, Any]]) -> tuple[list[Change], set[int]]:
@@ -201,6 +221,29 @@ class ApplianceState:
         self.values[uid] = value
         return Change(feature, value, raw)
 
+    def _stranger(self, uid: int, raw: Any) -> Change | None:
+        """A value for a uid the profile lacks: kept and counted; a Change (with a
+        stand-in feature named by the uid) when it is new or differs."""
+        if type(raw) not in _SCALARS and not _small_structure(raw):
+            self._warn_once(("nested", uid), "ignored a value for uid %d: a structure larger than %d characters: %s",
+                            uid, MAX_STRING, excerpt(raw))  # fmt: skip
+            return None
+        if type(raw) is str and len(raw) > MAX_STRING:
+            raw = raw[:MAX_STRING]
+        now = self.clock()
+        unknown = self.unknown
+        sighting = unknown.seen.get(uid)
+        previous = sighting.value if sighting is not None else _ABSENT
+        unknown.note(uid, raw, now)
+        if uid not in unknown.seen:
+            return None  # a flood of distinct uids: past the first few hundred only counted
+        if previous == raw and type(previous) is type(raw):
+            return None
+        feature = self._strangers.get(uid)
+        if feature is None:
+            feature = self._strangers[uid] = Feature(uid=uid, name=str(uid), kind=Kind.UNKNOWN)
+        return Change(feature, raw, raw)
+
     def _feature_of(self, item: Any) -> Feature | None:
         uid = item.get("uid") if isinstance(item, dict) else None
         if not isinstance(uid, int) or isinstance(uid, bool) or not 0 <= uid <= _MAX_UID:
@@ -227,9 +270,11 @@ class ApplianceState:
         """Say it once per key, and for a flood of keys a few lines per minute."""
         if key in self._warned:
             return
-        if len(self._warned) < _REMEMBERED:
+        said = self.throttle.warning(key[0], ("%s: " if self.appliance else "%s") + message, self.appliance, *args)
+        # Only a line that went out counts as said: one the throttle held back
+        # is said (or counted as held) when it comes again.
+        if said and len(self._warned) < _REMEMBERED:
             self._warned.add(key)
-        self.throttle.warning(key[0], ("%s: " if self.appliance else "%s") + message, self.appliance, *args)
 
 
 def _small_structure(value: Any) -> bool:

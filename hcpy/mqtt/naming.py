@@ -155,6 +155,13 @@ class Naming:
         key = topic_key(self.key(feature))
         return self.topics.event(key) if feature.kind == Kind.EVENT else self.topics.state(key)
 
+    def unknown_topic(self, uid: int) -> str | None:
+        """Where a value for a uid the profile lacks goes: ``T/state/<uid>``, as hcpy2-0
+        published it; only in the layouts with per-feature state topics."""
+        if not self.options.as_mqtt or self.modes or not self.wants(str(uid)):
+            return None
+        return self.topics.state(str(uid))
+
     def info_topic(self, key: str) -> str | None:
         """Where a handshake info key (``ipV4``…) is published, if it is."""
         if not self.options.as_mqtt or not self.wants(key):

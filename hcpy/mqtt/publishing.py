@@ -211,6 +211,11 @@ class Publisher:
                 end = True
             if value is None:
                 continue
+            if feature.kind is Kind.UNKNOWN and feature.uid not in self.profile.features:
+                topic = naming.unknown_topic(feature.uid)  # a uid the profile lacks
+                if topic is not None:
+                    retained.append((feature.uid, Outgoing(topic, state_payload(value))))
+                continue
             topic = naming.state_topic(feature)
             if topic is not None:
                 touched = True
@@ -328,6 +333,7 @@ class Publisher:
             out += [
                 Outgoing(topic, state_payload(v)) for f, v in values if (topic := self.naming.state_topic(f)) is not None
             ]
+            out += self._unknown(state)
         out += self._info_topics()
         out += self._homie(state, values)
         out += self._json(values)
@@ -336,6 +342,15 @@ class Publisher:
         out += self._program_end(state)
         if self.options.event_states:
             out += self._event_states(state)
+        return out
+
+    def _unknown(self, state: ApplianceState) -> list[Outgoing]:
+        """The values for uids the profile lacks, as hcpy2-0 published them."""
+        out = []
+        for sighting in state.unknown.listed():
+            topic = self.naming.unknown_topic(sighting.uid)
+            if topic is not None:
+                out.append(Outgoing(topic, state_payload(sighting.value)))
         return out
 
     def _event_states(self, state: ApplianceState) -> list[Outgoing]:

@@ -110,8 +110,10 @@ class EventHub:
     def values_changed(self, appliance: Any, changes: list[Change]) -> None:
         if not any(c.appliance == appliance.name for c in self._clients):
             return  # nobody looks: nothing to render
+        features = appliance.state.profile.features
         for change in changes:
-            self.publish(appliance.name, "value", value_row(change.feature, change.value).to_json())
+            if change.feature.uid in features:  # a uid the profile lacks is listed apart, on a reload
+                self.publish(appliance.name, "value", value_row(change.feature, change.value).to_json())
         # The card's message counts and last message time move with every
         # value: refreshed at most once a CARD_INTERVAL, not at every value.
         now = time.monotonic()

@@ -62,8 +62,17 @@ class BridgeCollector(Collector):
             "hcpy_appliance_last_message_timestamp_seconds", "When the appliance last sent a message (unix time).",
             labels=["appliance"])  # fmt: skip
 
+        unknown_values = CounterMetricFamily(
+            "hcpy_unknown_uid_values", "Values the appliance sent for uids its profile lacks (firmware newer "
+            "than the profile: run hc-login again).", labels=["appliance"])  # fmt: skip
+        unknown_uids = GaugeMetricFamily(
+            "hcpy_unknown_uids", "Distinct uids the appliance sent that its profile lacks.", labels=["appliance"])
+
         for appliance in appliances:
             name = appliance.name
+            unknown = appliance.state.unknown
+            unknown_values.add_metric([name], unknown.values)
+            unknown_uids.add_metric([name], unknown.distinct)
             journal, stats = appliance.connection.journal, appliance.connection.stats
             messages.add_metric([name, "in"], journal.messages_in)
             messages.add_metric([name, "out"], journal.messages_out)
@@ -81,7 +90,7 @@ class BridgeCollector(Collector):
             if journal.last_in_at is not None:
                 last.add_metric([name], journal.last_in_at)
 
-        yield from (messages, connected, connects, disconnects, replies, latency, last)
+        yield from (messages, connected, connects, disconnects, replies, latency, last, unknown_values, unknown_uids)
         yield GaugeMetricFamily("hcpy_mqtt_connected", "1 while the MQTT broker has hcpy connected, else 0.",
                                 value=1 if link.connected else 0)  # fmt: skip
         yield CounterMetricFamily("hcpy_mqtt_connects", "Connections the MQTT broker accepted.", value=link.connects)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..appliance.unknown import HINT
 from .html import appliance_url, esc, when
-from .snapshot import GROUPS, Connection, ValueRow
+from .snapshot import GROUPS, Connection, Unknown, ValueRow
 
 STATE_WORDS = {"online": "online", "offline": "offline", "connecting": "connecting", "stopped": "stopped"}
 
@@ -89,8 +90,32 @@ def describe_answer(answer: dict[str, Any] | None) -> tuple[str, str]:
     return f"error{code}{name}: {answer.get('error') or 'refused'}", "error"
 
 
+def unknown_uids(unknown: Unknown | None) -> str:
+    """The uids the profile lacks, with their last values; nothing when there are none."""
+    if unknown is None or not unknown.distinct:
+        return ""
+    rows = "".join(
+        f'<tr data-uid="{row.uid}"><th scope="row">{row.uid}</th><td class="value">{esc(row.value)}</td>'
+        f"<td>{when(row.at)}</td><td>{row.count:,}</td></tr>"
+        for row in unknown.rows
+    )
+    listed = "" if len(unknown.rows) == unknown.distinct else f" (the first {len(unknown.rows):,} listed)"
+    return (
+        '<section class="card unknown-uids" id="unknown-uids"><h2>Uids the profile lacks</h2>'
+        f'<p class="hint"><span data-field="unknown_values">{unknown.values:,}</span> value(s) for '
+        f'<span data-field="unknown_uids">{unknown.distinct:,}</span> uid(s) the profile has no feature for'
+        f"{listed}, published on T/state/&lt;uid&gt; with the raw value: {esc(HINT)}.</p>"
+        '<table class="values"><thead><tr><th>uid</th><th>last value</th><th>when</th><th>values</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></section>"
+    )
+
+
 def appliance_page(
-    connection: Connection, controls: str, groups: dict[str, list[ValueRow]], last_answer: dict[str, Any] | None = None
+    connection: Connection,
+    controls: str,
+    groups: dict[str, list[ValueRow]],
+    last_answer: dict[str, Any] | None = None,
+    unknown: Unknown | None = None,
 ) -> str:
     text, status = describe_answer(last_answer)
     shown = f' data-status="{status}"' if status else ""
@@ -101,6 +126,7 @@ def appliance_page(
         '<section class="card answers"><h2>Last answer on T/response</h2>'
         f'<output id="last-answer" aria-live="polite"{shown}>{esc(text)}</output></section>'
         f"{value_groups(groups)}"
+        f"{unknown_uids(unknown)}"
     )
 
 

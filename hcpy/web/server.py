@@ -45,7 +45,7 @@ from .log_page import LogFilter, json_lines, log_page, selected
 from .pages import appliance_list, appliance_page, login_page, problem_page
 from .runs_page import runs_page
 from .security import HEADERS, TOKEN_FIELD, TOKEN_HEADER, Guard, Refused, Visitor, is_loopback, open_to_network
-from .snapshot import connection_of, controls_of, value_rows
+from .snapshot import connection_of, controls_of, unknown_of, value_rows
 
 log = logging.getLogger("hcpy.web")
 
@@ -325,7 +325,8 @@ class _Handler(BaseHTTPRequestHandler):
         if view == "":
             last = self.console.answers.last.get(name)
             body = _read_snapshot(lambda: appliance_page(
-                connection_of(appliance), self._controls(appliance, token), value_rows(appliance.state), last))  # fmt: skip
+                connection_of(appliance), self._controls(appliance, token), value_rows(appliance.state), last,
+                unknown_of(appliance.state)))  # fmt: skip
             return self._page(name, body, token, "appliance", name)
         if view == "controls":
             return self._html(200, _read_snapshot(lambda: self._controls(appliance, token)))

@@ -169,6 +169,31 @@ def value_rows(state: ApplianceState) -> dict[str, list[ValueRow]]:
     return groups
 
 
+@dataclass(frozen=True)
+class UnknownRow:
+    """A uid the profile lacks, with its last value."""
+
+    uid: int
+    value: str
+    at: float  # unix time of the last value
+    count: int
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """What the appliance sent for uids its profile lacks."""
+
+    values: int  # all told
+    distinct: int
+    rows: tuple[UnknownRow, ...]  # the first few hundred uids, by uid
+
+
+def unknown_of(state: ApplianceState) -> Unknown:
+    unknown = state.unknown
+    rows = tuple(UnknownRow(s.uid, shown(s.value), s.at, s.count) for s in unknown.listed())
+    return Unknown(unknown.values, unknown.distinct, rows)
+
+
 # -- controls --------------------------------------------------------------------
 
 
