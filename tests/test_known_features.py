@@ -18,6 +18,7 @@ from test_devices import KEY
 from test_discovery import discover
 
 from hcpy.appliance import profile_json
+from hcpy.appliance.commands import build_set
 from hcpy.appliance.devices import load_devices
 from hcpy.appliance.entry import entry_from_profile, entry_to_json
 from hcpy.appliance.known_features import KNOWN_FEATURES, complete
@@ -133,6 +134,11 @@ def test_the_untyped_files_entities_have_units_and_controls():
     assert ours[object_id("BSH.Common.Option.EnergyForecast")][1]["unit_of_measurement"] == "%"
     assert ours[object_id("BSH.Common.Status.DoorState")][1]["device_class"] == "enum"
     assert ours[object_id("BSH.Common.Status.RemoteControlActive")][0] == "binary_sensor"
+    # Its controls send what the command layer accepts.
+    component, power = ours[object_id("BSH.Common.Setting.PowerState")]
+    assert component == "select" and "On" in power["options"]
+    request = build_set(ApplianceState(old, "x"), json.loads(power["command_template"].replace("{{ value }}", "On")))
+    assert request.data == [{"uid": 539, "value": 2}]
 
 
 def test_without_the_table_the_same_file_gives_unitless_sensors():

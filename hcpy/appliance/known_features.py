@@ -106,10 +106,23 @@ KNOWN_FEATURES: dict[str, KnownFeature] = {
     "Refrigeration.Common.Setting.WineCompartment3.SetpointTemperature": _SET_CELSIUS,
     "Refrigeration.FridgeFreezer.Setting.SuperModeRefrigerator": _SET_BOOLEAN,
     "Refrigeration.FridgeFreezer.Setting.SuperModeFreezer": _SET_BOOLEAN,
-    "Refrigeration.Common.Status.Door.Refrigerator": KnownFeature(
-        CID_ENUMERATION, members={0: "Open", 1: "Closed"}  # [E]: DoorState's numbering
-    ),
-    "Refrigeration.Common.Status.Door.Freezer": KnownFeature(CID_ENUMERATION, members={0: "Open", 1: "Closed"}),
+    "Refrigeration.Common.Setting.BottleCooler.SetpointTemperature": _SET_CELSIUS,
+    "Refrigeration.Common.Setting.EcoMode": _SET_BOOLEAN,
+    "Refrigeration.Common.Setting.VacationMode": _SET_BOOLEAN,
+    # Dishwasher options a client sets before the start [P].
+    "Dishcare.Dishwasher.Option.IntensivZone": _SET_BOOLEAN,
+    "Dishcare.Dishwasher.Option.VarioSpeedPlus": _SET_BOOLEAN,
+    "Dishcare.Dishwasher.Option.BrillianceDry": _SET_BOOLEAN,
+    "Dishcare.Dishwasher.Option.HalfLoad": _SET_BOOLEAN,
+    "Dishcare.Dishwasher.Option.ExtraDry": _SET_BOOLEAN,
+    "Dishcare.Dishwasher.Option.HygienePlus": _SET_BOOLEAN,
+    "Dishcare.Dishwasher.Option.SilenceOnDemand": _SET_BOOLEAN,
+    # Hoods and ovens [T]: the light, and the kitchen timer.
+    "Cooking.Common.Setting.Lighting": _SET_BOOLEAN,
+    "Cooking.Common.Setting.LightingBrightness": KnownFeature(CID_PERCENT, Access.READ_WRITE, min=0, max=100),
+    "BSH.Common.Setting.AlarmClock": _SET_SECONDS,
+    # Battery-powered appliances [S]: Double, percent.
+    "BSH.Common.Status.BatteryLevel": _PERCENT,
 }
 
 # The attributes whose absence marks a feature untyped: a profile that gives
