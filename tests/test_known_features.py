@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import COFFEE, DISHWASHER, WASHER, profile_files
+from support import COFFEE, DISHWASHER, PREFIX, WASHER, bridged, posts, profile_files, simulated
 from test_devices import KEY
 from test_discovery import discover
 
@@ -39,7 +39,10 @@ def typed(stem: str) -> Profile:
 
 def stripped_entry(stem: str, name: str = "appliance") -> dict[str, Any]:
     """The devices.json object an older hc-login wrote: features by name only, no enums, no kinds."""
-    obj = entry_to_json(entry_from_profile(typed(stem), key=KEY, ha_id=stem, name=name))
+    return strip(entry_to_json(entry_from_profile(typed(stem), key=KEY, ha_id=stem, name=name)))
+
+
+def strip(obj: dict[str, Any]) -> dict[str, Any]:
     obj["features"] = {uid: {"name": spec["name"]} for uid, spec in obj["features"].items()}
     for extra in ("enums", "errors"):
         obj.pop(extra, None)
@@ -222,3 +225,33 @@ def test_loading_an_old_file_says_once_per_appliance_what_was_typed(tmp_path: Pa
     assert "dishwasher" in lines[0] and f"{len(dishwasher.profile.completed)} untyped feature(s)" in lines[0]
     assert "washer" in lines[1] and "BSH.Common." in lines[1]
     assert washer.profile.problems == []
+
+
+def test_an_old_file_through_the_bridge_gives_typed_entities_and_working_controls(tmp_path: Path, broker, subscriber):
+    """The stripped file as the daemon reads it, bridged to a simulated dishwasher over TLS and a real broker."""
+    sim, entry = simulated(typed(DISHWASHER), "dishwasher")
+    try:
+        path = tmp_path / "devices.json"
+        path.write_text(json.dumps([strip(entry_to_json(entry))]))
+        [loaded] = load_devices(path)
+        with bridged(broker.port, [(sim, loaded)], ha_discovery=True):
+            base = "homeassistant/{}/hcpy/dishwasher_{}/config"
+            remaining = json.loads(subscriber.wait(base.format("sensor", "bsh_common_option_remainingprogramtime")))
+            assert (remaining["unit_of_measurement"], remaining["device_class"]) == ("s", "duration")
+            start = json.loads(subscriber.wait(base.format("number", "bsh_common_option_startinrelative")))
+            assert start["unit_of_measurement"] == "min" and start["command_topic"] == f"{PREFIX}dishwasher/set"
+            progress = json.loads(subscriber.wait(base.format("sensor", "bsh_common_option_programprogress")))
+            assert progress["unit_of_measurement"] == "%"
+            door = json.loads(subscriber.wait(base.format("sensor", "bsh_common_status_doorstate")))
+            assert door["device_class"] == "enum"
+            # The values decode by the table's names, and its controls reach the appliance.
+            subscriber.wait(door["state_topic"], lambda value: value in ("Open", "Closed"))
+            sim.set_value(527, 0)
+            subscriber.wait(door["state_topic"], "Open")
+            power = json.loads(subscriber.wait(base.format("select", "bsh_common_setting_powerstate")))
+            command = json.loads(power["command_template"].replace("{{ value }}", "Off"))
+            answer = subscriber.response(power["command_topic"], command)
+            assert answer["status"] == "ok", answer
+            assert any(m.data == [{"uid": 539, "value": 1}] for m in posts(sim))
+    finally:
+        sim.stop()
