@@ -227,9 +227,12 @@ def test_loading_an_old_file_says_once_per_appliance_what_was_typed(tmp_path: Pa
     assert washer.profile.problems == []
 
 
-def test_an_old_file_through_the_bridge_gives_typed_entities_and_working_controls(tmp_path: Path, broker, subscriber):
-    """The stripped file as the daemon reads it, bridged to a simulated dishwasher over TLS and a real broker."""
-    sim, entry = simulated(typed(DISHWASHER), "dishwasher")
+@pytest.mark.parametrize("transport", ["tls", "aes"])
+def test_an_old_file_through_the_bridge_gives_typed_entities_and_working_controls(
+    tmp_path: Path, broker, subscriber, transport
+):
+    """The stripped file as the daemon reads it, bridged to a simulated dishwasher and a real broker."""
+    sim, entry = simulated(typed(DISHWASHER), "dishwasher", transport)
     try:
         path = tmp_path / "devices.json"
         path.write_text(json.dumps([strip(entry_to_json(entry))]))
