@@ -14,9 +14,9 @@ Sources (facts only):
   °C).
 - [S] https://api-docs.home-connect.com/states : status keys and types.
 - [T] https://api-docs.home-connect.com/settings : setting keys and types.
-- [E] Member names from [S]/[T]; their wire numbers (which the public API
-  does not give, it speaks in key strings) from the real FeatureMappings in
-  hcpy/simulator/profiles, which agree with each other.
+- [E] Enumeration members, name and wire number: the union of the real
+  FeatureMappings in hcpy/simulator/profiles, which never disagree on a
+  number. The public API speaks in key strings and gives no numbers.
 
 The content types are the local protocol's (PROTOCOL.md §5) for the API's
 unit: seconds -> timeSpan, percent -> percent, °C -> temperatureCelsius. The
