@@ -95,6 +95,15 @@ def load_devices(path: str | os.PathLike[str], *, skip_broken: bool = False) -> 
             continue
         for problem in entry.profile.problems:
             log.warning("%s", problem)
+        completed = entry.profile.completed
+        if completed:
+            log.info(
+                "%s: %d untyped feature(s) typed from the public API's well-known features "
+                "(a devices.json from an older hc-login; hc-login refreshes it): %s",
+                label_of(str(path), index, entry.name),
+                len(completed),
+                ", ".join(completed[:5]) + (", …" if len(completed) > 5 else ""),
+            )
         entries.append(entry)
     return entries
 

@@ -281,6 +281,8 @@ class Profile:
     enums: dict[int, EnumType] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)  # code -> full error name
     problems: list[str] = field(default_factory=list)  # elements skipped while parsing
+    # Untyped features (an older hc-login's file) typed from `known_features`.
+    completed: list[str] = field(default_factory=list)
     _by_name: dict[str, Feature] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -8,7 +8,8 @@ needs rides along as extra keys hcpy ignores: per feature "kind" and
 appliance "enums" and "errors".
 
 Reading only turns the JSON into elements; `profile_build.assemble` builds
-the Profile by the same rules as for the XML. Pure: no I/O.
+the Profile by the same rules as for the XML, and `known_features` types
+what an older hc-login left untyped. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .known_features import complete
 from .model import Description, EnumType, Feature, Kind, Profile, Program, ProgramOption
 from .profile_build import (
     Element,
@@ -50,7 +52,11 @@ def profile_from_json(obj: Mapping[str, Any], problem: Problem) -> Profile:
     if not isinstance(raw_features, dict):
         problem("'features' is not an object; the appliance has no known features")
         raw_features = {}
-    return assemble(description, _elements(raw_features, problem), enums=enums, errors=errors, problem=problem)
+    profile = assemble(description, _elements(raw_features, problem), enums=enums, errors=errors, problem=problem)
+    # Older hc-logins wrote some features without their attributes; what the
+    # public API documents of well-known ones fills the gaps (never more).
+    profile.completed = complete(profile)
+    return profile
 
 
 def _elements(raw_features: dict[str, Any], problem: Problem) -> Iterator[Element]:
