@@ -10,15 +10,10 @@ hoods count them by fan stage).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ...appliance.model import Program
 from ..changes import Changes
 from ..lifecycle import Behaviour
-from . import Life
-
-if TYPE_CHECKING:
-    from ..runner import Primitives
+from .life import Life, Primitives
 
 VENTING_LEVEL = "Cooking.Common.Option.Hood.VentingLevel"
 INTENSIVE_LEVEL = "Cooking.Common.Option.Hood.IntensiveLevel"
@@ -40,9 +35,9 @@ def saturation_warnings(before: float, after: float) -> list[str]:
 
 
 class HoodLife(Life):
-    # A hood vents until it is switched off (here: a day at most); the
+    # A hood vents until it is stopped (here: two days at most); the
     # delayed shut-off runs the fan on for ten minutes.
-    behaviour = Behaviour(default_seconds=24 * 3600, seconds={"DelayedShutOff": 10 * 60})
+    behaviour = Behaviour(default_seconds=48 * 3600, seconds={"DelayedShutOff": 10 * 60})
 
     def __init__(self, appliance: Primitives):
         super().__init__(appliance)

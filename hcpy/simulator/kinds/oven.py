@@ -15,15 +15,11 @@ preheating, and much longer to cool down.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from ...appliance.model import Program
 from ..changes import Changes
 from ..lifecycle import Behaviour, reported_seconds
-from . import Life
-
-if TYPE_CHECKING:
-    from ..runner import Primitives
+from .life import Life, Primitives
 
 CAVITY_TEMPERATURE = "Cooking.Oven.Status.CurrentCavityTemperature"
 SETPOINT = "Cooking.Oven.Option.SetpointTemperature"
@@ -94,6 +90,12 @@ class OvenLife(Life):
         self._heating = False
         return self._report(now)
 
+    def written(self, name: str, now: float) -> Changes:
+        if name == ALARM_CLOCK:
+            self._alarm_end = self._alarm_reported = None  # set anew: counts from now
+            return self._alarm(now)
+        return Changes()
+
     # --- internals -------------------------------------------------------------
 
     def _offers(self, program: Program, name: str) -> bool:
@@ -128,9 +130,8 @@ class OvenLife(Life):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             self._alarm_end = self._alarm_reported = None
             return Changes()
-        if value != self._alarm_reported:  # set anew by the user
+        if value != self._alarm_reported or self._alarm_end is None:  # set by hand on the appliance
             self._alarm_end = now + value
-        assert self._alarm_end is not None
         left = self._alarm_end - now
         if left <= 0:
             self._alarm_end = self._alarm_reported = None
