@@ -230,6 +230,14 @@ def test_the_hood_lights_up_and_vents_at_the_levels_set_over_mqtt(hood, run_one,
     too_dim = kitchen.command("set", {"name": "Cooking.Common.Setting.LightingBrightness", "value": 5})
     assert too_dim["status"] == "error", too_dim  # the appliance's 10 % minimum
 
+    # The ambient light, with a colour of the appliance's list or a custom one.
+    answer = kitchen.command("set", {"name": "BSH.Common.Setting.AmbientLightColor", "value": "Color12"})
+    assert answer["status"] == "ok", answer
+    kitchen.sees("state/bsh_common_setting_ambientlightcolor", "Color12")
+    answer = kitchen.command("set", {"name": "BSH.Common.Setting.AmbientLightCustomColor", "value": "#00ff80"})
+    assert answer["status"] == "ok", answer
+    assert kitchen.sim.app.value("BSH.Common.Setting.AmbientLightCustomColor") == "#00ff80"
+
     options = [{"name": "VentingLevel", "value": "FanStage03"}]
     answer = kitchen.command("activeProgram", {"program": "Venting", "options": options})
     assert answer["status"] == "ok", answer
@@ -260,3 +268,30 @@ def test_the_hood_warns_about_its_grease_filter_after_hours_of_venting(hood, run
     kitchen.sees(STATE, "Run", since=mark)
     mark = kitchen.later((SATURATED_HOURS - NEARLY_SATURATED_HOURS) * 3600)
     assert json.loads(kitchen.sees(reached, since=mark)) == {"event_type": "Present"}
+
+
+def test_the_hood_runs_its_fan_on_for_ten_minutes_then_stops(hood, run_one):
+    kitchen = run_one(hood, "hood", "aes")
+    assert kitchen.command("activeProgram", {"program": "DelayedShutOff"})["status"] == "ok"
+    kitchen.sees(STATE, "Run")
+    mark = kitchen.later(9 * 60)
+    assert kitchen.sim.app.member("BSH.Common.Status.OperationState") == "Run"
+    mark = kitchen.later(60)
+    kitchen.sees(STATE, "Finished", since=mark)
+    kitchen.sees(FINISHED, since=mark)
+
+
+def test_the_grease_filter_fills_only_while_the_fan_turns(hood):
+    clock = ManualClock()
+    app = SimulatedAppliance(hood, clock=clock)
+    venting = hood.by_name("Cooking.Common.Program.Hood.Venting").uid
+    level = hood.by_name("Cooking.Common.Option.Hood.VentingLevel").uid
+    assert app.start_program("/ro/activeProgram", [{"program": venting, "options": [{"uid": level, "value": 0}]}]).ok
+    clock.advance(SATURATED_HOURS * 3600)
+    app.advance()
+    assert app.runner.life.vented == 0  # FanOff, no intensive stage: nothing passes the filter
+    assert app.write_values([{"uid": level, "value": 4}]).ok
+    app.advance()
+    clock.advance(3600)
+    app.advance()
+    assert app.runner.life.vented == 3600
