@@ -420,7 +420,9 @@ class SimulatedAppliance:
         if feature.name == names.POWER_STATE:
             return self.set_power(feature.enum is not None and feature.enum.members.get(value) == "On")
         self._values[feature.uid] = value
-        return Changes(values=[{"uid": feature.uid, "value": value}])
+        changes = Changes(values=[{"uid": feature.uid, "value": value}])
+        changes += self.runner.life.written(feature.name, self.clock.now())
+        return changes
 
     def _check_write(self, item: dict[str, Any]) -> tuple[Feature, Any]:
         uid, value = item.get("uid"), item.get("value")

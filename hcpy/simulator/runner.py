@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from ..appliance import names
 from ..appliance.model import Access, Feature, Kind, Limits, Profile, Program
 from .changes import Changes
+from .kinds import life_of
 from .lifecycle import Moment, ProgramRun, Stage, behaviour_of, reported_seconds
 from .values import coerce, describe
 
@@ -54,7 +55,9 @@ class Primitives(Protocol):
 class ProgramRunner:
     def __init__(self, appliance: Primitives):
         self.appliance = appliance
-        self.behaviour = behaviour_of(appliance.profile.description.type)
+        kind = appliance.profile.description.type
+        self.life = life_of(kind)(appliance)
+        self.behaviour = self.life.behaviour or behaviour_of(kind)
         self.run: ProgramRun | None = None
         self._aborting_until: float | None = None
 
@@ -94,6 +97,7 @@ class ProgramRunner:
         for name, value in self.behaviour.forecasts.items():
             changes += app.put(name, value)
         changes += app.limit(names.ABORT_PROGRAM, Access.WRITE_ONLY, True)
+        changes += self.life.started(program, now)
         changes += self.advance(now)
         return changes
 
@@ -104,6 +108,7 @@ class ProgramRunner:
             return app.put(names.OPERATION_STATE, "Ready") if not quietly else Changes()
         self.run = None
         changes = self._idle()
+        changes += self.life.stopped(now)
         if not quietly:
             self._aborting_until = now + ABORTING_SECONDS
             changes += app.put(names.OPERATION_STATE, "Aborting")
@@ -130,12 +135,17 @@ class ProgramRunner:
             self._aborting_until = None
             changes += app.put(names.OPERATION_STATE, "Ready")
         if self.run is None:
+            changes += self.life.tick(None, None, now)
             return changes
         moment = self.run.at(now)
         program = app.profile.programs[self.run.program]
         if moment.stage is Stage.FINISHED:
+            changes += self.life.tick(program, self.run.duration, now)
             changes += self._finish(program)
+            changes += self.life.stopped(now)
             return changes
+        running = None if moment.stage is Stage.DELAYED else self.run.duration - moment.remaining
+        changes += self.life.tick(program, running, now)
         changes += app.put(names.OPERATION_STATE, moment.stage.value)
         if moment.stage is Stage.DELAYED:
             if _offers(program, app, names.START_IN_RELATIVE):
