@@ -167,6 +167,11 @@ def test_the_journal_holds_the_handshake_the_values_and_a_command(broker, subscr
             subscriber.wait(f"{P}dishwasher/state/bsh_common_status_doorstate", "Open")
             answer = subscriber.response(f"{P}dishwasher/set", {"name": "BSH.Common.Setting.PowerState", "value": "Off"})
             assert answer["status"] == "ok", answer
+            # The appliance gone (its LWT offline), nothing more can arrive:
+            # the counts below and the entries are of the same messages.
+            mark = subscriber.mark()
+            sim.stop()
+            subscriber.wait(f"{P}dishwasher/LWT", "offline", since=mark)
             journal = bridge.appliances[0].connection.journal
             entries = journal.entries()
     finally:
