@@ -32,6 +32,7 @@ from ..appliance.model import (
 )
 from .changes import Changes, Refused, Result
 from .clock import Clock, ScaledClock
+from .kinds import life_of
 from .runner import ProgramRunner
 from .values import check_value, describe, initial_value
 
@@ -134,6 +135,7 @@ class SimulatedAppliance:
             if root is not None:
                 self._values[root.uid] = 0  # no program
         self.runner = ProgramRunner(self)
+        self.life = life_of(self)  # what its kind does besides programs
         # As found: on, door closed, idle.
         self.put(names.POWER_STATE, "On")
         self.put(names.DOOR_STATE, "Closed")
@@ -235,6 +237,8 @@ class SimulatedAppliance:
         active = resource.endswith("activeProgram")
         with self._lock:
             try:
+                if active and self.life.no_remote_start:
+                    raise Refused(FORBIDDEN, self.life.no_remote_start)
                 program, options = self._check_program(active, items)
                 if active:
                     self._check_startable(program)
@@ -250,7 +254,10 @@ class SimulatedAppliance:
     def advance(self) -> Changes:
         """Whatever a running program did since the last call, by the clock."""
         with self._lock:
-            return self.runner.advance(self.clock.now())
+            now = self.clock.now()
+            changes = self.runner.advance(now)
+            changes += self.life.advance(now)
+            return changes
 
     # --- what the appliance's user does by hand ---------------------------
 

@@ -87,6 +87,12 @@ BEHAVIOURS: dict[str, Behaviour] = {
         },
     ),
 }
+# A dryer reports no phase; its programs last as long as a heat-pump dryer's
+# usually do with the drying target they default to (an assumption).
+BEHAVIOURS["Dryer"] = Behaviour(
+    default_seconds=2 * 3600,
+    seconds={"Cotton": 3 * 3600, "Synthetic": 1.5 * 3600, "Mix": 1.75 * 3600, "Blankets": 2 * 3600, "BusinessShirts": 40 * 60},
+)
 GENERIC = Behaviour()
 
 
