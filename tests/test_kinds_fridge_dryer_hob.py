@@ -236,16 +236,32 @@ def test_dryer_runs_a_program_with_a_drying_target_to_its_end(transport_kind):
         assert dryer.recorder.saw(target, plus)
         duration = dryer.app.value(REMAINING)
         assert duration > 0
-        dryer.sim.advance(duration / 2)
-        assert dryer.recorder.saw(dryer.uid(PROGRESS), 50)
         remaining = dryer.uid(REMAINING)
-        assert dryer.recorder.saw(remaining, duration // 2)
+        mark = dryer.recorder.mark()
+        dryer.sim.advance(duration / 2)
+        assert dryer.recorder.saw(dryer.uid(PROGRESS), 50, since=mark)
+        left = dryer.app.value(REMAINING)  # whole minutes, rounded up, on a program this long
+        assert duration / 2 <= left < duration / 2 + 60 and left % 60 == 0
+        assert dryer.recorder.saw(remaining, left, since=mark)
         mark = dryer.recorder.mark()
         dryer.sim.advance(duration / 2)
         assert dryer.recorder.saw(dryer.uid(OPERATION), finished, since=mark)
         assert dryer.recorder.saw(dryer.uid(PROGRESS), 100, since=mark)
         assert dryer.recorder.saw(dryer.uid(FINISHED), dryer.member(FINISHED, "Present"), since=mark)
         assert dryer.recorder.saw(remaining, 0, since=mark)
+
+
+@pytest.mark.parametrize("target, seconds", [("IronDry", 8100), ("CupboardDryPlus", 12420)])  # 0.75 and 1.15 of 3 h
+def test_dryer_drying_target_sets_how_long_the_program_takes(target, seconds):
+    with Connected(DRYER, "tls", remote_start=True) as dryer:
+        chosen = dryer.member(DRYING_TARGET, target)
+        options = [{"uid": dryer.uid(DRYING_TARGET), "value": chosen}]
+        dryer.post("/ro/activeProgram", [{"program": dryer.uid(COTTON), "options": options}])
+        assert dryer.recorder.saw(dryer.uid(REMAINING), seconds)
+        dryer.sim.advance(seconds - 60)
+        assert dryer.app.member(OPERATION) == "Run"
+        dryer.sim.advance(60)
+        assert dryer.recorder.saw(dryer.uid(OPERATION), dryer.member(OPERATION, "Finished"))
 
 
 def test_dryer_without_remote_start_refuses_a_start(transport_kind):
