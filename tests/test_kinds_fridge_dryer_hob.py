@@ -10,11 +10,14 @@ target to its end; the hob refuses a program start from afar.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 import time
 
 import pytest
+from support import bridged, simulated
 
 from hcpy.appliance.model import Kind, ValueKind
 from hcpy.appliance.profile_xml import parse_profile
@@ -288,3 +291,48 @@ def test_hob_reports_status_and_refuses_a_remote_start(transport_kind):
         # What it reports reaches the client.
         hob.sim.set_value(OPERATION, "Run")
         assert hob.recorder.saw(hob.uid(OPERATION), hob.member(OPERATION, "Run"))
+
+
+# --- through hcpy's bridge and a real broker -----------------------------------------
+
+
+def test_the_three_through_the_bridge(broker, subscriber, caplog):
+    """hc2mqtt's bridge reads all three; a setpoint set over MQTT is taken or refused; the hob says no."""
+    clock = ManualClock()
+    fridge_sim, fridge = simulated(load(FRIDGE), "fridge", "tls", clock=clock)
+    dryer_sim, dryer = simulated(load(DRYER), "dryer", "aes", clock=clock)
+    hob_sim, hob = simulated(load(HOB), "hob", "tls", clock=clock)
+    base = "homeconnect/"
+    try:
+        with bridged(broker.port, [(fridge_sim, fridge), (dryer_sim, dryer), (hob_sim, hob)], ha_discovery=True):
+            for name in ("fridge", "dryer", "hob"):
+                subscriber.wait(f"{base}{name}/LWT", "online")
+            setpoint = "state/refrigeration_fridgefreezer_setting_setpointtemperaturerefrigerator"
+            subscriber.wait(f"{base}fridge/{setpoint}", "4")
+            # Home Assistant gets it as a number in °C with the appliance's limits.
+            number = "homeassistant/number/hcpy/fridge_refrigeration_fridgefreezer_setting_setpointtemperaturerefrigerator/config"
+            config = json.loads(subscriber.wait(number))
+            assert (config["min"], config["max"], config["unit_of_measurement"]) == (2, 8, "°C"), config
+            answer = subscriber.response(f"{base}fridge/set", json.dumps({"name": FRIDGE_SETPOINT, "value": 6}))
+            assert answer["status"] == "ok", answer
+            subscriber.wait(f"{base}fridge/{setpoint}", "6")
+            assert fridge_sim.app.value(FRIDGE_SETPOINT) == 6
+            answer = subscriber.response(f"{base}fridge/set", json.dumps({"name": FRIDGE_SETPOINT, "value": 12}))
+            assert answer["status"] == "error", answer
+            assert fridge_sim.app.value(FRIDGE_SETPOINT) == 6
+
+            answer = subscriber.response(f"{base}hob/activeProgram", json.dumps({"program": "Cotton"}))
+            assert answer["status"] == "error", answer
+
+            answer = subscriber.response(f"{base}dryer/activeProgram", json.dumps({"program": "Cotton"}))
+            assert answer["status"] == "ok", answer
+            subscriber.wait(f"{base}dryer/state/bsh_common_status_operationstate", "Run")
+            mark = subscriber.mark()
+            dryer_sim.advance(3 * 3600)
+            subscriber.wait(f"{base}dryer/state/bsh_common_status_operationstate", "Finished", since=mark)
+            finished = subscriber.wait(f"{base}dryer/event/bsh_common_event_programfinished", since=mark)
+            assert json.loads(finished) == {"event_type": "Present"}
+        assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        for sim in (fridge_sim, dryer_sim, hob_sim):
+            sim.stop()
