@@ -213,6 +213,21 @@ def test_fridge_door_left_open_raises_the_alarm_and_closing_clears_it(transport_
         assert fridge.recorder.saw(alarm, off, since=mark)
 
 
+def test_fridge_doors_by_hand_raise_both_alarms():
+    # What the simulator's console "door open" does: every compartment's door opens.
+    with Connected(FRIDGE, "tls") as fridge:
+        fridge.sim.set_door(False)
+        assert fridge.app.member("Refrigeration.Common.Status.Door.Refrigerator") == "Open"
+        assert fridge.app.member(FREEZER_DOOR) == "Open"
+        fridge.sim.advance(0)
+        fridge.sim.advance(DOOR_ALARM_SECONDS)
+        for alarm in (FREEZER_ALARM, f"{FF}.Event.DoorAlarmRefrigerator"):
+            assert fridge.recorder.saw(fridge.uid(alarm), fridge.member(alarm, "Present"))
+        assert fridge.app.summary().startswith("On, refrigerator door Open, freezer door Open")
+        fridge.sim.set_door(True)
+        assert fridge.app.member(FREEZER_DOOR) == "Closed"
+
+
 def test_fridge_super_mode_switches_on_and_ends_by_itself(transport_kind):
     with Connected(FRIDGE, transport_kind) as fridge:
         mode = fridge.uid(SUPER_FREEZER)

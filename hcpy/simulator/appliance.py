@@ -181,7 +181,11 @@ class SimulatedAppliance:
     def summary(self) -> str:
         """One line for a person: power, door, remote start, what runs and for how long."""
         with self._lock:
-            parts = [self.member(names.POWER_STATE) or "?", f"door {self.member(names.DOOR_STATE) or '?'}"]
+            parts = [self.member(names.POWER_STATE) or "?"]
+            if self.life.doors and not self.has(names.DOOR_STATE):
+                parts += [f"{d.rsplit('.', 1)[-1].lower()} door {self.member(d) or '?'}" for d in self.life.doors]
+            else:
+                parts.append(f"door {self.member(names.DOOR_STATE) or '?'}")
             if self.has(names.REMOTE_START_ALLOWED):
                 allowed = self.value(names.REMOTE_START_ALLOWED)
                 parts.append("remote start " + ("allowed" if allowed else "not allowed"))
@@ -265,6 +269,8 @@ class SimulatedAppliance:
         """Open or close the door; opening it after a program finished makes the appliance ready."""
         with self._lock:
             changes = self.put(names.DOOR_STATE, "Closed" if closed else "Open")
+            for door in self.life.doors:  # a fridge-freezer's compartments
+                changes += self.put(door, "Closed" if closed else "Open")
             if not closed and self.member(names.OPERATION_STATE) == "Finished":
                 changes += self.put(names.OPERATION_STATE, "Ready")
             return changes

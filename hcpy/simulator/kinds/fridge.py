@@ -46,6 +46,7 @@ class FridgeFreezerLife(Life):
     def __init__(self, appliance: Hands):
         self.appliance = appliance
         self._doors = {door: _Since() for door in DOORS if appliance.has(door)}
+        self.doors = tuple(self._doors)
         self._super = {mode: _Since() for mode in SUPER_MODE_SECONDS if appliance.has(mode)}
 
     def advance(self, now: float) -> Changes:

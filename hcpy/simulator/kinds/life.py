@@ -24,6 +24,9 @@ class Life:
 
     # Why a program may not be started from afar on this kind, or None if it may.
     no_remote_start: str | None = None
+    # Doors besides BSH.Common.Status.DoorState that the user's hand opens and
+    # closes (a fridge-freezer's compartments), by feature name.
+    doors: tuple[str, ...] = ()
 
     def advance(self, now: float) -> Changes:
         return Changes()
