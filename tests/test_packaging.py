@@ -328,7 +328,7 @@ def test_demo_profiles_ship_with_the_package():
     from hcpy.simulator.examples import EXAMPLES
 
     package_data = PYPROJECT["tool"]["setuptools"].get("package-data", {})
-    files = sorted(EXAMPLES.glob("*.xml"))
+    files = sorted(EXAMPLES.rglob("*.xml"))
     assert files, f"no profiles in {EXAMPLES}"
     for path in files:
         relative = path.relative_to(ROOT)
@@ -413,7 +413,7 @@ def test_build_context_holds_what_the_image_needs():
     needed += [f"{m}.py" for m in PYPROJECT["tool"]["setuptools"]["py-modules"]]
     needed += [p.relative_to(ROOT).as_posix() for p in (ROOT / "hcpy").rglob("*.py")]
     # The demo (python -m hcpy.simulator --demo) reads these.
-    needed += [p.relative_to(ROOT).as_posix() for p in EXAMPLES.glob("*.xml")]
+    needed += [p.relative_to(ROOT).as_posix() for p in EXAMPLES.rglob("*.xml")]
     assert any(p.endswith(".xml") for p in needed), f"no demo profiles in {EXAMPLES}"
     missing = [p for p in needed if (ROOT / p).exists() and not in_build_context(p, rules)]
     assert not missing, f".dockerignore leaves out {missing}"

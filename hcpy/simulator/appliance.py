@@ -134,6 +134,7 @@ class SimulatedAppliance:
             if root is not None:
                 self._values[root.uid] = 0  # no program
         self.runner = ProgramRunner(self)
+        self.life = self.runner.life  # what its kind does besides programs
         # As found: on, door closed, idle.
         self.put(names.POWER_STATE, "On")
         self.put(names.DOOR_STATE, "Closed")
@@ -179,7 +180,11 @@ class SimulatedAppliance:
     def summary(self) -> str:
         """One line for a person: power, door, remote start, what runs and for how long."""
         with self._lock:
-            parts = [self.member(names.POWER_STATE) or "?", f"door {self.member(names.DOOR_STATE) or '?'}"]
+            parts = [self.member(names.POWER_STATE) or "?"]
+            if self.life.doors and not self.has(names.DOOR_STATE):
+                parts += [f"{d.rsplit('.', 1)[-1].lower()} door {self.member(d) or '?'}" for d in self.life.doors]
+            else:
+                parts.append(f"door {self.member(names.DOOR_STATE) or '?'}")
             if self.has(names.REMOTE_START_ALLOWED):
                 allowed = self.value(names.REMOTE_START_ALLOWED)
                 parts.append("remote start " + ("allowed" if allowed else "not allowed"))
@@ -235,6 +240,8 @@ class SimulatedAppliance:
         active = resource.endswith("activeProgram")
         with self._lock:
             try:
+                if active and self.life.no_remote_start:
+                    raise Refused(FORBIDDEN, self.life.no_remote_start)
                 program, options = self._check_program(active, items)
                 if active:
                     self._check_startable(program)
@@ -250,7 +257,10 @@ class SimulatedAppliance:
     def advance(self) -> Changes:
         """Whatever a running program did since the last call, by the clock."""
         with self._lock:
-            return self.runner.advance(self.clock.now())
+            now = self.clock.now()
+            changes = self.runner.advance(now)
+            changes += self.life.advance(now)
+            return changes
 
     # --- what the appliance's user does by hand ---------------------------
 
@@ -258,6 +268,8 @@ class SimulatedAppliance:
         """Open or close the door; opening it after a program finished makes the appliance ready."""
         with self._lock:
             changes = self.put(names.DOOR_STATE, "Closed" if closed else "Open")
+            for door in self.life.doors:  # a fridge-freezer's compartments
+                changes += self.put(door, "Closed" if closed else "Open")
             if not closed and self.member(names.OPERATION_STATE) == "Finished":
                 changes += self.put(names.OPERATION_STATE, "Ready")
             return changes

@@ -39,6 +39,9 @@ class Behaviour:
     # A counter counting finished programs (the coffee machine's beverages),
     # by a word of the program's name; "" counts any other program.
     counters: dict[str, str] = field(default_factory=dict)
+    # Options whose member lengthens or shortens a program (a dryer's drying
+    # target): option name -> member -> factor on the program's seconds.
+    scaled_by: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 _DISHCARE = "Dishcare.Dishwasher"
@@ -87,6 +90,14 @@ BEHAVIOURS: dict[str, Behaviour] = {
         },
     ),
 }
+# A dryer reports no phase; its programs last as long as a heat-pump dryer's
+# usually do when drying to the cupboard, less for ironing, more for
+# cupboard-plus (assumptions, not documented figures).
+BEHAVIOURS["Dryer"] = Behaviour(
+    default_seconds=2 * 3600,
+    seconds={"Cotton": 3 * 3600, "Synthetic": 1.5 * 3600, "Mix": 1.75 * 3600, "Blankets": 2 * 3600, "BusinessShirts": 40 * 60},
+    scaled_by={"LaundryCare.Dryer.Option.DryingTarget": {"IronDry": 0.75, "CupboardDry": 1.0, "CupboardDryPlus": 1.15}},
+)
 GENERIC = Behaviour()
 
 

@@ -43,6 +43,7 @@ class Primitives(Protocol):
     profile: Profile
 
     def has(self, name: str) -> bool: ...
+    def member(self, name: str) -> str | None: ...
     def feature(self, uid_or_name: int | str) -> Feature: ...
     def value(self, uid_or_name: int | str) -> Any: ...
     def put(self, name: str, value: Any) -> Changes: ...
@@ -198,7 +199,20 @@ class ProgramRunner:
             if isinstance(chosen, (int, float)) and not isinstance(chosen, bool) and chosen > 0:
                 return float(chosen)
         short = program.name.rsplit(".", 1)[-1]
-        return self.behaviour.seconds.get(short, self.behaviour.default_seconds)
+        # Whole seconds, as appliances count them.
+        return float(round(self.behaviour.seconds.get(short, self.behaviour.default_seconds) * self._scale(program)))
+
+    def _scale(self, program: Program) -> float:
+        """How much the options chosen now lengthen (or shorten) the program."""
+        app = self.appliance
+        factor = 1.0
+        for name, factors in self.behaviour.scaled_by.items():
+            if not _offers(program, app, name):
+                continue
+            enum = app.feature(name).enum
+            member = enum.members.get(app.value(name)) if enum is not None else None
+            factor *= factors.get(member or "", 1.0)
+        return factor
 
     def _propose_duration(self, program: Program) -> Changes:
         app = self.appliance

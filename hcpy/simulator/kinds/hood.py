@@ -13,7 +13,7 @@ from __future__ import annotations
 from ...appliance.model import Program
 from ..changes import Changes
 from ..lifecycle import Behaviour
-from .life import Life, Primitives
+from .life import Hands, Life
 
 VENTING_LEVEL = "Cooking.Common.Option.Hood.VentingLevel"
 INTENSIVE_LEVEL = "Cooking.Common.Option.Hood.IntensiveLevel"
@@ -39,7 +39,7 @@ class HoodLife(Life):
     # delayed shut-off runs the fan on for ten minutes.
     behaviour = Behaviour(default_seconds=48 * 3600, seconds={"DelayedShutOff": 10 * 60})
 
-    def __init__(self, appliance: Primitives):
+    def __init__(self, appliance: Hands):
         super().__init__(appliance)
         self.vented = 0.0  # seconds the fan has run since the filter was cleaned
         self._last: float | None = None

@@ -19,7 +19,7 @@ import math
 from ...appliance.model import Program
 from ..changes import Changes
 from ..lifecycle import Behaviour, reported_seconds
-from .life import Life, Primitives
+from .life import Hands, Life
 
 CAVITY_TEMPERATURE = "Cooking.Oven.Status.CurrentCavityTemperature"
 SETPOINT = "Cooking.Oven.Option.SetpointTemperature"
@@ -52,7 +52,7 @@ class OvenLife(Life):
     # preheating takes a quarter of an hour.
     behaviour = Behaviour(default_seconds=3600, seconds={"PreHeating": 15 * 60})
 
-    def __init__(self, appliance: Primitives):
+    def __init__(self, appliance: Hands):
         super().__init__(appliance)
         # The temperature when the heating last changed (on, off), and when.
         self._from = self._temperature()
