@@ -103,6 +103,10 @@ def test_objects_floats_and_date_times_reach_mqtt_as_sent(broker, transport):
             subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
             config = json.loads(subscriber.wait(config_topic("dishwasher", "sensor", "Test.Status.StartedAt")))
             assert config["device_class"] == "timestamp"
+            # The simulator's first values: an empty list as appliances send it, no time yet.
+            first = subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.ErrorCodesList"))
+            assert json.loads(first) == {"length": 0, "list": []}
+            assert subscriber.wait(state_topic("dishwasher", "Test.Status.StartedAt")) == '""'
             mark = subscriber.mark()
             uid = {f.name: f.uid for f in EXTRA}
             remaining = profile.by_name("BSH.Common.Option.RemainingProgramTime").uid
