@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from support import DISHWASHER, PREFIX, Subscriber, bridged, eventually, profile_files, simulated
@@ -23,6 +26,7 @@ from test_sloppy_frames import frame
 from hcpy.appliance.model import Access, Feature, Kind, Limits, Profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
+from hcpy.homeassistant.components import ATTRIBUTES_TEMPLATE, DATE_TEMPLATE, STRUCTURE_TEMPLATE, TIMESTAMP_TEMPLATE
 from hcpy.homeassistant.discovery import Discovery, DiscoveryOptions
 from hcpy.mqtt.naming import Naming
 from hcpy.mqtt.options import PublishOptions
@@ -89,6 +93,55 @@ def test_structures_date_times_and_dates_get_fitting_sensors():
     # A float for a time span is read by a numeric sensor (unit and device class, no template that cuts it).
     remaining = found[config_topic("dishwasher", "sensor", "BSH.Common.Option.RemainingProgramTime")]
     assert remaining["unit_of_measurement"] == "s" and "value_template" not in remaining
+
+
+# Home Assistant's own template engine renders each template for each payload
+# (the venv .ci/home_assistant keeps; HA's time zone Europe/Berlin).
+_RENDER = """
+import asyncio, json, sys
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.template import Template
+import homeassistant.util.dt as dt_util
+
+async def main(cases, directory):
+    hass = HomeAssistant(directory)
+    dt_util.set_default_time_zone(await dt_util.async_get_time_zone("Europe/Berlin"))
+    out = [Template(t, hass).async_render_with_possible_json_value(p) for t, p in cases]
+    await hass.async_stop(force=True)
+    return out
+
+print(json.dumps(asyncio.run(main(json.loads(sys.stdin.read()), sys.argv[1]))))
+"""
+RENDERED = [
+    (STRUCTURE_TEMPLATE, json.dumps(ZONE), "Europe/Berlin"),
+    (STRUCTURE_TEMPLATE, json.dumps(ERRORS), "2"),
+    (STRUCTURE_TEMPLATE, '{"length": 0, "list": []}', "0"),
+    (STRUCTURE_TEMPLATE, "[1, 2, 3]", "3"),
+    (STRUCTURE_TEMPLATE, "Closed", "Closed"),
+    (STRUCTURE_TEMPLATE, "x" * 300, "x" * 255),
+    (ATTRIBUTES_TEMPLATE, json.dumps(ERRORS), json.dumps(ERRORS)),
+    (ATTRIBUTES_TEMPLATE, "[1, 2]", '{"list": [1, 2]}'),
+    (ATTRIBUTES_TEMPLATE, "13273.0", "{}"),
+    (TIMESTAMP_TEMPLATE, "2024-05-01T10:00:00Z", "2024-05-01T12:00:00+02:00"),
+    (TIMESTAMP_TEMPLATE, "2026-09-10T12:09:00", "2026-09-10T12:09:00+02:00"),  # no zone: the appliance's local time
+    (TIMESTAMP_TEMPLATE, '""', "None"),
+    (TIMESTAMP_TEMPLATE, "garbage", "None"),
+    (DATE_TEMPLATE, "2024-05-01", "2024-05-01"),
+    (DATE_TEMPLATE, "2024-05-01T10:00:00", "2024-05-01"),
+    (DATE_TEMPLATE, "garbage", "None"),
+]
+
+
+def test_home_assistant_renders_the_templates(tmp_path):
+    python = Path(os.environ.get("HCPY_HA_VENV", Path.home() / ".cache/hcpy-ci/ha-venv")) / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"no Home Assistant venv at {python.parent.parent} (.ci/home_assistant makes it)")
+    cases = [[template, payload] for template, payload, _ in RENDERED]
+    done = subprocess.run([str(python), "-c", _RENDER, str(tmp_path)], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "WARNING" not in done.stderr and "ERROR" not in done.stderr, done.stderr
+    assert json.loads(done.stdout) == [expected for _, _, expected in RENDERED]
 
 
 # --- through the bridge, on both transports ---------------------------------------------
