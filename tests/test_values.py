@@ -269,3 +269,44 @@ def test_sloppy_notifications_keep_the_appliance_online_with_values_on_mqtt(brok
     finally:
         subscriber.close()
         sim.stop()
+
+
+@pytest.mark.parametrize("shape", ["values_bracket_lost_inside", "values_cut_in_a_string"])
+def test_an_unrepairable_answer_is_said_once_and_the_handshake_retried(broker, transport, shape, caplog):
+    caplog.set_level(logging.INFO, logger="hcpy")
+    profile = parse_profile(*profile_files(DISHWASHER))
+    sim, entry = simulated(profile, "dishwasher", transport)
+    sim.mangle_next("/ro/allMandatoryValues", lambda reply: frame(profile, shape, reply), times=2)
+    subscriber = Subscriber(broker.port)
+    try:
+        with bridged(broker.port, [(sim, entry)]):
+            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+            assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.DoorState")) in ("Open", "Closed")
+            asked = [m for m in sim.received if m.resource == "/ro/allMandatoryValues"]
+            assert len(asked) == 3  # two sloppy answers, then a good one
+            said = [r.getMessage() for r in caplog.records]
+            why = [line for line in said if "could not be read" in line]
+            assert len(why) == 1 and "retrying" in why[0], said
+            assert not any("did not answer" in line for line in said)
+    finally:
+        subscriber.close()
+        sim.stop()
+
+
+def test_answers_without_data_or_code_are_accepted_by_the_bridge(broker, transport):
+    profile = parse_profile(*profile_files(DISHWASHER))
+    sim, entry = simulated(profile, "dishwasher", transport)
+    bare = lambda reply: frame(profile, "answer_without_data_or_code", reply)  # noqa: E731
+    sim.mangle_next("/ro/allDescriptionChanges", bare)
+    subscriber = Subscriber(broker.port)
+    try:
+        with bridged(broker.port, [(sim, entry)]):
+            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+            power = profile.by_name("BSH.Common.Setting.PowerState").uid
+            sim.mangle_next("/ro/values", bare)
+            answer = subscriber.response(f"{PREFIX}dishwasher/set", {"uid": power, "value": "On"})
+            assert answer["status"] == "ok", answer
+            assert subscriber.last[f"{PREFIX}dishwasher/LWT"] == "online"
+    finally:
+        subscriber.close()
+        sim.stop()
