@@ -310,3 +310,22 @@ def test_answers_without_data_or_code_are_accepted_by_the_bridge(broker, transpo
     finally:
         subscriber.close()
         sim.stop()
+
+
+@pytest.mark.parametrize("services", ["ci-only", "mt"])
+def test_an_appliance_speaking_only_ci_or_an_unknown_service_is_bridged(broker, transport, services):
+    profile = parse_profile(*profile_files(DISHWASHER))
+    sim, entry = simulated(profile, "dishwasher", transport, services=services)
+    subscriber = Subscriber(broker.port)
+    try:
+        with bridged(broker.port, [(sim, entry)]):
+            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+            assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.DoorState")) in ("Open", "Closed")
+            resources = [m.resource for m in sim.received]
+            assert not any(r.startswith("/mt/") for r in resources)
+            if services == "ci-only":
+                assert "/ci/info" in resources and "/iz/info" not in resources
+            assert sim.violations == []
+    finally:
+        subscriber.close()
+        sim.stop()
