@@ -329,3 +329,21 @@ def test_an_appliance_speaking_only_ci_or_an_unknown_service_is_bridged(broker, 
     finally:
         subscriber.close()
         sim.stop()
+
+
+def test_whole_floats_name_members_truths_and_programs_and_other_floats_stay_floats():
+    profile = parse_profile(*profile_files(DISHWASHER))
+    state = ApplianceState(profile, "dishwasher")
+    door = profile.by_name("BSH.Common.Status.DoorState")
+    dry = profile.by_name("Dishcare.Dishwasher.Setting.ExtraDry")
+    active = profile.by_name("BSH.Common.Root.ActiveProgram")
+    remaining = profile.by_name("BSH.Common.Option.RemainingProgramTime")
+    eco = profile.by_name("Dishcare.Dishwasher.Program.Eco50")
+    changes = state.apply_values([{"uid": door.uid, "value": 1.0}, {"uid": dry.uid, "value": 1.0},
+                                  {"uid": active.uid, "value": float(eco.uid)},
+                                  {"uid": remaining.uid, "value": 13273.0}])  # fmt: skip
+    assert sorted((c.feature.uid, c.value) for c in changes) == sorted(
+        [(door.uid, "Closed"), (dry.uid, True), (active.uid, eco.name), (remaining.uid, 13273.0)]
+    )
+    assert [c.value for c in state.apply_values([{"uid": door.uid, "value": 7.5}])] == [7.5]  # no member: as it came
+    assert type(state.raw[remaining.uid]) is float and type(state.values[remaining.uid]) is float
