@@ -94,6 +94,8 @@ CID_STRING = 0x05
 CID_PERCENT = 0x11
 CID_TIME_SPAN = 0x10  # seconds
 CID_UID_VALUE = 0x15  # the value is itself a uid, e.g. a program's
+CID_DATE_TIME = 0x06  # an ISO 8601 string, seen without a zone: the appliance's local time
+CID_DATE = 0x16
 # Content types whose values are numbers (a uid value is one too, but is shown as a name).
 NUMERIC_CONTENT = frozenset({0x02, 0x04, 0x07, 0x08, 0x10, 0x11, 0x12, 0x13, 0x14, 0x18, 0x1F, 0x20, 0x23, 0x24})
 # Bounds a value of these content types has even where the profile gives
@@ -111,6 +113,12 @@ INTEGER_DATA = frozenset(range(0x80, 0x88)) | frozenset(range(0xA0, 0xA8))
 FLOAT_DATA = frozenset({0x88, 0x89})
 NUMBER_DATA = INTEGER_DATA | FLOAT_DATA
 STRING_DATA = frozenset({0x8B, 0x8C})
+DID_DATE_TIME = 0x8A
+DID_DATE = 0xA8
+DID_JSON = 0x8D
+# A list's data type is its element's with this bit set (a real ErrorCodesList
+# is 408B, a list of strings); its value travels as {"length": n, "list": [...]}.
+DID_LIST = 0x4000
 
 # Events without an enumerationType attribute use the event-state type
 # (Off / Present / Confirmed), PROTOCOL.md §5.
@@ -224,6 +232,22 @@ class Feature:
         if did in FLOAT_DATA or cid in NUMERIC_CONTENT:
             return ValueKind.NUMBER
         return ValueKind.ANY
+
+    @cached_property
+    def holds_structure(self) -> bool:
+        """Its values are JSON objects or lists (a timezone, an error list), not scalars."""
+        did = self.data_type
+        return did is not None and (did == DID_JSON or bool(did & DID_LIST))
+
+    @cached_property
+    def holds_date_time(self) -> bool:
+        """Its values are ISO 8601 date-times (a point in time, not a time of day)."""
+        return not self.holds_structure and (self.content_type == CID_DATE_TIME or self.data_type == DID_DATE_TIME)
+
+    @cached_property
+    def holds_date(self) -> bool:
+        """Its values are ISO 8601 dates."""
+        return not self.holds_structure and (self.content_type == CID_DATE or self.data_type == DID_DATE)
 
     @cached_property
     def is_boolean(self) -> bool:

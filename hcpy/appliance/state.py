@@ -208,12 +208,16 @@ class ApplianceState:
         previous = self.raw.get(uid, _ABSENT)
         if previous == raw and type(previous) is type(raw) and feature.kind is not Kind.EVENT:
             return None
-        if feature.enum is not None and type(raw) is int:
-            value = feature.enum.members.get(raw, raw)
-        elif feature.is_boolean and isinstance(raw, (bool, int)):
-            value = bool(raw)
-        elif feature.holds_uid and isinstance(raw, int):
-            target = self.profile.features.get(raw)
+        # Appliances send floats where integers are meant (13273.0): a whole
+        # one names its member, truth or program as the integer would. A
+        # number that stands for itself is kept as it came.
+        whole = int(raw) if type(raw) is float and raw.is_integer() else raw
+        if feature.enum is not None and type(whole) is int:
+            value = feature.enum.members.get(whole, raw)
+        elif feature.is_boolean and isinstance(whole, (bool, int)):
+            value = bool(whole)
+        elif feature.holds_uid and isinstance(whole, int):
+            target = self.profile.features.get(whole)
             value = target.name if target is not None else raw
         else:
             value = raw

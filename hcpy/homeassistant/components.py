@@ -58,6 +58,33 @@ UNITS: dict[int, Unit] = {
     0x24: Unit("kWh", "energy"),
 }
 
+# Structured values (a timezone {"tz", "tzName"}, a list {"length", "list"})
+# are published as JSON. Their sensor shows one short word of them (a state
+# is at most 255 characters): a list's length, a timezone's name, otherwise
+# how many entries it has; the whole value is the sensor's attributes. A
+# payload that is no JSON object (an appliance that sends a plain value
+# after all) shows as it is, and leaves the attributes empty rather than
+# making Home Assistant warn.
+STRUCTURE_TEMPLATE = (
+    "{% set v = value_json if value_json is defined else value %}"
+    "{% if v is mapping %}"
+    '{{ v["length"] if "length" in v else v["tzName"] if "tzName" in v else v["tz"] if "tz" in v else v | count }}'
+    "{% elif v is string %}{{ v[:255] }}"
+    "{% elif v is iterable %}{{ v | count }}"
+    "{% else %}{{ v }}{% endif %}"
+)
+ATTRIBUTES_TEMPLATE = (
+    "{% if value_json is defined and value_json is mapping %}{{ value_json | tojson }}"
+    '{% elif value_json is defined and value_json is iterable and value_json is not string %}'
+    '{{ {"list": value_json} | tojson }}'
+    "{% else %}{}{% endif %}"
+)
+# Date-times come as ISO 8601 strings, from real appliances without a zone
+# (their local time, which Home Assistant's is too); a timestamp sensor
+# needs one. Anything unreadable clears the value instead of a warning.
+TIMESTAMP_TEMPLATE = '{% set t = as_datetime(value) %}{{ (t | as_local).isoformat() if t is not none else "None" }}'
+DATE_TEMPLATE = '{% set t = as_datetime(value) %}{{ t.date().isoformat() if t is not none else "None" }}'
+
 # A binary sensor's (payload_on, payload_off), as the bridge publishes the values.
 TWO_STATES: dict[Shape, tuple[str, str]] = {
     Shape.BOOLEAN: ("True", "False"),
@@ -243,6 +270,16 @@ def _sensor(feature: Feature, wiring: Wiring) -> dict[str, Any]:
     config: dict[str, Any] = {"state_topic": wiring.state_topic}
     if feature.enum is not None:
         config.update(device_class="enum", **enum_fields(feature))
+    elif feature.holds_structure:
+        config.update(
+            value_template=STRUCTURE_TEMPLATE,
+            json_attributes_topic=wiring.state_topic,
+            json_attributes_template=ATTRIBUTES_TEMPLATE,
+        )
+    elif feature.holds_date_time:
+        config.update(device_class="timestamp", value_template=TIMESTAMP_TEMPLATE)
+    elif feature.holds_date:
+        config.update(device_class="date", value_template=DATE_TEMPLATE)
     elif feature.content_type in UNITS:
         unit = UNITS[feature.content_type]
         config["unit_of_measurement"] = unit.unit

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..appliance.model import EnumType, Feature, Limits, ValueKind
+from ..appliance.model import DID_LIST, EnumType, Feature, Limits, ValueKind
 
 
 def coerce(kind: ValueKind, raw: Any) -> Any:
@@ -41,6 +41,11 @@ def initial_value(feature: Feature, limits: Limits) -> Any:
     for raw in (feature.init_value, limits.default):
         if raw is not None and raw != "":
             return coerce(kind, raw)
+    if feature.holds_structure:
+        # An empty list travels as {"length": 0, "list": []} (a real ErrorCodesList with no error).
+        return {"length": 0, "list": []} if feature.data_type and feature.data_type & DID_LIST else {}
+    if feature.holds_date_time or feature.holds_date:
+        return ""  # no time set yet: a 0 would read as 1970
     if kind is ValueKind.ENUM:
         return next(iter(feature.enum.members)) if feature.enum and feature.enum.members else 0
     if kind is ValueKind.BOOLEAN:
