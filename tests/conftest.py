@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import Broker, Subscriber, make_pki
+from support import Broker, Kitchen, Subscriber, bridged, make_pki
 
 
 @pytest.fixture
@@ -25,3 +25,22 @@ def subscriber(broker):
 def pki(tmp_path_factory):
     """A CA, certificates and a password file for a TLS broker (support.make_pki)."""
     return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def run_one(broker, subscriber):
+    """Start a bridge (with Home Assistant's extras) for one simulated appliance."""
+    started = []
+
+    def start(sim, entry):
+        context = bridged(broker.port, [(sim, entry)], ha_discovery=True)
+        context.__enter__()
+        started.append((context, sim))
+        kitchen = Kitchen(subscriber, sim, entry.name)
+        kitchen.sees("LWT", "online")
+        return kitchen
+
+    yield start
+    for context, sim in started:
+        context.__exit__(None, None, None)
+        sim.stop()

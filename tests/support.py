@@ -32,7 +32,7 @@ from hcpy.mqtt.bridge import Bridge, BridgeSettings
 from hcpy.mqtt.link import MqttSettings
 from hcpy.protocol.message import Action
 from hcpy.protocol.transport import Timing
-from hcpy.simulator import SimulatedAppliance, Simulator
+from hcpy.simulator import ManualClock, SimulatedAppliance, Simulator
 from hcpy.simulator.examples import EXAMPLES
 
 PROFILES = EXAMPLES  # the simulator's example appliances are the tests' fixtures: real profiles
@@ -506,3 +506,30 @@ def make_pki(directory: Path) -> Path:
         raise RuntimeError("mosquitto_passwd is not installed (apt-get install mosquitto)")
     subprocess.run([passwd, "-b", "-c", str(directory / "passwords"), USER, PASSWORD], check=True, capture_output=True)
     return directory
+
+
+# --- one appliance behind the bridge, on a clock the test moves (test_programs, test_kinds_*) ---
+
+
+def at_rest(profile, name, transport="tls", **appliance):
+    """A simulated appliance on a clock only the test moves."""
+    return simulated(profile, name, transport, clock=ManualClock(), **appliance)
+
+
+class Kitchen:
+    """One appliance behind the bridge, and the subscriber that talks to it."""
+
+    def __init__(self, subscriber, sim, name):
+        self.subscriber, self.sim, self.base = subscriber, sim, f"homeconnect/{name}/"
+
+    def command(self, suffix, payload):
+        return self.subscriber.response(self.base + suffix, payload)
+
+    def sees(self, topic, payload=None, since=0):
+        return self.subscriber.wait(self.base + topic, payload, since=since)
+
+    def later(self, seconds):
+        """Let `seconds` of appliance time pass."""
+        mark = self.subscriber.mark()
+        self.sim.advance(seconds)
+        return mark

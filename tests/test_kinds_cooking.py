@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import bridged, posts, simulated
+from support import at_rest, posts
 
 from hcpy.appliance.model import Kind, ValueKind
 from hcpy.appliance.profile_xml import parse_profile
@@ -50,41 +50,6 @@ def hood():
 @pytest.fixture(params=["tls", "aes"])
 def transport(request):
     return request.param
-
-
-class Kitchen:
-    def __init__(self, subscriber, sim, name):
-        self.subscriber, self.sim, self.base = subscriber, sim, f"{P}{name}/"
-
-    def command(self, suffix, payload):
-        return self.subscriber.response(self.base + suffix, payload)
-
-    def sees(self, topic, payload=None, since=0):
-        return self.subscriber.wait(self.base + topic, payload, since=since)
-
-    def later(self, seconds):
-        mark = self.subscriber.mark()
-        self.sim.advance(seconds)
-        return mark
-
-
-@pytest.fixture
-def run_one(broker, subscriber):
-    started = []
-
-    def start(profile, name, transport, **appliance):
-        sim, entry = simulated(profile, name, transport, clock=ManualClock(), **appliance)
-        context = bridged(broker.port, [(sim, entry)], ha_discovery=True)
-        context.__enter__()
-        started.append((context, sim))
-        kitchen = Kitchen(subscriber, sim, entry.name)
-        kitchen.sees("LWT", "online")
-        return kitchen
-
-    yield start
-    for context, sim in started:
-        context.__exit__(None, None, None)
-        sim.stop()
 
 
 # --- the profiles ----------------------------------------------------------------
@@ -146,7 +111,7 @@ def test_the_grease_filter_warns_once_nearly_and_once_saturated():
 
 
 def test_the_oven_preheats_to_its_setpoint_and_finishes(oven, run_one, transport):
-    kitchen = run_one(oven, "oven", transport)
+    kitchen = run_one(*at_rest(oven, "oven", transport))
     kitchen.sees(STATE, "Ready")
     kitchen.sees(CAVITY, "20")
     options = [{"name": "SetpointTemperature", "value": 200}, {"name": "Duration", "value": 1800}]
@@ -181,7 +146,7 @@ def test_the_oven_preheats_to_its_setpoint_and_finishes(oven, run_one, transport
 
 
 def test_the_oven_heats_faster_with_fast_preheat(oven, run_one):
-    kitchen = run_one(oven, "oven", "tls")
+    kitchen = run_one(*at_rest(oven, "oven", "tls"))
     options = [{"name": "SetpointTemperature", "value": 140}, {"name": "FastPreHeat", "value": True}]
     assert kitchen.command("activeProgram", {"program": "PreHeating", "options": options})["status"] == "ok"
     kitchen.sees(STATE, "Run")
@@ -191,7 +156,7 @@ def test_the_oven_heats_faster_with_fast_preheat(oven, run_one):
 
 
 def test_the_oven_alarm_clock_counts_down_and_rings(oven, run_one):
-    kitchen = run_one(oven, "oven", "aes")
+    kitchen = run_one(*at_rest(oven, "oven", "aes"))
     answer = kitchen.command("set", {"name": "BSH.Common.Setting.AlarmClock", "value": 300})
     assert answer["status"] == "ok", answer
     kitchen.sees("state/bsh_common_setting_alarmclock", "300")
@@ -219,7 +184,7 @@ def test_the_oven_does_not_start_with_its_door_open_or_without_remote_start(oven
 
 
 def test_the_hood_lights_up_and_vents_at_the_levels_set_over_mqtt(hood, run_one, transport):
-    kitchen = run_one(hood, "hood", transport)
+    kitchen = run_one(*at_rest(hood, "hood", transport))
     kitchen.sees("state/cooking_common_setting_lighting", "False")
     assert kitchen.command("set", {"name": "Cooking.Common.Setting.Lighting", "value": True})["status"] == "ok"
     kitchen.sees("state/cooking_common_setting_lighting", "True")
@@ -251,7 +216,7 @@ def test_the_hood_lights_up_and_vents_at_the_levels_set_over_mqtt(hood, run_one,
 
 
 def test_the_hood_warns_about_its_grease_filter_after_hours_of_venting(hood, run_one):
-    kitchen = run_one(hood, "hood", "tls")
+    kitchen = run_one(*at_rest(hood, "hood", "tls"))
     options = [{"name": "VentingLevel", "value": "FanStage02"}]
     assert kitchen.command("activeProgram", {"program": "Venting", "options": options})["status"] == "ok"
     kitchen.sees(STATE, "Run")
@@ -271,7 +236,7 @@ def test_the_hood_warns_about_its_grease_filter_after_hours_of_venting(hood, run
 
 
 def test_the_hood_runs_its_fan_on_for_ten_minutes_then_stops(hood, run_one):
-    kitchen = run_one(hood, "hood", "aes")
+    kitchen = run_one(*at_rest(hood, "hood", "aes"))
     assert kitchen.command("activeProgram", {"program": "DelayedShutOff"})["status"] == "ok"
     kitchen.sees(STATE, "Run")
     mark = kitchen.later(9 * 60)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import COFFEE, DISHWASHER, WASHER, bridged, posts, profile_files, simulated
+from support import COFFEE, DISHWASHER, WASHER, at_rest, posts, profile_files
 
 from hcpy.appliance.profile_xml import parse_profile
-from hcpy.simulator import ManualClock
 
 P = "homeconnect/"
 STATE = "state/bsh_common_status_operationstate"
@@ -35,49 +34,6 @@ def profiles():
 @pytest.fixture(params=["tls", "aes"])
 def transport(request):
     return request.param
-
-
-def at_rest(profile, name, transport="tls", **appliance):
-    """A simulated appliance on a clock only the test moves."""
-    return simulated(profile, name, transport, clock=ManualClock(), **appliance)
-
-
-class Kitchen:
-    """One appliance behind the bridge, and the subscriber that talks to it."""
-
-    def __init__(self, subscriber, sim, name):
-        self.subscriber, self.sim, self.base = subscriber, sim, f"{P}{name}/"
-
-    def command(self, suffix, payload):
-        return self.subscriber.response(self.base + suffix, payload)
-
-    def sees(self, topic, payload=None, since=0):
-        return self.subscriber.wait(self.base + topic, payload, since=since)
-
-    def later(self, seconds):
-        """Let `seconds` of appliance time pass."""
-        mark = self.subscriber.mark()
-        self.sim.advance(seconds)
-        return mark
-
-
-@pytest.fixture
-def run_one(broker, subscriber):
-    """Start a bridge (with Home Assistant's extras) for one simulated appliance."""
-    started = []
-
-    def start(sim, entry):
-        context = bridged(broker.port, [(sim, entry)], ha_discovery=True)
-        context.__enter__()
-        started.append((context, sim))
-        kitchen = Kitchen(subscriber, sim, entry.name)
-        kitchen.sees("LWT", "online")
-        return kitchen
-
-    yield start
-    for context, sim in started:
-        context.__exit__(None, None, None)
-        sim.stop()
 
 
 def test_a_dishwasher_runs_a_delayed_program_to_the_end(profiles, run_one, transport):
