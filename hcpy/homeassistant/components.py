@@ -299,6 +299,55 @@ def _binary_sensor(feature: Feature, wiring: Wiring) -> dict[str, Any]:
     return {"state_topic": wiring.state_topic, "payload_on": on, "payload_off": off}
 
 
+# A light's switch setting and the setting of its brightness, by name (Home
+# Connect API key catalogue): one `light` entity stands for both.
+LIGHTS: dict[str, str] = {
+    "Cooking.Common.Setting.Lighting": "Cooking.Common.Setting.LightingBrightness",
+    "BSH.Common.Setting.AmbientLightEnabled": "BSH.Common.Setting.AmbientLightBrightness",
+}
+
+
+def light_fields(
+    switch: Feature, brightness: Feature | None, wiring: Wiring, brightness_topic: str | None
+) -> dict[str, Any]:
+    """A light of Home Assistant's MQTT default schema: on/off through `switch`, dimmed through `brightness`.
+
+    Its payload_on/off are hcpy's set payloads; the state a switch publishes
+    (True/False, On/Off) is turned into them by state_value_template, since
+    the default schema compares the state with the payloads it sends.
+    """
+    on, off = TWO_STATES[shape_of(switch)]
+    values = (True, False) if switch.is_boolean else (on, off)
+    payload_on, payload_off = _set(switch.uid, values[0]), _set(switch.uid, values[1])
+    config: dict[str, Any] = {
+        "command_topic": wiring.set_topic,
+        "state_topic": wiring.state_topic,
+        "payload_on": payload_on,
+        "payload_off": payload_off,
+        "state_value_template": (
+            f'{{% if value == "{on}" %}}{payload_on}{{% elif value == "{off}" %}}{payload_off}'
+            "{% else %}None{% endif %}"
+        ),
+    }
+    if brightness is not None and brightness_topic is not None:
+        _, limits = wiring.state.option_limits(brightness)
+        bounds = _bounds(brightness.bounded(limits))
+        if bounds is not None and bounds[1] > 0:
+            low, high = bounds
+            # Home Assistant scales its 0..255 to 0..brightness_scale; the
+            # appliance refuses a value under its minimum, so that is raised to it.
+            config.update(
+                brightness_command_topic=wiring.set_topic,
+                brightness_command_template=(
+                    f'{{"uid":{brightness.uid},"value":{{{{ [value | int(0), {low}] | max }}}}}}'
+                ),
+                brightness_state_topic=brightness_topic,
+                brightness_scale=high,
+            )
+    config.update(wiring.usable)
+    return config
+
+
 _BUTTON = Recipe(_button, sends=True)
 _STATE_SWITCH = Recipe(_switch, sends=True, stateful=True)
 _VALUE_SWITCH = Recipe(_switch, sends=True, stateful=True, read_back=True)

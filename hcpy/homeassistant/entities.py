@@ -22,7 +22,7 @@ from ..mqtt.publishing import EVENT_OFF, PROGRAM_END_KEY
 from ..mqtt.topics import START_SELECTED_KEY, CommandTopic, Topics
 from . import entity
 from .catalogue import DIAGNOSTIC, DISABLED_BY_DEFAULT, INFO_SENSORS, WIFI_SIGNAL
-from .components import DEFAULTS, RECIPES, Role, Wiring, enum_fields, members, shape_of
+from .components import DEFAULTS, LIGHTS, RECIPES, Role, Shape, Wiring, enum_fields, light_fields, members, shape_of
 from .device import device_block
 from .discovery_file import ADDITIONAL_KEY, MAGIC_KEY, DiscoveryOverrides
 from .labels import label, program_labels, program_value_template
@@ -113,6 +113,10 @@ class EntityBuilder:
             return []
         if feature.kind in PROGRAM_TOPICS:
             return self._program_root(feature, topic)
+        if feature.name in LIGHTS or feature.name in LIGHTS.values():
+            light = self._light(feature, topic)
+            if light is not None:
+                return light
         shape = shape_of(feature)
         # A feature only the appliance's description change made writable is
         # a control too (without an availability of its own).
@@ -127,6 +131,30 @@ class EntityBuilder:
             built = self._built(feature, topic, DEFAULTS[(Role.READ, shape)])
             return [built] if built is not None else []
         return []
+
+    def _light(self, feature: Feature, topic: str) -> list[Entity] | None:
+        """A light's switch as one `light` with its brightness; its brightness as nothing more.
+
+        None: this feature is no part of a light (its switch cannot be written,
+        or is not published), and gets its own entities.
+        """
+        profile = self.state.profile
+        switch_name = next((k for k, v in LIGHTS.items() if feature.name in (k, v)))
+        switch = profile.by_name(switch_name)
+        if switch is None or shape_of(switch) not in (Shape.BOOLEAN, Shape.ON_OFF) or not self._writable(switch):
+            return None
+        switch_topic = self.published.state_topic(switch)
+        if switch_topic is None or not _ever_readable(self.state, switch):
+            return None
+        brightness = profile.by_name(LIGHTS[switch_name])
+        if brightness is not None and not self._writable(brightness):
+            brightness = None
+        brightness_topic = self.published.state_topic(brightness) if brightness is not None else None
+        if feature is not switch:
+            # Part of its switch's light, unless that light cannot dim with it.
+            return [] if brightness is feature and brightness_topic is not None else None
+        wiring = Wiring(switch_topic, self.topics.command(CommandTopic.SET), self._usable(switch), self.state)
+        return [self._entity("light", switch, **light_fields(switch, brightness, wiring, brightness_topic))]
 
     def _writable(self, feature: Feature) -> bool:
         limits = self.state.limits.get(feature.uid, feature.limits)
