@@ -348,6 +348,78 @@ def light_fields(
     return config
 
 
+@dataclass(frozen=True)
+class Fan:
+    """A program that runs a fan, the option of its speed stages, and the option of its boost stages."""
+
+    program: str
+    level: str
+    boost: str | None = None
+
+
+# By the option of its speed stages (Home Connect API key catalogue): a hood
+# vents at FanStage01.. and boosts at IntensiveStage1.. on top.
+FANS: dict[str, Fan] = {
+    "Cooking.Common.Option.Hood.VentingLevel": Fan(
+        "Cooking.Common.Program.Hood.Venting",
+        "Cooking.Common.Option.Hood.VentingLevel",
+        "Cooking.Common.Option.Hood.IntensiveLevel",
+    ),
+}
+RUNNING = "Run"  # the OperationState member of a program under way
+
+
+def fan_fields(
+    program: Feature,
+    level: Feature,
+    boost: Feature | None,
+    topics: dict[str, str],
+) -> dict[str, Any] | None:
+    """A fan of Home Assistant's MQTT fan: on/off starts and stops `program`, speeds are `level`'s stages.
+
+    Speed n (1..stages) is `level`'s n-th member after its first (its off); Home
+    Assistant renders percentage_command_template with n, its percentage
+    scaled to speed_range_min..speed_range_max. `boost`'s stages are preset
+    modes; its first member (off) resets the preset. `topics`: "run" (where
+    OperationState is), "level", "boost", "set", "program" (where a program is started).
+    """
+    stages = members(level)[1:]
+    if not stages:
+        return None
+    started = json.dumps({"program": program.name}, separators=(",", ":"))
+    stopped = json.dumps({"program": "stop"}, separators=(",", ":"))
+    config: dict[str, Any] = {
+        "command_topic": topics["program"],
+        "payload_on": started,
+        "payload_off": stopped,
+        "state_topic": topics["run"],
+        "state_value_template": f'{{% if value == "{RUNNING}" %}}{started}{{% else %}}{stopped}{{% endif %}}',
+        "percentage_command_topic": topics["set"],
+        "percentage_command_template": (
+            f'{{"uid":{level.uid},"value":"{{{{ {json.dumps(stages)}[(value | int(1)) - 1] }}}}"}}'
+        ),
+        "percentage_state_topic": topics["level"],
+        # Any other member (off) is speed 0.
+        "percentage_value_template": (
+            f"{{% set speeds = {json.dumps({m: n for n, m in enumerate(stages, 1)})} %}}{{{{ speeds.get(value, 0) }}}}"
+        ),
+        "speed_range_min": 1,
+        "speed_range_max": len(stages),
+    }
+    boosts = members(boost)[1:] if boost is not None else []
+    if boost is not None and boosts and "boost" in topics:
+        config.update(
+            preset_modes=boosts,
+            preset_mode_command_topic=topics["set"],
+            preset_mode_command_template=_set_template(boost.uid, quoted=True),
+            preset_mode_state_topic=topics["boost"],
+            preset_mode_value_template=(
+                f'{{% if value in {json.dumps(boosts)} %}}{{{{ value }}}}{{% else %}}None{{% endif %}}'
+            ),
+        )
+    return config
+
+
 _BUTTON = Recipe(_button, sends=True)
 _STATE_SWITCH = Recipe(_switch, sends=True, stateful=True)
 _VALUE_SWITCH = Recipe(_switch, sends=True, stateful=True, read_back=True)
@@ -385,7 +457,7 @@ DEFAULTS: dict[tuple[Role, Shape], str] = {
 }
 
 # Every component hcpy (or hcpy2-0 before it) may have used for a feature.
-COMPONENTS = ("binary_sensor", "sensor", "event", "switch", "button", "select", "number", "light")
+COMPONENTS = ("binary_sensor", "sensor", "event", "switch", "button", "select", "number", "light", "fan")
 # Those that send commands: a discovery.yaml may ask for them for a writable feature.
 CONTROL_COMPONENTS = tuple(dict.fromkeys(component for (component, _), recipe in RECIPES.items() if recipe.sends))
 

@@ -22,7 +22,20 @@ from ..mqtt.publishing import EVENT_OFF, PROGRAM_END_KEY
 from ..mqtt.topics import START_SELECTED_KEY, CommandTopic, Topics
 from . import entity
 from .catalogue import DIAGNOSTIC, DISABLED_BY_DEFAULT, INFO_SENSORS, WIFI_SIGNAL
-from .components import DEFAULTS, LIGHTS, RECIPES, Role, Shape, Wiring, enum_fields, light_fields, members, shape_of
+from .components import (
+    DEFAULTS,
+    FANS,
+    LIGHTS,
+    RECIPES,
+    Role,
+    Shape,
+    Wiring,
+    enum_fields,
+    fan_fields,
+    light_fields,
+    members,
+    shape_of,
+)
 from .device import device_block
 from .discovery_file import ADDITIONAL_KEY, MAGIC_KEY, DiscoveryOverrides
 from .labels import label, program_labels, program_value_template
@@ -91,6 +104,8 @@ class EntityBuilder:
         if self.overrides.is_skipped(feature.name):
             return []
         entities = self._own(feature)
+        if feature.name in FANS:
+            entities += self._fan(feature)
         wanted = self.overrides.component(feature.name)
         if wanted is not None and (not entities or entities[0][0] != wanted):
             # The main entity in the user's component; the others (a start button) stay.
@@ -155,6 +170,38 @@ class EntityBuilder:
             return [] if brightness is feature and brightness_topic is not None else None
         wiring = Wiring(switch_topic, self.topics.command(CommandTopic.SET), self._usable(switch), self.state)
         return [self._entity("light", switch, **light_fields(switch, brightness, wiring, brightness_topic))]
+
+    def _fan(self, level: Feature) -> list[Entity]:
+        """A `fan` beside the speed option's own entity: its program started and stopped, its stages as speeds."""
+        fan = FANS[level.name]
+        profile = self.state.profile
+        program = profile.by_name(fan.program)
+        run = profile.by_name(names.OPERATION_STATE)
+        root = profile.root(Kind.ACTIVE_PROGRAM)
+        if program is None or run is None or root is None or level.enum is None:
+            return []
+        run_topic, level_topic = self.published.state_topic(run), self.published.state_topic(level)
+        if run_topic is None or level_topic is None or not self._writable_in(level, program):
+            return []
+        topics = {
+            "run": run_topic,
+            "level": level_topic,
+            "set": self.topics.command(CommandTopic.SET),
+            "program": self.topics.command(CommandTopic.ACTIVE_PROGRAM),
+        }
+        boost = profile.by_name(fan.boost) if fan.boost else None
+        boost_topic = self.published.state_topic(boost) if boost is not None else None
+        if boost is not None and boost_topic is not None and self._writable_in(boost, program):
+            topics["boost"] = boost_topic
+        fields = fan_fields(program, level, boost, topics)
+        if fields is None:
+            return []
+        return [self._entity("fan", program, name=label(program, None), **fields)]
+
+    def _writable_in(self, option: Feature, program: Feature) -> bool:
+        """Whether `option` can be set while `program` runs (its program's access, or its own)."""
+        limits = self.state.program_limits.get((program.uid, option.uid))
+        return (limits is not None and limits.access.writable) or self._writable(option)
 
     def _writable(self, feature: Feature) -> bool:
         limits = self.state.limits.get(feature.uid, feature.limits)
