@@ -29,5 +29,10 @@ RESUME_PROGRAM = "BSH.Common.Command.ResumeProgram"
 PROGRAM_FINISHED = "BSH.Common.Event.ProgramFinished"
 PROGRAM_ABORTED = "BSH.Common.Event.ProgramAborted"
 
+
+def is_door_alarm(name: str) -> bool:
+    """An event that stands while a door is left open (a fridge's DoorAlarmFreezer): a state, Off included."""
+    return "DoorAlarm" in name.rpartition(".")[2]
+
 # OperationState members a program is under way in.
 UNDER_WAY = frozenset({"DelayedStart", "Run", "Pause", "ActionRequired", "Aborting"})

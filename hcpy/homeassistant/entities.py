@@ -317,6 +317,11 @@ class EntityBuilder:
             if state is None:
                 return []
             return [self._entity("sensor", feature, state_topic=state, device_class="enum", **enum_fields(feature))]
+        if names.is_door_alarm(feature.name) and not self.options.events_as_sensors:
+            # A problem while it stands (Present), none once confirmed or Off.
+            present = '{% if value_json.event_type == "Present" %}ON{% else %}OFF{% endif %}'
+            config = {"state_topic": topic, "value_template": present, "payload_on": "ON", "payload_off": "OFF"}
+            return [self._entity("binary_sensor", feature, device_class="problem", **config)]
         return [self._event_entity(feature, topic, self.options.events_as_sensors)]
 
     def _event_entity(self, feature: Feature, topic: str, as_sensor: bool) -> Entity:

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from ..appliance import controls, programs
+from ..appliance import controls, names, programs
 from ..appliance.model import Feature, Kind, Profile, ValueKind
 from ..appliance.state import ApplianceState, Change
 from .naming import Naming, topic_key, topic_level
@@ -284,7 +284,8 @@ class Publisher:
             return None
         if self.options.event_states:
             return Outgoing(topic, event_payload(value))
-        if value == EVENT_OFF:
+        # A door alarm's Off is news (the door was closed): its problem sensor goes off.
+        if value == EVENT_OFF and not names.is_door_alarm(feature.name):
             return None
         return Outgoing(topic, event_payload(value), retain=False)
 
