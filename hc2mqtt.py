@@ -84,7 +84,7 @@ CONFIG_FILE_META = "hcpy.config_file"
               show_default=True,
               help="Largest command payload taken; larger ones are refused with a 400.")  # fmt: skip
 @click.option("--demo", is_flag=True,
-              help="Bridge three simulated appliances (in this process) under demo/ "
+              help="Bridge eight simulated appliances (in this process) under demo/ "
                    "instead of devices.json's.")  # fmt: skip
 @click.option("--demo_speed", default=D["demo_speed"], type=click.FloatRange(0, min_open=True), show_default=True,
               help="With --demo: appliance seconds per real second (60: a 3-hour program in 3 minutes).")  # fmt: skip

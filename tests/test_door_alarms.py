@@ -27,7 +27,7 @@ EVENT = "event/refrigeration_fridgefreezer_event_dooralarmfreezer"
 
 
 def fridge_profile():
-    files = (EXAMPLES / "invented" / f"{FRIDGE}_{part}.xml" for part in ("DeviceDescription", "FeatureMapping"))
+    files = (EXAMPLES / f"{FRIDGE}_{part}.xml" for part in ("DeviceDescription", "FeatureMapping"))
     return parse_profile(*(path.read_bytes() for path in files), FRIDGE)
 
 

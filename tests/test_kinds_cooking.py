@@ -1,7 +1,7 @@
 """The oven and the hood in the simulator: their profiles, and their lives over real sockets.
 
 The profiles are invented from the public Home Connect API's keys
-(hcpy/simulator/profiles/kinds/README.md). Each appliance runs on a clock
+(hcpy/simulator/profiles/README.md). Each appliance runs on a clock
 the test turns (`ManualClock`), behind the real bridge and a real mosquitto,
 on both transports.
 """
@@ -21,7 +21,7 @@ from hcpy.simulator.examples import EXAMPLES
 from hcpy.simulator.kinds.hood import NEARLY_SATURATED_HOURS, SATURATED_HOURS, saturation_warnings
 from hcpy.simulator.kinds.oven import cooled, heated
 
-KINDS = EXAMPLES / "kinds"
+KINDS = EXAMPLES
 OVEN = "BOSCH-HCPYOVEN01-000000000000"
 HOOD = "SIEMENS-HCPYHOOD01-000000000000"
 P = "homeconnect/"

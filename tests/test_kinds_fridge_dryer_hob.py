@@ -1,6 +1,6 @@
 """A fridge-freezer, a dryer and a hob in the simulator, over real sockets on both transports.
 
-Their profiles are invented (hcpy/simulator/profiles/invented/) from the
+Their profiles are invented (hcpy/simulator/profiles/, README.md) from the
 public API's key catalogue; these tests check that they parse cleanly and
 that each appliance lives as its kind does: the fridge-freezer keeps its
 setpoints within their limits, raises a door alarm when a door stays open
@@ -29,7 +29,7 @@ from hcpy.simulator import ManualClock, SimulatedAppliance, Simulator
 from hcpy.simulator.examples import EXAMPLES
 from hcpy.simulator.kinds.fridge import DOOR_ALARM_SECONDS, SUPER_MODE_SECONDS
 
-INVENTED = EXAMPLES / "invented"
+INVENTED = EXAMPLES
 FRIDGE, DRYER, HOB = "BOSCH-SIMFRIDGE1-INVENTED", "SIEMENS-SIMDRYER1-INVENTED", "NEFF-SIMHOB1-INVENTED"
 PSK = os.urandom(32)
 IV = os.urandom(16)

@@ -34,7 +34,7 @@ BRIGHTNESS = "Cooking.Common.Setting.LightingBrightness"
 
 
 def hood_profile():
-    files = (EXAMPLES / "kinds" / f"{HOOD}_{part}.xml" for part in ("DeviceDescription", "FeatureMapping"))
+    files = (EXAMPLES / f"{HOOD}_{part}.xml" for part in ("DeviceDescription", "FeatureMapping"))
     return parse_profile(*(path.read_bytes() for path in files), HOOD)
 
 

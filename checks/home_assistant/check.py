@@ -78,7 +78,7 @@ class Stack:
     simulator: Process  # stdin is a pipe: simulator.type("door close dishwasher")
     bridge: Process  # hc2mqtt
     ha: HomeAssistant
-    appliances: list[str]  # names in demo.json: dishwasher, coffeemaker, washer
+    appliances: list[str]  # names in demo.json: dishwasher, coffeemaker, washer, oven, hood, ...
 
 
 def wait_listening(ports: list[int], process: Process, timeout: float = 20.0) -> None:

@@ -1,7 +1,8 @@
 """The demo's appliances, served in this process: what `hc2mqtt --demo` bridges.
 
 The example profiles of `python -m hcpy.simulator --demo` (a TLS dishwasher
-and coffee machine, an AES washer), each on a free loopback port, with fresh
+and coffee machine, an AES washer, and invented ones: an oven, a hood, a
+fridge-freezer, a dryer and a hob), each on a free loopback port, with fresh
 keys that live in memory only, programs running `speed` times faster than
 real time and Remote Start allowed, as after pressing its button::
 
