@@ -492,6 +492,41 @@ def _in_order(seen: list[str | None], wanted: list[str]) -> bool:
     return position == len(wanted)
 
 
+def drive_hood(stack: Stack) -> int:
+    """Light on at 40 %, off; venting on, speed 4 of 5, intensive stage 1, off: all through HA's services. Failures."""
+    ha = stack.ha
+    ids = {e["unique_id"]: e["entity_id"] for e in mqtt_entities(ha)}
+    light, fan = ids["hood_cooking_common_setting_lighting"], ids["hood_cooking_common_program_hood_venting"]
+    recorder = ha.watch([light, fan])
+    failures = 0
+    attribute = lambda entity_id, key: (ha.state(entity_id) or {}).get("attributes", {}).get(key)  # noqa: E731
+
+    log("\n== the hood's light and fan driven from Home Assistant")
+    settle(ha, recorder, light, lambda s: s == "off")
+    ha.call_service("light", "turn_on", {"entity_id": light, "brightness_pct": 40})
+    on = settle(ha, recorder, light, lambda s: s == "on")
+    # The brightness comes back from the appliance: 40 % of 255.
+    brightness = recorder.wait_for(light, lambda c: (c.new or {}).get("attributes", {}).get("brightness") == 102, timeout=30)
+    log(f"   light: {on}, brightness {brightness.new['attributes']['brightness']} (of 255)")
+    failures += _expect("the light went on at 40 %", on == "on" and attribute(light, "brightness") == 102)
+    ha.call_service("light", "turn_off", {"entity_id": light})
+    failures += _expect("the light went off", settle(ha, recorder, light, lambda s: s == "off") == "off")
+
+    settle(ha, recorder, fan, lambda s: s == "off")
+    ha.call_service("fan", "turn_on", {"entity_id": fan})
+    failures += _expect("the venting started", settle(ha, recorder, fan, lambda s: s == "on") == "on")
+    ha.call_service("fan", "set_percentage", {"entity_id": fan, "percentage": 80})
+    speed = recorder.wait_for(fan, lambda c: (c.new or {}).get("attributes", {}).get("percentage") == 80, timeout=30)
+    log(f"   fan: percentage {speed.new['attributes']['percentage']}")
+    failures += _expect("the fan runs at stage 4 of 5 (80 %)", attribute(fan, "percentage") == 80)
+    ha.call_service("fan", "set_preset_mode", {"entity_id": fan, "preset_mode": "IntensiveStage1"})
+    preset = recorder.wait_for(fan, lambda c: (c.new or {}).get("attributes", {}).get("preset_mode") == "IntensiveStage1", timeout=30)
+    failures += _expect("the fan boosts at IntensiveStage1", preset.new["attributes"]["preset_mode"] == "IntensiveStage1")
+    ha.call_service("fan", "turn_off", {"entity_id": fan})
+    failures += _expect("the venting stopped", settle(ha, recorder, fan, lambda s: s == "off") == "off")
+    return failures
+
+
 def _expect(what: str, ok: bool) -> int:
     log(f"   {'ok' if ok else 'FAILED'}: {what}")
     return 0 if ok else 1
@@ -518,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                 failures = report(stack)
                 counted = len(stack.ha.mqtt_problems())
                 failures += drive_program(stack)
+                failures += drive_hood(stack)
                 # What HA logged about MQTT while the programs ran counts too.
                 later = stack.ha.mqtt_problems()[counted:]
                 log(f"\n== MQTT warnings/errors in HA's log while the programs ran: {len(later)}")
