@@ -74,7 +74,8 @@ def test_the_demo_serves_its_console_and_keeps_its_runs_only_while_it_runs(broke
             return states if set(states.values()) == {"online"} else None
 
         states = wait_until(listed, WAIT, "the demo's appliances online on the console")
-        assert set(states) == {"demo_dishwasher", "demo_coffeemaker", "demo_washer"}
+        kinds = ("dishwasher", "coffeemaker", "washer", "oven", "hood", "fridgefreezer", "dryer", "hob")
+        assert set(states) == {f"demo_{kind}" for kind in kinds}
         assert [p.name for p in scratch.iterdir() if p.name.startswith("hcpy-demo-runs-")], "no runs directory"
 
         # A program started from the console runs to its end (an hour of the appliance's a second here).
