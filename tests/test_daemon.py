@@ -154,9 +154,13 @@ def test_the_readme_demo(tmp_path, broker, subscriber):
     """`python -m hcpy.simulator --demo F` then `hc2mqtt.py --devices_file F`."""
     from support import free_ports
 
+    from hcpy.simulator.examples import EXAMPLES
+
     demo = tmp_path / "demo.json"
+    # --demo serves every example appliance on base, base+1, ...: all of those ports must be free.
+    count = len(list(EXAMPLES.glob("*_DeviceDescription.xml")))
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "hcpy.simulator", "--demo", str(demo), "--base-port", str(free_ports(3))],
+        [sys.executable, "-m", "hcpy.simulator", "--demo", str(demo), "--base-port", str(free_ports(count))],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
