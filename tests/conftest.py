@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from support import Broker, Kitchen, Subscriber, bridged, make_pki
+from support import DISHWASHER, Broker, Kitchen, Subscriber, bridged, make_pki, profile_files, simulated
+
+from hcpy.appliance.profile_xml import parse_profile
 
 
 @pytest.fixture
@@ -43,4 +45,19 @@ def run_one(broker, subscriber):
     yield start
     for context, sim in started:
         context.__exit__(None, None, None)
+        sim.stop()
+
+
+@pytest.fixture
+def sims():
+    """Simulated appliances from the fixture profiles, `make(stem, name, transport)`; stopped after the test."""
+    started = []
+
+    def make(stem: str = DISHWASHER, name: str = "dishwasher", transport: str = "tls"):
+        sim, entry = simulated(parse_profile(*profile_files(stem)), name, transport)
+        started.append(sim)
+        return sim, entry
+
+    yield make
+    for sim in started:
         sim.stop()

@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import COFFEE, DISHWASHER, WASHER, b64, free_port, profile_files, simulated
+from support import COFFEE, DISHWASHER, WASHER, b64, free_port
 
 from hcpy.app.check import ApplianceRow, BrokerRow, CheckReport, render
 from hcpy.appliance.devices import save_devices
-from hcpy.appliance.profile_xml import parse_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 # Generous: the check runs its probes in parallel, but CI machines may be loaded.
@@ -101,20 +100,6 @@ def _no_secrets(output: str, entries) -> None:
         assert entry.key not in output and entry.psk.hex() not in output
         if entry.iv:
             assert entry.iv not in output and entry.iv_bytes.hex() not in output
-
-
-@pytest.fixture
-def sims():
-    started = []
-
-    def make(stem: str, name: str, transport: str = "tls"):
-        sim, entry = simulated(parse_profile(*profile_files(stem)), name, transport)
-        started.append(sim)
-        return sim, entry
-
-    yield make
-    for sim in started:
-        sim.stop()
 
 
 def test_everything_ok_exits_0(tmp_path, broker, sims):

@@ -18,33 +18,18 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support import DISHWASHER, WASHER, profile_files, simulated
+from support import WASHER
 from test_retained_commands import Mqtt311Only
 
 from hcpy.app import check
 from hcpy.app.check import check_appliance, check_broker, run_check
 from hcpy.appliance.devices import save_devices
-from hcpy.appliance.profile_xml import parse_profile
 from hcpy.mqtt.bridge import BridgeSettings
 from hcpy.mqtt.link import MqttSettings
 from hcpy.protocol.transport import Timing
 
 DEVICE_ID = "00112233aabbccdd"
 HA_ID = "SIEMENS-SN658X06TE-68A40E000001"
-
-
-@pytest.fixture
-def sims():
-    started = []
-
-    def make(stem: str = DISHWASHER, name: str = "dishwasher", transport: str = "tls"):
-        sim, entry = simulated(parse_profile(*profile_files(stem)), name, transport)
-        started.append(sim)
-        return sim, entry
-
-    yield make
-    for sim in started:
-        sim.stop()
 
 
 class Listener:
