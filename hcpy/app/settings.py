@@ -108,6 +108,13 @@ class ConsoleSettings:
     # A port that cannot be bound stops hc2mqtt; otherwise (the demo's default
     # port) that is said in one line and hc2mqtt goes on without.
     required: bool = True
+    # Home Assistant's ingress (the add-on): the address its proxy (the
+    # Supervisor) connects from. Its requests are authenticated by Home
+    # Assistant already; every other peer is refused. None: no ingress.
+    ingress_peer: str | None = None
+    # A folder holding other add-ons' config folders (the add-on's
+    # /addon_configs): where hcpy2-0's add-on left a devices.json to import.
+    other_addon_configs: str | None = None
 
 
 @dataclass(frozen=True)
