@@ -284,14 +284,18 @@ def test_image_and_ci_install_with_the_constraints():
     assert re.search(r"pip install [^\n]*-c constraints\.txt[^\n]*-r requirements-dev\.txt", ci), "CI installs without constraints.txt"
 
 
-def test_console_scripts_are_the_two_commands_and_their_targets_exist():
+def test_console_scripts_are_the_three_commands_and_their_targets_exist():
     scripts = PYPROJECT["project"]["scripts"]
-    assert set(scripts) == {"hc-login", "hc2mqtt"}
+    # hcpy-addon: the Home Assistant add-on's entry, in the package (hcpy.app.addon).
+    assert set(scripts) == {"hc-login", "hc2mqtt", "hcpy-addon"}
     modules = set(PYPROJECT["tool"]["setuptools"]["py-modules"])
     for name, target in scripts.items():
         module_name, _, attr = target.partition(":")
-        assert module_name in modules, f"{name}: module {module_name} is not installed (py-modules)"
-        assert (ROOT / f"{module_name}.py").is_file()
+        if module_name.startswith("hcpy."):
+            assert (ROOT / f"{module_name.replace('.', '/')}.py").is_file(), f"{name}: no module {module_name}"
+        else:
+            assert module_name in modules, f"{name}: module {module_name} is not installed (py-modules)"
+            assert (ROOT / f"{module_name}.py").is_file()
         obj = importlib.import_module(module_name)
         for part in attr.split("."):
             assert hasattr(obj, part), f"{name} = {target!r}: {module_name} has no {attr}"

@@ -82,6 +82,10 @@ class Source(Enum):
     CONFIG_FILE = "config file"
     ENVIRONMENT = "environment"
     COMMAND_LINE = "command line"
+    # The Home Assistant add-on (hcpy.app.addon): its options.json, and the
+    # broker the Supervisor's mqtt service names when HCPY_MQTT_HOST is empty.
+    ADDON = "add-on option"
+    SUPERVISOR = "the Supervisor's mqtt service"
 
 
 class SettingsError(ConfigError):
