@@ -66,6 +66,7 @@ PURE = [
     "homeassistant/run_entities.py",
     "homeassistant/announcer.py",
     "app/forks.py",
+    "app/addon_options.py",
     "runs/detector.py",
     "runs/config.py",
     "runs/readings.py",

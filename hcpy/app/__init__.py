@@ -8,6 +8,9 @@ Owns: the settings, one typed value built and checked in one place
 (`console`) and the choice between them (`launch`). hc2mqtt.py only turns
 its click options into `settings.Options`. hc-login's command line too
 (`login_cli`, with `login_args` reading its older forms and `login_scan`).
+The Home Assistant add-on's entry, `hcpy-addon` (`addon`): its options
+(`addon_options`) and the Supervisor's broker (`supervisor`) made into the
+same `settings.Options`.
 
 The top layer: may import every other one. None imports it.
 """

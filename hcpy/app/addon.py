@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from . import addon_options
-from .addon_options import AddonValues
+from .addon_options import AddonOptionsError, AddonValues
 from .launch import launch
 from .settings import OPTION_DEFAULTS, Options, Settings, Source, build
 from .supervisor import MqttService, SupervisorError, mqtt_service
@@ -90,9 +90,14 @@ def run(path: Path, env: Mapping[str, str]) -> int:
     """Launch hc2mqtt as the add-on's options at `path` ask; the exit code (2: a setting it cannot use)."""
     try:
         settings = addon_settings(path, env, _ingress(env))
+    except AddonOptionsError as exc:
+        for warning in exc.warnings:
+            log.warning("%s", warning)
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 2
     except ConfigError as exc:
-        for sentence in getattr(exc, "problems", None) or [str(exc)]:
-            log.error("%s", sentence)
+        log.error("%s", exc)
         return 2
     return launch(settings)
 

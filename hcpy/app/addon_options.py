@@ -108,9 +108,10 @@ def config_yaml_schema() -> dict[str, str]:
 class AddonOptionsError(ConfigError):
     """options.json holds values the add-on cannot use: one sentence each, naming the option."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], warnings: list[str] | None = None):
         super().__init__("; ".join(problems))
         self.problems = problems
+        self.warnings = warnings or []  # said before the problems: an unknown key may be a misspelt option
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,10 @@ def read(raw: Mapping[str, Any], where: str = "options.json") -> AddonValues:
     """options.json's values checked; AddonOptionsError with every wrong one."""
     if not isinstance(raw, Mapping):
         raise AddonOptionsError([f"{where}: must be one JSON object of the add-on's options"])
-    warnings = [
-        f"{where}: ignored {key!r}, which is no option of this add-on" for key in sorted(set(raw) - set(BY_NAME))
-    ]
+    # Named, not dropped in silence: a misspelt option would leave its default in force unnoticed.
+    warnings = [_unknown(key, where) for key in sorted(set(raw) - set(BY_NAME))]
     problems: list[str] = []
+    missing: list[str] = []
     given: dict[str, Any] = {}
     for option in OPTIONS:
         value = raw.get(option.name)
@@ -140,7 +141,7 @@ def read(raw: Mapping[str, Any], where: str = "options.json") -> AddonValues:
                 problems.append(f"{option.name}: must be {_wanted(option)}, not null")
                 continue
             if not option.optional:
-                warnings.append(f"{where}: {option.name} is missing; taking its default {option.default!r}")
+                missing.append(option.name)  # the Supervisor writes them all; an older or hand-made file may not
             given[option.name] = option.default
             continue
         problem = _problem(option, value)
@@ -148,8 +149,10 @@ def read(raw: Mapping[str, Any], where: str = "options.json") -> AddonValues:
             problems.append(problem)
         else:
             given[option.name] = value
+    if missing:
+        warnings.append(f"{where} lacks {', '.join(missing)}; taking their defaults")
     if problems:
-        raise AddonOptionsError(problems)
+        raise AddonOptionsError(problems, warnings)
     hc2mqtt: dict[str, Any] = {}
     for option in OPTIONS:
         if option.option is None:
@@ -164,6 +167,14 @@ def read(raw: Mapping[str, Any], where: str = "options.json") -> AddonValues:
     if ask:
         del hc2mqtt["mqtt_host"]
     return AddonValues(given, hc2mqtt, given[CONFIG_FILE], ask, warnings)
+
+
+def _unknown(key: str, where: str) -> str:
+    import difflib  # here: only an unknown key needs it
+
+    close = difflib.get_close_matches(str(key), list(BY_NAME), n=1, cutoff=0.8)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{where}: ignored {key!r}, which is no option of this add-on{hint}"
 
 
 def _wanted(option: AddonOption) -> str:
