@@ -384,13 +384,15 @@ def test_a_given_host_is_not_asked_for(tmp_path, supervisor, caplog):
 def test_config_ini_adds_sections_and_settings_and_the_options_win(tmp_path, caplog):
     caplog.set_level(logging.INFO, "hcpy")
     (tmp_path / "config.ini").write_text(
-        'mqtt_prefix = "elsewhere/"\npublish_as_json = True\nmqtt_protocol = 5\n[dishwasher]\npublish_as_json = False\n'
+        'mqtt_prefix = "elsewhere/"\npublish_as_json = True\nmqtt_protocol = 5\nhttp_port = 80\n'
+        "[dishwasher]\npublish_as_json = False\n"
     )
     settings = addon.addon_settings(options_file(tmp_path, HCPY_MQTT_HOST="broker.lan"), {}, TEST_INGRESS)
     assert settings.mqtt.prefix == "homeconnect/"  # the add-on's option
     assert settings.bridge.publish.as_json is True and settings.mqtt.protocol == "5"  # config.ini's
     assert settings.sections == {"dishwasher": {"publish_as_json": False}}
-    assert f"{tmp_path / 'config.ini'}: mqtt_prefix not used: the add-on's options win" in caplog.messages
+    assert settings.console.port == 8942
+    assert f"{tmp_path / 'config.ini'}: http_port, mqtt_prefix not used: the add-on's options win" in caplog.messages
 
 
 def test_a_config_ini_named_but_missing_is_said(tmp_path, caplog):

@@ -118,11 +118,12 @@ def addon_settings(path: Path, env: Mapping[str, str], ingress: Ingress) -> Sett
         _take_supervisors_broker(values, sources, addon, env)
     else:
         _log_broker(values, "the add-on option HCPY_MQTT_HOST")
+    # The console is Home Assistant's ingress: where it listens is the add-on's to say.
+    values.update(http_host=ingress.listen, http_port=ingress.port)
+    sources.update(http_host=Source.ADDON, http_port=Source.ADDON)
     overridden = sorted(k for k in file_values if sources[k] is not Source.CONFIG_FILE and values[k] != file_values[k])
     if overridden:
         log.info("%s: %s not used: the add-on's options win", addon.config_file, ", ".join(overridden))
-    values.update(http_host=ingress.listen, http_port=ingress.port)
-    sources.update(http_host=Source.ADDON, http_port=Source.ADDON)
     # A missing devices.json is no error here: the console shows how to add appliances.
     settings = build(Options(values, sources), sections)
     console = replace(settings.console, ingress_peer=ingress.peer, other_addon_configs=OTHER_ADDON_CONFIGS)
