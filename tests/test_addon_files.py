@@ -394,3 +394,20 @@ def test_docs_name_every_option_and_the_changelog_this_version(config):
         assert row[1] == shown, f"DOCS.md gives {name} the default {row[1]}, config.yaml {default!r}"
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert re.search(rf"^## {re.escape(config['version'])}$", changelog, re.M), "CHANGELOG.md has no entry for it"
+
+
+# --- config.yaml and the entry point say the same -----------------------------------
+
+
+def test_config_is_what_the_entry_point_reads(config):
+    """The options, their order, the ingress port and the other add-ons' folder: one table (addon_options) and
+    the entry's constants; config.yaml must say the same, or the Supervisor validates what hcpy-addon refuses."""
+    from hcpy.app import addon, addon_options
+
+    assert list(config["options"].items()) == list(addon_options.config_yaml_options().items())
+    assert config["schema"] == addon_options.config_yaml_schema()
+    assert list(config["schema"]) == list(addon_options.config_yaml_schema())
+    assert config["ingress_port"] == addon.INGRESS_PORT
+    paths = {entry["type"]: entry.get("path") for entry in config["map"]}
+    assert paths["all_app_configs"] == addon.OTHER_ADDON_CONFIGS
+    assert "hcpy-addon" in PYPROJECT["project"]["scripts"]
