@@ -207,6 +207,20 @@ def test_a_downloader_zip_carries_its_own_key(broker, tmp_path):
     assert list(added(document)) == [entry.name]
 
 
+def test_a_bare_zip_takes_its_key_from_an_uploaded_devices_json(broker, tmp_path):
+    key = b64url(secrets.token_bytes(32))
+    other = json.dumps([{"name": "old", "host": "old", "haId": DISHWASHER_ID, "key": key, "description": {}}])
+    setup = make_setup(tmp_path)
+    with served(broker, setup) as server:
+        page = Page(server.url)
+        page.add()
+        _, document = page.form("/add/upload", files=[("files", ("p.zip", _zip(), "application/zip")),
+                                                      ("files", ("devices.json", other.encode(), "application/json"))])  # fmt: skip
+    (entry,) = load_devices(tmp_path / "config" / "devices.json")
+    assert (entry.ha_id, entry.key) == (DISHWASHER_ID, key)
+    assert list(added(document)) == [entry.name]
+
+
 def test_what_cannot_be_imported_is_a_sentence(broker, tmp_path):
     setup = make_setup(tmp_path)
     devices = tmp_path / "config" / "devices.json"

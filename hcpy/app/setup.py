@@ -314,4 +314,5 @@ def _added(entry: ApplianceEntry, profile_zip: str | None = None, problems: tupl
 
 def _outcome(saved: Saved) -> Outcome:
     added = tuple(_added(w.entry, w.profile_zip, tuple(console_words(p) for p in w.problems)) for w in saved.appliances)
-    return Outcome(added, tuple(console_words(p) for p in saved.problems), tuple(saved.notes), changed=True)
+    notes = tuple(console_words(n) for n in saved.notes)
+    return Outcome(added, tuple(console_words(p) for p in saved.problems), notes, changed=True)
