@@ -279,7 +279,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._cookie = guard.cookie(visitor.session)
         posted: dict[str, Any] = {}
         if method == "POST":
-            posted = self._body(upload=segments == UPLOAD_PATH and console.setup is not None)
+            # A large upload only from who may add appliances: anyone else's body stays under MAX_BODY.
+            upload = segments == UPLOAD_PATH and console.setup is not None and not guard.needs_login(visitor)
+            posted = self._body(upload=upload and self._may_set_up())
             sent = self.headers.get(TOKEN_HEADER) or _text(posted.get(TOKEN_FIELD))
             guard.check_post(visitor, sent, self.headers.get("Origin"), self.headers.get("Referer"), self.headers.get("Host"))
 
