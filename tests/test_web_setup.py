@@ -396,7 +396,7 @@ def test_with_a_password_the_pages_need_the_login(broker, tmp_path):
         assert response.status_code == 403 and "log in to the console first" in response.text
         # Not logged in, an upload is no form the console reads (nor one larger than MAX_BODY).
         response, _ = page.form("/add/upload", files=[("files", ("p.zip", _zip(), "application/zip"))])
-        assert response.status_code in (413, 415), response.status_code
+        assert response.status_code in (400, 413, 415), response.status_code
         response, _ = page.form("/login", {"password": PASSWORD, "next": "/add"})
         assert response.status_code == 303
         assert page.add().by_id("login-start-form")
