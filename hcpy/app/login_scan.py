@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from hcpy.app.login_steps import StepFailed
 from hcpy.appliance.devices import load_devices, save_devices
 from hcpy.appliance.entry import ApplianceEntry
+from hcpy.errors import StepFailed
 from hcpy.protocol import mdns
 from hcpy.protocol.transport import AES_PORT, TLS_PORT
 

@@ -12,13 +12,13 @@ devices.json unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..appliance.devices import load_devices, save_devices
 from ..appliance.entry import ApplianceEntry, unique_names
-from ..errors import HcpyError
+from ..errors import HcpyError, StepFailed
 from ..onboarding.client import DEFAULT_TIMEOUT, CloudClient
 from ..onboarding.download import Download, download
 from ..onboarding.importer import ImportResult
@@ -34,14 +34,6 @@ Say = Callable[[str], None]
 
 def _quiet(line: str) -> None:
     pass
-
-
-class StepFailed(HcpyError):
-    """A step that changed nothing: one sentence saying what to do, and the problems behind it."""
-
-    def __init__(self, sentence: str, problems: Sequence[str] = ()):
-        super().__init__(sentence)
-        self.problems = list(problems)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..appliance.devices import load_devices, save_devices
 from ..appliance.entry import ApplianceEntry
-from ..errors import CloudError, HcpyError
+from ..errors import CloudError, HcpyError, StepFailed
 from ..files import write_private
 from ..onboarding.client import DEFAULT_TIMEOUT
 from ..onboarding.importer import import_uploads
@@ -31,7 +31,7 @@ from ..onboarding.regions import DEFAULT_REGION, REGIONS, endpoints
 from ..protocol.transport import AES_PORT, TLS_PORT
 from ..web.setup_port import AddedAppliance, HeardAppliance, OtherAddonFiles, Outcome, ScanOutcome, Upload
 from .login_scan import scan_hosts
-from .login_steps import Saved, StepFailed, cloud_login, known_keys, save_imported
+from .login_steps import Saved, cloud_login, known_keys, save_imported
 
 log = logging.getLogger("hcpy.setup")
 

@@ -37,7 +37,7 @@ from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from ..errors import HcpyError
+from ..errors import HcpyError, StepFailed
 from ..mqtt.bridge import Bridge
 from . import health, metrics
 from .answers import Answers, new_transaction
@@ -409,24 +409,24 @@ class _Handler(BaseHTTPRequestHandler):
                 view = AddView(view.devices_file, view.regions, region, url, max_upload=MAX_UPLOAD)
             elif name == "login-finish":
                 outcome = setup.finish_login(_text(posted.get("pasted")))
-                view = _with(view, "login", outcome_html(outcome, setup.devices_file))
+                view = _with(view, name, outcome_html(outcome, setup.devices_file))
             elif name == "upload":
                 files = _uploads(posted.get("files"))
                 if not files:
-                    view = _with(view, "upload", problem_html("no file was chosen: choose the profile zips to import"))
+                    view = _with(view, name, problem_html("no file was chosen: choose the profile zips to import"))
                 else:
                     key, iv = _text(posted.get("key")).strip(), _text(posted.get("iv")).strip()
                     outcome = setup.import_uploads(files, key or None, iv or None)
-                    view = _with(view, "upload", outcome_html(outcome, setup.devices_file))
+                    view = _with(view, name, outcome_html(outcome, setup.devices_file))
             elif name == "scan":
-                view = _with(view, "scan", scan_html(setup.scan(), setup.devices_file))
+                view = _with(view, name, scan_html(setup.scan(), setup.devices_file))
             elif name == "other-addon":
-                view = _with(view, "other-addon", outcome_html(setup.import_other_addon(), setup.devices_file))
+                view = _with(view, name, outcome_html(setup.import_other_addon(), setup.devices_file))
             else:
                 raise Refused(405, f"the console has no POST /add/{name[:60]}")
         except HcpyError as exc:
-            problems = getattr(exc, "problems", None) or []
-            view = _with(view, name, problem_html(str(exc), [str(p) for p in problems]))
+            problems = exc.problems if isinstance(exc, StepFailed) else []
+            view = _with(view, name, problem_html(str(exc), problems))
         return self._add_page(view, token)
 
     def _add_page(self, view: AddView, token: str) -> None:

@@ -29,7 +29,7 @@ class AddView:
     login_url: str | None = None  # a login just started
     other_addon: OtherAddonFiles | None = None
     result: str = ""  # the HTML of the last step's result (`outcome_html`, `scan_html`, `problem_html`)
-    step: str = ""  # which form the result belongs to: login, upload, scan, other-addon
+    step: str = ""  # which form the result belongs to: login-start, login-finish, upload, scan, other-addon
     max_upload: int = 16 * 1024 * 1024
 
 

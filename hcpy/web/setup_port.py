@@ -4,7 +4,8 @@ The web layer shows forms and results; getting keys and profiles (the cloud
 login, profile zips, mDNS, another add-on's files) is the application's, on
 top of hc-login's steps. The console is handed a `SetupPort` (or None: no
 such pages, as in the demo). Every method either returns what it did or
-raises `hcpy.errors.HcpyError` whose text is one sentence saying what to do;
+raises `hcpy.errors.HcpyError` whose text is one sentence saying what to do
+(`hcpy.errors.StepFailed` adds the problems behind it, which the page lists);
 none of them ever puts a key, an IV, a code or a token into a result.
 Pure: protocols and values only.
 """
