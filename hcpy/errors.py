@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 # Names of the error codes appliances answer with (PROTOCOL.md §4). A
 # profile's own errorDescription list, when it has the code, takes precedence.
 ERROR_CODE_NAMES: dict[int, str] = {
@@ -78,6 +80,18 @@ class CloudError(HcpyError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class StepFailed(HcpyError):
+    """A step of adding appliances (hc-login, the console's /add) that changed nothing.
+
+    One sentence saying what to do, and the problems behind it (one per file
+    or appliance), which the console lists under the sentence.
+    """
+
+    def __init__(self, sentence: str, problems: Sequence[str] = ()):
+        super().__init__(sentence)
+        self.problems = list(problems)
 
 
 class ProfileImportError(HcpyError):

@@ -94,6 +94,9 @@ PURE = [
     "web/chart.py",
     "web/commands.py",
     "web/snapshot.py",
+    "web/setup_port.py",
+    "web/setup_pages.py",
+    "web/form_data.py",
 ]
 IO_MODULES = {"socket", "ssl", "select", "threading", "subprocess", "paho", "websocket", "requests"}
 

@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..mqtt.bridge import Bridge
 from .daemon import Console
 
+if TYPE_CHECKING:
+    from .setup import Setup
+
 log = logging.getLogger("hcpy")
 
+# Where the console's cloud login sends every request (hc-login's hidden
+# --cloud-base: a local fake cloud in tests), and the interfaces its scan
+# listens on (IPv4 addresses, comma-separated; default all): hidden settings
+# of the tests and of hosts whose mDNS lives on one interface only.
+CLOUD_BASE_ENV = "HCPY_CLOUD_BASE"
+SCAN_INTERFACES_ENV = "HCPY_SCAN_INTERFACES"
 
-def web_console(host: str, port: int, password: str | None, required: bool) -> Console | None:
+
+@dataclass(frozen=True)
+class SetupFiles:
+    """What the console's "Add appliances" pages write and read."""
+
+    devices_file: str
+    discovery_file: str
+    other_addon_configs: str | None = None
+
+
+def web_console(
+    host: str, port: int, password: str | None, required: bool, setup: SetupFiles | None = None
+) -> Console | None:
     """The console's hook for the daemon; None for no console (port 0).
 
     `required`: a port that cannot be bound stops hc2mqtt; otherwise (the
     demo's default port) that is said in one line and hc2mqtt goes on without.
+    `setup`: the files its "Add appliances" pages write (None: no such pages).
     """
     if not port:
         return None
@@ -24,7 +49,7 @@ def web_console(host: str, port: int, password: str | None, required: bool) -> C
     def start(bridge: Bridge) -> Callable[[], None] | None:
         from ..web.server import ConsoleServer  # here: no console, no web server in memory
 
-        server = ConsoleServer(bridge, host, port, password or None)
+        server = ConsoleServer(bridge, host, port, password or None, setup=_setup(setup))
         try:
             server.start()
         except OSError as exc:
@@ -36,3 +61,18 @@ def web_console(host: str, port: int, password: str | None, required: bool) -> C
         return server.stop
 
     return start
+
+
+def _setup(files: SetupFiles | None) -> Setup | None:
+    if files is None:
+        return None
+    from .setup import Setup
+
+    interfaces = [part.strip() for part in os.environ.get(SCAN_INTERFACES_ENV, "").split(",") if part.strip()]
+    return Setup(
+        files.devices_file,
+        files.discovery_file,
+        files.other_addon_configs,
+        cloud_base=os.environ.get(CLOUD_BASE_ENV) or None,
+        scan_interfaces=interfaces or None,
+    )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from .console import web_console
+from .console import SetupFiles, web_console
 from .settings import Mode, Settings
 
 
 def launch(settings: Settings) -> int:
     """Do what `settings` ask; the exit code."""
     console = settings.console
-    hook = web_console(console.host, console.port, console.password, console.required)
+    # The demo gets no "Add appliances": its devices file is the simulator's.
+    setup = None
+    if settings.mode is Mode.BRIDGE:
+        setup = SetupFiles(settings.devices_file, settings.discovery_file, console.other_addon_configs)
+    hook = web_console(console.host, console.port, console.password, console.required, setup)
     if settings.mode is Mode.DEMO:
         from ..simulator.demo import DemoAppliances
         from . import demo

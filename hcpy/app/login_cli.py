@@ -25,29 +25,13 @@ import click
 
 from hcpy.app.login_args import LegacyUsageError, subcommand_args
 from hcpy.app.login_scan import checked_interfaces, scan_network
-from hcpy.appliance.devices import load_devices, save_devices
-from hcpy.appliance.entry import ApplianceEntry, unique_names
+from hcpy.app.login_steps import cloud_login, known_keys, save_imported
 from hcpy.errors import HcpyError
-from hcpy.onboarding.client import DEFAULT_TIMEOUT, CloudClient
-from hcpy.onboarding.download import Download, download
+from hcpy.onboarding.client import DEFAULT_TIMEOUT
 from hcpy.onboarding.importer import import_paths
 from hcpy.onboarding.pasted import parse_pasted, with_state
-from hcpy.onboarding.pending_login import (
-    checked_code,
-    load_pending,
-    save_pending,
-    start_login,
-)
-from hcpy.onboarding.profile_zips import save_profile_zip
-from hcpy.onboarding.regions import (
-    DEFAULT_REGION,
-    REGIONS,
-    Endpoints,
-    endpoints,
-    region_order,
-)
-
-log = logging.getLogger("hc_login")
+from hcpy.onboarding.pending_login import load_pending, save_pending, start_login
+from hcpy.onboarding.regions import DEFAULT_REGION, REGIONS, Endpoints, endpoints
 
 PENDING_NAME = ".hc-login-pending.json"
 
@@ -265,69 +249,19 @@ def _login(
             # Only the code (hcpy2-0's "Input code:"): its state is asked for next.
             redirect = with_state(redirect, _read_pasted(STATE_PROMPT))
 
-    auth_code = checked_code(redirect, pending)
-    client = CloudClient(pending.endpoints, timeout=(min(DEFAULT_TIMEOUT[0], timeout), timeout))
-    token = client.exchange_code(pending, auth_code)
-    pending_path.unlink(missing_ok=True)  # the code is spent; the verifier is of no further use
-    click.echo("Logged in.")
-
-    given = (region or pending.named_region or "").upper() or None
-    regions = [endpoints(r, cloud_base) for r in region_order(token.region, given)]
-    result = download(client, token, regions=regions, given_region=given, progress=click.echo)
-    if not result.paired:
-        asked = result.asked
-        where = f"in region {asked[0]}" if len(asked) == 1 else f"in any region ({', '.join(asked)})"
-        raise click.ClickException(
-            f"the account has no paired appliances {where}, demo ones aside: pair them in the Home Connect app "
-            f"first; {devices_path} was not changed"
-        )
-    if not result.entries:
-        raise click.ClickException(
-            f"no appliance could be fetched (see the warnings above); {devices_path} was not changed"
-        )
-    _save(devices_path, result.entries, skipped=len(result.skipped))
-    _keep_profiles(devices_path.parent, result)
-
-
-def _keep_profiles(folder: Path, result: Download) -> None:
-    """Each profile zip next to devices.json (as hcpy2-0 keeps them), for a later --import."""
-    kept = []
-    for appliance, data in zip(result.fetched, result.profiles, strict=True):
-        try:
-            kept.append(save_profile_zip(folder, appliance.ha_id, data).name)
-        except OSError as exc:
-            log.warning("could not keep the profile of %s in %s (%s)", appliance.label, folder, exc.strerror or exc)
-    if kept:
-        click.echo(f"Kept the profiles in {folder} for a later hc-login --import: {', '.join(kept)}")
+    cloud_login(
+        devices_path, pending, redirect, timeout=timeout, region=region, cloud_base=cloud_base,
+        say=click.echo, warn=_to_stderr, spent=lambda: pending_path.unlink(missing_ok=True),
+    )  # fmt: skip
 
 
 def _import(devices_path: Path, paths: tuple[Path, ...], *, key: str | None, iv: str | None, host: str | None) -> None:
-    # Appliances devices.json already has keep their key when a new profile comes without one.
-    known = {}
-    if devices_path.exists():
-        try:
-            known = {e.ha_id: (e.key, e.iv) for e in load_devices(devices_path, skip_broken=True) if e.ha_id}
-        except HcpyError:
-            pass  # save_devices says what is wrong with the file
-    result = import_paths(paths, key=key, iv=iv, host=host, known=known)
-    for problem in result.problems:
-        log.warning("%s", problem)
-    if not result.entries:
-        raise click.ClickException(
-            f"nothing could be imported (see the warnings above); {devices_path} was not changed"
-        )
-    for entry, source in zip(result.entries, result.sources, strict=True):
-        desc = entry.profile.description
-        click.echo(f"{entry.name} ({desc.brand} {desc.model}): imported from {source}")
-    _save(devices_path, result.entries, skipped=len(result.problems))
+    result = import_paths(paths, key=key, iv=iv, host=host, known=known_keys(devices_path))
+    save_imported(devices_path, result, say=click.echo, warn=_to_stderr)
 
 
-def _save(devices_path: Path, entries: list[ApplianceEntry], *, skipped: int) -> None:
-    written = save_devices(devices_path, unique_names(entries), merge=True)
-    names = ", ".join(e.name for e in written)
-    click.echo(f"Wrote {devices_path} ({len(written)} appliance{'s' * (len(written) != 1)}: {names})")
-    if skipped:
-        click.echo(f"{skipped} could not be fetched or imported: see the warnings above.", err=True)
+def _to_stderr(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _read_pasted(prompt: str) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from hcpy.appliance.devices import load_devices, save_devices
 from hcpy.appliance.entry import ApplianceEntry
+from hcpy.errors import StepFailed
 from hcpy.protocol import mdns
 from hcpy.protocol.transport import AES_PORT, TLS_PORT
 
@@ -25,66 +28,106 @@ def checked_interfaces(addresses: tuple[str, ...]) -> list[str] | None:
     return list(addresses) or None
 
 
+@dataclass
+class Scan:
+    """What one scan heard, and what it did to devices.json."""
+
+    found: list[mdns.Found] = field(default_factory=list)
+    placed: list[tuple[ApplianceEntry, mdns.Found]] = field(default_factory=list)  # devices.json's appliances heard
+    changed: list[str] = field(default_factory=list)  # "name: host a -> b, port …", one per appliance changed
+    missing: list[str] = field(default_factory=list)  # devices.json's appliances not heard
+    written: bool = False
+    sentence: str = ""  # how it ended, when nothing was written
+
+
 def scan_network(devices_path: Path, seconds: float, interfaces: list[str] | None) -> None:
+    """hc-login scan: the table of what was heard, and what changed in devices.json."""
+    scan_hosts(devices_path, seconds, interfaces, say=click.echo, heard=_print_table)
+
+
+def scan_hosts(
+    devices_path: Path,
+    seconds: float,
+    interfaces: list[str] | None,
+    *,
+    say: Callable[[str], None] = lambda line: None,
+    heard: Callable[[list[mdns.Found]], None] = lambda found: None,
+) -> Scan:
+    """Listen for the appliances for up to `seconds`; set the host (and port) of those devices.json has.
+
+    StepFailed when nothing could listen, or when rewriting devices.json would drop parts of it.
+    """
     entries = load_devices(devices_path) if devices_path.exists() else None
     wanted = [e.ha_id for e in entries or [] if e.ha_id]
+    scan = Scan()
+
+    def ended(sentence: str) -> Scan:
+        scan.sentence = sentence
+        say(sentence)
+        return scan
 
     def heard_all(found: list[mdns.Found]) -> bool:
         # Nothing more to wait for once every appliance of devices.json answered.
         return bool(wanted) and all(any(f.address and mdns.matches(f, w) for f in found) for w in wanted)
 
     try:
-        found = mdns.browse(seconds, interfaces=interfaces, enough=heard_all)
+        scan.found = mdns.browse(seconds, interfaces=interfaces, enough=heard_all)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen for mDNS on this machine: {exc}") from None
-    if not found:
-        click.echo(
+        raise StepFailed(f"cannot listen for mDNS on this machine: {exc}") from None
+    if not scan.found:
+        return ended(
             f"No Home Connect appliance announced itself within {seconds:g} s. Appliances that are switched off"
             " (or whose Wi-Fi sleeps) stay silent, and mDNS does not cross routers or VLANs: run this on the"
             " appliances' network, or try a longer --scan-time."
         )
-        return
-    _print_table(found)
+    heard(scan.found)
     if entries is None:
-        click.echo(
+        return ended(
             f"{devices_path} does not exist yet: get the keys first (hc-login or hc-login --import), then scan again."
         )
-        return
 
-    def heard(entry: ApplianceEntry) -> mdns.Found | None:
-        return next((f for f in found if entry.ha_id and f.address and mdns.matches(f, entry.ha_id)), None)
+    def match(entry: ApplianceEntry) -> mdns.Found | None:
+        return next((f for f in scan.found if entry.ha_id and f.address and mdns.matches(f, entry.ha_id)), None)
 
-    matched = [(entry, heard(entry)) for entry in entries]
-    changed: list[str] = []
+    matched = [(entry, match(entry)) for entry in entries]
     updated: list[ApplianceEntry] = []
-    for entry, match in matched:
-        new = placed(entry, match) if match else None
+    for entry, found in matched:
+        new = placed(entry, found) if found else None
         updated.append(new or entry)
+        if found is not None:
+            scan.placed.append((new or entry, found))
         if new is None:
             continue
         what = [f"host {entry.host} -> {new.host}"] if new.host != entry.host else []
         if new.port != entry.port:
             what.append(f"port {entry.port or 'default'} -> {new.port or 'default'}")
-        changed.append(f"{entry.name}: {', '.join(what)}")
-    missing = [entry.name for entry, match in matched if entry.ha_id and match is None]
-    if missing:
-        click.echo(f"Not heard (switched off, or on another network): {', '.join(missing)}")
-    if all(match is None for _, match in matched):
-        click.echo(f"None of these is in {devices_path} (its appliances are matched by haId); nothing changed.")
-        return
-    if not changed:
-        click.echo(f"{devices_path}: every appliance heard already has its address; nothing changed.")
-        return
+        scan.changed.append(f"{entry.name}: {', '.join(what)}")
+    scan.missing = [entry.name for entry, found in matched if entry.ha_id and found is None]
+    if scan.missing:
+        say(f"Not heard (switched off, or on another network): {', '.join(scan.missing)}")
+    if all(found is None for _, found in matched):
+        return ended(f"None of these is in {devices_path} (its appliances are matched by haId); nothing changed.")
+    if not scan.changed:
+        return ended(f"{devices_path}: every appliance heard already has its address; nothing changed.")
     if any(e.profile.problems for e in entries):
         # Rewriting goes through the model, which left those parts out.
-        raise click.ClickException(
+        raise StepFailed(
             f"{devices_path} has parts hcpy cannot read (see the warnings above) that rewriting it would drop,"
-            " so it was not changed; set these by hand: " + "; ".join(changed)
+            " so it was not changed; set these by hand: " + "; ".join(scan.changed)
         )
-    save_devices(devices_path, updated, merge=False)
-    for line in changed:
-        click.echo(line)
-    click.echo(f"Wrote {devices_path} ({len(changed)} appliance{'s' * (len(changed) != 1)} changed)")
+    try:
+        save_devices(devices_path, updated, merge=False)
+    except OSError as exc:
+        raise StepFailed(
+            f"{devices_path} cannot be written ({exc.strerror or type(exc).__name__}): make its folder writable "
+            "for hcpy, then scan again"
+        ) from None
+    scan.written = True
+    for line in scan.changed:
+        say(line)
+    count = len(scan.changed)
+    say(f"Wrote {devices_path} ({count} appliance{'s' * (count != 1)} changed)")
+    return scan
 
 
 def placed(entry: ApplianceEntry, found: mdns.Found) -> ApplianceEntry | None:

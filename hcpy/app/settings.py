@@ -128,6 +128,8 @@ class Settings:
     console: ConsoleSettings = ConsoleSettings()
     mode: Mode = Mode.BRIDGE
     devices_file: str = OPTION_DEFAULTS["devices_file"]
+    # Home Assistant's discovery.yaml (read when ha_discovery is on; the console copies hcpy2-0's there).
+    discovery_file: str = OPTION_DEFAULTS["discovery_file"]
     appliances: tuple[str, ...] = ()  # serve only these (all: empty)
     # The config file's per-appliance sections: name -> what its hc2mqtt block may hold.
     sections: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -218,6 +220,7 @@ def build(options: Options, sections: Mapping[str, dict[str, Any]] | None = None
         console=console,
         mode=mode,
         devices_file=values["devices_file"],
+        discovery_file=values["discovery_file"],
         appliances=tuple(values["appliances"]),
         sections=dict(sections or {}),
         debug=bool(values["debug"]),

@@ -36,6 +36,7 @@ MAPPING_SUFFIX = "_featuremapping.xml"
 # A profile is a few hundred kB; anything far bigger is not one.
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
 
+
 @dataclass(frozen=True)
 class ProfilePair:
     """One appliance's two XML files, and the downloader JSON when there is one."""
@@ -87,10 +88,14 @@ def profile_pairs(files: Mapping[str, bytes], source: str) -> tuple[list[Profile
     pairs: list[ProfilePair] = []
     for prefix in sorted(descriptions.keys() | mappings.keys()):
         if prefix not in mappings:
-            problems.append(f"{source}: {prefix or 'the profile'} has a DeviceDescription.xml but no FeatureMapping.xml")
+            problems.append(
+                f"{source}: {prefix or 'the profile'} has a DeviceDescription.xml but no FeatureMapping.xml"
+            )
             continue
         if prefix not in descriptions:
-            problems.append(f"{source}: {prefix or 'the profile'} has a FeatureMapping.xml but no DeviceDescription.xml")
+            problems.append(
+                f"{source}: {prefix or 'the profile'} has a FeatureMapping.xml but no DeviceDescription.xml"
+            )
             continue
         meta = _meta_for(prefix, metas, single=len(descriptions) == 1)
         pairs.append(ProfilePair(source, prefix, descriptions[prefix], mappings[prefix], meta))
@@ -155,7 +160,9 @@ def entry_from_pair(
         connection = str(meta.get("connectionType") or "").upper()
         iv = str(meta["iv"]) if meta.get("iv") and connection != "TLS" else None
         if connection == "AES" and not iv:
-            raise ProfileImportError(f"{pair.label}: the JSON says connectionType AES but holds no iv; download it again")
+            raise ProfileImportError(
+                f"{pair.label}: the JSON says connectionType AES but holds no iv; download it again"
+            )
     elif key is None:
         raise ProfileImportError(
             f"{pair.label}: this profile carries no key; give it with --key (and --iv for AES appliances)"
@@ -206,10 +213,58 @@ def import_paths(
     the (key, iv) devices.json already holds: re-importing a bare profile of
     such an appliance (a new profile after a firmware update) keeps its key.
     """
+    return import_pairs([_read_path(Path(p)) for p in paths], key=key, iv=iv, host=host, known=known)
+
+
+def import_uploads(
+    files: Iterable[tuple[str, bytes]],
+    *,
+    key: str | None = None,
+    iv: str | None = None,
+    known: Mapping[str, tuple[str, str | None]] | None = None,
+) -> ImportResult:
+    """`import_paths` for files given as (name, bytes), as a browser uploads them.
+
+    Each zip is read as a zip; the loose XML and JSON files together, as the
+    files of one folder (a profile pair and the downloader's JSON with its key).
+    """
+    read: list[tuple[list[ProfilePair], list[str]]] = []
+    loose: dict[str, bytes] = {}
+    for name, data in files:
+        low = name.lower()
+        if low.endswith((".xml", ".json")):
+            loose[name] = data
+            continue
+        try:
+            read.append(profile_pairs(zip_files(data, name), name))
+        except HcpyError as exc:
+            read.append(([], [str(exc)]))
+    if any(n.lower().endswith(".xml") for n in loose):
+        read.append(profile_pairs(loose, "the uploaded files"))
+    elif loose and not read:
+        read.append(
+            (
+                [],
+                [
+                    f"{', '.join(sorted(loose))}: no profile (a zip, or a *_DeviceDescription.xml with its *_FeatureMapping.xml)"
+                ],
+            )
+        )
+    return import_pairs(read, key=key, iv=iv, known=known)
+
+
+def import_pairs(
+    read: Iterable[tuple[list[ProfilePair], list[str]]],
+    *,
+    key: str | None = None,
+    iv: str | None = None,
+    host: str | None = None,
+    known: Mapping[str, tuple[str, str | None]] | None = None,
+) -> ImportResult:
+    """Entries from the pairs read (and the problems met reading them); see `import_paths`."""
     result = ImportResult()
     pairs: list[ProfilePair] = []
-    for path in (Path(p) for p in paths):
-        found, problems = _read_path(path)
+    for found, problems in read:
         for pair in found:
             # Both files of one pair named (or a folder and a file in it): one appliance.
             if not any(_same(pair, seen) for seen in pairs):

@@ -57,8 +57,12 @@ def page(
     appliance: str | None = None,
     crumbs: tuple[tuple[str, str], ...] = (),
     protected: bool = False,
+    add_link: bool = False,
 ) -> str:
-    """A whole page: `body` is HTML already. `kind` names the page for the script (data-page)."""
+    """A whole page: `body` is HTML already. `kind` names the page for the script (data-page).
+
+    `add_link`: the console can add appliances (a link to /add in the header).
+    """
     data = f' data-page="{esc(kind)}"'
     if appliance is not None:
         data += f' data-appliance="{esc(appliance)}"'
@@ -70,6 +74,7 @@ def page(
             f'<input type="hidden" name="token" value="{esc(token)}">'
             '<button type="submit" id="logout-button">Log out</button></form>'
         )
+    add = ' <a href="/add" class="add-link" id="nav-add">Add appliances</a>' if add_link else ""
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -80,7 +85,7 @@ def page(
         '<link rel="icon" href="data:,">'
         f'<script src="{SCRIPT}" defer></script>'
         f"</head><body{data}>"
-        f'<header><nav><a href="/" class="home">hcpy</a>{trail}</nav>{logout}</header>'
+        f'<header><nav><a href="/" class="home">hcpy</a>{trail}{add}</nav>{logout}</header>'
         f"<main>{body}</main>"
         "</body></html>\n"
     )

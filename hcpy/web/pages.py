@@ -12,6 +12,7 @@ from typing import Any
 
 from ..appliance.unknown import HINT
 from .html import appliance_url, esc, when
+from .setup_pages import add_link_box
 from .snapshot import GROUPS, Connection, Unknown, ValueRow
 
 STATE_WORDS = {"online": "online", "offline": "offline", "connecting": "connecting", "stopped": "stopped"}
@@ -48,9 +49,10 @@ def connection_card(connection: Connection, link: bool = True) -> str:
     )
 
 
-def appliance_list(connections: list[Connection]) -> str:
+def appliance_list(connections: list[Connection], can_add: bool = False) -> str:
+    """Every appliance's card; none: a sentence, and the way to /add when the console can add them."""
     if not connections:
-        return "<p>No appliances are bridged.</p>"
+        return add_link_box() if can_add else "<p>No appliances are bridged.</p>"
     cards = "".join(connection_card(c) for c in connections)
     return f'<h1>Appliances</h1><section class="cards" id="appliance-list">{cards}</section>'
 

@@ -150,6 +150,14 @@ class Guard:
         """Whether the console asks for a password."""
         return self._password is not None
 
+    def may_set_up(self) -> bool:
+        """Whether the pages that write keys into devices.json (/add) may be served at all.
+
+        With a password (every page then needs the login), or bound to
+        loopback; never open to the network without one.
+        """
+        return self.protected or self.loopback
+
     # -- each request ---------------------------------------------------------
 
     def check_host(self, host_header: str | None) -> None:

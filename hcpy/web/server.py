@@ -11,6 +11,9 @@ own. Routes:
     GET  /appliance/<name>/log.jsonl    the same as JSON Lines, to download
     GET  /appliance/<name>/runs         finished runs with a chart of energy and water
     GET  /events[?appliance=<name>]     server-sent events (events.py)
+    GET  /add                           add appliances (with a `setup` port): the forms
+    POST /add/login-start, /add/login-finish, /add/upload, /add/scan, /add/other-addon
+                                        each step, answered with the page and its result
     GET  /login, POST /login, POST /logout
     GET  /healthz, /metrics             health.report, metrics.render (no login: probes and scrapers)
     GET  /static/<file>                 console.css, console.js
@@ -34,22 +37,32 @@ from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from ..errors import HcpyError, StepFailed
 from ..mqtt.bridge import Bridge
 from . import health, metrics
 from .answers import Answers, new_transaction
 from .commands import NotACommand, command_of, with_transaction
 from .control_panel import control_panel
 from .events import KEEP_ALIVE, RETRY, EventHub, TooManyClients, frame
+from .form_data import NotFormData, parse_form_data
 from .html import appliance_url, bare_page, page
 from .log_page import LogFilter, json_lines, log_page, selected
 from .pages import appliance_list, appliance_page, login_page, problem_page
 from .runs_page import runs_page
 from .security import HEADERS, TOKEN_FIELD, TOKEN_HEADER, Guard, Refused, Visitor, is_loopback, open_to_network
+from .setup_pages import AddView, add_page, outcome_html, problem_html, scan_html
+from .setup_port import SetupPort, Upload
 from .snapshot import connection_of, controls_of, unknown_of, value_rows
 
 log = logging.getLogger("hcpy.web")
 
 MAX_BODY = 64 * 1024  # a command is at most a few kB (--max_command_bytes)
+# Profile zips are a few hundred kB each; an upload of several stays far below this.
+MAX_UPLOAD = 16 * 1024 * 1024
+# An upload larger than MAX_UPLOAD is read (and dropped) up to this, so that the
+# browser sees the page saying so rather than a connection reset.
+MAX_DRAIN = 4 * MAX_UPLOAD
+UPLOAD_PATH = ["add", "upload"]
 REQUEST_TIMEOUT = 30.0  # seconds a request (or an event stream's write) may stall
 KEEP_ALIVE_INTERVAL = 15.0
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
@@ -67,8 +80,10 @@ class ConsoleServer:
         password: str | None = None,
         *,
         keep_alive: float = KEEP_ALIVE_INTERVAL,
+        setup: SetupPort | None = None,
     ):
         self.bridge = bridge
+        self.setup = setup  # None: no "Add appliances" pages
         self.host = host
         self.requested_port = port
         self._password = password or None
@@ -264,7 +279,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._cookie = guard.cookie(visitor.session)
         posted: dict[str, Any] = {}
         if method == "POST":
-            posted = self._body()
+            # A large upload only from who may add appliances: anyone else's body stays under MAX_BODY.
+            upload = segments == UPLOAD_PATH and console.setup is not None and not guard.needs_login(visitor)
+            posted = self._body(upload=upload and self._may_set_up())
             sent = self.headers.get(TOKEN_HEADER) or _text(posted.get(TOKEN_FIELD))
             guard.check_post(visitor, sent, self.headers.get("Origin"), self.headers.get("Referer"), self.headers.get("Host"))
 
@@ -281,10 +298,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise Refused(403, "log in to the console first")
 
         token = guard.token(visitor.session)
+        if segments and segments[0] == "add" and console.setup is not None:
+            return self._add(method, segments[1:], posted, token)
         if method == "GET":
             if segments in ([""], []):
                 connections = [connection_of(a) for a in console.bridge.appliances]
-                return self._page("Appliances", appliance_list(connections), token, "list")
+                can_add = console.setup is not None and self._may_set_up()
+                return self._page("Appliances", appliance_list(connections, can_add), token, "list")
             if segments == ["events"]:
                 return self._events(query)
             if len(segments) in (2, 3) and segments[0] == "appliance":
@@ -298,7 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
         if appliance is not None:
             crumbs = ((appliance, appliance_url(appliance)),)
         protected = self.console.guard.protected if self.console.guard else False
-        self._html(200, page(title, body, token=token, kind=kind, appliance=appliance, crumbs=crumbs, protected=protected))
+        add_link = self.console.setup is not None
+        self._html(200, page(title, body, token=token, kind=kind, appliance=appliance, crumbs=crumbs, protected=protected,
+                             add_link=add_link))  # fmt: skip
 
     def _public(self, segments: list[str]) -> None:
         bridge = self.console.bridge
@@ -354,18 +376,82 @@ class _Handler(BaseHTTPRequestHandler):
     def _controls(self, appliance: Any, token: str) -> str:
         return control_panel(appliance.name, controls_of(appliance.state), token, appliance.connection.online)
 
+    # -- adding appliances ------------------------------------------------------------------
+
+    def _may_set_up(self) -> bool:
+        """Whether this request may use the pages that write keys into devices.json.
+
+        The one place that decides it (the login itself is checked before,
+        for every page): a console without a password only on loopback.
+        """
+        guard = self.console.guard
+        return guard is not None and guard.may_set_up()
+
+    def _add(self, method: str, step: list[str], posted: dict[str, Any], token: str) -> None:
+        setup = self.console.setup
+        assert setup is not None
+        if not self._may_set_up():
+            raise Refused(
+                403,
+                "adding appliances writes their keys, so these pages need the console's password: set http_password "
+                "(or HCPY_HTTP_PASSWORD), or keep http_host 127.0.0.1",
+            )
+        view = AddView(setup.devices_file, list(setup.regions), max_upload=MAX_UPLOAD)
+        if method == "GET" and step in ([], [""]):
+            return self._add_page(view, token)
+        if method != "POST" or len(step) != 1:
+            raise Refused(404 if method == "GET" else 405, f"the console has no {method} /add/{'/'.join(step)[:60]}")
+        name = step[0]
+        try:
+            if name == "login-start":
+                region = _text(posted.get("region")) or None
+                url = setup.start_login(region)
+                view = AddView(view.devices_file, view.regions, region, url, max_upload=MAX_UPLOAD)
+            elif name == "login-finish":
+                outcome = setup.finish_login(_text(posted.get("pasted")))
+                view = _with(view, name, outcome_html(outcome, setup.devices_file))
+            elif name == "upload":
+                files = _uploads(posted.get("files"))
+                if not files:
+                    view = _with(view, name, problem_html("no file was chosen: choose the profile zips to import"))
+                else:
+                    key, iv = _text(posted.get("key")).strip(), _text(posted.get("iv")).strip()
+                    outcome = setup.import_uploads(files, key or None, iv or None)
+                    view = _with(view, name, outcome_html(outcome, setup.devices_file))
+            elif name == "scan":
+                view = _with(view, name, scan_html(setup.scan(), setup.devices_file))
+            elif name == "other-addon":
+                view = _with(view, name, outcome_html(setup.import_other_addon(), setup.devices_file))
+            else:
+                raise Refused(405, f"the console has no POST /add/{name[:60]}")
+        except HcpyError as exc:
+            problems = exc.problems if isinstance(exc, StepFailed) else []
+            view = _with(view, name, problem_html(str(exc), problems))
+        return self._add_page(view, token)
+
+    def _add_page(self, view: AddView, token: str) -> None:
+        setup = self.console.setup
+        assert setup is not None
+        other = setup.other_addon_files()
+        shown = AddView(view.devices_file, view.regions, view.region, view.login_url, other, view.result, view.step,
+                        view.max_upload)  # fmt: skip
+        self._page("Add appliances", add_page(shown, token), token, "add")
+
     # -- requests with a body --------------------------------------------------------------
 
-    def _body(self) -> dict[str, Any]:
+    def _body(self, upload: bool = False) -> dict[str, Any]:
+        """The posted fields; `upload`: a multipart form with files (up to MAX_UPLOAD) is taken too."""
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             raise Refused(400, "the request's Content-Length is no number") from None
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if upload and kind == "multipart/form-data":
+            return self._upload(length)
         if length > MAX_BODY:
             self.close_connection = True
             raise Refused(413, f"the request is larger than the console takes ({MAX_BODY:,} bytes)")
         raw = self.rfile.read(length) if length > 0 else b""
-        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -381,6 +467,28 @@ class _Handler(BaseHTTPRequestHandler):
         if kind in ("application/x-www-form-urlencoded", ""):
             return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
         raise Refused(415, "send the request as JSON or as a form (application/x-www-form-urlencoded)")
+
+    def _upload(self, length: int) -> dict[str, Any]:
+        """A form with files; one too large is refused with a sentence (nothing of it is used)."""
+        if length > MAX_UPLOAD:
+            self.close_connection = True
+            if length > MAX_DRAIN:
+                raise Refused(413, _too_large(length))
+            left = length
+            while left > 0:  # read and dropped: the browser then shows the page instead of a reset connection
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            raise Refused(413, _too_large(length))
+        raw = self.rfile.read(length) if length > 0 else b""
+        try:
+            fields, files = parse_form_data(self.headers.get("Content-Type") or "", raw)
+        except NotFormData as exc:
+            raise Refused(400, str(exc)) from None
+        posted: dict[str, Any] = dict(fields)
+        posted["files"] = files
+        return posted
 
     def _login(self, method: str, visitor: Visitor, query: dict[str, list[str]], posted: dict[str, Any]) -> None:
         guard = self.console.guard
@@ -473,6 +581,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _too_large(length: int) -> str:
+    return (
+        f"the upload is {length / (1024 * 1024):.1f} MB, more than the {MAX_UPLOAD // (1024 * 1024)} MB the console "
+        "takes: a profile zip is a few hundred kB; upload the profile zips alone, a few at a time"
+    )
+
+
+def _with(view: AddView, step: str, result: str) -> AddView:
+    return AddView(view.devices_file, view.regions, view.region, view.login_url, view.other_addon, result, step,
+                   view.max_upload)  # fmt: skip
+
+
+def _uploads(value: Any) -> list[Upload]:
+    return [u for u in value if isinstance(u, Upload)] if isinstance(value, list) else []
 
 
 def _local(path: str) -> str:
