@@ -12,11 +12,15 @@ from .daemon import Console
 log = logging.getLogger("hcpy")
 
 
-def web_console(host: str, port: int, password: str | None, required: bool) -> Console | None:
+def web_console(
+    host: str, port: int, password: str | None, required: bool, *, ingress_peer: str | None = None
+) -> Console | None:
     """The console's hook for the daemon; None for no console (port 0).
 
     `required`: a port that cannot be bound stops hc2mqtt; otherwise (the
     demo's default port) that is said in one line and hc2mqtt goes on without.
+    `ingress_peer`: Home Assistant's ingress proxy, the only peer served
+    (ConsoleSettings.ingress_peer; hcpy.web.ingress).
     """
     if not port:
         return None
@@ -24,7 +28,10 @@ def web_console(host: str, port: int, password: str | None, required: bool) -> C
     def start(bridge: Bridge) -> Callable[[], None] | None:
         from ..web.server import ConsoleServer  # here: no console, no web server in memory
 
-        server = ConsoleServer(bridge, host, port, password or None)
+        try:
+            server = ConsoleServer(bridge, host, port, password or None, ingress_peer=ingress_peer)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         try:
             server.start()
         except OSError as exc:

@@ -9,7 +9,9 @@ from .settings import Mode, Settings
 def launch(settings: Settings) -> int:
     """Do what `settings` ask; the exit code."""
     console = settings.console
-    hook = web_console(console.host, console.port, console.password, console.required)
+    hook = web_console(
+        console.host, console.port, console.password, console.required, ingress_peer=console.ingress_peer
+    )
     if settings.mode is Mode.DEMO:
         from ..simulator.demo import DemoAppliances
         from . import demo
