@@ -25,7 +25,7 @@ TOKEN = "aHR0cHM6Ly9ob21lLWFzc2lzdGFudC5pbw_ingress-Token"  # like Home Assistan
 # Hop by hop, or set again by the proxy (as aiohttp does on both sides).
 _DROPPED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade"})
 FRAME_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Home Assistant</title></head>
+<html><head><meta charset="utf-8"><title>Home Assistant</title><link rel="icon" href="data:,"></head>
 <body><h1>Home Assistant</h1><iframe id="panel" title="Home Connect" src="{src}" width="1200" height="800"></iframe>
 </body></html>
 """
@@ -123,6 +123,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         for name, value in answer.getheaders():
             if name.lower() not in _DROPPED:
                 self.send_header(name, value)
+        if answer.status in (204, 304) or answer.status < 200:
+            # No body, whatever the headers say (as the Supervisor's must_be_empty_body):
+            # anything written would be read as the next answer on this connection.
+            self.end_headers()
+            return
         length = answer.getheader("Content-Length")
         if length is not None:
             data = answer.read()

@@ -40,14 +40,10 @@ def profile():
 
 def behind_ingress(broker, profile, tmp_path, password=None):
     sim, entry = simulated(profile, "dishwasher", clock=ManualClock())
+    settings = {"ingress_peer": "127.0.0.1", "runs_dir": tmp_path / "runs"}
     try:
         with (
-            console_over(
-                broker.port, [(sim, entry)], password, ingress_peer="127.0.0.1", runs_dir=tmp_path / "runs"
-            ) as (
-                _,
-                server,
-            ),
+            console_over(broker.port, [(sim, entry)], password, **settings) as (_, server),
             IngressProxy(server.port) as proxy,
         ):
             panel = Browser(proxy.base)
@@ -183,25 +179,11 @@ def test_the_event_stream_flows_live_through_the_proxy(served):
         stream.close()
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        "api/hassio_ingress/x",
-        "//evil.example",
-        "/a//b",
-        "/api/../static",
-        "/a/./b",
-        '/a"b',
-        "/a'b",
-        "/a b",
-        "/a;b",
-        "/a,b",
-        "/a%2fb",
-        "/a<b",
-        "/" + "x" * 300,
-        "https://evil.example/x",
-    ],  # fmt: skip
-)
+MALFORMED = ["api/hassio_ingress/x", "//evil.example", "/a//b", "/api/../static", "/a/./b", '/a"b', "/a'b", "/a b",
+             "/a;b", "/a,b", "/a%2fb", "/a<b", "/" + "x" * 300, "https://evil.example/x"]  # fmt: skip
+
+
+@pytest.mark.parametrize("header", MALFORMED)
 def test_a_malformed_ingress_path_is_refused(served, header):
     _, _, server, _ = served
     status, _, body = direct(server.port, "GET", "/", {"X-Ingress-Path": header}, source="127.0.0.1")
@@ -219,11 +201,10 @@ def test_a_well_formed_ingress_path_from_the_trusted_peer_is_used(served):
 
 def test_anyone_else_is_refused_with_a_sentence_whatever_they_send(served):
     _, proxy, server, sim = served
+    sent = {"X-Ingress-Path": proxy.prefix, "Host": HA, "Content-Type": "application/json"}
     for method, path in (("GET", "/"), ("GET", "/appliance/dishwasher"), ("GET", "/static/console.css"),
                          ("GET", "/events"), ("GET", "/login"), ("POST", "/appliance/dishwasher/command")):  # fmt: skip
-        status, _, body = direct(server.port, method, path, {"X-Ingress-Path": proxy.prefix, "Host": HA,
-                                                                    "Content-Type": "application/json"},
-                                       b'{"action": "select"}' if method == "POST" else None)  # fmt: skip
+        status, _, body = direct(server.port, method, path, sent, b'{"action": "select"}' if method == "POST" else None)
         assert status == 403, (method, path, status)
         text = body.decode()
         assert "open it from Home Assistant" in text and "sidebar" in text, (method, path, text[:300])
@@ -286,3 +267,18 @@ def test_the_ingress_peer_comes_from_the_settings_through_hc2mqtts_hook(broker, 
                 web_console("127.0.0.1", free_port(), None, required=True, ingress_peer="supervisor")(bridge)
     finally:
         sim.stop()
+
+
+def test_the_peer_and_the_prefix_are_read_strictly():
+    assert ingress.trusted_address("172.30.32.2") == ingress.peer_address(
+        "::ffff:172.30.32.2"
+    )  # a dual-stack socket's view
+    assert ingress.peer_address("172.30.32.20") != ingress.trusted_address("172.30.32.2")
+    assert ingress.peer_address("not an address") is None
+    for wrong in ("supervisor", "172.30.32.0/23", ""):
+        with pytest.raises(ValueError, match="IP address"):
+            ingress.trusted_address(wrong)
+    assert ingress.prefix_of(None) == "" and ingress.prefix_of("/") == ""
+    assert ingress.prefix_of("/api/hassio_ingress/abc-D_e/") == "/api/hassio_ingress/abc-D_e"
+    assert ingress.forwarded_host("ha.example:8123, 10.0.0.2", "172.30.32.1") == "ha.example:8123"
+    assert ingress.forwarded_host(None, "homeassistant.local:8123") == "homeassistant.local:8123"
