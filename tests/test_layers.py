@@ -88,6 +88,7 @@ PURE = [
     "web/health.py",
     "web/pages.py",
     "web/html.py",
+    "web/ingress.py",
     "web/control_panel.py",
     "web/log_page.py",
     "web/runs_page.py",

@@ -210,10 +210,11 @@ class EventStream:
 
 
 @contextmanager
-def console_over(port: int, sims_and_entries: list, password: str | None = None, **settings: Any) -> Iterator[tuple[Any, ConsoleServer]]:
+def console_over(port: int, sims_and_entries: list, password: str | None = None, ingress_peer: str | None = None,
+                 **settings: Any) -> Iterator[tuple[Any, ConsoleServer]]:  # fmt: skip
     """hcpy's bridge between the simulators and the broker on `port`, and its web console on 127.0.0.1:0."""
     with bridged(port, sims_and_entries, **settings) as bridge:
-        server = ConsoleServer(bridge, "127.0.0.1", 0, password, keep_alive=1.0).start()
+        server = ConsoleServer(bridge, "127.0.0.1", 0, password, keep_alive=1.0, ingress_peer=ingress_peer).start()
         try:
             for appliance in bridge.appliances:
                 assert appliance.connection.wait_online(10), f"{appliance.name} did not come online"

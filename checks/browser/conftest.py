@@ -1,4 +1,4 @@
-"""Fixtures of the real-browser tests (test_console.py), run by .ci/browser as a separate CI step:
+"""Fixtures of the real-browser tests (test_console.py, test_ingress.py), run by .ci/browser as a separate CI step:
 
     python -m pytest checks/browser -q -p no:cacheprovider
 

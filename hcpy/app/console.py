@@ -35,13 +35,21 @@ class SetupFiles:
 
 
 def web_console(
-    host: str, port: int, password: str | None, required: bool, setup: SetupFiles | None = None
+    host: str,
+    port: int,
+    password: str | None,
+    required: bool,
+    setup: SetupFiles | None = None,
+    *,
+    ingress_peer: str | None = None,
 ) -> Console | None:
     """The console's hook for the daemon; None for no console (port 0).
 
     `required`: a port that cannot be bound stops hc2mqtt; otherwise (the
     demo's default port) that is said in one line and hc2mqtt goes on without.
     `setup`: the files its "Add appliances" pages write (None: no such pages).
+    `ingress_peer`: Home Assistant's ingress proxy, the only peer served
+    (ConsoleSettings.ingress_peer; hcpy.web.ingress).
     """
     if not port:
         return None
@@ -49,7 +57,10 @@ def web_console(
     def start(bridge: Bridge) -> Callable[[], None] | None:
         from ..web.server import ConsoleServer  # here: no console, no web server in memory
 
-        server = ConsoleServer(bridge, host, port, password or None, setup=_setup(setup))
+        try:
+            server = ConsoleServer(bridge, host, port, password or None, setup=_setup(setup), ingress_peer=ingress_peer)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         try:
             server.start()
         except OSError as exc:

@@ -13,7 +13,9 @@ def launch(settings: Settings) -> int:
     setup = None
     if settings.mode is Mode.BRIDGE:
         setup = SetupFiles(settings.devices_file, settings.discovery_file, console.other_addon_configs)
-    hook = web_console(console.host, console.port, console.password, console.required, setup)
+    hook = web_console(
+        console.host, console.port, console.password, console.required, setup, ingress_peer=console.ingress_peer
+    )
     if settings.mode is Mode.DEMO:
         from ..simulator.demo import DemoAppliances
         from . import demo

@@ -4,6 +4,11 @@ Every text that is not the console's own goes through `esc` (html.escape,
 quotes included). Pages hold no script and no style of their own: one CSS
 file and one JavaScript file come from /static/, as the Content-Security-Policy
 (security.HEADERS) demands.
+
+Links, form actions and sources are the console's absolute paths ("/",
+"/appliance/x"), and the body's data-root says "/": behind Home Assistant's
+ingress the server puts all of them under the prefix at output
+(ingress.rooted), so no page needs to know about it.
 """
 
 from __future__ import annotations
@@ -30,11 +35,11 @@ def when(unix: float | None, field: str | None = None) -> str:
     """A time as a <time> element (UTC; the script shows it in the browser's time zone); "–" for none."""
     attribute = f' data-field="{esc(field)}"' if field else ""
     if unix is None:
-        return f'<time{attribute}>–</time>'
+        return f"<time{attribute}>–</time>"
     moment = datetime.fromtimestamp(unix, UTC)
     return (
         f'<time{attribute} datetime="{moment.isoformat(timespec="seconds")}">'
-        f'{moment.strftime("%Y-%m-%d %H:%M:%S")} UTC</time>'
+        f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC</time>"
     )
 
 
@@ -84,7 +89,7 @@ def page(
         f'<link rel="stylesheet" href="{STYLESHEET}">'
         '<link rel="icon" href="data:,">'
         f'<script src="{SCRIPT}" defer></script>'
-        f"</head><body{data}>"
+        f'</head><body data-root="/"{data}>'
         f'<header><nav><a href="/" class="home">hcpy</a>{trail}{add}</nav>{logout}</header>'
         f"<main>{body}</main>"
         "</body></html>\n"
@@ -100,7 +105,7 @@ def bare_page(title: str, body: str) -> str:
         f"<title>{esc(title)} · hcpy</title>"
         f'<link rel="stylesheet" href="{STYLESHEET}">'
         '<link rel="icon" href="data:,">'
-        '</head><body data-page="bare">'
+        '</head><body data-root="/" data-page="bare">'
         '<header><nav><a href="/" class="home">hcpy</a></nav></header>'
         f"<main>{body}</main>"
         "</body></html>\n"

@@ -55,6 +55,16 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# Behind Home Assistant's ingress (ingress.py) the console is shown in an
+# iframe of Home Assistant's own page, on Home Assistant's origin (the
+# prefix is a path there): framing by that same origin only.
+FRAMED_HEADERS = {
+    **HEADERS,
+    "Content-Security-Policy": HEADERS["Content-Security-Policy"].replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'"
+    ),
+    "X-Frame-Options": "SAMEORIGIN",
+}
 
 
 class Refused(Exception):
@@ -188,7 +198,9 @@ class Guard:
     def needs_login(self, visitor: Visitor) -> bool:
         return self.protected and not visitor.logged_in
 
-    def check_post(self, visitor: Visitor, sent: str | None, origin: str | None, referer: str | None, host: str | None) -> None:
+    def check_post(
+        self, visitor: Visitor, sent: str | None, origin: str | None, referer: str | None, host: str | None
+    ) -> None:
         """Refuse a state-changing request that does not come from this console's own pages."""
         where = origin if origin is not None else referer
         if where is not None and not self._same_site(where, host):
@@ -197,11 +209,13 @@ class Guard:
         if visitor.new or not sent:
             raise Refused(403, "refused: the request carries no console token; reload the console's page and try again")
         if not hmac.compare_digest(sent.encode("utf-8", "replace"), self.token(visitor.session).encode("ascii")):
-            raise Refused(403, "refused: the console token does not belong to this session; reload the page and try again")
+            raise Refused(
+                403, "refused: the console token does not belong to this session; reload the page and try again"
+            )
 
-    def cookie(self, session: str, expire: bool = False) -> str:
-        """The Set-Cookie value for `session` (or one that removes it)."""
-        value = f"{self.cookie_name}={'' if expire else session}; Path=/; HttpOnly; SameSite=Strict"
+    def cookie(self, session: str, expire: bool = False, path: str = "/") -> str:
+        """The Set-Cookie value for `session` (or one that removes it); `path`: where the console is (ingress.py)."""
+        value = f"{self.cookie_name}={'' if expire else session}; Path={path}; HttpOnly; SameSite=Strict"
         return value + ("; Max-Age=0" if expire else "")
 
     # -- logging in -------------------------------------------------------------

@@ -20,6 +20,11 @@ own. Routes:
 
 Who may do what is `security.Guard`'s; the pages are rendered by the pure
 modules (pages, control_panel, log_page, runs_page) from `snapshot` values.
+
+With `ingress_peer` (Home Assistant's add-on): requests from that address
+are Home Assistant's, its user logged in already (no login page), served
+under the prefix its X-Ingress-Path announces (ingress.py); every other
+peer is refused, but for /healthz and /metrics from loopback.
 """
 
 from __future__ import annotations
@@ -46,10 +51,30 @@ from .control_panel import control_panel
 from .events import KEEP_ALIVE, RETRY, EventHub, TooManyClients, frame
 from .form_data import NotFormData, parse_form_data
 from .html import appliance_url, bare_page, page
+from .ingress import (
+    ONLY_HOME_ASSISTANT,
+    PATH_HEADER,
+    forwarded_host,
+    peer_address,
+    prefix_of,
+    rooted,
+    trusted_address,
+    under,
+)
 from .log_page import LogFilter, json_lines, log_page, selected
 from .pages import appliance_list, appliance_page, login_page, problem_page
 from .runs_page import runs_page
-from .security import HEADERS, TOKEN_FIELD, TOKEN_HEADER, Guard, Refused, Visitor, is_loopback, open_to_network
+from .security import (
+    FRAMED_HEADERS,
+    HEADERS,
+    TOKEN_FIELD,
+    TOKEN_HEADER,
+    Guard,
+    Refused,
+    Visitor,
+    is_loopback,
+    open_to_network,
+)
 from .setup_pages import AddView, add_page, outcome_html, problem_html, scan_html
 from .setup_port import SetupPort, Upload
 from .snapshot import connection_of, controls_of, unknown_of, value_rows
@@ -70,7 +95,12 @@ _STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 class ConsoleServer:
-    """The web console of `bridge` on host:port (0: a free port; `port` then says which)."""
+    """The web console of `bridge` on host:port (0: a free port; `port` then says which).
+
+    `ingress_peer`: the address of Home Assistant's ingress proxy (the
+    Supervisor's, 172.30.32.2), the only peer served (module docstring);
+    ValueError when it is no IP address.
+    """
 
     def __init__(
         self,
@@ -81,9 +111,12 @@ class ConsoleServer:
         *,
         keep_alive: float = KEEP_ALIVE_INTERVAL,
         setup: SetupPort | None = None,
+        ingress_peer: str | None = None,
     ):
         self.bridge = bridge
         self.setup = setup  # None: no "Add appliances" pages
+        self.ingress_peer = ingress_peer
+        self._ingress = trusted_address(ingress_peer) if ingress_peer is not None else None
         self.host = host
         self.requested_port = port
         self._password = password or None
@@ -122,6 +155,9 @@ class ConsoleServer:
         self.bridge.add_listener(self.answers)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.2,), name="web-console", daemon=True)
         self._thread.start()
+        if self.ingress_peer is not None:
+            log.info("web console on %s for Home Assistant's ingress: only %s is served", self.url, self.ingress_peer)
+            return self
         log.info("web console on %s%s", self.url, " (password protected)" if self._password else "")
         if open_to_network(self.host, self._password):
             log.warning(
@@ -143,6 +179,10 @@ class ConsoleServer:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(2.0)
+
+    def trusts(self, peer: str) -> bool:
+        """Whether a request from `peer` (a TCP peer's address) is Home Assistant's ingress proxy."""
+        return self._ingress is not None and peer_address(peer) == self._ingress
 
     def appliance(self, name: str) -> Any:
         return next((a for a in self.bridge.appliances if a.name == name), None)
@@ -207,6 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         self._cookie: str | None = None
+        # Set by _route: whether the peer is Home Assistant's ingress proxy,
+        # and the prefix everything this answer names goes under ("": none).
+        self._trusted = False
+        self._root = ""
         try:
             self._route(method)
         except Refused as exc:
@@ -226,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None,
               content_length: bool = True) -> None:  # fmt: skip
         self.send_response(status)
-        fields = {**HEADERS, "Content-Type": content_type, "Cache-Control": "no-store", **(headers or {})}
+        fields = {**self._headers, "Content-Type": content_type, "Cache-Control": "no-store", **(headers or {})}
         if self.close_connection:
             # Said, not only done: a client that reuses the connection for its
             # next request would otherwise find it closed under that request.
@@ -240,14 +284,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    @property
+    def _headers(self) -> dict[str, str]:
+        return FRAMED_HEADERS if self._trusted else HEADERS
+
     def _html(self, status: int, text: str) -> None:
-        self._send(status, text.encode("utf-8"), "text/html; charset=utf-8")
+        self._send(status, rooted(text, self._root).encode("utf-8"), "text/html; charset=utf-8")
 
     def _json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
 
     def _redirect(self, location: str) -> None:
-        self._send(303, b"", "text/plain; charset=utf-8", {"Location": location})
+        self._send(303, b"", "text/plain; charset=utf-8", {"Location": under(self._root, location)})
 
     def _refuse(self, exc: Refused) -> None:
         if self._wants_json:
@@ -268,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         segments = [unquote(s) for s in parts.path.split("/")[1:]]
         query = parse_qs(parts.query, keep_blank_values=True)
-        guard.check_host(self.headers.get("Host"))
+        host = self._admit(method, segments)
 
         # Open to probes and scrapers, and what every page needs.
         if method == "GET" and segments and segments[0] in ("static", "healthz", "metrics"):
@@ -276,22 +324,23 @@ class _Handler(BaseHTTPRequestHandler):
 
         visitor = guard.visitor(self.headers.get("Cookie"))
         if visitor.new:
-            self._cookie = guard.cookie(visitor.session)
+            self._cookie = self._session_cookie(visitor.session)
         posted: dict[str, Any] = {}
         if method == "POST":
             # A large upload only from who may add appliances: anyone else's body stays under MAX_BODY.
-            upload = segments == UPLOAD_PATH and console.setup is not None and not guard.needs_login(visitor)
+            logged_in = not (self._asks_password and guard.needs_login(visitor))
+            upload = segments == UPLOAD_PATH and console.setup is not None and logged_in
             posted = self._body(upload=upload and self._may_set_up())
             sent = self.headers.get(TOKEN_HEADER) or _text(posted.get(TOKEN_FIELD))
-            guard.check_post(visitor, sent, self.headers.get("Origin"), self.headers.get("Referer"), self.headers.get("Host"))
+            guard.check_post(visitor, sent, self.headers.get("Origin"), self.headers.get("Referer"), host)
 
         if segments == ["login"]:
             return self._login(method, visitor, query, posted)
         if segments == ["logout"] and method == "POST":
             guard.logout(visitor.session)
-            self._cookie = guard.cookie(visitor.session, expire=True)
-            return self._redirect("/login" if guard.protected else "/")
-        if guard.needs_login(visitor):
+            self._cookie = self._session_cookie(visitor.session, expire=True)
+            return self._redirect("/login" if self._asks_password else "/")
+        if self._asks_password and guard.needs_login(visitor):
             if method == "GET" and segments != ["events"]:
                 target = parts.path + (f"?{parts.query}" if parts.query else "")
                 return self._redirect("/login?next=" + quote(target, safe="/"))
@@ -313,14 +362,46 @@ class _Handler(BaseHTTPRequestHandler):
             return self._command(segments[1], posted)
         raise Refused(404 if method == "GET" else 405, f"the console has no {method} {parts.path[:100]}")
 
+    def _admit(self, method: str, segments: list[str]) -> str | None:
+        """Refuse a peer the console does not serve; the Host its POSTs' Origin must name.
+
+        With an ingress peer, only that peer is served (and a loopback one
+        /healthz and /metrics: a container's health check); its Host is Home
+        Assistant's, so the loopback console's Host check is not for it, and
+        Home Assistant's own name is in X-Forwarded-Host.
+        """
+        console = self.console
+        assert console.guard is not None
+        if console.ingress_peer is None:
+            console.guard.check_host(self.headers.get("Host"))
+            return self.headers.get("Host")
+        peer = self.client_address[0]
+        if console.trusts(peer):
+            self._trusted = True
+            self._root = prefix_of(self.headers.get(PATH_HEADER))
+            return forwarded_host(self.headers.get("X-Forwarded-Host"), self.headers.get("Host"))
+        if method == "GET" and segments in (["healthz"], ["metrics"]) and is_loopback(peer):
+            console.guard.check_host(self.headers.get("Host"))
+            return self.headers.get("Host")
+        raise Refused(403, ONLY_HOME_ASSISTANT)
+
+    @property
+    def _asks_password(self) -> bool:
+        """Whether this request's user must log in first: never Home Assistant's, whom it logged in."""
+        guard = self.console.guard
+        return guard is not None and guard.protected and not self._trusted
+
+    def _session_cookie(self, session: str, expire: bool = False) -> str:
+        assert self.console.guard is not None
+        return self.console.guard.cookie(session, expire, path=self._root or "/")
+
     def _page(self, title: str, body: str, token: str, kind: str, appliance: str | None = None) -> None:
         crumbs: tuple[tuple[str, str], ...] = ()
         if appliance is not None:
             crumbs = ((appliance, appliance_url(appliance)),)
-        protected = self.console.guard.protected if self.console.guard else False
         add_link = self.console.setup is not None
-        self._html(200, page(title, body, token=token, kind=kind, appliance=appliance, crumbs=crumbs, protected=protected,
-                             add_link=add_link))  # fmt: skip
+        self._html(200, page(title, body, token=token, kind=kind, appliance=appliance, crumbs=crumbs,
+                             protected=self._asks_password, add_link=add_link))  # fmt: skip
 
     def _public(self, segments: list[str]) -> None:
         bridge = self.console.bridge
@@ -357,7 +438,9 @@ class _Handler(BaseHTTPRequestHandler):
             everything = [entry.to_json() for entry in appliance.connection.journal.entries()]
             entries = selected(everything, log_filter)
             if view == "log":
-                return self._page(f"{name}: messages", log_page(name, entries, log_filter, len(everything)), token, "log", name)
+                return self._page(
+                    f"{name}: messages", log_page(name, entries, log_filter, len(everything)), token, "log", name
+                )
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             filename = re.sub(r"[^A-Za-z0-9._-]", "_", name) + f"-messages-{stamp}.jsonl"
             return self._send(200, json_lines(entries), "application/x-ndjson; charset=utf-8",
@@ -382,10 +465,11 @@ class _Handler(BaseHTTPRequestHandler):
         """Whether this request may use the pages that write keys into devices.json.
 
         The one place that decides it (the login itself is checked before,
-        for every page): a console without a password only on loopback.
+        for every page): a console without a password only on loopback, or
+        Home Assistant's ingress proxy (it authenticated the user already).
         """
         guard = self.console.guard
-        return guard is not None and guard.may_set_up()
+        return self._trusted or (guard is not None and guard.may_set_up())
 
     def _add(self, method: str, step: list[str], posted: dict[str, Any], token: str) -> None:
         setup = self.console.setup
@@ -495,7 +579,7 @@ class _Handler(BaseHTTPRequestHandler):
         if guard is None:  # set when the server starts, before any request
             raise Refused(503, "the console is starting")
         next_path = _local(_text(posted.get("next")) if method == "POST" else (query.get("next") or ["/"])[0])
-        if not guard.protected:
+        if not self._asks_password:
             return self._redirect(next_path)
         token = guard.token(visitor.session)
         if method == "GET":
@@ -506,7 +590,7 @@ class _Handler(BaseHTTPRequestHandler):
             session = guard.login(visitor, _text(posted.get("password")))
         except Refused as exc:
             return self._html(exc.status, bare_page("Log in", login_page(token, next_path, exc.sentence)))
-        self._cookie = guard.cookie(session)
+        self._cookie = self._session_cookie(session)
         return self._redirect(next_path)
 
     def _command(self, name: str, posted: dict[str, Any]) -> None:
@@ -520,7 +604,9 @@ class _Handler(BaseHTTPRequestHandler):
             transaction = new_transaction()
             payload = json.dumps(with_transaction(body, transaction), ensure_ascii=False).encode("utf-8")
         except NotACommand as exc:
-            return self._json(400, {"command": str(topic) if topic else None, "status": "error", "error": str(exc), "code": 400})
+            return self._json(
+                400, {"command": str(topic) if topic else None, "status": "error", "error": str(exc), "code": 400}
+            )
         answers = self.console.answers
         pending = answers.expect(appliance.name, transaction)
         try:
@@ -551,7 +637,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.close_connection = True
             self.send_response(200)
-            for header, value in {**HEADERS, "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
+            for header, value in {**self._headers, "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
                                   "X-Accel-Buffering": "no", "Connection": "close"}.items():  # fmt: skip
                 self.send_header(header, value)
             if self._cookie is not None:

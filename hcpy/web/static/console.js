@@ -5,6 +5,9 @@
 
 (() => {
   const body = document.body;
+  // Where the console is: "/" here, Home Assistant's ingress prefix behind it
+  // (the server puts every path of a page under it; these are the script's own).
+  const base = (body.dataset.root || "/").replace(/\/$/, "");
   const kind = body.dataset.page;
   const appliance = kind === "appliance" ? body.dataset.appliance : undefined;
   const meta = document.querySelector('meta[name="hcpy-token"]');
@@ -187,7 +190,7 @@
     }
     refreshWanted = false;
     try {
-      const response = await fetch(`/appliance/${encodeURIComponent(appliance)}/controls`, { credentials: "same-origin" });
+      const response = await fetch(`${base}/appliance/${encodeURIComponent(appliance)}/controls`, { credentials: "same-origin" });
       if (!response.ok) return;
       const template = document.createElement("template");
       template.innerHTML = await response.text();
@@ -295,7 +298,7 @@
   function listen() {
     if (kind !== "appliance" && kind !== "list") return;
     if (!window.EventSource) return;
-    const url = appliance ? `/events?appliance=${encodeURIComponent(appliance)}` : "/events";
+    const url = `${base}/events` + (appliance ? `?appliance=${encodeURIComponent(appliance)}` : "");
     const source = new EventSource(url);
     let opened = false;
     source.addEventListener("ready", () => {
