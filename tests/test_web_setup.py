@@ -8,6 +8,7 @@ advertises itself by real mDNS on loopback, as in hc-login scan's tests.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import secrets
@@ -424,3 +425,38 @@ def test_an_unknown_region_is_a_sentence(broker, tmp_path, region):
         page.add()
         _, document = page.form("/add/login-start", {"region": region})
     assert "unknown region 'XX': choose one of EU, NA, CN" in document.by_id("add-problem").text()
+
+
+# -- behind Home Assistant's ingress ---------------------------------------------------------------
+
+
+def test_behind_ingress_home_assistants_user_adds_appliances_and_nobody_else_reaches_the_pages(broker, tmp_path):
+    """The add-on: Home Assistant logged its user in, so the pages ask no console password even when one is set;
+    anyone reaching the port directly is refused, whatever they send."""
+    from ingress_proxy import IngressProxy, can_bind, direct
+
+    from hcpy.web.ingress import ONLY_HOME_ASSISTANT
+
+    if not can_bind("127.0.0.2"):
+        pytest.skip("this system has no 127.0.0.2 (Linux has all of 127/8)")
+    setup = make_setup(tmp_path)
+    key = b64url(secrets.token_bytes(32))
+    with bridged(broker.port, []) as bridge:
+        server = ConsoleServer(bridge, "127.0.0.1", 0, PASSWORD, setup=setup, ingress_peer="127.0.0.1").start()
+        try:
+            with IngressProxy(server.port) as proxy:
+                page = Page(proxy.base)
+                document = page.add()
+                assert document.find("form", action=proxy.prefix + "/add/upload") is not None
+                response, document = page.form(
+                    "/add/upload", {"key": key, "iv": ""},
+                    files=[("files", (f"{DISHWASHER_ID}.zip", _zip(), "application/zip"))],
+                )  # fmt: skip
+                assert response.status_code == 200, response.text
+                (entry,) = load_devices(tmp_path / "config" / "devices.json")
+                assert entry.ha_id == DISHWASHER_ID and entry.key == key
+                for method, path in (("GET", "/add"), ("POST", "/add/scan"), ("POST", "/add/upload")):
+                    status, _, body = direct(server.port, method, path, {"Host": f"127.0.0.1:{server.port}"}, b"")
+                    assert status == 403 and ONLY_HOME_ASSISTANT in html.unescape(body.decode()), (method, path, status)
+        finally:
+            server.stop()
