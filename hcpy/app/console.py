@@ -36,3 +36,15 @@ def web_console(host: str, port: int, password: str | None, required: bool) -> C
         return server.stop
 
     return start
+
+
+def add_page(host: str, port: int, ingress: bool = False) -> str | None:
+    """Where the console's user adds appliances, as the log says it; None without a console."""
+    if not port:
+        return None
+    if ingress:
+        return "Home Assistant's Home Connect panel"  # the add-on: its console is reached through Home Assistant
+    # A console on every address is reached on this machine's own.
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/add"
