@@ -113,7 +113,7 @@ def test_appliances_come_change_and_go_while_the_bridge_runs(broker, subscriber,
 
 
 def test_a_broker_reconnect_renews_the_subscriptions_as_they_are_now(broker, subscriber, sims):
-    dishwasher_sim, dishwasher = sims(DISHWASHER, "dishwasher")
+    _, dishwasher = sims(DISHWASHER, "dishwasher")
     washer_sim, washer = sims(WASHER, "washer")
     with bridged(broker.port, [(washer_sim, washer)]) as bridge:
         subscriber.wait(T + "washer/LWT", "online")

@@ -88,7 +88,7 @@ def test_appliances_follow_devices_json_without_a_restart(tmp_path, broker, subs
         line = daemon.says("no appliances yet")[0]
         assert f"http://127.0.0.1:{http}/add" in line and str(path) in line
         subscriber.wait(T + "LWT", "online", timeout=15)
-        status, report = eventually(lambda: (r := healthz(http))[0] == 200 and r, what="/healthz saying ok")
+        _, report = eventually(lambda: (r := healthz(http))[0] == 200 and r, what="/healthz saying ok")
         assert report["appliances"] == {}
 
         write_devices(path, devices(dishwasher))
@@ -169,3 +169,28 @@ def test_an_empty_devices_json_with_the_console(tmp_path, broker, subscriber):
         code = daemon.stop()
     assert code == 0
     assert "ERROR" not in daemon.log_path.read_text()
+
+
+def test_new_entries_get_their_config_sections_and_only_the_appliances_asked_for(tmp_path, sims):
+    """What the daemon does to the file's entries at start (--appliances, config.ini's sections), it does at each reload."""
+    from functools import partial
+
+    from hcpy.app.daemon import _chosen
+    from hcpy.app.devices_watch import DevicesWatcher, stamp_of
+    from hcpy.mqtt.bridge import Bridge, BridgeSettings
+    from hcpy.mqtt.link import MqttSettings
+
+    _, dishwasher = sims(DISHWASHER, "dishwasher")
+    _, washer = sims(WASHER, "washer")
+    path = tmp_path / "devices.json"
+    bridge = Bridge([], MqttSettings(port=free_port()), BridgeSettings(resolver=None))  # not started: nothing connects
+    section = {"publish_as_json": True}
+    prepare = partial(_chosen, names=("dishwasher",), sections={"dishwasher": section})
+    watcher = DevicesWatcher(str(path), bridge, prepare, stamp_of(path))
+    assert watcher.check() is None  # still no file
+    write_devices(path, devices(washer, dishwasher))
+    diff = watcher.check()
+    assert [e.name for e in diff.added] == ["dishwasher"]
+    assert [a.name for a in bridge.appliances] == ["dishwasher"]
+    assert bridge.appliances[0].entry.options_block == section
+    assert watcher.check() is None  # unchanged: not read again

@@ -14,7 +14,9 @@ from hcpy.appliance.profile_xml import parse_profile
 
 @pytest.fixture(scope="module")
 def dishwasher():
-    return entry_from_profile(parse_profile(*profile_files(DISHWASHER)), key=b64(b"k" * 32), host="10.0.0.2", name="dishwasher")
+    return entry_from_profile(
+        parse_profile(*profile_files(DISHWASHER)), key=b64(b"k" * 32), host="10.0.0.2", name="dishwasher"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ def _watch_shutdown(limit: float) -> None:
     timer.daemon = True
     timer.start()
 
+
 # What hc2mqtt serves beside MQTT (the web console, `console.web_console`, so
 # that a bridge without one never loads hcpy.web): called with the bridge before it
 # starts; returns what stops it, or None when there is nothing to stop.
@@ -115,8 +116,12 @@ def run(
         log.error("%s; starting without appliances (the file is watched)", exc)
         entries = []
     sections = dict(sections or {})
-    for name in sorted(set(sections) - {e.name for e in entries}) if entries else ():
-        log.warning("the config file's section [%s] names no appliance of %s; it is not used", name, devices_file)
+    for name in sorted(set(sections) - {e.name for e in entries}):
+        if entries or waiting:  # hc2mqtt runs, following the file: an appliance of that name may come
+            log.warning("the config file's section [%s] names no appliance of %s yet; it applies to one added "
+                        "under that name", name, devices_file)  # fmt: skip
+        else:
+            log.warning("the config file's section [%s] names no appliance of %s; it is not used", name, devices_file)
     if names and (entries or not waiting):
         unknown = set(names) - {e.name for e in entries}
         if unknown:
@@ -136,7 +141,9 @@ def run(
         mqtt = replace(mqtt, clientname=client_id(settings.device_id))
     if not entries:
         where = f" at {add_page}" if add_page else ""
-        log.info("no appliances yet: add them in the web console%s (or run hc-login); %s is watched", where, devices_file)
+        log.info(
+            "no appliances yet: add them in the web console%s (or run hc-login); %s is watched", where, devices_file
+        )
 
     def watch(bridge: Bridge) -> DevicesWatcher:
         return DevicesWatcher(devices_file, bridge, prepare, seen)
@@ -144,7 +151,9 @@ def run(
     return serve(entries, mqtt, settings, console, watch)
 
 
-def _chosen(entries: list[ApplianceEntry], names: tuple[str, ...], sections: Mapping[str, dict[str, Any]]) -> list[ApplianceEntry]:
+def _chosen(
+    entries: list[ApplianceEntry], names: tuple[str, ...], sections: Mapping[str, dict[str, Any]]
+) -> list[ApplianceEntry]:
     """The appliances to bridge of those the devices file lists: those in `names` (all: none), with their sections."""
     return [e.with_options(sections.get(e.name)) for e in entries if not names or e.name in names]
 
