@@ -531,16 +531,25 @@ class Bridge:
             deadline = time.monotonic() + timeout
             for appliance in leaving:
                 appliance.connection.stop(max(0.0, deadline - time.monotonic()))
+            runs_deadline = time.monotonic() + 0.3  # as in stop(): a run that just ended is recorded
+            for appliance in leaving:
                 if appliance.runs is not None:
-                    appliance.runs.stop(max(0.0, deadline - time.monotonic()))
+                    appliance.runs.stop(max(0.0, runs_deadline - time.monotonic()))
             # Built after the old ones stopped: a new run recorder reads the
             # runs the old one kept.
-            fresh = {e.name: self._bridge(e) for e in (*diff.added, *(c.entry for c in diff.changed))}
+            fresh: dict[str, ApplianceBridge] = {}
+            for entry in (*diff.added, *(c.entry for c in diff.changed)):
+                try:
+                    fresh[entry.name] = self._bridge(entry)
+                except HcpyError as exc:  # the others are bridged all the same
+                    log.error("%s cannot be bridged (%s); it is left out until its entry changes", entry.name, exc)
             for appliance in replaced:
-                fresh[appliance.name].take_over(appliance)
+                if appliance.name in fresh:
+                    fresh[appliance.name].take_over(appliance)
+            staying = {name: a for name, a in old.items() if a not in leaving}
             before_commands, before_meters = self._command_topics(), set(self._meters)
-            order = [e.name for e in entries] + [a.name for a in self.appliances if a.name in diff.kept]
-            self._install([fresh.get(name) or old[name] for name in order])
+            order = [e.name for e in entries] + list(diff.kept)
+            self._install([a for name in order if (a := fresh.get(name) or staying.get(name)) is not None])
             if self._started:
                 self.link.unsubscribe((before_commands - self._command_topics()) | (before_meters - set(self._meters)))
                 self.link.subscribe(self._command_topics() - before_commands, as_published=True)
