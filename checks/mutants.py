@@ -159,6 +159,21 @@ MUTANTS = [
         "        if False:\n            # The broker would replay",
         ("tests/test_retained_commands.py::test_a_retained_command_is_refused_at_connect_and_at_every_reconnect",),
     ),
+    # -- appliances that leave devices.json while hc2mqtt runs --
+    Mutant(
+        "removed-appliance-left-on-the-broker",
+        "hcpy/mqtt/bridge.py",
+        "                self.link.publish(appliance.farewell(), qos=1)",
+        "                pass",
+        ("tests/test_bridge_reload.py::test_appliances_come_change_and_go_while_the_bridge_runs",),
+    ),
+    Mutant(
+        "removed-commands-subscribed-again-at-reconnect",
+        "hcpy/mqtt/link.py",
+        "                del self._subscriptions[topic]",
+        "                pass",
+        ("tests/test_bridge_reload.py::test_a_broker_reconnect_renews_the_subscriptions_as_they_are_now",),
+    ),
     # -- the web console --
     Mutant(
         "origin-prefix",

@@ -41,6 +41,7 @@ PURE = [
     "appliance/profile_xml.py",
     "appliance/profile_json.py",
     "appliance/entry.py",
+    "appliance/entry_diff.py",
     "appliance/state.py",
     "appliance/commands.py",
     "appliance/programs.py",

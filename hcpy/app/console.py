@@ -87,3 +87,15 @@ def _setup(files: SetupFiles | None) -> Setup | None:
         cloud_base=os.environ.get(CLOUD_BASE_ENV) or None,
         scan_interfaces=interfaces or None,
     )
+
+
+def add_page(host: str, port: int, ingress: bool = False) -> str | None:
+    """Where the console's user adds appliances, as the log says it; None without a console."""
+    if not port:
+        return None
+    if ingress:
+        return "Home Assistant's Home Connect panel"  # the add-on: its console is reached through Home Assistant
+    # A console on every address is reached on this machine's own.
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/add"

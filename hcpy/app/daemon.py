@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,6 +22,7 @@ from ..errors import HcpyError
 from ..mqtt.bridge import Bridge, BridgeSettings
 from ..mqtt.link import MqttSettings
 from ..protocol.identity import installation_device_id
+from .devices_watch import DevicesWatcher, stamp_of
 
 log = logging.getLogger("hcpy")
 
@@ -41,6 +43,7 @@ def _watch_shutdown(limit: float) -> None:
     timer = threading.Timer(limit, stuck)
     timer.daemon = True
     timer.start()
+
 
 # What hc2mqtt serves beside MQTT (the web console, `console.web_console`, so
 # that a bridge without one never loads hcpy.web): called with the bridge before it
@@ -89,31 +92,46 @@ def run(
     names: tuple[str, ...] = (),
     sections: Mapping[str, dict[str, Any]] | None = None,
     console: Console | None = None,
+    add_page: str | None = None,
 ) -> int:
-    """Start every appliance of `devices_file` (or those in `names`); block until SIGTERM/SIGINT.
+    """Bridge every appliance of `devices_file` (or those in `names`) and follow the file; block until SIGTERM/SIGINT.
 
     `sections`: the config file's per-appliance settings, by appliance name;
-    `console`: served beside the bridge (see `Console`).
+    `console`: served beside the bridge (see `Console`); `add_page`: where
+    its user adds appliances (for the line said when there are none yet).
+    With a console, a devices file that is missing, empty or unreadable is
+    no reason to stop: the bridge starts with no appliances and picks them
+    up when the file lists some. Without one, it is (exit code 2).
     """
     give_back_large_blocks()
+    waiting = console is not None
+    seen = stamp_of(devices_file)  # before reading: a change meanwhile is picked up
     try:
-        entries = load_devices(devices_file, skip_broken=True)
+        unread = waiting and (seen is None or seen.size == 0)
+        entries = [] if unread else load_devices(devices_file, skip_broken=True)
     except (HcpyError, OSError) as exc:
-        log.error("%s", exc)
-        return 2
+        if not waiting:
+            log.error("%s", exc)
+            return 2
+        log.error("%s; starting without appliances (the file is watched)", exc)
+        entries = []
     sections = dict(sections or {})
     for name in sorted(set(sections) - {e.name for e in entries}):
-        log.warning("the config file's section [%s] names no appliance of %s; it is not used", name, devices_file)
-    if names:
+        if entries or waiting:  # hc2mqtt runs, following the file: an appliance of that name may come
+            log.warning("the config file's section [%s] names no appliance of %s yet; it applies to one added "
+                        "under that name", name, devices_file)  # fmt: skip
+        else:
+            log.warning("the config file's section [%s] names no appliance of %s; it is not used", name, devices_file)
+    if names and (entries or not waiting):
         unknown = set(names) - {e.name for e in entries}
         if unknown:
             log.error("%s has no appliance named %s", devices_file, ", ".join(sorted(unknown)))
             return 2
-        entries = [e for e in entries if e.name in names]
-    if not entries:
+    prepare = partial(_chosen, names=names, sections=sections)
+    entries = prepare(entries)
+    if not entries and not waiting:
         log.error("%s lists no appliances; run hc-login first", devices_file)
         return 2
-    entries = [e.with_options(sections.get(e.name)) for e in entries]
 
     # The deviceID is this installation's, kept beside devices.json.
     settings = replace(settings, device_id=installation_device_id(Path(devices_file).parent))
@@ -121,20 +139,46 @@ def run(
     settings = replace(settings, runs_dir=settings.runs_dir or Path(devices_file).parent / "runs")
     if not mqtt.clientname:
         mqtt = replace(mqtt, clientname=client_id(settings.device_id))
-    return serve(entries, mqtt, settings, console)
+    if not entries:
+        where = f" at {add_page}" if add_page else ""
+        log.info(
+            "no appliances yet: add them in the web console%s (or run hc-login); %s is watched", where, devices_file
+        )
+
+    def watch(bridge: Bridge) -> DevicesWatcher:
+        return DevicesWatcher(devices_file, bridge, prepare, seen)
+
+    return serve(entries, mqtt, settings, console, watch)
 
 
-def serve(entries: list[ApplianceEntry], mqtt: MqttSettings, settings: BridgeSettings, console: Console | None = None) -> int:
+def _chosen(
+    entries: list[ApplianceEntry], names: tuple[str, ...], sections: Mapping[str, dict[str, Any]]
+) -> list[ApplianceEntry]:
+    """The appliances to bridge of those the devices file lists: those in `names` (all: none), with their sections."""
+    return [e.with_options(sections.get(e.name)) for e in entries if not names or e.name in names]
+
+
+def serve(
+    entries: list[ApplianceEntry],
+    mqtt: MqttSettings,
+    settings: BridgeSettings,
+    console: Console | None = None,
+    watch: Callable[[Bridge], DevicesWatcher] | None = None,
+) -> int:
     """Bridge `entries` to the broker until SIGTERM/SIGINT; 0 then, 2 when they cannot be bridged.
 
     `console` is started before the bridge (it sees everything from the
-    first connect) and stopped before it.
+    first connect) and stopped before it; `watch` makes what follows the
+    devices file (started once the bridge runs, stopped first).
     """
     try:
         bridge = Bridge(entries, mqtt, settings)
     except HcpyError as exc:
         log.error("%s", exc)
         return 2
+    watcher = watch(bridge) if watch is not None else None
+    if watcher is not None:
+        bridge.reload_devices = watcher.reload  # for the console: pick up the file now
 
     # Before the console says where it is: whoever reads that may stop
     # hc2mqtt at once, and SIGTERM must then end it cleanly.
@@ -157,11 +201,16 @@ def serve(entries: list[ApplianceEntry], mqtt: MqttSettings, settings: BridgeSet
                 signal.signal(s, handler)
             return 2
     try:
-        log.info("starting %d appliance(s): %s", len(entries), ", ".join(e.name for e in entries))
+        if entries:
+            log.info("starting %d appliance(s): %s", len(entries), ", ".join(e.name for e in entries))
         bridge.start()
+        if watcher is not None:
+            watcher.start()
         stop.wait()
     finally:
         try:
+            if watcher is not None:
+                watcher.stop()
             if stop_console is not None:
                 stop_console()
         finally:

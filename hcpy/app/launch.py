@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .console import SetupFiles, web_console
+from .console import SetupFiles, add_page, web_console
 from .settings import Mode, Settings
 
 
@@ -29,4 +29,5 @@ def launch(settings: Settings) -> int:
         return check(settings.devices_file, settings.mqtt, settings.bridge, settings.appliances)
     from .daemon import run
 
-    return run(settings.devices_file, settings.mqtt, settings.bridge, settings.appliances, settings.sections, hook)
+    add = add_page(console.host, console.port, console.ingress_peer is not None)
+    return run(settings.devices_file, settings.mqtt, settings.bridge, settings.appliances, settings.sections, hook, add)

@@ -72,13 +72,17 @@ def _check_unique(entries: list[ApplianceEntry], source: str) -> None:
         first[key] = (index, entry.name)
 
 
-def load_devices(path: str | os.PathLike[str], *, skip_broken: bool = False) -> list[ApplianceEntry]:
+def load_devices(
+    path: str | os.PathLike[str], *, skip_broken: bool = False, skipped: list[str] | None = None
+) -> list[ApplianceEntry]:
     """Read devices.json (hcpy's format or ours). Raises DevicesFileError.
 
     A broken feature is logged as a warning and left out. With `skip_broken`,
     an appliance whose entry is invalid (or whose name an earlier one already
     took) is logged and left out instead: the daemon serves the others. A file
-    that cannot be read at all still raises.
+    that cannot be read at all still raises. `skipped` (when given) gets the
+    names of the entries left out: a bridge that reloads the file keeps those
+    appliances as they run instead of removing them.
     """
     path = Path(path)
     entries: list[ApplianceEntry] = []
@@ -92,6 +96,8 @@ def load_devices(path: str | os.PathLike[str], *, skip_broken: bool = False) -> 
             if not skip_broken:
                 raise
             log.error("%s; going on without this appliance", exc)
+            if skipped is not None and isinstance(obj, dict) and isinstance(obj.get("name"), str):
+                skipped.append(obj["name"])
             continue
         for problem in entry.profile.problems:
             log.warning("%s", problem)

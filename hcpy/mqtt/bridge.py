@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 from ..appliance.commands import CommandError, describe
 from ..appliance.connection import ApplianceConnection, Backoff, Resolver
 from ..appliance.entry import ApplianceEntry
+from ..appliance.entry_diff import EntryDiff, diff_entries
 from ..appliance.model import PROGRAM_ROOTS
 from ..appliance.observed import Histogram
 from ..appliance.state import ApplianceState, Change
@@ -103,6 +105,7 @@ class ApplianceBridge:
         retained_configs: set[str] | None = None,
     ):
         self.name = entry.name
+        self.entry = entry  # as it was bridged: Bridge.apply compares it with the file's next one
         self.link = link
         self.settings = settings
         self.log = logging.getLogger(f"hcpy.appliance.{entry.name}")
@@ -135,7 +138,7 @@ class ApplianceBridge:
         # algorithm on the broker socket, off since; see link._no_delay.)
         self.runs: RunRecorder | None = None
         if settings.runs_dir is not None:
-            self.runs = RunRecorder(entry, self.topics, settings.runs_dir, link.publish,
+            self.runs = RunRecorder(entry, self.topics, settings.runs_dir, self._publish_runs,
                                     name_of=self.publisher.naming.key, log=self.log)  # fmt: skip
         host = f"{entry.host}.{settings.domain_suffix}" if settings.domain_suffix else entry.host
         self.connection = ApplianceConnection(
@@ -158,6 +161,13 @@ class ApplianceBridge:
         # Serialises publishing between the appliance thread and paho's thread
         # (a broker reconnect republishes while values may be arriving).
         self._lock = threading.Lock()
+        # Retained topics published with a payload (what `farewell` empties)
+        # and whether the appliance left the bridge (Bridge.apply): its
+        # connection's thread may outlive the stop, and must publish nothing
+        # after the farewell, nor beside the appliance's new bridge.
+        self._retained: set[str] = set()
+        self._retained_lock = threading.Lock()  # the run recorder's thread adds to it too
+        self._retired = False
         # For the metrics: command answers by status ("ok" or the code), and
         # how long a change took from the appliance's message to MQTT.
         self.replies: Counter[str] = Counter()
@@ -174,6 +184,8 @@ class ApplianceBridge:
     # -- from the appliance (its connection thread) -----------------------------------
 
     def online(self, connection: ApplianceConnection) -> None:
+        if self._retired:
+            return
         session = connection.session
         self._info = {**(session.device_info if session else {}), **(session.network_info if session else {})}
         if self.runs is not None:
@@ -184,18 +196,22 @@ class ApplianceBridge:
 
     def offline(self, connection: ApplianceConnection, reason: str) -> None:
         with self._lock:
-            self.link.publish([Outgoing(self.topics.lwt, OFFLINE)] + self.publisher.homie_state(False))
+            if self._retired:
+                return
+            self._send([Outgoing(self.topics.lwt, OFFLINE)] + self.publisher.homie_state(False))
         if self.listeners:
             self._tell("connection_changed")
 
     def changed(self, connection: ApplianceConnection, changes: list[Change]) -> None:
         with self._lock:
+            if self._retired:
+                return
             messages = self.publisher.changes(self.state, changes)
             if self._program_roots and self.discovery is not None:
                 if any(change.feature.uid in self._program_roots for change in changes):
                     # Option entities take the bounds of the program in charge.
                     messages += self._discovery(only_changed=True)
-            behind = self.link.publish(messages)
+            behind = self._send(messages)
         # The message carrying these changes is the last one the connection
         # received: this runs on its reading thread, while it is dispatched.
         received = connection.journal.last_in_at
@@ -213,10 +229,12 @@ class ApplianceBridge:
         # Access decides whether an entity is a control or a sensor (and
         # Homie's $settable, $format).
         with self._lock:
+            if self._retired:
+                return
             messages = self.publisher.refresh(self.state)
             if self.discovery is not None:
                 messages += self._discovery(only_changed=True)
-            self.link.publish(messages)
+            self._send(messages)
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -224,6 +242,8 @@ class ApplianceBridge:
         """Everything, as after a (re)connect of the appliance or the broker."""
         online = self.connection.online
         with self._lock:
+            if self._retired:
+                return
             messages = [Outgoing(self.topics.lwt, ONLINE if online else OFFLINE)]
             messages += self.publisher.homie_state(online)
             if online:
@@ -231,9 +251,71 @@ class ApplianceBridge:
                 messages += self.publisher.everything(self.state)
                 if self.discovery is not None:
                     messages += self._discovery()
-            self.link.publish(messages)
+            self._send(messages)
             if self.runs is not None:
                 self.runs.republish(self.state, self._run_entities if online and self.discovery is not None else None)
+
+    def _send(self, messages: list[Outgoing]) -> bool:
+        """Publish (holding _lock), keeping track of the retained topics; link.publish's answer."""
+        self._track(messages)
+        return self.link.publish(messages)
+
+    def _track(self, messages: list[Outgoing]) -> None:
+        with self._retained_lock:
+            self._retained.update(m.topic for m in messages if m.retain and m.payload)
+
+    def _publish_runs(self, messages: list[Outgoing]) -> None:
+        """The run recorder's way out, tracked as `_send`'s.
+
+        Not under _lock: publish_all holds it while the recorder republishes.
+        """
+        if self._retired:
+            return
+        self._track(messages)
+        self.link.publish(messages)
+
+    def retire(self) -> None:
+        """Leave the bridge: nothing is published for this appliance from now on but `farewell`'s."""
+        with self._lock:
+            self._retired = True
+        self.connection.request_stop()
+
+    def take_over(self, old: ApplianceBridge) -> None:
+        """Start from what `old` (this appliance's bridge before its entry changed) left on the broker.
+
+        Its discovery configs are weighed at the first publish (those the new
+        entry lacks are removed), and its retained topics are this one's to
+        empty when the appliance leaves.
+        """
+        with old._lock, old._retained_lock:
+            discovered, retained = dict(old._discovered), set(old._retained)
+        with self._lock, self._retained_lock:
+            self._discovered = {**discovered, **self._discovered}
+            self._retained |= retained
+
+    def farewell(self) -> list[Outgoing]:
+        """The last messages of an appliance that left devices.json (retired): its traces emptied, its LWT offline.
+
+        It empties every retained topic it published, its Home Assistant discovery configs first (Home
+        Assistant then removes its entities), and the configs of it the
+        broker held from an earlier run. Its values would otherwise stay on
+        the broker for good, read by Home Assistant and openHAB as if current.
+        Its LWT stays, `offline`: whoever still watches it learns that it is gone.
+        """
+        with self._lock:
+            lwt = [Outgoing(self.topics.lwt, OFFLINE)] + self.publisher.homie_state(False)
+            with self._retained_lock:
+                published = set(self._retained)
+            # Ours on the broker: what we published, and what it held from before.
+            known = published | self._retained_configs
+            configs = set(self._discovered)
+            if self.discovery is not None:
+                configs.update(m.topic for m in self.discovery.removals(self.state, [], known))
+                if self.runs is not None:
+                    runs = self.discovery.run_messages(self.state, self._info, self.runs.config, known)
+                    configs.update(m.topic for m in runs if m.topic in known)
+            others = published - configs - {m.topic for m in lwt}
+            return [Outgoing(topic, "") for topic in sorted(configs) + sorted(others)] + lwt
 
     def _discovery(self, only_changed: bool = False) -> list[Outgoing]:
         """Discovery configs, and the removal of stale ones.
@@ -265,8 +347,10 @@ class ApplianceBridge:
         with self._lock:
             if not self._discovered or self.discovery is None:
                 return  # _discovery() will weigh it when it runs
+            if self._retired:
+                return
             current = [Outgoing(t, "") for t in self._discovered]
-            self.link.publish(self.discovery.removals(self.state, current, [topic]))
+            self._send(self.discovery.removals(self.state, current, [topic]))
 
     # -- commands (the MQTT link's network thread) ----------------------------------------------------------
 
@@ -351,46 +435,141 @@ class ApplianceBridge:
 
 
 class Bridge:
+    """Every appliance and the one MQTT link; `apply` changes the appliances while it runs."""
+
     def __init__(self, entries: list[ApplianceEntry], mqtt: MqttSettings, settings: BridgeSettings):
         self.link = MqttLink(mqtt, self._broker_connected, self._message)
+        self.mqtt = mqtt
         self.settings = settings
         # Discovery configs the broker retains: an entity that changed component
         # (or that an earlier hcpy made) must not linger in Home Assistant.
         self._configs = settings.discovery.config_filter if settings.discovery is not None else None
         self._retained_configs: set[str] = set()
-        self.appliances = [ApplianceBridge(e, self.link, mqtt, settings, self._retained_configs) for e in entries]
-        self._by_base = {a.topics.base: a for a in self.appliances}
+        # Given to every appliance, those added later too.
+        self._listeners: list[BridgeListener] = []
+        # One change of the appliances at a time (apply, listeners, stop).
+        self._changing = threading.Lock()
+        self._started = False
+        # Read without a lock by the MQTT thread and the console's: each is
+        # replaced whole (`_install`), never changed in place.
+        self.appliances: list[ApplianceBridge] = []
+        self._by_base: dict[str, ApplianceBridge] = {}
         # MQTT meters (hcpy.runs): topic -> the recorders reading it.
         self._meters: dict[str, list[RunRecorder]] = {}
-        for recorder in (a.runs for a in self.appliances if a.runs is not None):
+        self._install([self._bridge(e) for e in entries])
+        # Reads the devices file and applies it now (the daemon's watch sets
+        # it; the console may offer it): None when nothing follows the file.
+        self.reload_devices: Callable[[], object] | None = None
+
+    def _bridge(self, entry: ApplianceEntry) -> ApplianceBridge:
+        appliance = ApplianceBridge(entry, self.link, self.mqtt, self.settings, self._retained_configs)
+        appliance.listeners = list(self._listeners)
+        return appliance
+
+    def _install(self, appliances: list[ApplianceBridge]) -> None:
+        """Make `appliances` the bridged ones: each structure the other threads read is replaced whole."""
+        meters: dict[str, list[RunRecorder]] = {}
+        for recorder in (a.runs for a in appliances if a.runs is not None):
             for topic in recorder.meter_topics:
-                self._meters.setdefault(topic, []).append(recorder)
+                meters.setdefault(topic, []).append(recorder)
+        self._meters = meters
+        self._by_base = {a.topics.base: a for a in appliances}
+        self.appliances = appliances
 
     def add_listener(self, listener: BridgeListener) -> None:
-        """Tell `listener` what every appliance publishes from now on (BridgeListener)."""
-        # A new list, never one changed in place: appliance threads iterate the old one meanwhile.
-        for appliance in self.appliances:
-            appliance.listeners = [*appliance.listeners, listener]
+        """Tell `listener` what every appliance publishes from now on (BridgeListener), those added later too."""
+        with self._changing:
+            self._listeners = [*self._listeners, listener]
+            # A new list, never one changed in place: appliance threads iterate the old one meanwhile.
+            for appliance in self.appliances:
+                appliance.listeners = [*appliance.listeners, listener]
 
     def remove_listener(self, listener: BridgeListener) -> None:
-        for appliance in self.appliances:
-            appliance.listeners = [known for known in appliance.listeners if known is not listener]
+        with self._changing:
+            self._listeners = [known for known in self._listeners if known is not listener]
+            for appliance in self.appliances:
+                appliance.listeners = [known for known in appliance.listeners if known is not listener]
+
+    def _command_topics(self) -> set[str]:
+        return {t for a in self.appliances for t in a.command_topics}
 
     def start(self) -> None:
-        # Commands keep the retain flag they were published with, so that a
-        # retained one is refused however it arrives; discovery configs do not
-        # (_config_seen wants only the broker's replays flagged retained).
-        self.link.subscribe((t for a in self.appliances for t in a.command_topics), as_published=True)
-        if self._configs is not None:
-            self.link.subscribe([self._configs], as_published=False)
-        if self._meters:
-            self.link.subscribe(self._meters, as_published=False)
-        self.link.start()
-        for appliance in self.appliances:
-            appliance.connection.start()
+        with self._changing:
+            # Commands keep the retain flag they were published with, so that a
+            # retained one is refused however it arrives; discovery configs do not
+            # (_config_seen wants only the broker's replays flagged retained).
+            self.link.subscribe(self._command_topics(), as_published=True)
+            if self._configs is not None:
+                self.link.subscribe([self._configs], as_published=False)
+            if self._meters:
+                self.link.subscribe(self._meters, as_published=False)
+            self.link.start()
+            for appliance in self.appliances:
+                appliance.connection.start()
+            self._started = True
+
+    def apply(self, entries: list[ApplianceEntry], broken: Collection[str] = (), timeout: float = 1.2) -> EntryDiff:
+        """Bridge exactly `entries` from now on; what changed (nothing: the appliances are left alone).
+
+        An appliance whose entry reads the same is not touched (its
+        connection goes on); a changed one is reconnected with its new entry;
+        a removed one is stopped and forgotten (`ApplianceBridge.farewell`).
+        `broken`: names whose entries could not be read: kept as they run.
+        Blocks for at most about `timeout` (the leaving connections' stop);
+        call it from any thread but the MQTT link's.
+        """
+        with self._changing:
+            diff = diff_entries((a.entry for a in self.appliances), entries, broken)
+            if not diff:
+                return diff
+            old = {a.name: a for a in self.appliances}
+            removed = [old[name] for name in diff.removed]
+            replaced = [old[c.entry.name] for c in diff.changed]
+            leaving = removed + replaced
+            for appliance in leaving:
+                appliance.retire()
+            deadline = time.monotonic() + timeout
+            for appliance in leaving:
+                appliance.connection.stop(max(0.0, deadline - time.monotonic()))
+            runs_deadline = time.monotonic() + 0.3  # as in stop(): a run that just ended is recorded
+            for appliance in leaving:
+                if appliance.runs is not None:
+                    appliance.runs.stop(max(0.0, runs_deadline - time.monotonic()))
+            # Built after the old ones stopped: a new run recorder reads the
+            # runs the old one kept.
+            fresh: dict[str, ApplianceBridge] = {}
+            for entry in (*diff.added, *(c.entry for c in diff.changed)):
+                try:
+                    fresh[entry.name] = self._bridge(entry)
+                except HcpyError as exc:  # the others are bridged all the same
+                    log.error("%s cannot be bridged (%s); it is left out until its entry changes", entry.name, exc)
+            for appliance in replaced:
+                if appliance.name in fresh:
+                    fresh[appliance.name].take_over(appliance)
+            staying = {name: a for name, a in old.items() if a not in leaving}
+            before_commands, before_meters = self._command_topics(), set(self._meters)
+            order = [e.name for e in entries] + list(diff.kept)
+            self._install([a for name in order if (a := fresh.get(name) or staying.get(name)) is not None])
+            if self._started:
+                self.link.unsubscribe((before_commands - self._command_topics()) | (before_meters - set(self._meters)))
+                self.link.subscribe(self._command_topics() - before_commands, as_published=True)
+                self.link.subscribe(set(self._meters) - before_meters, as_published=False)
+            # QoS 1: a removal that does not reach the broker leaves Home Assistant's entities for good.
+            for appliance in removed:
+                self.link.publish(appliance.farewell(), qos=1)
+            if self._started:
+                for appliance in fresh.values():
+                    appliance.publish_all()  # offline until its connection says otherwise
+                    appliance.connection.start()
+            return diff
 
     def stop(self, timeout: float = 1.2) -> None:
         """Stop everything within about `timeout` + 0.5 s (the 2 s promise)."""
+        with self._changing:
+            self._started = False
+            self._stop(timeout)
+
+    def _stop(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for appliance in self.appliances:
             appliance.connection.request_stop()

@@ -223,6 +223,22 @@ class MqttLink:
                 client, entries = self._client, self._entries(new)
                 self._paho(lambda: client.subscribe(entries))
 
+    def unsubscribe(self, topics: Iterable[str]) -> None:
+        """Unsubscribe from `topics`: now if connected, and they are not renewed at the next connect."""
+        with self._io:
+            gone = sorted(t for t in set(topics) if t in self._subscriptions)
+            for topic in gone:
+                del self._subscriptions[topic]
+            if gone and self._up:
+                client = self._client
+                self._paho(lambda: client.unsubscribe(gone))
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """The topic filters renewed at every connect."""
+        with self._io:
+            return sorted(self._subscriptions)
+
     def _entries(self, topics: list[str]) -> list[tuple[str, int]] | list[tuple[str, paho.SubscribeOptions]]:
         """paho's subscribe() list for `topics`, for the protocol of the current client."""
         if self._level != MQTT5:

@@ -511,6 +511,12 @@ class _Handler(BaseHTTPRequestHandler):
         except HcpyError as exc:
             problems = exc.problems if isinstance(exc, StepFailed) else []
             view = _with(view, name, problem_html(str(exc), problems))
+        else:
+            # devices.json may have changed: the bridge takes it now rather
+            # than at the watcher's next look (the page then shows it).
+            reload = self.console.bridge.reload_devices
+            if reload is not None and name != "login-start":
+                reload()
         return self._add_page(view, token)
 
     def _add_page(self, view: AddView, token: str) -> None:
