@@ -430,9 +430,17 @@ def test_an_unknown_region_is_a_sentence(broker, tmp_path, region):
 # -- behind Home Assistant's ingress ---------------------------------------------------------------
 
 
-def test_behind_ingress_home_assistants_user_adds_appliances_and_nobody_else_reaches_the_pages(broker, tmp_path):
-    """The add-on: Home Assistant logged its user in, so the pages ask no console password even when one is set;
-    anyone reaching the port directly is refused, whatever they send."""
+@pytest.mark.parametrize(
+    "host, password",
+    [("0.0.0.0", None), ("127.0.0.1", PASSWORD)],
+    ids=["the-add-on-on-every-address-without-password", "with-a-console-password"],
+)
+def test_behind_ingress_home_assistants_user_adds_appliances_and_nobody_else_reaches_the_pages(
+    broker, tmp_path, host, password
+):
+    """The add-on (its console on 0.0.0.0 without a password): Home Assistant logged its user in, so the pages
+    are served to its proxy, and ask no console password even when one is set; anyone reaching the port
+    directly is refused, whatever they send."""
     from ingress_proxy import IngressProxy, can_bind, direct
 
     from hcpy.web.ingress import ONLY_HOME_ASSISTANT
@@ -442,7 +450,7 @@ def test_behind_ingress_home_assistants_user_adds_appliances_and_nobody_else_rea
     setup = make_setup(tmp_path)
     key = b64url(secrets.token_bytes(32))
     with bridged(broker.port, []) as bridge:
-        server = ConsoleServer(bridge, "127.0.0.1", 0, PASSWORD, setup=setup, ingress_peer="127.0.0.1").start()
+        server = ConsoleServer(bridge, host, 0, password, setup=setup, ingress_peer="127.0.0.1").start()
         try:
             with IngressProxy(server.port) as proxy:
                 page = Page(proxy.base)
