@@ -264,6 +264,35 @@ MUTANTS = [
         "url = url",
         ("tests/test_runs.py::test_paths_and_urls_in_log_lines",),
     ),
+    # -- Home Assistant's ingress (hcpy.web.ingress) and Add appliances (issue 20) --
+    Mutant(
+        "ingress-any-peer-trusted",
+        "hcpy/web/server.py",
+        "return self._ingress is not None and peer_address(peer) == self._ingress",
+        "return self._ingress is not None",
+        ("tests/test_console_ingress.py::test_anyone_else_is_refused_with_a_sentence_whatever_they_send",),
+    ),
+    Mutant(
+        "ingress-prefix-unchecked",
+        "hcpy/web/ingress.py",
+        "if len(value) > MAX_PREFIX or not _PREFIX.fullmatch(value) or",
+        "if len(value) > MAX_PREFIX or not value.startswith('/') or",
+        ("tests/test_console_ingress.py::test_a_malformed_ingress_path_is_refused",),
+    ),
+    Mutant(
+        "add-pages-open-beyond-loopback",
+        "hcpy/web/server.py",
+        "return self._trusted or (guard is not None and guard.may_set_up())",
+        "return True",
+        ("tests/test_web_setup.py::test_beyond_loopback_without_a_password_the_pages_are_refused",),
+    ),
+    Mutant(
+        "add-pages-not-for-ingress",
+        "hcpy/web/server.py",
+        "return self._trusted or (guard is not None and guard.may_set_up())",
+        "return guard is not None and guard.may_set_up()",
+        ("tests/test_web_setup.py::test_behind_ingress_home_assistants_user_adds_appliances_and_nobody_else_reaches_the_pages",),
+    ),
 ]
 
 
