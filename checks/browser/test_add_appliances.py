@@ -4,15 +4,15 @@ A stack of its own (not conftest.py's demo stack, whose devices file is the
 simulator's): a mosquitto, the fake Home Connect cloud of tests/fakecloud.py
 on loopback, a simulated appliance that advertises itself by real mDNS on
 loopback, and hc2mqtt with its console (HCPY_CLOUD_BASE points its login at
-the fake cloud, HCPY_SCAN_INTERFACES its scan at loopback) on a devices.json
-that holds one appliance to begin with (a bridge with none does not start yet).
+the fake cloud, HCPY_SCAN_INTERFACES its scan at loopback) with no
+devices.json at all, as on a first start.
 
-In the browser: the cloud login (the login address shown, the hcauth://
-address pasted into the field), a profile zip uploaded with its key (the file
-input given a path, as a user picks one), and a scan that finds where that
-appliance is. Each step is checked in devices.json. That the running bridge
-then connects to the new appliance needs hc2mqtt to reload devices.json,
-which this branch does not have: not asserted here.
+In the browser: the empty list leading to "Add appliances", the cloud login
+(the login address shown, the hcauth:// address pasted into the field), a
+profile zip uploaded with its key (the file input given a path, as a user
+picks one), and a scan that finds where that appliance is. Each step is
+checked in devices.json; at the end the running bridge, never restarted, has
+connected to the appliance added, and its card on the list says online.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from support import DISHWASHER, Broker, b64, free_port, profile_files
 
-from hcpy.appliance.devices import save_devices
-from hcpy.appliance.entry import entry_from_profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.simulator import SimulatedAppliance, Simulator
 from hcpy.simulator.advertise import Advertiser
@@ -67,10 +65,8 @@ def setup_stack(tmp_path_factory):
         ]).start()  # fmt: skip
         started.append(cloud.stop)
 
-        # The appliance hc2mqtt starts with, and the one a zip upload adds (and a scan finds).
-        seed_psk, new_psk = secrets.token_bytes(32), secrets.token_bytes(32)
-        seed = Simulator(SimulatedAppliance(profile, services="iz", remote_start=True), seed_psk, None).start()
-        started.append(seed.stop)
+        # The appliance a zip upload adds (and a scan finds).
+        new_psk = secrets.token_bytes(32)
         new = Simulator(SimulatedAppliance(profile, services="iz", remote_start=True), new_psk, None).start()
         started.append(new.stop)
         new_id = _ha_id()
@@ -78,9 +74,8 @@ def setup_stack(tmp_path_factory):
         started.append(advertiser.close)
         advertiser.add(new, new_id)
 
-        devices = tmp / "config" / "devices.json"
-        seed_entry = entry_from_profile(profile, key=b64(seed_psk), host=LOOPBACK, port=seed.port, name="seed", ha_id=_ha_id())
-        save_devices(devices, [seed_entry], merge=False)
+        devices = tmp / "config" / "devices.json"  # not there yet: the first start
+        devices.parent.mkdir()
         http_port = free_port()
         env = {**child_env(), "HCPY_CLOUD_BASE": cloud.base, "HCPY_SCAN_INTERFACES": LOOPBACK}
         bridge = Process(
@@ -98,7 +93,7 @@ def setup_stack(tmp_path_factory):
             if not bridge.alive():
                 raise AssertionError(f"hc2mqtt exited:\n{bridge.tail()}")
 
-        wait_for("the console with its appliance online", lambda: requests.get(url + "/healthz", timeout=2).status_code == 200,
+        wait_for("the console of a bridge with no appliances yet", lambda: requests.get(url + "/healthz", timeout=2).status_code == 200,
                  alive=alive)  # fmt: skip
         driver = start_chromium(profile=tmp / "chromium-profile")
         started.append(driver.quit)
@@ -127,6 +122,15 @@ def done(driver) -> str:
     problems = driver.find_elements(By.ID, "add-problem")
     assert not problems, problems[0].text
     return driver.find_element(By.ID, "add-done").text
+
+
+def test_with_no_appliances_yet_the_list_leads_to_add_appliances(setup_stack):
+    driver = setup_stack["driver"]
+    driver.get(setup_stack["url"] + "/")
+    assert not driver.find_elements(By.CSS_SELECTOR, "article.connection")
+    link = WebDriverWait(driver, WAIT).until(EC.presence_of_element_located((By.ID, "add-appliances-link")))
+    assert link.get_attribute("href").endswith("/add")
+    assert not setup_stack["devices"].exists()
 
 
 def test_the_cloud_login_in_the_browser_writes_devices_json(setup_stack):
@@ -181,3 +185,21 @@ def test_a_scan_finds_where_the_uploaded_appliance_is(setup_stack):
     entry = devices_json(setup_stack)[new_id]
     assert (entry["host"], entry.get("port")) == (LOOPBACK, setup_stack["new_port"])
     driver.save_screenshot(str(setup_stack["tmp"] / "add-appliances.png"))
+
+
+def test_the_running_bridge_connects_to_the_appliance_added_without_a_restart(setup_stack):
+    driver, new_id = setup_stack["driver"], setup_stack["new_id"]
+    name = devices_json(setup_stack)[new_id]["name"]
+    card = f'article.connection[data-appliance="{name}"]'
+
+    def online() -> bool:
+        driver.get(setup_stack["url"] + "/")
+        found = driver.find_elements(By.CSS_SELECTOR, card)
+        return bool(found) and found[0].get_attribute("data-state") == "online"
+
+    wait_for(f"{name} online on the list", online)
+    assert setup_stack["bridge"].alive(), "hc2mqtt was restarted or ended"
+    # The cloud's appliances are listed too (their hosts are not on this network: offline, said why).
+    listed = {e.get_attribute("data-appliance") for e in driver.find_elements(By.CSS_SELECTOR, "article.connection")}
+    assert {"dishwasher", "washer", name} <= listed, listed
+    driver.save_screenshot(str(setup_stack["tmp"] / "added-online.png"))
