@@ -403,9 +403,12 @@ def test_with_a_password_the_pages_need_the_login(broker, tmp_path):
         assert page.add().by_id("login-start-form")
 
 
-def test_the_list_page_leads_to_add_when_there_is_nothing_to_bridge(broker, tmp_path):
+def test_the_console_opens_on_add_when_there_is_nothing_to_bridge(broker, tmp_path):
     with served(broker, make_setup(tmp_path)) as server:
-        document = Page(server.url).page("/")
+        page = Page(server.url)
+        first = page.http.get(server.url.rstrip("/") + "/", allow_redirects=False, timeout=10)
+        document = page.page("/?list=1")
+    assert first.status_code == 303 and first.headers["Location"] == "/add"
     assert document.by_id("add-appliances-link").get("href") == "/add"
     assert document.by_id("nav-add").get("href") == "/add"
 

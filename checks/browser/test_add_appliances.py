@@ -127,6 +127,11 @@ def done(driver) -> str:
 def test_with_no_appliances_yet_the_list_leads_to_add_appliances(setup_stack):
     driver = setup_stack["driver"]
     driver.get(setup_stack["url"] + "/")
+    # The console opens on Add appliances (a first start) ...
+    WebDriverWait(driver, WAIT).until(EC.presence_of_element_located((By.ID, "login-start")))
+    assert driver.current_url == setup_stack["url"] + "/add"
+    # ... and the list, asked for, says there is nothing yet and where to add it.
+    driver.get(setup_stack["url"] + "/?list=1")
     assert not driver.find_elements(By.CSS_SELECTOR, "article.connection")
     link = WebDriverWait(driver, WAIT).until(EC.presence_of_element_located((By.ID, "add-appliances-link")))
     assert link.get_attribute("href").endswith("/add")

@@ -353,6 +353,9 @@ class _Handler(BaseHTTPRequestHandler):
             if segments in ([""], []):
                 connections = [connection_of(a) for a in console.bridge.appliances]
                 can_add = console.setup is not None and self._may_set_up()
+                if can_add and not connections and not query.get("list"):
+                    # A first start (no devices.json yet): the console opens where appliances are added.
+                    return self._redirect("/add")
                 return self._page("Appliances", appliance_list(connections, can_add), token, "list")
             if segments == ["events"]:
                 return self._events(query)
