@@ -14,6 +14,7 @@ import json
 import secrets
 import stat
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -471,3 +472,24 @@ def test_behind_ingress_home_assistants_user_adds_appliances_and_nobody_else_rea
                     assert status == 403 and ONLY_HOME_ASSISTANT in html.unescape(body.decode()), (method, path, status)
         finally:
             server.stop()
+
+
+def test_every_phrase_the_console_rewords_is_still_said_by_hc_login():
+    """The console rewords hc-login's advice (an option becomes a form field); a phrase that hc-login no longer
+    says would silently stop being reworded, and the console would tell its user to run a command line."""
+    import ast
+
+    from hcpy.app.setup import CONSOLE_WORDS
+
+    def texts(path: Path) -> Iterator[str]:
+        """Every string the module says, adjacent literals joined as Python joins them (f-string holes as \0)."""
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr):
+                yield "".join(v.value if isinstance(v, ast.Constant) else "\0" for v in node.values)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                yield node.value
+
+    root = Path(__file__).resolve().parents[1] / "hcpy"
+    said = [t for p in root.rglob("*.py") if p.name != "setup.py" for t in texts(p)]
+    for cli, _ in CONSOLE_WORDS:
+        assert any(cli in t for t in said), f"no module says {cli!r} any more: update CONSOLE_WORDS (hcpy/app/setup.py)"
