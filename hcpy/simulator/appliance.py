@@ -398,6 +398,23 @@ class SimulatedAppliance:
             return Changes()
         return self.limit(name, feature.limits.access, feature.limits.available)
 
+    def option_access(self, program: Program, name: str, access: Access | None = None) -> Changes:
+        """Change an option's access under `program` (None: back to the profile's); reported scoped, when it changes.
+
+        Real appliances scope such a change to the program (parentUID), as
+        they do for a delay option that becomes read-only while it runs.
+        """
+        feature = self.profile.by_name(name)
+        option = program.options.get(feature.uid) if feature is not None else None
+        if feature is None or option is None:
+            return Changes()
+        limits = self._option_limits[(program.uid, feature.uid)]
+        wanted = option.limits.access if access is None else access
+        if limits.access is wanted:
+            return Changes()
+        limits.access = wanted
+        return Changes(descriptions=[{"uid": feature.uid, "parentUID": program.uid, "access": wanted.value.upper()}])
+
     def option_limits(self, program: Program, uid: int) -> Limits:
         """An option's limits under `program`: the program's own, the option list's for what it leaves out."""
         return self._option_limits[(program.uid, uid)].over(self._limits[uid])
@@ -433,6 +450,7 @@ class SimulatedAppliance:
             return self.set_power(feature.enum is not None and feature.enum.members.get(value) == "On")
         self._values[feature.uid] = value
         changes = Changes(values=[{"uid": feature.uid, "value": value}])
+        changes += self.runner.written(feature.name, self.clock.now())
         changes += self.runner.life.written(feature.name, self.clock.now())
         return changes
 

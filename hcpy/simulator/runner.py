@@ -14,6 +14,11 @@ primitives (`put`, `limit`, `restore`), always under the appliance's lock:
 - AbortProgram, PauseProgram and ResumeProgram become writable by
   description change while they make sense, and return to the profile's
   access after;
+- the delay (StartInRelative, FinishInRelative) can be changed while the
+  start is still delayed: the start moves. Once the program runs the delay
+  is spent: it reads 0 and is read-only under the program (a description
+  change scoped to it, as real appliances send), until the run ends, so a
+  later start without a delay starts at once;
 - an abort goes through Aborting to Ready with ProgramAborted Present.
 """
 
@@ -49,6 +54,7 @@ class Primitives(Protocol):
     def put(self, name: str, value: Any) -> Changes: ...
     def limit(self, name: str, access: Access | None = None, available: bool | None = None) -> Changes: ...
     def restore(self, name: str) -> Changes: ...
+    def option_access(self, program: Program, name: str, access: Access | None = None) -> Changes: ...
     def option_limits(self, program: Program, uid: int) -> Limits: ...
     def select_root(self, program: Program | None, active: bool) -> Changes: ...
 
@@ -107,8 +113,9 @@ class ProgramRunner:
         app = self.appliance
         if self.run is None:
             return app.put(names.OPERATION_STATE, "Ready") if not quietly else Changes()
+        program = app.profile.programs[self.run.program]
         self.run = None
-        changes = self._idle()
+        changes = self._idle(program)
         changes += self.life.stopped(now)
         if not quietly:
             self._aborting_until = now + ABORTING_SECONDS
@@ -124,6 +131,19 @@ class ProgramRunner:
     def resume(self, now: float) -> Changes:
         if self.run is not None:
             self.run.resume(now)
+        return self.advance(now)
+
+    def written(self, name: str, now: float) -> Changes:
+        """A client changed `name` (its new value is in place): a new delay moves a start still to come."""
+        app = self.appliance
+        if name not in names.DELAY_OPTIONS or self.run is None or self.run.at(now).stage is not Stage.DELAYED:
+            return Changes()
+        chosen = app.value(name)
+        if not isinstance(chosen, (int, float)) or isinstance(chosen, bool):
+            return Changes()
+        # FinishInRelative says when to be done, not when to begin.
+        left = max(0.0, chosen - self.run.duration) if name == names.FINISH_IN_RELATIVE else max(0.0, float(chosen))
+        self.run.delay = now - self.run.started + left
         return self.advance(now)
 
     # --- time --------------------------------------------------------------------
@@ -152,6 +172,7 @@ class ProgramRunner:
             if _offers(program, app, names.START_IN_RELATIVE):
                 changes += app.put(names.START_IN_RELATIVE, reported_seconds(moment.delay_left, moment.delay_left))
         else:
+            changes += self._spend_delay(program)
             changes += self._phase(moment)
         changes += app.put(names.REMAINING_PROGRAM_TIME, reported_seconds(moment.remaining, self.run.duration))
         changes += app.put(names.PROGRAM_PROGRESS, moment.progress)
@@ -167,7 +188,7 @@ class ProgramRunner:
         app = self.appliance
         self.run = None
         changes = app.put(names.PROGRAM_PROGRESS, 100)
-        changes += self._idle()
+        changes += self._idle(program)
         changes += app.put(names.OPERATION_STATE, "Finished")
         counter = self._counter(program)
         if counter is not None:
@@ -175,10 +196,36 @@ class ProgramRunner:
         changes += app.put(names.PROGRAM_FINISHED, "Present")
         return changes
 
-    def _idle(self) -> Changes:
-        """No program under way: the roots, the remaining time and the commands go back."""
+    def _spend_delay(self, program: Program) -> Changes:
+        """The program runs: its delay is spent (0) and cannot be changed until the run ends.
+
+        Without the reset the countdown's last value would stay, and
+        the next start with the options as they are would wait that long.
+        """
         app = self.appliance
-        changes = app.select_root(None, active=True)
+        changes = Changes()
+        for name in self._delays(program):
+            changes += app.put(name, 0)
+            changes += app.option_access(program, name, Access.READ)
+        return changes
+
+    def _delays(self, program: Program) -> list[str]:
+        """The delay options `program` has."""
+        app = self.appliance
+        return [
+            name
+            for name in names.DELAY_OPTIONS
+            if _offers(program, app, name) and app.feature(name).kind is Kind.OPTION
+        ]
+
+    def _idle(self, program: Program) -> Changes:
+        """No program under way: the roots, the remaining time, the delay and the commands go back."""
+        app = self.appliance
+        changes = Changes()
+        for name in self._delays(program):
+            changes += app.put(name, 0)  # an aborted delayed start leaves no delay behind either
+            changes += app.option_access(program, name)
+        changes += app.select_root(None, active=True)
         changes += app.put(names.REMAINING_PROGRAM_TIME, 0)
         if self.behaviour.phase and app.has(self.behaviour.phase):
             changes += app.put(self.behaviour.phase, "None")
