@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import HcpyError
 from ..logs import excerpt
 from ..protocol.resources import RO_VALUES
+from . import names
 from .model import FLOAT_DATA, MAX_STRING, EnumType, Feature, Kind, Limits, ValueKind
 from .state import ApplianceState
 
@@ -194,6 +195,9 @@ def build_set(state: ApplianceState, body: Any) -> Request:
         if feature.kind is Kind.OPTION and program is None:
             _no_program_for(state, feature)
         where = f" for {program.name}" if program is not None else ""
+        locked = delay_locked(state, feature, limits)
+        if locked is not None:
+            raise CommandError(locked, 403)
         check_writable(feature, limits, where)
         if value is MISSING:
             if feature.kind == Kind.COMMAND and feature.is_boolean:
@@ -254,6 +258,32 @@ def describe(request: Request, state: ApplianceState) -> str:
             parts.append(one(item.get("uid"), item.get("value", MISSING)))
     text = "; ".join(parts)
     return text if len(text) <= 300 else text[:300] + "…"
+
+
+# OperationState members in which the program itself runs: its delayed start is behind it.
+DELAY_SPENT = names.UNDER_WAY - {"DelayedStart"}
+
+
+def delay_locked(state: ApplianceState, feature: Feature, limits: Limits) -> str | None:
+    """Why a delay option (StartInRelative, FinishInRelative) cannot be changed now; None if it can.
+
+    Once the program runs, its delay is spent: appliances make the delay
+    read-only under the program then (a description change), and `limits`
+    carries that. Firmware that does not announce it still refuses the
+    write, or takes it for a later run; so from Run on the operation state
+    refuses it as well. Before that, in DelayedStart, the delay stays open
+    as the appliance says: changing it moves the start.
+    """
+    if feature.name not in names.DELAY_OPTIONS:
+        return None
+    operation = state.value_of(names.OPERATION_STATE)
+    announced = operation in names.UNDER_WAY and not limits.access.writable
+    if operation not in DELAY_SPENT and not announced:
+        return None
+    return (
+        f"{feature.short_name} cannot be changed while a program runs (OperationState {operation}); "
+        "abort the program to start it at another time"
+    )
 
 
 def check_writable(feature: Feature, limits: Limits, where: str = "") -> None:

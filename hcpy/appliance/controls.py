@@ -11,7 +11,7 @@ Whether it can be used *now* is live, from the state. Pure logic.
 from __future__ import annotations
 
 from . import names
-from .commands import CommandError
+from .commands import CommandError, delay_locked
 from .model import PROGRAM_ROOTS, Feature, Kind, Profile
 from .programs import check_startable
 from .state import ApplianceState
@@ -39,6 +39,8 @@ def usable(state: ApplianceState, feature: Feature) -> bool:
     """Whether a write to `feature` would be taken now (an option: by the program in charge)."""
     program, limits = state.option_limits(feature)
     if feature.kind is Kind.OPTION and program is None:
+        return False
+    if delay_locked(state, feature, limits) is not None:
         return False
     return limits.access.writable and limits.available
 

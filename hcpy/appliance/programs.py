@@ -77,6 +77,10 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
     else:
         program = _program(state, ref)
         chosen = {}
+    if starting:
+        # Before the options: while a program runs its delay is read-only, and
+        # "already under way" is what the user can act on, not the delay's access.
+        check_startable(state)
     for item in options:
         encoded = _option(state, program, item)
         chosen[encoded["uid"]] = encoded
@@ -84,8 +88,6 @@ def build_program(state: ApplianceState, body: Any, resource: str) -> Request:
         encoded = _delay(state, program, body["delay"])
         chosen[encoded["uid"]] = encoded
     _check_execution(program, starting)
-    if starting:
-        check_startable(state)
     data: dict[str, Any] = {"program": program.uid}
     if chosen:
         data["options"] = list(chosen.values())
