@@ -293,6 +293,21 @@ MUTANTS = [
         "return guard is not None and guard.may_set_up()",
         ("tests/test_web_setup.py::test_behind_ingress_home_assistants_user_adds_appliances_and_nobody_else_reaches_the_pages",),
     ),
+    # -- a delay is spent once the program runs (issue 21) --
+    Mutant(
+        "delay-writable-while-running",
+        "hcpy/appliance/commands.py",
+        "if operation not in DELAY_SPENT and not announced:",
+        "if not announced:",
+        ("tests/test_delays.py::test_from_run_on_hcpy_refuses_even_what_old_firmware_leaves_writable",),
+    ),
+    Mutant(
+        "delay-announcement-ignored",
+        "hcpy/appliance/commands.py",
+        "announced = operation in names.UNDER_WAY and not limits.access.writable",
+        "announced = False",
+        ("tests/test_delays.py::test_hcpy_follows_the_access_the_appliance_announces",),
+    ),
 ]
 
 
