@@ -64,6 +64,8 @@ def test_a_password_is_never_repeated(tmp_path):
     _, said = _refused(tmp_path, "mqtt_password = pa$$word\n")
     assert said[0].endswith('(mqtt_password): text values need quotes: mqtt_password = "…"')
     assert "pa$$word" not in said[0]
+    _, said = _refused(tmp_path, "mqtt_pasword = s3cret!\n")  # a typo: no setting's name, so no kind known
+    assert "s3cret" not in said[0] and "values are Python literals" in said[0]
     config, (values, problems, _) = _read(tmp_path, "mqtt_password = 123456\n")
     assert values["mqtt_password"] == "123456"
     assert problems == [f'{config}, line 1 (mqtt_password): its value is taken as text; text values need quotes: '
@@ -180,3 +182,19 @@ def test_a_port_out_of_range_in_config_ini_is_refused_at_start(tmp_path, name):
     done = _hc2mqtt("--config", str(config))
     assert done.returncode == 2
     assert f"Error: {config}, line 2 ({name}): 99999 cannot be used; {name} is a port from" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "sentence"),
+    [
+        ("topic_layout = osresearch", '(topic_layout): osresearch cannot be read; topic_layout is one of "auto", '
+                                      '"hcpy2-0", "osresearch", "publishing-modes", in quotes: '
+                                      'topic_layout = "osresearch"'),
+        ("mqtt_protocol = 4", '(mqtt_protocol): 4 cannot be used; mqtt_protocol is one of "auto", "5", "3.1.1", in '
+                              'quotes: mqtt_protocol = "auto"'),
+        ("mqtt_host = None", '(mqtt_host): None cannot be used; text values need quotes: mqtt_host = "localhost"'),
+    ],
+)  # fmt: skip
+def test_a_word_out_of_a_few_or_no_text_at_all_says_which_ones(tmp_path, line, sentence):
+    config, said = _refused(tmp_path, f"{line}\n")
+    assert said == [f"{config}, line 1 {sentence}"]

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .settings import FLAGS, OPTION_DEFAULTS, OPTIONAL_TEXTS, POSITIVE_NUMBERS, RANGES, TEXTS, range_words
+from .settings import CHOICES, FLAGS, OPTION_DEFAULTS, OPTIONAL_TEXTS, POSITIVE_NUMBERS, RANGES, TEXTS, range_words
 
 EXAMPLE = "config/config.ini.example"
 
@@ -165,7 +165,11 @@ def how_to_write(name: str, raw: str | None = None) -> str:
     if name in POSITIVE_NUMBERS:
         example = bare if bare and _number(bare) is not None else f"{OPTION_DEFAULTS[name]:g}"
         return f"{name} is a number above 0, without quotes: {name} = {example}"
-    if name in TEXTS or name in OPTIONAL_TEXTS or name in ("mqtt_protocol", "topic_layout"):
+    if name in CHOICES:
+        words = ", ".join(_quoted(choice) for choice in CHOICES[name])
+        example = bare if bare in CHOICES[name] else str(OPTION_DEFAULTS[name])
+        return f"{name} is one of {words}, in quotes: {name} = {_quoted(example)}"
+    if name in TEXTS or name in OPTIONAL_TEXTS:
         if _secret(name):
             return f'text values need quotes: {name} = "…"'
         default = OPTION_DEFAULTS.get(name)
@@ -185,20 +189,23 @@ def _number(text: str) -> float | None:
 
 def _parse_errors(path: str | Path, text: str, exc: Exception) -> list[str]:
     """One sentence per line configobj could not read (its own words are jargon: "unrepr-ing")."""
+    import configobj  # loaded already: it raised `exc`
+
     sentences = []
     for error in getattr(exc, "errors", None) or [exc]:
         number = getattr(error, "line_number", None)
         line = str(getattr(error, "line", "") or "")
         match = _SETTING.match(line)
         where = f"{path}, line {number}" if number else str(path)
-        if type(error).__name__ == "DuplicateError" and match:
+        if isinstance(error, configobj.DuplicateError) and match:
             sentences.append(f"{where}: {match.group(1)} is set a second time; keep one of the two lines")
-        elif type(error).__name__ == "UnreprError" and match:
+        elif isinstance(error, configobj.UnreprError) and match:
             name, raw = match.groups()
             in_section = isinstance(number, int) and _in_section(text, number)
             shown = "its value" if _secret(name) else _bare(raw) or "its value"
             advice = _LITERALS if in_section else how_to_write(name, raw)
-            if name in FLAGS or name in RANGES or name in POSITIVE_NUMBERS:
+            # The value repeated only where it cannot be a secret (a typo'd password's name is no setting's).
+            if not in_section and (name in FLAGS or name in RANGES or name in POSITIVE_NUMBERS or name in CHOICES):
                 sentences.append(f"{where} ({name}): {shown} cannot be read; {advice}")
             else:
                 sentences.append(f"{where} ({name}): {advice}")
@@ -226,8 +233,8 @@ def _checked_kinds(path: str | Path, text: str, values: dict[str, Any]) -> tuple
             continue
         if ok:
             values[name] = taken
-            if name == "mqtt_protocol":
-                continue  # `mqtt_protocol = 5` reads as meant
+            if name in CHOICES:
+                continue  # `mqtt_protocol = 5`: as meant, and as hcpy2-0 took it
             as_what = "text" if isinstance(taken, str) else repr(taken)
             problems.append(f"{where}: {shown} is taken as {as_what}; {how_to_write(name, str(taken))}")
         else:
@@ -257,7 +264,11 @@ def _as_kind(name: str, value: Any) -> tuple[Any, bool]:
         number = _number(value) if isinstance(value, str) else value
         good = isinstance(number, (int, float)) and not isinstance(number, bool) and number > 0
         return (value if number is value else number), good
-    if name in TEXTS or name in OPTIONAL_TEXTS or name in ("mqtt_protocol", "topic_layout"):
+    if name in CHOICES:
+        # `mqtt_protocol = 5` reads as meant: a number, said as text.
+        text = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+        return (value if text == value else text), text in CHOICES[name]
+    if name in TEXTS or name in OPTIONAL_TEXTS:
         if isinstance(value, str) or (value is None and name in OPTIONAL_TEXTS):
             return value, True
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -320,6 +320,8 @@ RANGES = {
     "http_port": (0, 65535),
 }
 PORTS = ("mqtt_port", "http_port")
+# Texts that are one of a few words.
+CHOICES = {"mqtt_protocol": PROTOCOLS, "topic_layout": LAYOUT_CHOICES}
 # Numbers above 0 (not only whole ones).
 POSITIVE_NUMBERS = ("demo_speed",)
 
