@@ -88,7 +88,7 @@ CONFIG_FILE_META = "hcpy.config_file"
                    "instead of devices.json's.")  # fmt: skip
 @click.option("--demo_speed", default=D["demo_speed"], type=click.FloatRange(0, min_open=True), show_default=True,
               help="With --demo: appliance seconds per real second (60: a 3-hour program in 3 minutes).")  # fmt: skip
-@click.option("--http_port", default=D["http_port"], type=int, show_default=True,
+@click.option("--http_port", default=D["http_port"], type=click.IntRange(0, 65535), show_default=True,
               help="Serve the web console on this port (0: no console). With --demo: 8080 unless given.")  # fmt: skip
 @click.option("--http_host", default=D["http_host"], show_default=True,
               help="Address the web console listens on; beyond loopback, set http_password as well.")  # fmt: skip
