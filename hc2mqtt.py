@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from hcpy.app.config_file import read_config
+from hcpy.app.config_file import ConfigFileInvalid, ConfigFileMissing, read_config
 from hcpy.app.forks import LAYOUT_CHOICES
 from hcpy.app.launch import launch
 from hcpy.app.settings import COMMAND_BYTES, MAX_SESSION_EXPIRY, OPTION_DEFAULTS, PROTOCOLS, Options, Source, build
@@ -134,6 +134,8 @@ def _read_config(ctx: click.Context, path: str | None) -> None:
     path = path or os.path.join(click.get_app_dir(cmd_name), "config")
     try:
         values = _config(path, cmd_name)
+    except (ConfigFileInvalid, ConfigFileMissing) as exc:  # sentences naming the file, line and fix already
+        raise click.BadOptionUsage("--config", str(exc), ctx) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix, said as such
         raise click.BadOptionUsage("--config", f"Error reading configuration file: {exc}", ctx) from None
     ctx.default_map = {**(ctx.default_map or {}), **values}

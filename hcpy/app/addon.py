@@ -148,10 +148,12 @@ def _config_file(addon: AddonValues) -> tuple[dict[str, Any], dict[str, dict[str
         if path != addon_options.BY_NAME[addon_options.CONFIG_FILE].default:
             log.warning("HCPY_CONFIG_FILE %s does not exist; going on without it", path)
         return {}, {}
-    from .config_file import read_config
+    from .config_file import ConfigFileInvalid, read_config
 
     try:
         values, problems, sections = read_config(path, OPTION_DEFAULTS)
+    except ConfigFileInvalid as exc:  # the file, the line and what to write there, said already
+        raise ConfigError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix, said as such
         raise ConfigError(f"HCPY_CONFIG_FILE {path}: cannot be read ({exc})") from None
     for problem in problems:

@@ -42,7 +42,7 @@ from ..protocol import mdns
 from ..protocol.identity import installation_device_id
 from ..protocol.message import Message
 from ..protocol.session import Session, Values
-from ..protocol.transport import Endpoint, Timing, Transport
+from ..protocol.transport import AES_PORT, TLS_PORT, Endpoint, Timing, Transport
 
 log = logging.getLogger("hcpy.check")
 
@@ -64,11 +64,14 @@ class ApplianceRow:
     address: str = ""  # "ip:port" where it was tried; "" when the host did not resolve
     transport: str = ""  # "tls" or "aes"
     problem: str = ""  # "" when the handshake worked, else a few words ("connection refused")
-    detail: str = ""  # the full sentence behind `problem`, with what to check
+    detail: str = ""  # the full sentence behind `problem`
+    hint: str = ""  # what to check, when the failure points at something ("nothing listens on …: is it on?")
     key: str = "unknown"  # "ok", "wrong" or "unknown" (nothing answered that could tell)
     features: int | None = None  # in its profile; None for an entry that could not be read
     firmware: str = ""  # from the handshake's device info
     values: int = 0  # values read in the handshake
+    # The address was found by mDNS (the configured host did not answer, and
+    # mDNS heard the appliance somewhere else); the row then says "(mDNS)".
     found_by_mdns: bool = False
 
     @property
@@ -131,7 +134,12 @@ def render(report: CheckReport, arrow: str = "→") -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     out = [line(header), *(line(r) for r in rows)]
-    details = [f"{a.name}: {a.detail or a.problem}" for a in report.appliances if not a.ok]
+    details = []
+    for a in report.appliances:
+        if not a.ok:
+            details.append(f"{a.name}: {a.detail or a.problem}")
+            if a.hint:
+                details.append(f"  {a.hint}")
     if not report.broker.ok:
         b = report.broker
         details.append(f"MQTT broker {b.host}:{b.port}: {b.detail or b.problem}")
@@ -181,6 +189,32 @@ def _short(exc: BaseException) -> str:
     if isinstance(exc, ProtocolError):
         return "protocol error"
     return type(exc).__name__
+
+
+def _hint(exc: BaseException, endpoint: Endpoint, timing: Timing) -> str:
+    """What to check after a failed connect to `endpoint`; "" when the failure points at nothing in particular."""
+    if not isinstance(exc, ConnectError) or isinstance(exc, KeyRejected):
+        return ""  # a wrong key's sentence says what to do already
+    cause, host = _cause(exc), endpoint.host
+    if isinstance(cause, socket.gaierror):
+        return (f"the name {host} does not resolve: give the appliance's IP address as host in devices.json, "
+                "or run hc-login scan")  # fmt: skip
+    if isinstance(cause, ConnectionRefusedError):
+        return (f"nothing listens on {host}:{endpoint.actual_port}: is the appliance on and on this network? "
+                f"TLS appliances listen on {TLS_PORT}, AES on {AES_PORT}")  # fmt: skip
+    if isinstance(cause, (TimeoutError, socket.timeout)):
+        return f"no answer from {host} within {timing.connect:g} s: wrong address, or a firewall/VLAN between"
+    if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"no route to {host}: wrong address, or the appliance is on another network (VLAN)"
+    return ""
+
+
+def _addresses(host: str) -> set[str]:
+    """The addresses `host` stands for now (itself when it is one); empty when it does not resolve."""
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return set()
 
 
 def _address(host: str, port: int) -> str:
@@ -263,7 +297,10 @@ def check_appliance(
             if found is None:
                 raise
             address, port = found
-            endpoint = replace(endpoint, host=address, port=port or endpoint.port)
+            elsewhere = replace(endpoint, host=address, port=port or endpoint.port)
+            if elsewhere.actual_port == endpoint.actual_port and address in _addresses(endpoint.host):
+                raise  # mDNS heard it where it was tried: nothing new to try, and no "(mDNS)" to say
+            endpoint = elsewhere
             row = replace(row, address=_address(address, endpoint.actual_port), found_by_mdns=True)
             info, values = _handshake(endpoint, device_id, timing, request_timeout, entry.name)
     except KeyRejected as exc:
@@ -271,7 +308,7 @@ def check_appliance(
     except HcpyError as exc:
         # Past the transport (a session error), the key was good: frames authenticated.
         key = "unknown" if isinstance(exc, ConnectError) else OK
-        return replace(row, problem=_short(exc), detail=str(exc), key=key)
+        return replace(row, problem=_short(exc), detail=str(exc), key=key, hint=_hint(exc, endpoint, timing))
     except Exception as exc:  # noqa: BLE001 - one appliance's surprise must not hide the others' rows
         log.debug("%s: check failed", entry.name, exc_info=True)
         return replace(row, problem=type(exc).__name__, detail=f"unexpected error: {exc!r}")

@@ -17,6 +17,11 @@ with everything that could meet a real installation on the same broker changed:
 
 The web console (`console.web_console`) comes in as `console`, as for
 `daemon.serve`.
+
+No broker is no reason to stop: a newcomer may try the demo before
+installing one. The appliances run and the console shows them; the log and
+every console page say that there is no broker and how to start one, and the
+link keeps trying, so that the values appear once one is started.
 """
 
 from __future__ import annotations
@@ -25,18 +30,23 @@ import dataclasses
 import logging
 import os
 import tempfile
+import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ..appliance.entry import ApplianceEntry
-from ..mqtt.bridge import BridgeSettings
-from ..mqtt.link import MqttSettings
+from ..mqtt.bridge import Bridge, BridgeSettings
+from ..mqtt.link import MqttLink, MqttSettings, no_broker
 from .daemon import Console, give_back_large_blocks, serve
 
 log = logging.getLogger("hcpy")
 
 DEMO_PREFIX = "demo/"
 NAME_PREFIX = "demo_"
+# How long the demo gives the broker before it says there is none (the
+# link's first attempt is refused at once when nothing listens).
+BROKER_GRACE = 2.0
 
 
 def demo_name(name: str) -> str:
@@ -75,4 +85,21 @@ def run_demo(
             mqtt.port,
             mqtt.prefix,
         )
-        return serve(entries, mqtt, settings, console)
+        return serve(entries, mqtt, settings, _telling_of_no_broker(console))
+
+
+def _telling_of_no_broker(console: Console | None) -> Console:
+    """`console`, and a line in the log once the bridge starts when no broker is there, with how to start one."""
+
+    def start(bridge: Bridge) -> Callable[[], None] | None:
+        stop = console(bridge) if console is not None else None
+        threading.Thread(target=_say_no_broker, args=(bridge.link,), name="demo-broker", daemon=True).start()
+        return stop
+
+    return start
+
+
+def _say_no_broker(link: MqttLink) -> None:
+    if not link.wait_connected(BROKER_GRACE) and link.nothing_listens:
+        log.warning("DEMO: %s; the appliances run meanwhile, and the demo connects once a broker is there",
+                    no_broker(link.settings))  # fmt: skip

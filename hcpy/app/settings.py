@@ -304,36 +304,53 @@ def _discovery(values: dict[str, Any], sources: dict[str, Source]) -> DiscoveryP
 
 
 # -- checks: each wrong value is one sentence naming its option ------------------------------------
+# What kind of value each option takes, here for _check and for config_file,
+# which says what to write in config.ini when a value there is of the wrong kind.
 
-_FLAGS = ("mqtt_ssl", "debug", "ha_discovery", "events_as_sensors", "publish_as_mqtt", "publish_as_json",
-          "publish_homie_topics", "publish_summary", "demo", "check")  # fmt: skip
-_TEXTS = ("devices_file", "mqtt_host", "mqtt_prefix", "ha_discovery_prefix", "discovery_file", "http_host")
-_OPTIONAL_TEXTS = ("mqtt_username", "mqtt_password", "mqtt_cafile", "mqtt_certfile", "mqtt_keyfile",
-                   "mqtt_clientname", "domain_suffix", "http_password")  # fmt: skip
+FLAGS = ("mqtt_ssl", "debug", "ha_discovery", "events_as_sensors", "publish_as_mqtt", "publish_as_json",
+         "publish_homie_topics", "publish_summary", "demo", "check")  # fmt: skip
+TEXTS = ("devices_file", "mqtt_host", "mqtt_prefix", "ha_discovery_prefix", "discovery_file", "http_host")
+OPTIONAL_TEXTS = ("mqtt_username", "mqtt_password", "mqtt_cafile", "mqtt_certfile", "mqtt_keyfile",
+                  "mqtt_clientname", "domain_suffix", "http_password")  # fmt: skip
 # Whole numbers: option -> (lowest, highest).
-_RANGES = {
+RANGES = {
     "mqtt_port": (1, 65535),
     "mqtt_session_expiry": (0, MAX_SESSION_EXPIRY),
     "max_command_bytes": COMMAND_BYTES,
     "http_port": (0, 65535),
 }
+PORTS = ("mqtt_port", "http_port")
+# Texts that are one of a few words.
+CHOICES = {"mqtt_protocol": PROTOCOLS, "topic_layout": LAYOUT_CHOICES}
+# Numbers above 0 (not only whole ones).
+POSITIVE_NUMBERS = ("demo_speed",)
+
+
+def range_words(name: str) -> str:
+    """What a whole-number option takes, in words ("a port from 1 to 65535")."""
+    low, high = RANGES[name]
+    what = "a port" if name in PORTS else "a whole number"
+    zero = " (0: no console)" if name == "http_port" else ""
+    return f"{what} from {low} to {high}{zero}"
 
 
 def _check(values: dict[str, Any]) -> None:
-    for name in _FLAGS:
+    for name in FLAGS:
         if not isinstance(values[name], bool):
             raise SettingsError(name, f"{name}: must be True or False, not {values[name]!r}")
-    for name in _TEXTS:
+    for name in TEXTS:
         if not isinstance(values[name], str):
             raise SettingsError(name, f"{name}: must be text, not {values[name]!r}")
-    for name in _OPTIONAL_TEXTS:
+    for name in OPTIONAL_TEXTS:
         if values[name] is not None and not isinstance(values[name], str):
             shown = "a hidden value" if "password" in name else repr(values[name])
             raise SettingsError(name, f"{name}: must be text, not {shown}")
-    for name, (low, high) in _RANGES.items():
+    for name, (low, high) in RANGES.items():
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise SettingsError(name, f"{name}: must be a whole number from {low} to {high}, not {value!r}")
+            # Said here, at start: a port out of range would otherwise be found
+            # out only at the first connect, as "nothing listens there".
+            raise SettingsError(name, f"{name}: must be {range_words(name)}, not {value!r}")
     if values["mqtt_protocol"] not in PROTOCOLS:
         protocol = values["mqtt_protocol"]
         raise SettingsError("mqtt_protocol", f"mqtt_protocol: {protocol!r} is none of {', '.join(PROTOCOLS)}")

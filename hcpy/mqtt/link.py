@@ -77,6 +77,7 @@ _CLIENT_ID_REFUSED = 0x85
 _UNSPECIFIED = 0x80
 _SESSION_TAKEN_OVER = 0x8E  # DISCONNECT: another client connected with this client id
 _KEEPALIVE_TIMEOUT = 0x8D  # paho's reason when the broker did not answer its PINGREQ
+_REFUSED = "connection refused"  # how connect_failure begins when nothing listens there
 _STUCK = "is it hung or overloaded, or the network to it down?"  # what to check when the broker stops reading
 # A connection lost this soon after the broker accepted it, three times in a
 # row, is what two clients with one client id look like over MQTT 3.1.1.
@@ -128,6 +129,11 @@ class MqttLink:
         # has had hcpy, and how many times it accepted it.
         self.connected_since: float | None = None
         self.connects = 0
+        # For the console: why the broker does not have hcpy now, as the log
+        # said it (None while connected, or before the first attempt), and
+        # whether that is because nothing listens there (no broker at all).
+        self.problem: str | None = None
+        self.nothing_listens = False
         self._stopping = False
         # MQTT 5 until a broker refuses it (unless told otherwise); paho fixes
         # the version per client.
@@ -388,12 +394,15 @@ class MqttLink:
                     else:
                         problem = (logging.WARNING, f"the MQTT broker {s.host}:{s.port} closed the connection "
                                                     "without accepting it")  # fmt: skip
+                refused = False
                 if problem is None:
                     failure = self._connect()
                     if failure is None:
                         sent = True
                         continue
+                    refused = failure.startswith(_REFUSED)
                     problem = (logging.WARNING, f"cannot connect to the MQTT broker {s.host}:{s.port}: {failure}")
+                self.problem, self.nothing_listens = problem[1], refused
                 if self._stopping:
                     break
                 # One line per change of reason: a broker that stays away (or
@@ -555,6 +564,7 @@ class MqttLink:
         if self._subscriptions:
             client.subscribe(self._entries(sorted(self._subscriptions)))
         self._up = True
+        self.problem, self.nothing_listens = None, False
         self.connected_since = time.time()
         self.connects += 1
         self._connected.set()
@@ -627,7 +637,7 @@ def connect_failure(exc: Exception) -> str:
     if isinstance(exc, socket.gaierror):
         return f"its name does not resolve ({exc.strerror}); check mqtt_host"
     if isinstance(exc, ConnectionRefusedError):
-        return "connection refused: nothing listens on that port; is the broker running, is mqtt_port right?"
+        return f"{_REFUSED}: nothing listens on that port; is the broker running, is mqtt_port right?"
     if isinstance(exc, TimeoutError):
         return "no answer (a firewall, or the wrong mqtt_host?)"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -637,6 +647,12 @@ def connect_failure(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return "unreachable: no route to that host; check mqtt_host"
     return str(exc) or type(exc).__name__
+
+
+def no_broker(s: MqttSettings) -> str:
+    """What to do when nothing listens where the broker should be: said by the demo and the web console."""
+    return (f"no MQTT broker at {s.host}:{s.port}: start one (sudo apt install mosquitto, or docker compose up -d "
+            "mosquitto), or give --mqtt_host")  # fmt: skip
 
 
 def refusal_hint(reason: paho.ReasonCode) -> str:

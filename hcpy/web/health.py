@@ -12,6 +12,7 @@ from typing import Any
 
 from ..appliance.observed import ONLINE
 from ..mqtt.bridge import Bridge
+from ..mqtt.link import no_broker
 from ..times import iso
 
 UP, DOWN = 200, 503
@@ -40,3 +41,17 @@ def report(bridge: Bridge) -> tuple[int, dict[str, Any]]:
         "appliances": appliances,
     }
     return (UP if all_up else DOWN), body
+
+
+def broker_notice(bridge: Bridge) -> str | None:
+    """The sentence every console page starts with while the broker does not have hcpy; None while it does.
+
+    The appliances are bridged meanwhile (the console shows them), so the
+    sentence says what to do and that nothing is lost by waiting.
+    """
+    link = bridge.link
+    if link.connected or not link.problem:
+        return None  # connected, or not tried yet
+    if link.nothing_listens:
+        return f"{no_broker(link.settings)}; hcpy keeps trying and publishes everything once it connects."
+    return f"{link.problem}; hcpy keeps trying."

@@ -50,7 +50,7 @@ from .commands import NotACommand, command_of, with_transaction
 from .control_panel import control_panel
 from .events import KEEP_ALIVE, RETRY, EventHub, TooManyClients, frame
 from .form_data import NotFormData, parse_form_data
-from .html import appliance_url, bare_page, page
+from .html import appliance_url, bare_page, esc, page
 from .ingress import (
     ONLY_HOME_ASSISTANT,
     PATH_HEADER,
@@ -403,6 +403,9 @@ class _Handler(BaseHTTPRequestHandler):
         if appliance is not None:
             crumbs = ((appliance, appliance_url(appliance)),)
         add_link = self.console.setup is not None
+        notice = health.broker_notice(self.console.bridge)  # every page says so while the broker is away
+        if notice:
+            body = f'<p class="problem" id="broker-problem" role="alert">{esc(notice)}</p>{body}'
         self._html(200, page(title, body, token=token, kind=kind, appliance=appliance, crumbs=crumbs,
                              protected=self._asks_password, add_link=add_link))  # fmt: skip
 
