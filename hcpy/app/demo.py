@@ -5,15 +5,18 @@ here they are bridged exactly as the daemon bridges real ones (`daemon.serve`),
 with everything that could meet a real installation on the same broker changed:
 
 - topics under ``demo/`` (unless a prefix was asked for);
-- appliance names ``demo_<name>``: Home Assistant's unique_ids, device
-  identifiers and discovery config topics all derive from the name
-  (``homeassistant/<component>/hcpy/demo_dishwasher_<feature>/config``), so
-  none can be a real "dishwasher"'s;
+- appliance names ``demo_<name>`` (`hcpy.simulator.examples.demo_name`):
+  none of their Home Assistant ids can be a real "dishwasher"'s;
 - an MQTT client id and a deviceID of this run's own, never the
   installation's (a real bridge with the same client id would be kicked off);
   no key is written anywhere. The runs the appliances make are recorded (so
   that the console's runs page has some) in a temporary directory, deleted
-  at exit.
+  at exit;
+- every retained topic it published emptied when it stops (SIGINT/SIGTERM),
+  its LWTs and Home Assistant configs included: a demo's appliances are gone
+  for good when it ends, and a broker keeping their ~370 topics would show
+  them for ever (and Home Assistant their devices). Only a demo that is
+  killed leaves them (the README says how to empty ``demo/#``).
 
 The web console (`console.web_console`) comes in as `console`, as for
 `daemon.serve`.
@@ -31,17 +34,12 @@ from pathlib import Path
 from ..appliance.entry import ApplianceEntry
 from ..mqtt.bridge import BridgeSettings
 from ..mqtt.link import MqttSettings
+from ..simulator.examples import demo_name
 from .daemon import Console, give_back_large_blocks, serve
 
 log = logging.getLogger("hcpy")
 
 DEMO_PREFIX = "demo/"
-NAME_PREFIX = "demo_"
-
-
-def demo_name(name: str) -> str:
-    """The demo appliance's name: its ids can then never be those of a real appliance `name`."""
-    return name if name.startswith(NAME_PREFIX) else NAME_PREFIX + name
 
 
 def run_demo(
@@ -61,7 +59,8 @@ def run_demo(
     if not keep_prefix:
         mqtt = dataclasses.replace(mqtt, prefix=DEMO_PREFIX)
     run_id = os.urandom(8).hex()
-    settings = dataclasses.replace(settings, device_id=run_id, resolver=None)  # 127.0.0.1: nothing to look up
+    # 127.0.0.1: nothing to look up. Nothing left on the broker at the end.
+    settings = dataclasses.replace(settings, device_id=run_id, resolver=None, leave_nothing=True)
     if not mqtt.clientname:
         mqtt = dataclasses.replace(mqtt, clientname=f"hcpy-demo-{run_id[:8]}")
     with appliances as entries, tempfile.TemporaryDirectory(prefix="hcpy-demo-runs-") as runs:
