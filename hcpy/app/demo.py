@@ -5,8 +5,11 @@ here they are bridged exactly as the daemon bridges real ones (`daemon.serve`),
 with everything that could meet a real installation on the same broker changed:
 
 - topics under ``demo/`` (unless a prefix was asked for);
-- appliance names ``demo_<name>`` (`hcpy.simulator.examples.demo_name`):
-  none of their Home Assistant ids can be a real "dishwasher"'s;
+- appliance names ``demo_<name>``: Home Assistant's unique_ids, device
+  identifiers and discovery config topics all derive from the name
+  (``homeassistant/<component>/hcpy/demo_dishwasher_<feature>/config``), so
+  none can be a real "dishwasher"'s. The README's commands and compose's
+  demo (which runs this) use these names;
 - an MQTT client id and a deviceID of this run's own, never the
   installation's (a real bridge with the same client id would be kicked off);
   no key is written anywhere. The runs the appliances make are recorded (so
@@ -34,12 +37,17 @@ from pathlib import Path
 from ..appliance.entry import ApplianceEntry
 from ..mqtt.bridge import BridgeSettings
 from ..mqtt.link import MqttSettings
-from ..simulator.examples import demo_name
 from .daemon import Console, give_back_large_blocks, serve
 
 log = logging.getLogger("hcpy")
 
 DEMO_PREFIX = "demo/"
+NAME_PREFIX = "demo_"
+
+
+def demo_name(name: str) -> str:
+    """The demo appliance's name: its ids can then never be those of a real appliance `name`."""
+    return name if name.startswith(NAME_PREFIX) else NAME_PREFIX + name
 
 
 def run_demo(

@@ -18,7 +18,6 @@ do, on the interface of --host only (loopback by default), so that
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import ipaddress
 import logging
 import signal
@@ -33,7 +32,7 @@ from .advertise import Advertiser
 from .appliance import SERVICE_PRESETS, SimulatedAppliance
 from .clock import ScaledClock
 from .console import Console
-from .examples import demo_entries, demo_name
+from .examples import demo_entries
 from .server import Simulator
 
 log = logging.getLogger("hcpy.simulator")
@@ -45,12 +44,11 @@ def write_demo(path: str, host: str, first_port: int) -> str:
     """Write a devices.json of the example appliances with fresh keys, once.
 
     An existing file is kept, so its keys and ports stay what hc2mqtt knows.
-    The washer gets an IV, so both transports are on show. The names are
-    the demo's (demo_dishwasher, ...), as `hc2mqtt --demo` bridges them.
+    The washer gets an IV, so both transports are on show.
     """
     if Path(path).exists():
         return path
-    entries = [dataclasses.replace(e, name=demo_name(e.name)) for e in demo_entries(host, first_port)]
+    entries = demo_entries(host, first_port)
     save_devices(path, entries, merge=False)
     log.info("wrote %s with %d example appliances", path, len(entries))
     return path

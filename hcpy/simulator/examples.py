@@ -16,15 +16,6 @@ from ..errors import HcpyError
 
 EXAMPLES = Path(__file__).with_name("profiles")  # package data (pyproject.toml)
 
-# The demo's appliances are demo_dishwasher, demo_washer, ... wherever they
-# are bridged (`hc2mqtt --demo`, the devices.json of `python -m
-# hcpy.simulator --demo`, compose's demo): Home Assistant's unique_ids,
-# device identifiers and discovery topics all derive from the name
-# (``homeassistant/<component>/hcpy/demo_dishwasher_<feature>/config``), so
-# none can be a real "dishwasher"'s, and one name is what the README's
-# commands use everywhere.
-DEMO_NAME_PREFIX = "demo_"
-
 # What a forecast of 100 % stands for on the example appliances (a typical
 # dishwasher's and washer's most thirsty program): the demo's runs come with
 # energy and water estimates, and Home Assistant gets their energy and water sensors.
@@ -32,11 +23,6 @@ FULL_SCALE = {
     "dishwasher": {"energy_full_scale_kwh": 2.0, "water_full_scale_l": 20},
     "washer": {"energy_full_scale_kwh": 2.5, "water_full_scale_l": 80},
 }
-
-
-def demo_name(name: str) -> str:
-    """The demo appliance's name: its ids can then never be those of a real appliance `name`."""
-    return name if name.startswith(DEMO_NAME_PREFIX) else DEMO_NAME_PREFIX + name
 
 
 def demo_entries(host: str, first_port: int | None = None) -> list[ApplianceEntry]:
