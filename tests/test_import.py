@@ -256,18 +256,19 @@ def test_the_simulator_exports_sample_zips_that_import(tmp_path):
     zips = sorted(folder.glob("*.zip"))
     assert len(zips) == len(list(PROFILES.glob("*_DeviceDescription.xml"))) and "washer.zip" in result.stdout
     assert all(stat.S_IMODE(z.stat().st_mode) == 0o600 for z in zips)  # each holds a key
-    metas = {}
-    for path in zips:
+
+    def meta(path: Path) -> dict:
         with zipfile.ZipFile(path) as archive:
-            meta = next(json.loads(archive.read(n)) for n in archive.namelist() if n.endswith(".json"))
-        metas[meta["haId"]] = meta
-    # Fresh keys at each export: none ships with hcpy.
+            return next(json.loads(archive.read(n)) for n in archive.namelist() if n.endswith(".json"))
+
+    metas = {m["haId"]: m for m in map(meta, zips)}
+    # Fresh keys and haIds at each export: none ships with hcpy, and two exports never announce the same haId.
     again = tmp_path / "again"
     subprocess.run([sys.executable, "-m", "hcpy.simulator", "--export-profiles", str(again)], cwd=root, check=True,
                    capture_output=True, timeout=60)  # fmt: skip
-    with zipfile.ZipFile(again / "dishwasher.zip") as archive:
-        other = next(json.loads(archive.read(n)) for n in archive.namelist() if n.endswith(".json"))
-    assert other["key"] != metas[other["haId"]]["key"]
+    first, second = meta(folder / "dishwasher.zip"), meta(again / "dishwasher.zip")
+    assert first["key"] != second["key"] and first["haId"] != second["haId"]
+    assert first["haId"].startswith("SIEMENS-SN658X06TE-") and first["connectionType"] == "TLS"
 
     devices = tmp_path / "devices.json"
     imported = invoke("--import", str(folder), "--devices", str(devices))

@@ -2,7 +2,7 @@
 
 Each zip holds one appliance's two XML files and the JSON the downloader
 puts beside them (haId, connection type, key and, for AES, IV). The keys
-are made up at each export, so nothing secret ships with hcpy; the files
+and haIds are made up at each export, so nothing secret ships with hcpy; the files
 are still written mode 0600, as every file holding a key.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -18,9 +19,8 @@ from ..files import write_private
 from .examples import EXAMPLES, demo_entries
 
 
-def profile_zip(entry: ApplianceEntry, stem: str) -> bytes:
-    """The downloader zip of an example appliance (`stem`: its profile files' name in EXAMPLES)."""
-    ha_id = entry.ha_id or stem
+def profile_zip(entry: ApplianceEntry, stem: str, ha_id: str) -> bytes:
+    """The downloader zip of an example appliance (`stem`: its profile files' name in EXAMPLES) as `ha_id`."""
     desc = entry.profile.description
     info = {
         "haId": ha_id,
@@ -48,7 +48,10 @@ def export_profile_zips(folder: Path, host: str = "127.0.0.1") -> list[Path]:
     written = []
     # demo_entries reads the same sorted files: entry i is stem i.
     for stem, entry in zip(stems, demo_entries(host), strict=True):
+        # A haId of its own, as every real appliance has (brand-model-12 hex
+        # digits): two exports never announce the same one by mDNS.
+        ha_id = f"{stem.rsplit('-', 1)[0]}-{os.urandom(6).hex().upper()}"
         path = folder / f"{entry.name}.zip"
-        write_private(path, profile_zip(entry, stem))
+        write_private(path, profile_zip(entry, stem, ha_id))
         written.append(path)
     return written
