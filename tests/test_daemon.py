@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -150,43 +152,155 @@ def test_help_lists_the_hcpy20_options():
         assert option in result.stdout
 
 
-def test_the_readme_demo(tmp_path, broker, subscriber):
-    """`python -m hcpy.simulator --demo F` then `hc2mqtt.py --devices_file F`."""
+# --- the README's commands, as a newcomer copies them ----------------------------------------------------------
+
+
+def readme_block(name: str) -> list[str]:
+    """The command lines of the ```sh block after ``<!-- README test: name -->`` (comment lines left out)."""
+    text = (ROOT / "README.md").read_text()
+    marker = f"<!-- README test: {name} -->"
+    assert text.count(marker) == 1, f"README.md has {text.count(marker)} {marker!r}"
+    block = re.match(r"\s*```sh\n(.*?)```", text.split(marker, 1)[1], re.S)
+    assert block, f"no ```sh block right after {marker!r}"
+    return [line for line in block.group(1).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+class Shell:
+    """Runs README lines as a user's shell would, on this test's broker and free ports instead of the usual ones.
+
+    `python` is this interpreter; mosquitto_pub/_sub get the broker's port;
+    a line ending in `&` runs in the background, `kill %1` ends the first of those.
+    """
+
+    def __init__(self, broker_port: int, replace: dict[str, str]):
+        self.port = broker_port
+        self.replace = replace
+        self.background: list[subprocess.Popen] = []
+
+    def argv(self, line: str) -> list[str]:
+        """The line's words (comment and a trailing `&` left out), pointed at this test's broker and ports."""
+        for old, new in self.replace.items():
+            line = line.replace(old, new)
+        words = shlex.split(line, comments=True)
+        if words[-1] == "&":
+            words.pop()
+        if words[0] == "python":
+            words[0] = sys.executable
+        if words[0] in ("mosquitto_pub", "mosquitto_sub"):
+            words[1:1] = ["-h", "127.0.0.1", "-p", str(self.port)]
+        if "hc2mqtt.py" in words and "--mqtt_port" not in words:
+            words += ["--mqtt_host", "127.0.0.1", "--mqtt_port", str(self.port)]
+        return words
+
+    def run(self, line: str, background: bool = False, **popen) -> subprocess.Popen | subprocess.CompletedProcess:
+        """Run `line`; in the background when it ends in `&` (or `background`: "in another terminal")."""
+        command = shlex.split(line, comments=True)
+        if command == ["kill", "%1"]:
+            first = self.background.pop(0)
+            first.terminate()
+            first.wait(30)
+            return first
+        if command[-1] == "&" or background:
+            process = subprocess.Popen(self.argv(line), cwd=ROOT, **popen)
+            self.background.append(process)
+            return process
+        return subprocess.run(self.argv(line), cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    def close(self) -> None:
+        for process in self.background:
+            process.kill()
+            process.wait(10)
+
+
+def test_the_readme_demo_commands_work_as_written(tmp_path, broker, subscriber):
+    """"Try it now" and "Running a program", line by line, against `python hc2mqtt.py --demo` as the README starts it."""
+    from support import free_port
+
+    start = readme_block("demo start")
+    assert re.fullmatch(r"sudo apt install mosquitto mosquitto-clients\b.*", start[0]), start[0]
+    assert "pip install -c constraints.txt -r requirements.txt" in start[1]  # the newcomer run-through runs it
+    assert start[2:] == ["python hc2mqtt.py --demo"], start
+    shell = Shell(broker.port, {"--demo": f"--demo --http_port {free_port()}"})
+    log = (tmp_path / "demo.log").open("w")
+    # In a terminal of its own, as the README has it: not a job of the shell the other lines run in.
+    demo = subprocess.Popen(shell.argv(start[2]), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        subscriber.wait("demo/demo_dishwasher/LWT", "online", timeout=60)
+        for block in ("demo commands", "running a program"):
+            for line in readme_block(block):
+                mark = subscriber.mark()
+                if line.startswith("mosquitto_sub"):  # "in a second terminal", or with `&`
+                    watcher = shell.run(line, background=True, stdout=subprocess.PIPE, text=True)
+                    subscriber.sync()  # its subscription is under way; what it receives is checked below
+                    continue
+                result = shell.run(line)
+                if line.startswith("mosquitto_pub"):
+                    assert result.returncode == 0, (line, result.stderr)
+                    topic = shlex.split(line)[shlex.split(line).index("-t") + 1]
+                    answer = json.loads(subscriber.wait(topic.rpartition("/")[0] + "/response", since=mark, timeout=30))
+                    assert answer["status"] == "ok", (line, answer)
+                    if '"delay"' in line:  # what the README's comment promises next
+                        subscriber.wait("demo/demo_dishwasher/state/bsh_common_status_operationstate", "DelayedStart", since=mark, timeout=30)
+            if block == "running a program":
+                assert watcher.poll() is not None, "`kill %1` did not end the mosquitto_sub of the block"
+                seen = watcher.stdout.read()
+                assert "demo/demo_dishwasher/response " in seen and '"status": "ok"' in seen, seen[-2000:]
+            else:
+                shell.background.remove(watcher)
+                watcher.terminate()
+                seen, _ = watcher.communicate(timeout=10)
+                assert "demo/demo_dishwasher/state/bsh_common_status_operationstate " in seen, seen[-2000:]
+        # Ctrl-C: the demo ends and leaves nothing retained under demo/.
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0, (tmp_path / "demo.log").read_text()[-3000:]
+        left = shell.run("mosquitto_sub -t 'demo/#' -v --retained-only -W 1")
+        assert left.stdout == "", left.stdout[:2000]
+    finally:
+        shell.close()
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+        log.close()
+
+
+def test_the_readme_import_try_works_as_written(tmp_path, broker):
+    """Export sample zips, import them, serve them, --scan, --check: the README's offline try of the import."""
     from support import free_ports
 
     from hcpy.simulator.examples import EXAMPLES
 
-    demo = tmp_path / "demo.json"
-    # --demo serves every example appliance on base, base+1, ...: all of those ports must be free.
+    lines = readme_block("import")
     count = len(list(EXAMPLES.glob("*_DeviceDescription.xml")))
-    simulator = subprocess.Popen(
-        [sys.executable, "-m", "hcpy.simulator", "--demo", str(demo), "--base-port", str(free_ports(count))],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    daemon = None
+    # The simulator serves the appliances on 8443, 8444, ...: here on free ports.
+    shell = Shell(broker.port, {"/tmp/hcpy-try": str(tmp_path / "try"), "--advertise": f"--advertise --base-port {free_ports(count)}"})
+    results = []
     try:
-        # The simulator writes the file before it serves; wait for its first line.
-        assert "wrote" in simulator.stdout.readline()
-        assert oct(demo.stat().st_mode & 0o777) == "0o600"
-        daemon = subprocess.Popen(
-            [sys.executable, "hc2mqtt.py", "--devices_file", str(demo), "--mqtt_host", "127.0.0.1", "--mqtt_port", str(broker.port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name in ("dishwasher", "coffeemaker", "washer"):
-            subscriber.wait(f"homeconnect/{name}/LWT", "online", timeout=20)
-            subscriber.wait(f"homeconnect/{name}/state/bsh_common_status_doorstate")
-        answer = subscriber.response("homeconnect/dishwasher/set", {"name": "PowerState", "value": "Off"})
-        assert answer["status"] == "ok", answer
+        for line in lines:
+            result = shell.run(line, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            results.append((line, result))
+            if isinstance(result, subprocess.CompletedProcess):
+                assert result.returncode == 0, (line, result.stdout[-2000:], result.stderr[-2000:])
     finally:
-        for process in (daemon, simulator):
-            if process is not None:
-                process.terminate()
-                process.wait(10)
+        shell.close()
+    outputs = {line.split()[1] + " " + line.split()[2]: r.stdout for line, r in results if isinstance(r, subprocess.CompletedProcess)}
+    assert f"Wrote {tmp_path / 'try' / 'devices.json'} ({count} appliances" in outputs["hc_login.py --import"]
+    assert f"({count} appliances changed)" in outputs["hc_login.py --scan"]
+    assert f"All ok: {count} appliance(s) answered" in outputs["hc2mqtt.py --check"]
+    # The zips hold keys: never anywhere but where the user asked.
+    assert not list(ROOT.glob("*.zip")) and not list((ROOT / "config").glob("*.zip"))
+
+
+def test_every_demo_topic_in_the_readme_names_a_demo_appliance():
+    """`demo/dishwasher` was once in the README: the demo's appliances are demo_<name>, everywhere."""
+    from hcpy.app.demo import demo_name
+    from hcpy.simulator.examples import demo_entries
+
+    names = {demo_name(e.name) for e in demo_entries("127.0.0.1")}
+    text = (ROOT / "README.md").read_text() + (ROOT / "compose.yaml").read_text()
+    used = set(re.findall(r"\bdemo/([a-z_0-9]+)/", text))
+    assert used and used <= names, sorted(used - names)
+    # Nothing tells a user to publish to the real bridge's topics "with the demo running".
+    assert not re.search(r"mosquitto_pub -t homeconnect/", (ROOT / "README.md").read_text())
 
 
 def test_a_missing_config_file_is_an_error_not_ignored(tmp_path):

@@ -133,3 +133,40 @@ def test_demo_discovery_cannot_collide_with_real_appliances(demo, subscriber):
     assert demo_devices == {"demo_dishwasher"} and real_devices == {"dishwasher"}
     process.send_signal(signal.SIGTERM)
     assert process.wait(WAIT) == 0
+
+
+def retained_now(port: int) -> dict[str, str]:
+    """What the broker retains now (non-empty), as a client connecting afresh sees it."""
+    from support import Subscriber
+
+    late = Subscriber(port, client_id="test-after-the-demo")
+    try:
+        late.sync(timeout=WAIT)
+        return {t: p for t, p, retained in list(late.messages) if retained and p}
+    finally:
+        late.close()
+
+
+def test_demo_leaves_no_retained_topic_when_it_stops(demo, broker, subscriber):
+    """Ctrl-C (SIGINT) empties every retained topic the demo published: values, LWTs, runs, discovery."""
+    process, log_path, _ = demo
+    for name in NAMES:
+        subscriber.wait(demo_topic(name, "LWT"), "online", timeout=WAIT)
+    # A run under way: its record topics are retained too.
+    answer = subscriber.response(demo_topic("dishwasher", "activeProgram"), {"program": "Dishcare.Dishwasher.Program.Eco50"})
+    assert answer["status"] == "ok", answer
+    subscriber.wait(demo_topic("dishwasher", "run/active"), timeout=WAIT)
+    # Someone else's retained topic under demo/ is not the demo's to empty.
+    subscriber.client.publish("demo/not_the_demos", "kept", qos=1, retain=True).wait_for_publish(5)
+    subscriber.sync(timeout=WAIT)
+
+    before = retained_now(broker.port)
+    ours = [t for t in before if t.startswith("demo/") or "/hcpy/demo_" in t]
+    assert len(ours) > 300, len(ours)  # what the issue counted: ~370
+    assert "demo/LWT" in before and any("/hcpy/demo_dishwasher_" in t for t in before)
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(WAIT) == 0, log_path.read_text()[-3000:]
+    after = retained_now(broker.port)
+    left = sorted(t for t in after if t.startswith("demo/") or "/hcpy/demo_" in t)
+    assert left == ["demo/not_the_demos"], left[:20]

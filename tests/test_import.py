@@ -239,3 +239,43 @@ def test_a_new_profile_for_a_known_appliance_keeps_its_key():
     assert result.problems == [] and [(e.key, e.iv) for e in result.entries] == [(key, None)]
     aes = import_paths([description], known={DISH_FIXTURE.lower(): (key, iv)})
     assert [(e.key, e.iv) for e in aes.entries] == [(key, iv)]
+
+
+def test_the_simulator_exports_sample_zips_that_import(tmp_path):
+    """`python -m hcpy.simulator --export-profiles DIR` then `hc_login.py --import DIR`: the README's offline try."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "profiles"
+    result = subprocess.run(
+        [sys.executable, "-m", "hcpy.simulator", "--export-profiles", str(folder)],
+        cwd=root, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    zips = sorted(folder.glob("*.zip"))
+    assert len(zips) == len(list(PROFILES.glob("*_DeviceDescription.xml"))) and "washer.zip" in result.stdout
+    assert all(stat.S_IMODE(z.stat().st_mode) == 0o600 for z in zips)  # each holds a key
+
+    def meta(path: Path) -> dict:
+        with zipfile.ZipFile(path) as archive:
+            return next(json.loads(archive.read(n)) for n in archive.namelist() if n.endswith(".json"))
+
+    metas = {m["haId"]: m for m in map(meta, zips)}
+    # Fresh keys and haIds at each export: none ships with hcpy, and two exports never announce the same haId.
+    again = tmp_path / "again"
+    subprocess.run([sys.executable, "-m", "hcpy.simulator", "--export-profiles", str(again)], cwd=root, check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    first, second = meta(folder / "dishwasher.zip"), meta(again / "dishwasher.zip")
+    assert first["key"] != second["key"] and first["haId"] != second["haId"]
+    assert first["haId"].startswith("SIEMENS-SN658X06TE-") and first["connectionType"] == "TLS"
+
+    devices = tmp_path / "devices.json"
+    imported = invoke("--import", str(folder), "--devices", str(devices))
+    assert imported.exit_code == 0, imported.output
+    entries = {e.name: e for e in load_devices(str(devices))}
+    assert {"dishwasher", "washer", "coffeemaker"} <= set(entries)
+    for entry in entries.values():
+        assert entry.key == metas[entry.ha_id]["key"] and entry.iv == metas[entry.ha_id]["iv"]
+    assert entries["washer"].transport == "aes" and entries["dishwasher"].transport == "tls"
+    assert entries["dishwasher"].profile.features  # the profile came along

@@ -531,40 +531,80 @@ def test_every_hc2mqtt_command_parses(compose, tmp_path):
             parse_hc2mqtt(command[1:], cwd)  # raises click.UsageError on a wrong option
 
 
-def test_demo_profile_serves_the_simulator_and_bridges_it_apart(compose):
-    from hcpy.simulator.__main__ import _arguments
+def started(compose: dict, profiles: set[str], targets: list[str], no_deps: bool = False) -> set[str]:
+    """The services `docker compose [--profile P]… up [--no-deps] [TARGETS]` starts, by the Compose spec's rules.
 
+    Without targets: every service without profiles and those of an active
+    profile. A targeted service's profiles become active; its depends_on
+    come along unless --no-deps.
+    """
     services = compose["services"]
+    if not targets:
+        return {n for n, s in services.items() if not s.get("profiles") or set(s["profiles"]) & profiles}
+    chosen: set[str] = set()
+    todo = list(targets)
+    while todo:
+        name = todo.pop()
+        if name in chosen:
+            continue
+        chosen.add(name)
+        if not no_deps:
+            todo += list(services[name].get("depends_on") or [])
+    return chosen
 
-    demo = {n: s for n, s in services.items() if "demo" in s.get("profiles", [])}
-    simulators = {n: s for n, s in demo.items() if s.get("command", [])[:3] == ["python", "-m", "hcpy.simulator"]}
-    bridges = {n: s for n, s in demo.items() if s.get("command", [])[:1] == ["hc2mqtt"]}
-    assert len(simulators) == 1 and len(bridges) == 1, demo
-    (sim_name, sim), (_, bridge) = *simulators.items(), *bridges.items()
-    args = _arguments(sim["command"][3:])  # exits on an unknown option
-    assert args.demo and args.speed > 1
-    workdir = [a for w, a in dockerfile_instructions() if w == "WORKDIR"][-1]
-    for service in (sim, bridge):
-        assert service.get("network_mode") == "host"  # the simulator listens on 127.0.0.1
-        assert ("./config", f"{workdir}/config", "rw") in [volume(v) for v in service["volumes"]]
-    assert args.host in ("127.0.0.1", "localhost")
-    assert PurePosixPath(args.demo).parts[0] == "config", "the demo's devices file is not on the mounted config/"
 
-    options = parse_hc2mqtt(bridge["command"][1:], ROOT)
-    assert options["devices_file"] == args.demo
-    # Beside a real bridge on the same broker: other topics, another client id.
-    assert options["mqtt_prefix"] != parse_hc2mqtt([], ROOT)["mqtt_prefix"]
-    assert options["mqtt_clientname"] and options["mqtt_clientname"] != "hcpy1"
-    # Discovery would give the demo's appliances the entities of real ones of the same name.
-    assert not options["ha_discovery"]
-    # Its web console on this machine only (host networking: loopback is the host's).
+def test_demo_profile_runs_the_demo_without_the_real_bridge(compose):
+    services = compose["services"]
+    # The real bridge restarts until config/config.ini exists: not the demo's.
+    assert started(compose, {"demo"}, []) == {"mosquitto", "demo"}
+    assert started(compose, set(), ["demo"]) == {"mosquitto", "demo"}
+    assert "demo" not in services["hc2mqtt"].get("profiles", [])
+    # The demo is hc2mqtt --demo (the same appliance names as the README's commands), on compose's broker.
+    demo = services["demo"]
+    options = parse_hc2mqtt(demo["command"][1:], ROOT)
+    assert demo["command"][0] == "hc2mqtt" and options["demo"], demo["command"]
+    assert options["mqtt_host"] in ("localhost", "127.0.0.1") and options["mqtt_port"] == 1883
+    assert "--mqtt_prefix" not in demo["command"], "the demo's own prefix (demo/) is what the README's commands use"
+    assert demo.get("network_mode") == "host"  # its broker at localhost:1883, its console on the host's loopback
     from hcpy.web.security import is_loopback
 
     assert options["http_port"] == 8080 and is_loopback(options["http_host"]), (options["http_port"], options["http_host"])
-    depends = bridge["depends_on"]
-    assert depends[sim_name]["condition"] == "service_healthy" and "mosquitto" in depends
-    test = sim["healthcheck"]["test"]
-    assert args.demo in test, "the healthcheck does not wait for the demo's devices file"
+
+
+def test_real_bridge_starts_by_its_name_or_profile(compose):
+    assert compose["services"]["hc2mqtt"].get("profiles") == ["bridge"]
+    assert started(compose, set(), ["hc2mqtt"]) == {"mosquitto", "hc2mqtt"}
+    assert "hc2mqtt" in started(compose, {"bridge"}, [])
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"^docker compose up -d hc2mqtt\b", readme, re.M), "the README does not start the bridge by name"
+    assert not re.search(r"^docker compose up -d\s*(#|$)", readme, re.M), "a bare `up -d` starts only the broker now"
+
+
+def test_a_broker_already_on_the_host_is_used_without_compose_s(compose):
+    """Port 1883 taken: --no-deps starts a service alone, and host networking takes it to the host's broker."""
+    services = compose["services"]
+    for name in ("demo", "hc2mqtt"):
+        assert started(compose, set(), [name], no_deps=True) == {name}
+        assert services[name].get("network_mode") == "host", name
+    text = (ROOT / "compose.yaml").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for doc in (text, readme):
+        assert "docker compose up --no-deps demo" in doc
+        assert "docker compose up -d --no-deps hc2mqtt" in doc
+        assert "already in use" in doc  # the error a user sees, to be found by searching
+
+
+def test_time_zone_comes_from_the_host(compose):
+    for name, service in compose["services"].items():
+        if service.get("image") != compose["services"]["hc2mqtt"]["image"]:
+            continue
+        environment = service.get("environment") or {}
+        tz = str(environment.get("TZ", ""))
+        # No zone of the file's own: TZ from where compose runs, else the host's file.
+        assert tz.startswith("${TZ:-") and "/etc/localtime" in tz, (name, tz)
+        assert ("/etc/localtime", "/etc/localtime", "ro") in [volume(v) for v in service["volumes"]], name
+    settings = [line.split("#")[0] for line in (ROOT / "compose.yaml").read_text().splitlines()]
+    assert not [line for line in settings if re.search(r"\b(Europe|America|Asia|Australia)/", line)]
 
 
 def test_compose_holds_no_secrets(compose):

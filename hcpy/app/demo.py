@@ -8,12 +8,18 @@ with everything that could meet a real installation on the same broker changed:
 - appliance names ``demo_<name>``: Home Assistant's unique_ids, device
   identifiers and discovery config topics all derive from the name
   (``homeassistant/<component>/hcpy/demo_dishwasher_<feature>/config``), so
-  none can be a real "dishwasher"'s;
+  none can be a real "dishwasher"'s. The README's commands and compose's
+  demo (which runs this) use these names;
 - an MQTT client id and a deviceID of this run's own, never the
   installation's (a real bridge with the same client id would be kicked off);
   no key is written anywhere. The runs the appliances make are recorded (so
   that the console's runs page has some) in a temporary directory, deleted
-  at exit.
+  at exit;
+- every retained topic it published emptied when it stops (SIGINT/SIGTERM),
+  its LWTs and Home Assistant configs included: a demo's appliances are gone
+  for good when it ends, and a broker keeping their ~370 topics would show
+  them for ever (and Home Assistant their devices). Only a demo that is
+  killed leaves them (the README says how to empty ``demo/#``).
 
 The web console (`console.web_console`) comes in as `console`, as for
 `daemon.serve`.
@@ -71,7 +77,8 @@ def run_demo(
     if not keep_prefix:
         mqtt = dataclasses.replace(mqtt, prefix=DEMO_PREFIX)
     run_id = os.urandom(8).hex()
-    settings = dataclasses.replace(settings, device_id=run_id, resolver=None)  # 127.0.0.1: nothing to look up
+    # 127.0.0.1: nothing to look up. Nothing left on the broker at the end.
+    settings = dataclasses.replace(settings, device_id=run_id, resolver=None, leave_nothing=True)
     if not mqtt.clientname:
         mqtt = dataclasses.replace(mqtt, clientname=f"hcpy-demo-{run_id[:8]}")
     with appliances as entries, tempfile.TemporaryDirectory(prefix="hcpy-demo-runs-") as runs:

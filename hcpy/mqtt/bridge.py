@@ -74,6 +74,10 @@ class BridgeSettings:
     backoff: Backoff = Backoff()
     # Where each appliance's runs are kept (hcpy.runs); None: runs are not recorded.
     runs_dir: Path | None = None
+    # Whether a stop empties every retained topic the bridge published, LWTs
+    # included (the demo: its appliances are gone for good when it stops, and
+    # a broker that keeps their ~370 topics would show them for ever).
+    leave_nothing: bool = False
 
 
 class BridgeListener(Protocol):
@@ -293,14 +297,15 @@ class ApplianceBridge:
             self._discovered = {**discovered, **self._discovered}
             self._retained |= retained
 
-    def farewell(self) -> list[Outgoing]:
+    def farewell(self, keep_lwt: bool = True) -> list[Outgoing]:
         """The last messages of an appliance that left devices.json (retired): its traces emptied, its LWT offline.
 
         It empties every retained topic it published, its Home Assistant discovery configs first (Home
         Assistant then removes its entities), and the configs of it the
         broker held from an earlier run. Its values would otherwise stay on
         the broker for good, read by Home Assistant and openHAB as if current.
-        Its LWT stays, `offline`: whoever still watches it learns that it is gone.
+        Its LWT stays, `offline`: whoever still watches it learns that it is gone
+        (unless not `keep_lwt`: then it is emptied too, and nothing is left).
         """
         with self._lock:
             lwt = [Outgoing(self.topics.lwt, OFFLINE)] + self.publisher.homie_state(False)
@@ -315,6 +320,8 @@ class ApplianceBridge:
                     runs = self.discovery.run_messages(self.state, self._info, self.runs.config, known)
                     configs.update(m.topic for m in runs if m.topic in known)
             others = published - configs - {m.topic for m in lwt}
+            if not keep_lwt:
+                lwt = [Outgoing(m.topic, "") for m in lwt]
             return [Outgoing(topic, "") for topic in sorted(configs) + sorted(others)] + lwt
 
     def _discovery(self, only_changed: bool = False) -> list[Outgoing]:
@@ -582,7 +589,12 @@ class Bridge:
         for appliance in self.appliances:
             if appliance.runs is not None:
                 appliance.runs.stop(max(0.0, runs_deadline - time.monotonic()))
-        self.link.stop(timeout=0.5)
+        if self.settings.leave_nothing:
+            # QoS 1, as a removal's: the link's stop waits for its own last
+            # publish, which the broker acknowledges after these.
+            for appliance in self.appliances:
+                self.link.publish(appliance.farewell(keep_lwt=False), qos=1)
+        self.link.stop(timeout=0.5, last_word="" if self.settings.leave_nothing else OFFLINE)
 
     def _broker_connected(self) -> None:
         for appliance in self.appliances:

@@ -179,8 +179,12 @@ class MqttLink:
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 1.0) -> None:
-        """Let the last values out, announce offline, disconnect, stop the network thread."""
+    def stop(self, timeout: float = 1.0, last_word: str = OFFLINE) -> None:
+        """Let the last values out, announce offline, disconnect, stop the network thread.
+
+        `last_word`: the bridge's retained LWT at the end; "" empties it (a
+        clean disconnect sends no will).
+        """
         deadline = time.monotonic() + timeout
         info = None
         if self._up:
@@ -189,7 +193,7 @@ class MqttLink:
                     self._drained.wait(deadline - time.monotonic())
                 if self._up:
                     offline = bridge_lwt(self.settings.prefix)
-                    info = self._paho(lambda: self._client.publish(offline, OFFLINE, qos=1, retain=True))
+                    info = self._paho(lambda: self._client.publish(offline, last_word, qos=1, retain=True))
         if isinstance(info, paho.MQTTMessageInfo):
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))

@@ -33,6 +33,7 @@ from .appliance import SERVICE_PRESETS, SimulatedAppliance
 from .clock import ScaledClock
 from .console import Console
 from .examples import demo_entries
+from .export import export_profile_zips
 from .server import Simulator
 
 log = logging.getLogger("hcpy.simulator")
@@ -64,6 +65,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--demo",
         metavar="FILE",
         help="serve the example appliances, writing FILE (a devices.json pointing at them) if it does not exist",
+    )
+    parser.add_argument(
+        "--export-profiles",
+        metavar="DIR",
+        help="write a profile zip (with a fresh key) of each example appliance into DIR, "
+        "to try `hc_login.py --import DIR`, and exit",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument(
@@ -101,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.speed > 0:
         print(f"--speed must be a positive number, not {args.speed:g}", file=sys.stderr)
         return 2
+    if args.export_profiles:
+        try:
+            written = export_profile_zips(Path(args.export_profiles))
+        except OSError as exc:
+            print(f"cannot write the profile zips into {args.export_profiles}: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(written)} profile zips (fresh keys, mode 0600) into {args.export_profiles}:")
+        for path in written:
+            print(f"  {path.name}")
+        return 0
     if args.advertise and not _announceable(args.host):
         # Announcing on every interface would put the simulator on the LAN by accident.
         print(f"--advertise announces on the interface of --host: give one IPv4 address, not {args.host!r}", file=sys.stderr)
