@@ -161,3 +161,16 @@ def test_the_message_log_names_features_with_their_uid(stack: Stack, driver):
     open_page(driver, stack, f"/appliance/{DISHWASHER}/log", live=False)
     text = driver.find_element(By.ID, "log-table").text
     assert f"{OPERATION} (" in text and "BSH.Common.Status.DoorState (" in text, text[:500]
+
+
+def test_the_delay_is_offered_with_the_oven_programs_that_have_one_and_not_with_preheating(stack: Stack, driver):
+    open_page(driver, stack, "/appliance/oven")
+    options = {o.text: o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#program-select option")}
+    delayed = {o.text for o in driver.find_elements(By.CSS_SELECTOR, "#program-select option[data-delay]")}
+    assert "PreHeating" in options and "PreHeating" not in delayed and "HotAir" in delayed, (options, delayed)
+    for program, offered in (("HotAir", True), ("PreHeating", False), ("HotAir", True)):
+        choose(driver, options[program])
+        button = driver.find_element(By.ID, "start-delayed-button")
+        assert button.is_displayed() is offered, program
+        assert driver.find_element(By.ID, "start-delay").is_enabled() is offered, program
+        assert looks_primary(driver, "start-button"), program
