@@ -15,6 +15,7 @@ import pytest
 from support import COFFEE, DISHWASHER, WASHER, profile_files, simulated
 from test_web_support import Browser, EventStream, console_over, parse, wait_until
 
+from hcpy.appliance.observed import IN, Journal
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
 from hcpy.homeassistant.discovery import Discovery, DiscoveryOptions
@@ -133,6 +134,23 @@ def test_an_alert_stands_with_its_time_and_the_last_runs_end_is_not_one_while_a_
     running = running_dishwasher()
     running.apply_values([{"uid": running.profile.by_name("BSH.Common.Event.ProgramFinished").uid, "value": 1}])
     assert face_of(running, now=NOW).alerts == ()
+
+
+def test_an_alert_says_when_it_came_from_the_messages_kept():
+    state = state_of(DISHWASHER, BSH__Common__Status__OperationState="Ready")
+    low = state.profile.by_name("BSH.Common.Event.LowWaterPressure")
+    journal = Journal()
+    notify = {"sID": 1, "msgID": 2, "resource": "/ro/values", "version": 1, "action": "NOTIFY"}
+    journal.record(IN, json.dumps({**notify, "data": [{"uid": low.uid, "value": 1}]}))
+    came = journal.entries()[-1].at
+    state.apply_values([{"uid": low.uid, "value": 1}])
+    assert [(a.label, a.value, a.at) for a in face_of(state, journal, now=NOW).alerts] == [("Low water pressure", "Present", came)]
+    # Over, then again later: the new time.
+    state.apply_values([{"uid": low.uid, "value": 0}])
+    assert face_of(state, journal, now=NOW).alerts == ()
+    journal.record(IN, json.dumps({**notify, "msgID": 3, "data": [{"uid": low.uid, "value": 1}]}))
+    state.apply_values([{"uid": low.uid, "value": 1}])
+    assert face_of(state, journal, now=NOW).alerts[0].at == journal.entries()[-1].at >= came
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0 s"), (45, "45 s"), (60, "1 min"), (89, "1 min"), (90, "2 min"),

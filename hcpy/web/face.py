@@ -15,6 +15,7 @@ name). The expected end is the one hcpy publishes as `program_end`
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,24 +197,39 @@ def _alerts(state: ApplianceState, values: dict[int, Any], journal: Any, under_w
         and value is not None
         and str(value) not in _NO_ALERT
     }
-    if not standing:
+    if not standing and journal not in _CAME:
         return ()
-    came = _came(journal, set(standing)) if journal is not None else {}
+    came = _came(journal, {uid: str(values[uid]) for uid in standing}) if journal is not None else {}
     alerts = [Alert(f.name, label(f), str(values[uid]), came.get(uid)) for uid, f in standing.items()]
     alerts.sort(key=lambda a: (a.at is not None, a.at or 0.0, a.feature), reverse=True)
     return tuple(alerts[:MAX_ALERTS])
 
 
-def _came(journal: Any, uids: set[int]) -> dict[int, float]:
-    """When each of `uids` was last reported, from the messages the journal keeps (read only while an alert stands)."""
-    came: dict[int, float] = {}
-    for entry in reversed(journal.entries()):
-        if entry.direction != "in" or not isinstance(entry.data, list):
-            continue
-        for item in entry.data:
-            uid = item.get("uid") if isinstance(item, dict) else None
-            if uid in uids and uid not in came:
-                came[uid] = entry.at
-        if len(came) == len(uids):
-            break
-    return came
+# When each standing alert came, per journal: found once, not at every
+# refresh of the card (each search parses the messages the journal keeps).
+_CAME: weakref.WeakKeyDictionary[Any, dict[int, tuple[str, float | None]]] = weakref.WeakKeyDictionary()
+
+
+def _came(journal: Any, standing: dict[int, str]) -> dict[int, float]:
+    """When each standing uid was last reported (uid -> its member), from the messages the journal keeps."""
+    try:
+        known = _CAME.setdefault(journal, {})
+    except TypeError:  # a journal that cannot be weakly referred to: searched each time
+        known = {}
+    wanted = {uid for uid, value in standing.items() if uid not in known or known[uid][0] != value}
+    if wanted:
+        found: dict[int, float] = {}
+        for entry in reversed(journal.entries()):
+            if entry.direction != "in" or not isinstance(entry.data, list):
+                continue
+            for item in entry.data:
+                uid = item.get("uid") if isinstance(item, dict) else None
+                if uid in wanted and uid not in found:
+                    found[uid] = entry.at
+            if len(found) == len(wanted):
+                break
+        for uid in wanted:
+            known[uid] = (standing[uid], found.get(uid))
+    for uid in [uid for uid in known if uid not in standing]:
+        del known[uid]  # over: when it comes again, it is searched again
+    return {uid: at for uid, (_, at) in known.items() if at is not None}
