@@ -144,7 +144,9 @@ def test_an_alert_says_when_it_came_from_the_messages_kept():
     journal.record(IN, json.dumps({**notify, "data": [{"uid": low.uid, "value": 1}]}))
     came = journal.entries()[-1].at
     state.apply_values([{"uid": low.uid, "value": 1}])
-    assert [(a.label, a.value, a.at) for a in face_of(state, journal, now=NOW).alerts] == [("Low water pressure", "Present", came)]
+    assert [(a.label, a.value, a.at) for a in face_of(state, journal, now=NOW).alerts] == [
+        ("Low water pressure", "Present", came)
+    ]
     # Over, then again later: the new time.
     state.apply_values([{"uid": low.uid, "value": 0}])
     assert face_of(state, journal, now=NOW).alerts == ()

@@ -149,7 +149,9 @@ def test_the_washers_forecasts_are_values_not_inputs(stack: Stack, driver):
     fieldset = driver.find_element(By.CSS_SELECTOR, f'fieldset[data-program="{cotton}"]')
     assert fieldset.is_displayed()
     for forecast in ("BSH.Common.Option.EnergyForecast", "BSH.Common.Option.WaterForecast"):
-        fields = fieldset.find_elements(By.CSS_SELECTOR, f'input[data-field-name="{forecast}"], select[data-field-name="{forecast}"]')
+        fields = fieldset.find_elements(
+            By.CSS_SELECTOR, f'input[data-field-name="{forecast}"], select[data-field-name="{forecast}"]'
+        )
         assert not fields, forecast
     # What a user sets there is still a field.
     assert fieldset.find_elements(By.CSS_SELECTOR, "select, input")
@@ -165,7 +167,9 @@ def test_the_message_log_names_features_with_their_uid(stack: Stack, driver):
 
 def test_the_delay_is_offered_with_the_oven_programs_that_have_one_and_not_with_preheating(stack: Stack, driver):
     open_page(driver, stack, "/appliance/oven")
-    options = {o.text: o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#program-select option")}
+    options = {
+        o.text: o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#program-select option")
+    }
     delayed = {o.text for o in driver.find_elements(By.CSS_SELECTOR, "#program-select option[data-delay]")}
     assert "PreHeating" in options and "PreHeating" not in delayed and "HotAir" in delayed, (options, delayed)
     for program, offered in (("HotAir", True), ("PreHeating", False), ("HotAir", True)):
