@@ -96,6 +96,7 @@ PURE = [
     "web/chart.py",
     "web/commands.py",
     "web/snapshot.py",
+    "web/face.py",
     "web/setup_port.py",
     "web/setup_pages.py",
     "web/form_data.py",

@@ -165,7 +165,7 @@ def test_a_value_change_in_the_simulator_reaches_the_page_live(kitchen, browser)
         sim.set_value(DOOR, now)
         change = stream.wait("value", lambda d: d["feature"] == DOOR)
         members = list(bridge.appliances[0].state.profile.by_name(DOOR).enum.members.values())
-        assert change == {"feature": DOOR, "short": "DoorState", "group": "status", "value": now, "unit": None, "members": members}
+        assert change == {"feature": DOOR, "short": "Door state", "group": "status", "value": now, "unit": None, "members": members}
         # The card (message counts, last message) follows the values, not only connects.
         card = stream.wait("connection", lambda d: d["name"] == "dishwasher" and d["messages_in"] > hello["messages_in"])
         assert card["state"] == "online"

@@ -261,7 +261,7 @@ def test_values_are_grouped_named_and_shown_as_mqtt_shows_them(dishwasher_state)
     groups = value_rows(dishwasher_state)
     assert [r.name for r in groups["status"]] == ["BSH.Common.Status.DoorState"]
     door = groups["status"][0]
-    assert (door.value, door.short, door.unit) == ("Closed", "DoorState", None) and "Open" in door.members
+    assert (door.value, door.short, door.unit) == ("Closed", "Door state", None) and "Open" in door.members
     assert [(r.value, r.unit) for r in groups["option"]] == [("600", "s")]
     assert [r.value for r in groups["program"]] == [ECO]
     assert [r.value for r in groups["setting"]] == ["On"]

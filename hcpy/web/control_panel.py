@@ -7,7 +7,8 @@ token. The script sends them as JSON and shows the answer hcpy published
 in the form's `output.reply`; without script they post as forms.
 
 Stable ids for the script and browser tests: program-select, select-button,
-start-button, start-delay, start-delayed-button, pause-button,
+start-button, start-delay and start-delayed-button (only where a program
+has a delay option), pause-button,
 resume-button, abort-button, program-reply, run-reply; the settings in
 <details id="settings">, per setting setting-<feature_id> (the form),
 setting-value-<feature_id>, setting-button-<feature_id>,
@@ -54,6 +55,15 @@ def _options(choice: ProgramChoice, shown: bool, index: int) -> str:
     rows = []
     for n, field in enumerate(choice.options):
         element_id = f"option-{index}-{n}"
+        if not field.writable:
+            # The appliance's own figure: a value, never sent with the program.
+            unit = f" {field.unit}" if field.unit else ""
+            rows.append(
+                f'<div class="row reading" data-option="{esc(field.name)}" data-read-only="true">'
+                f'<span class="label" title="{esc(field.name)}">{esc(field.short)}</span>'
+                f'<output id="{element_id}" data-field-name="{esc(field.name)}">{esc(field.value or "–")}{esc(unit)}</output></div>'
+            )
+            continue
         note = "" if field.usable else ' <small class="note">(not available now)</small>'
         rows.append(
             f'<div class="row" data-option="{esc(field.name)}"><label for="{element_id}" title="{esc(field.name)}">'
@@ -71,30 +81,53 @@ def _form(action: str, token: str, element_id: str, inner: str, extra: str = "")
 
 
 def program_form(controls: Controls, action: str, token: str) -> str:
+    """The program dropdown, the chosen program's options, Select / Start now / Start with delay.
+
+    Start now is styled by the program chosen in the dropdown (each option's
+    data-startable; the script follows a change of choice) and by whether the
+    appliance takes a start at all now (the button's title says why not).
+    The delay is offered only with a program that has a delay option, and
+    not at all on an appliance where none has.
+    """
     if not controls.programs:
         return '<p class="note">This appliance offers no programs to start remotely.</p>'
-    chosen = controls.active or controls.selected or controls.programs[0].name
-    if chosen not in {c.name for c in controls.programs}:
-        chosen = controls.programs[0].name
+    chosen_name = controls.active or controls.selected or controls.programs[0].name
+    chosen = next((c for c in controls.programs if c.name == chosen_name), controls.programs[0])
     options = []
     for choice in controls.programs:
-        mark = " selected" if choice.name == chosen else ""
-        options.append(f'<option value="{esc(choice.name)}"{mark}>{esc(choice.short)}</option>')
-    fieldsets = "".join(_options(c, c.name == chosen, i) for i, c in enumerate(controls.programs))
-    delayable = [c.name for c in controls.programs if c.delay]
-    now = f"Selected on the appliance: {esc(controls.selected or 'none')}; under way: {esc(controls.active or 'none')}"
+        mark = " selected" if choice is chosen else ""
+        delay = f' data-delay="{esc(choice.delay)}"' if choice.delay else ""
+        options.append(
+            f'<option value="{esc(choice.name)}" data-startable="{str(choice.startable).lower()}"{delay}{mark}>'
+            f"{esc(choice.short)}</option>"
+        )
+    fieldsets = "".join(_options(c, c is chosen, i) for i, c in enumerate(controls.programs))
+    shown = {c.name: c.short for c in controls.programs}
+    selected = shown.get(controls.selected or "", controls.selected or "none")
+    active = shown.get(controls.active or "", controls.active or "none")
+    now = f"Selected on the appliance: {esc(selected)}; under way: {esc(active)}"
+    refused = controls.start_refused
+    startable = chosen.startable and refused is None
+    why = f' title="{esc(refused)}" data-refused="{esc(refused)}"' if refused else ""
+    delay_row = delay_button = ""
+    if any(c.delay for c in controls.programs):
+        off = "" if chosen.delay else " hidden"
+        disabled = "" if chosen.delay else " disabled"
+        delay_row = (
+            f'<div class="row" id="start-delay-row"{off}><label for="start-delay">Start in (minutes)</label>'
+            f'<input type="number" name="delay_minutes" id="start-delay" min="0" max="1440" step="1" inputmode="numeric"{disabled}></div>'
+        )
+        delay_button = f'<button type="submit" name="action" value="start_delayed" id="start-delayed-button"{why}{off}>Start with delay</button>'
     inner = (
         f'<p class="note" id="program-now">{now}</p>'
         '<div class="row"><label for="program-select">Program</label>'
         f'<select name="program" id="program-select">{"".join(options)}</select></div>'
         f"{fieldsets}"
-        '<div class="row"><label for="start-delay">Start in (minutes)</label>'
-        '<input type="number" name="delay_minutes" id="start-delay" min="0" max="1440" step="1" inputmode="numeric"'
-        f' data-delayable="{esc(" ".join(delayable))}"></div>'
+        f"{delay_row}"
         '<div class="buttons">'
-        '<button type="submit" name="action" value="select" id="select-button">Select</button>'
-        f'<button type="submit" name="action" value="start" id="start-button" data-startable="{str(controls.can_start).lower()}">Start now</button>'
-        '<button type="submit" name="action" value="start_delayed" id="start-delayed-button">Start with delay</button>'
+        '<button type="submit" name="action" value="select" id="select-button" class="secondary">Select</button>'
+        f'<button type="submit" name="action" value="start" id="start-button" data-startable="{str(startable).lower()}"{why}>Start now</button>'
+        f"{delay_button}"
         "</div>"
         '<output class="reply" id="program-reply" aria-live="polite"></output>'
     )

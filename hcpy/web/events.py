@@ -74,6 +74,7 @@ class EventHub:
         self._lock = threading.Lock()
         self.closed = False
         self._card_sent: dict[str, float] = {}  # appliance -> when its card was last refreshed (monotonic)
+        self._card_due: set[str] = set()  # appliances whose card is refreshed when their interval is over
 
     def subscribe(self, appliance: str | None) -> Client:
         client = Client(appliance, self.queue_size)
@@ -108,18 +109,37 @@ class EventHub:
     # -- the bridge's listener ------------------------------------------------------------
 
     def values_changed(self, appliance: Any, changes: list[Change]) -> None:
-        if not any(c.appliance == appliance.name for c in self._clients):
-            return  # nobody looks: nothing to render
+        watching = {c.appliance for c in self._clients}
+        if appliance.name not in watching and None not in watching:
+            return  # nobody looks: nothing to render (the list looks at every card: its face moves with the values)
         features = appliance.state.profile.features
-        for change in changes:
+        for change in changes if appliance.name in watching else ():
             if change.feature.uid in features:  # a uid the profile lacks is listed apart, on a reload
                 self.publish(appliance.name, "value", value_row(change.feature, change.value).to_json())
-        # The card's message counts and last message time move with every
-        # value: refreshed at most once a CARD_INTERVAL, not at every value.
+        # The card (its face, message counts, last message time) moves with
+        # every value: refreshed at most once a CARD_INTERVAL, not at every
+        # value, and once more when the interval is over, so that the last
+        # change of a burst is shown too.
         now = time.monotonic()
-        if now - self._card_sent.get(appliance.name, 0.0) >= CARD_INTERVAL:
+        wait = CARD_INTERVAL - (now - self._card_sent.get(appliance.name, 0.0))
+        if wait <= 0:
             self._card_sent[appliance.name] = now
             self.publish(appliance.name, "connection", connection_of(appliance).to_json())
+        elif appliance.name not in self._card_due:
+            self._card_due.add(appliance.name)
+            timer = threading.Timer(wait, self._card_later, (appliance,))
+            timer.daemon = True
+            timer.start()
+
+    def _card_later(self, appliance: Any) -> None:
+        self._card_due.discard(appliance.name)
+        self._card_sent[appliance.name] = time.monotonic()
+        try:
+            card = connection_of(appliance).to_json()
+        except RuntimeError:  # the state changed while read: the next value sends the card
+            return
+        if not self.closed:
+            self.publish(appliance.name, "connection", card)
 
     def connection_changed(self, appliance: Any) -> None:
         if not self._clients:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -86,10 +87,36 @@ def json_lines(entries: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in entries).encode("utf-8")
 
 
-def _data(value: Any) -> str:
+def feature_name(uid: Any, features: Mapping[int, str]) -> Any:
+    """A uid as the page shows it: "BSH.Common.Option.RemainingProgramTime (544)"; one the profile lacks stays a number."""
+    if isinstance(uid, int) and not isinstance(uid, bool) and uid in features:
+        return f"{features[uid]} ({uid})"
+    return uid
+
+
+def named(data: Any, features: Mapping[int, str]) -> Any:
+    """`data` with every "uid" (and a program's "program") given as its feature's name with the uid in brackets."""
+    if isinstance(data, dict):
+        return {k: feature_name(v, features) if k in _UID_KEYS else named(v, features) for k, v in data.items()}
+    if isinstance(data, list):
+        return [named(item, features) for item in data]
+    return data
+
+
+_UID_KEYS = frozenset({"uid", "program", "parentUID"})
+
+
+def data_text(value: Any, features: Mapping[int, str] | None = None) -> str:
+    """A message's data as the page shows it: its features named, one value a line ("Name (uid) = value")."""
     if value is None:
         return ""
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    shown = named(value, features or {})
+    if isinstance(shown, list) and shown and all(isinstance(item, dict) and set(item) <= {"uid", "value"} and "uid" in item
+                                                 for item in shown):  # fmt: skip
+        lines = [f"{item['uid']} = {json.dumps(item.get('value'), ensure_ascii=False, default=str)}" for item in shown]
+        text = "\n".join(lines)
+    else:
+        text = json.dumps(shown, ensure_ascii=False, default=str)
     return text if len(text) <= SHOWN_DATA else text[:SHOWN_DATA] + "…"
 
 
@@ -99,8 +126,14 @@ def _select(name: str, element_id: str, choices: tuple[str, ...], chosen: str | 
     return f'<select name="{name}" id="{element_id}">{"".join(options)}</select>'
 
 
-def log_page(name: str, entries: list[dict[str, Any]], log_filter: LogFilter, total: int) -> str:
-    """The newest first; `entries` as `selected` returns them, `total` how many the journal holds."""
+def log_page(
+    name: str, entries: list[dict[str, Any]], log_filter: LogFilter, total: int, features: Mapping[int, str] | None = None
+) -> str:
+    """The newest first; `entries` as `selected` returns them, `total` how many the journal holds.
+
+    `features` (uid -> full feature name, the appliance's profile) names the
+    uids in the data; the download (`json_lines`) keeps them raw.
+    """
     rows = []
     for entry in reversed(entries):
         direction = entry.get("direction")
@@ -114,7 +147,7 @@ def log_page(name: str, entries: list[dict[str, Any]], log_filter: LogFilter, to
             f'<td class="action">{esc(entry.get("action"))}</td>'
             f'<td class="resource">{esc(entry.get("resource"))}</td>'
             f'<td class="code">{esc(code if code is not None else "")}</td>'
-            f'<td class="data"><code>{esc(_data(entry.get("data")))}</code></td>'
+            f'<td class="data"><code>{esc(data_text(entry.get("data"), features))}</code></td>'
             "</tr>"
         )
     download = appliance_url(name, "/log.jsonl") + (f"?{log_filter.query()}" if log_filter.query() else "")

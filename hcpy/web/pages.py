@@ -1,16 +1,20 @@
 """The appliance list, one appliance's page, the login form. Pure: rendered from `snapshot` values.
 
 Elements the script (and browser tests) find carry stable attributes:
-`data-appliance` on each appliance's card, `data-field` on each of its
-connection facts, `data-group` on each group of values, `data-feature`
+`data-appliance` on each appliance's card, `data-face-slot` on each slot
+of its face (face.SLOTS; `data-face-feature` the feature it shows),
+`data-alert` on each alert, `data-field` on each of its connection facts
+(in <details class="connection-details">), `data-group` on each group of values, `data-feature`
 (the full feature name) on each value cell.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from ..appliance.unknown import HINT
+from .face import SLOTS, Face
 from .html import appliance_url, esc, when
 from .setup_pages import add_link_box
 from .snapshot import GROUPS, Connection, Unknown, ValueRow
@@ -18,8 +22,53 @@ from .snapshot import GROUPS, Connection, Unknown, ValueRow
 STATE_WORDS = {"online": "online", "offline": "offline", "connecting": "connecting", "stopped": "stopped"}
 
 
+def _clock(unix: float) -> str:
+    """A time of day (the expected end) as a <time>: UTC here, the browser's own clock once the script ran."""
+    moment = datetime.fromtimestamp(unix, UTC)
+    return f'<time datetime="{moment.isoformat(timespec="seconds")}" data-clock>{moment.strftime("%H:%M")} UTC</time>'
+
+
+def face_section(face: Face | None) -> str:
+    """What a person looks at: every slot of face.SLOTS (those without a value hidden, for the script to fill), the alerts."""
+    if face is None:
+        return ""
+    slots = {s.key: s for s in face.slots}
+    rows = []
+    for key in SLOTS:
+        slot = slots.get(key)
+        if key not in face.headings and slot is None:
+            continue  # nothing of the appliance's says it
+        heading, source = face.headings.get(key, (slot.label, slot.feature) if slot else ("", None))
+        feature = slot.feature if slot is not None and slot.feature else source
+        hidden = "" if slot is not None else " hidden"
+        attributes = f' data-face-feature="{esc(feature)}"' if feature else ""
+        if key == "end":
+            shown = _clock(slot.number) if slot is not None and slot.number is not None else "<time data-clock>–</time>"
+        else:
+            shown = f'<span class="face-text">{esc(slot.text if slot else "")}</span>'
+        # The bar spans the card under its figure: beside it, a narrow card has no room.
+        bar = ""
+        if key == "progress":
+            percent = slot.number if slot is not None and slot.number is not None else 0
+            bar = f'<progress max="100" value="{percent:g}" aria-label="{esc(slot.label if slot else heading)}"></progress>'
+        rows.append(
+            f'<div class="face-slot" data-face-slot="{key}"{attributes}{hidden}><dt>{esc(slot.label if slot else heading)}</dt>'
+            f"<dd>{shown}</dd>{bar}</div>"
+        )
+    alerts = "".join(
+        f'<li data-alert="{esc(a.feature)}"><span class="alert-name">{esc(a.label)}</span>: '
+        f'<span class="alert-value">{esc(a.value)}</span> {when(a.at) if a.at is not None else ""}</li>'
+        for a in face.alerts
+    )
+    under_way = "true" if face.under_way else "false"
+    return (
+        f'<div class="face" data-under-way="{under_way}"><dl class="face-slots">{"".join(rows)}</dl>'
+        f'<ul class="alerts"{"" if alerts else " hidden"}>{alerts}</ul></div>'
+    )
+
+
 def connection_card(connection: Connection, link: bool = True) -> str:
-    """An appliance's connection: state and why, since when, transport, address, firmware, last message, reconnects."""
+    """An appliance's card: its face (state, program, time left, progress, door, alerts); the connection one click away."""
     name = esc(connection.name)
     title = f'<a href="{esc(appliance_url(connection.name))}" class="appliance-link">{name}</a>' if link else name
     model = " ".join(part for part in (connection.brand, connection.model) if part)
@@ -31,8 +80,10 @@ def connection_card(connection: Connection, link: bool = True) -> str:
         f'<article class="card connection" data-appliance="{name}" data-state="{state}">'
         f'<h2>{title} <span class="badge" data-field="state">{esc(STATE_WORDS.get(connection.state, connection.state))}</span></h2>'
         f'<p class="model">{esc(model)}{kind}</p>'
+        f"{face_section(connection.face)}"
+        '<details class="connection-details"><summary>Connection: '
+        f'<span data-field="reason">{esc(reason)}</span></summary>'
         "<dl>"
-        f'<dt>Why</dt><dd data-field="reason">{esc(reason)}</dd>'
         f"<dt>Since</dt><dd>{when(connection.since, 'since')}</dd>"
         f'<dt>Transport</dt><dd data-field="transport">{esc(connection.transport.upper())}</dd>'
         f'<dt>Address</dt><dd data-field="address">{esc(connection.address or "–")}</dd>'
@@ -42,7 +93,7 @@ def connection_card(connection: Connection, link: bool = True) -> str:
         f'<dt>Ended attempts</dt><dd data-field="disconnects">{disconnects}</dd>'
         f'<dt>Messages</dt><dd><span data-field="messages_in">{connection.messages_in}</span> in, '
         f'<span data-field="messages_out">{connection.messages_out}</span> out</dd>'
-        "</dl>"
+        "</dl></details>"
         f'<p class="links"><a href="{esc(appliance_url(connection.name, "/log"))}" class="log-link">Message log</a> '
         f'<a href="{esc(appliance_url(connection.name, "/runs"))}" class="runs-link">Runs</a></p>'
         "</article>"

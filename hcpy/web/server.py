@@ -444,8 +444,9 @@ class _Handler(BaseHTTPRequestHandler):
             everything = [entry.to_json() for entry in appliance.connection.journal.entries()]
             entries = selected(everything, log_filter)
             if view == "log":
+                features = {uid: f.name for uid, f in appliance.state.profile.features.items()}
                 return self._page(
-                    f"{name}: messages", log_page(name, entries, log_filter, len(everything)), token, "log", name
+                    f"{name}: messages", log_page(name, entries, log_filter, len(everything), features), token, "log", name
                 )
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             filename = re.sub(r"[^A-Za-z0-9._-]", "_", name) + f"-messages-{stamp}.jsonl"

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..appliance import names
+from ..appliance.commands import CommandError
 from ..appliance.controls import is_control, startable, usable
+from ..appliance.known_features import KNOWN_FEATURES
 from ..appliance.model import Feature, Kind, Limits, Program, ValueKind
-from ..appliance.programs import delay_option
+from ..appliance.programs import check_startable, delay_option
 from ..appliance.state import ApplianceState
 from ..homeassistant.components import UNITS
+from ..homeassistant.labels import label, program_labels
+from .face import Face, face_of
 
 # How values are grouped on a page: (key, heading, the kinds it holds). What
 # no group names goes to "other".
@@ -61,6 +65,7 @@ class Connection:
     messages_out: int
     connects: int
     disconnects: dict[str, int] = field(default_factory=dict)
+    face: Face | None = None  # what a person looks at (None: not read, as in tests of the connection alone)
 
     @property
     def reconnects(self) -> int:
@@ -82,6 +87,7 @@ class Connection:
             "connects": self.connects,
             "reconnects": self.reconnects,
             "disconnects": self.disconnects,
+            "face": self.face.to_json() if self.face is not None else None,
         }
 
 
@@ -108,6 +114,7 @@ def connection_of(appliance: Any) -> Connection:
         messages_out=journal.messages_out,
         connects=stats.connects,
         disconnects=dict(stats.disconnects),
+        face=face_of(appliance.state, journal),
     )
 
 
@@ -119,7 +126,7 @@ class ValueRow:
     """One value as a page shows it."""
 
     name: str  # the full feature name
-    short: str
+    short: str  # as Home Assistant names its entity (labels.label)
     group: str  # a key of GROUPS
     value: str
     unit: str | None
@@ -153,7 +160,7 @@ def shown(value: Any) -> str:
 
 def value_row(feature: Feature, value: Any) -> ValueRow:
     members = tuple(feature.enum.members.values()) if feature.enum is not None else ()
-    return ValueRow(feature.name, feature.short_name, group_of(feature), shown(value), unit_of(feature), members)
+    return ValueRow(feature.name, label(feature), group_of(feature), shown(value), unit_of(feature), members)
 
 
 def value_rows(state: ApplianceState) -> dict[str, list[ValueRow]]:
@@ -211,14 +218,16 @@ class Field:
     step: float | None = None
     unit: str | None = None
     usable: bool = True  # whether the appliance takes it now
+    writable: bool = True  # False: a figure of the appliance's own (a forecast), shown as a value, never an input
 
 
 @dataclass(frozen=True)
 class ProgramChoice:
     name: str
-    short: str
-    options: tuple[Field, ...]
+    short: str  # as Home Assistant's program select offers it (labels.program_labels)
+    options: tuple[Field, ...]  # those a user gives, then those only read (writable False)
     delay: str | None  # the option a delayed start goes through, if any
+    startable: bool = True  # False: the profile lets it only be selected (started on the appliance)
 
 
 @dataclass(frozen=True)
@@ -229,12 +238,23 @@ class Controls:
     can_start: bool  # whether "start the selected program" would be sent now
     commands: dict[str, bool]  # pause / resume / abort -> usable now (absent: the appliance has none)
     settings: tuple[Field, ...]
+    # Why the appliance takes no start now, whichever program (hcpy's own
+    # sentence, programs.check_startable); None: it takes one.
+    start_refused: str | None = None
 
 
 def field_of(feature: Feature, limits: Limits, current: Any, enum: Any = None, usable_now: bool = True) -> Field:
-    """The field for `feature` within `limits`; `current` is what it holds to begin with (None: nothing)."""
+    """The field for `feature` within `limits`; `current` is what it holds to begin with (None: nothing).
+
+    Labelled as Home Assistant names the feature's entity (labels.label).
+    """
     enum = enum or feature.enum
     value = "" if current is None else shown(current)
+    field = _field(feature, limits, value, enum, usable_now)
+    return replace(field, short=label(feature))
+
+
+def _field(feature: Feature, limits: Limits, value: str, enum: Any, usable_now: bool) -> Field:
     if enum is not None:
         return Field(feature.name, feature.short_name, "enum", value, tuple(enum.members.values()), usable=usable_now)
     kind = feature.value_kind
@@ -254,10 +274,12 @@ def controls_of(state: ApplianceState) -> Controls:
     selected = state.program(Kind.SELECTED_PROGRAM)
     active = state.program(Kind.ACTIVE_PROGRAM)
     programs = []
+    shown_as = program_labels(state)
     for program in sorted(profile.programs.values(), key=lambda p: p.name):
         if program.uid not in profile.features or not state.limits[program.uid].available:
             continue
-        programs.append(_program_choice(state, program, program is selected or program is active))
+        choice = _program_choice(state, program, program is selected or program is active)
+        programs.append(replace(choice, short=shown_as.get(program.uid, choice.short)))
     commands = {}
     for verb, name in PROGRAM_COMMANDS.items():
         feature = profile.by_name(name)
@@ -275,7 +297,16 @@ def controls_of(state: ApplianceState) -> Controls:
         can_start=startable(state),
         commands=commands,
         settings=_distinct(settings),
+        start_refused=_start_refused(state),
     )
+
+
+def _start_refused(state: ApplianceState) -> str | None:
+    try:
+        check_startable(state)
+    except CommandError as exc:
+        return str(exc)
+    return None
 
 
 def _program_choice(state: ApplianceState, program: Program, in_charge: bool) -> ProgramChoice:
@@ -286,20 +317,42 @@ def _program_choice(state: ApplianceState, program: Program, in_charge: bool) ->
     """
     profile = state.profile
     delay = delay_option(state, program)
-    fields = []
+    fields, readings = [], []
     for uid, option in program.options.items():
         feature = profile.features.get(uid)
         if feature is None or feature.name in names.DELAY_OPTIONS:
             continue
         limits = state.program_limits[(program.uid, uid)].over(state.limits[uid])
-        if not limits.access.writable:
+        writable = limits.access.writable and not read_only(feature)
+        if not writable and not limits.access.readable:
             continue
         current = state.values.get(uid) if in_charge else None
         if current is None and limits.default is not None:
             current = _default(feature, limits.default, option.enum)
-        fields.append(field_of(feature, limits, current, option.enum, usable_now=limits.available))
+        field = field_of(feature, limits, current, option.enum, usable_now=limits.available)
+        if writable:
+            fields.append(field)
+        elif current is not None and feature.name not in _SHOWN_ON_THE_FACE:
+            readings.append(replace(field, writable=False))
     fields.sort(key=lambda f: f.name)
-    return ProgramChoice(program.name, program.name.rsplit(".", 1)[-1], _distinct(fields), delay.name if delay else None)
+    readings.sort(key=lambda f: f.name)
+    return ProgramChoice(program.name, program.name.rsplit(".", 1)[-1], _distinct(fields) + _distinct(readings),
+                         delay.name if delay else None, program.execution != "selectOnly")  # fmt: skip
+
+
+# Options the face shows already (face.py): not repeated among a program's options.
+_SHOWN_ON_THE_FACE = frozenset({names.REMAINING_PROGRAM_TIME, names.PROGRAM_PROGRESS})
+
+
+def read_only(feature: Feature) -> bool:
+    """Whether the public API documents `feature` as one only the appliance writes (EnergyForecast, ProgramProgress, …).
+
+    Profiles let some of them be written per program (a washer's
+    EnergyForecast is readWrite in each of its programs); the appliance
+    computes them all the same, so they are values to show, not fields.
+    """
+    known = KNOWN_FEATURES.get(feature.name)
+    return known is not None and not known.access.writable
 
 
 def _distinct(fields: list[Field]) -> tuple[Field, ...]:

@@ -29,10 +29,21 @@
     element.title = date.toISOString();
   }
 
+  // A time of day (a program's expected end): the clock, and the day when it is not today.
+  function showClock(element, date) {
+    element.setAttribute("datetime", date.toISOString());
+    const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const today = date.toDateString() === new Date().toDateString();
+    element.textContent = today ? time : `${date.toLocaleDateString([], { weekday: "short" })} ${time}`;
+    element.title = date.toLocaleString();
+  }
+
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach((element) => {
       const date = new Date(element.getAttribute("datetime"));
-      if (!isNaN(date.getTime()) && !element.closest("table.log")) showTime(element, date);
+      if (isNaN(date.getTime()) || element.closest("table.log")) return;
+      if (element.hasAttribute("data-clock")) showClock(element, date);
+      else showTime(element, date);
     });
   }
 
@@ -44,6 +55,113 @@
     } else {
       showTime(element, new Date(unix * 1000));
     }
+  }
+
+  // -- the face: state, program, time left, progress, door, alerts (pages.face_section) ------------
+
+  // OperationState members a program is under way in (hcpy.appliance.names.UNDER_WAY).
+  const UNDER_WAY = new Set(["DelayedStart", "Run", "Pause", "ActionRequired", "Aborting"]);
+  const WHILE_UNDER_WAY = ["phase", "remaining", "end", "progress"];
+
+  // As face.duration words it.
+  function duration(seconds) {
+    const total = Math.max(0, Math.round(seconds));
+    const hours = Math.floor(total / 3600);
+    if (hours) return `${hours}:${String(Math.floor((total % 3600) / 60)).padStart(2, "0")} h`;
+    if (total >= 60) return `${Math.floor((total + 30) / 60)} min`;
+    return `${total} s`;
+  }
+
+  function fillSlot(row, key, text, number) {
+    if (key === "end") {
+      const time = row.querySelector("time");
+      if (time && number !== null && number !== undefined) showClock(time, new Date(number * 1000));
+      return;
+    }
+    if (key === "progress") {
+      const bar = row.querySelector("progress");
+      if (bar && number !== null && number !== undefined) bar.value = number;
+    }
+    const span = row.querySelector(".face-text");
+    if (span) span.textContent = text;
+  }
+
+  function slotRow(root, key) {
+    return root.querySelector(`[data-face-slot="${key}"]`);
+  }
+
+  // The whole face, as a connection event carries it (face.Face.to_json).
+  function applyFace(element, face) {
+    const root = element.querySelector(".face");
+    if (!root || !face) return;
+    root.dataset.underWay = String(Boolean(face.under_way));
+    const slots = Object.fromEntries((face.slots || []).map((slot) => [slot.key, slot]));
+    root.querySelectorAll("[data-face-slot]").forEach((row) => {
+      const slot = slots[row.dataset.faceSlot];
+      row.hidden = !slot;
+      if (!slot) return;
+      if (slot.feature) row.dataset.faceFeature = slot.feature;
+      const head = row.querySelector("dt");
+      if (head) head.textContent = slot.label;
+      fillSlot(row, slot.key, slot.text, slot.number);
+    });
+    const list = root.querySelector("ul.alerts");
+    if (list) {
+      list.replaceChildren(
+        ...(face.alerts || []).map((alert) => {
+          const item = document.createElement("li");
+          item.dataset.alert = alert.feature;
+          const name = document.createElement("span");
+          name.className = "alert-name";
+          name.textContent = alert.label;
+          const value = document.createElement("span");
+          value.className = "alert-value";
+          value.textContent = alert.value;
+          item.append(name, ": ", value);
+          if (alert.at !== null && alert.at !== undefined) {
+            const time = document.createElement("time");
+            showTime(time, new Date(alert.at * 1000));
+            item.append(" ", time);
+          }
+          return item;
+        }),
+      );
+      list.hidden = !list.children.length;
+    }
+  }
+
+  // One value of an appliance's page, as its value event carries it: the face follows at once.
+  function faceValue(data) {
+    const yesNo = { True: "yes", False: "no" };
+    document.querySelectorAll(`.face [data-face-feature="${CSS.escape(data.feature)}"]`).forEach((row) => {
+      const root = row.closest(".face");
+      const key = row.dataset.faceSlot;
+      if (key === "program") return; // named as Home Assistant's select offers it: the card's refresh says it
+      let text = yesNo[data.value] || data.value;
+      let number = null;
+      if (key === "operation") {
+        const underWay = UNDER_WAY.has(data.value);
+        root.dataset.underWay = String(underWay);
+        if (!underWay) WHILE_UNDER_WAY.forEach((k) => { const r = slotRow(root, k); if (r) r.hidden = true; });
+      }
+      if (key === "remaining" || key === "progress") {
+        number = Number(data.value);
+        if (!Number.isFinite(number)) return;
+        text = key === "remaining" ? duration(number) : `${number} %`;
+      }
+      if (WHILE_UNDER_WAY.includes(key) && root.dataset.underWay !== "true") return;
+      fillSlot(row, key, text, number);
+      row.hidden = false;
+      if (key === "remaining") {
+        // The end while running is now plus the time left (programs.expected_end); a delayed start's waits for the card.
+        const operation = slotRow(root, "operation");
+        const end = slotRow(root, "end");
+        if (end && operation && operation.querySelector(".face-text").textContent === "Run" && number > 0) {
+          fillSlot(end, "end", "", Date.now() / 1000 + number);
+          end.hidden = false;
+        }
+      }
+    });
   }
 
   // -- connection cards -------------------------------------------------------------------
@@ -80,6 +198,7 @@
     text("messages_out", data.messages_out);
     const ended = Object.entries(data.disconnects || {}).sort().map(([k, v]) => `${k} ${v}`).join(", ");
     text("disconnects", ended || "none");
+    if (data.face) applyFace(element, data.face);
     const controls = document.getElementById("controls");
     if (controls && moved) refreshControls();
   }
@@ -120,6 +239,7 @@
   }
 
   function updateValue(data) {
+    faceValue(data);
     const cell = valueCell(data.feature) || addRow(data);
     if (!cell) return;
     cell.textContent = data.value;
@@ -161,6 +281,8 @@
 
   // -- the controls -----------------------------------------------------------------------------
 
+  // What the program chosen in the dropdown allows (control_panel.program_form): its options,
+  // Start now styled by it, the delay only where it has a delay option.
   function showProgramOptions(root) {
     const select = root.querySelector("#program-select");
     if (!select) return;
@@ -169,6 +291,19 @@
       fieldset.hidden = !chosen;
       fieldset.disabled = !chosen;
     });
+    const option = select.selectedOptions[0];
+    const start = root.querySelector("#start-button");
+    if (start) {
+      const startable = Boolean(option) && option.dataset.startable === "true" && !start.dataset.refused;
+      start.dataset.startable = String(startable);
+    }
+    const delayable = Boolean(option && option.dataset.delay);
+    for (const id of ["start-delay-row", "start-delayed-button"]) {
+      const element = root.querySelector(`#${id}`);
+      if (element) element.hidden = !delayable;
+    }
+    const delay = root.querySelector("#start-delay");
+    if (delay) delay.disabled = !delayable;
   }
 
   let refreshTimer = null;
@@ -198,6 +333,10 @@
       if (!fresh) return;
       const open = Array.from(current.querySelectorAll("details[id]")).filter((d) => d.open).map((d) => d.id);
       const raw = current.querySelector("#raw-payload")?.value;
+      // The program the user chose stays chosen (Start now starts it), while the appliance offers it.
+      const chosen = chosenByUser;
+      const select = fresh.querySelector("#program-select");
+      if (chosen && select && Array.from(select.options).some((o) => o.value === chosen)) select.value = chosen;
       restoreReplies(fresh);
       for (const id of open) {
         const details = fresh.querySelector(`#${CSS.escape(id)}`);
@@ -216,8 +355,13 @@
     if (refreshWanted) refreshControls();
   });
 
+  let chosenByUser = null; // the program chosen in the dropdown by hand, kept across redraws
+
   document.addEventListener("change", (event) => {
-    if (event.target && event.target.id === "program-select") showProgramOptions(document);
+    if (event.target && event.target.id === "program-select") {
+      chosenByUser = event.target.value;
+      showProgramOptions(document);
+    }
   });
 
   function formObject(form, submitter) {
