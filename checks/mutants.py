@@ -50,6 +50,7 @@ TLS = "tests/test_tls_identity.py::"
 LIMITS = "tests/test_screening_limits.py::"
 ORIGIN = "tests/test_console_origin.py::"
 WEB = "tests/test_web_security.py::"
+HARDENED = "tests/test_console_hardening.py::"
 
 MUTANTS = [
     # -- the TLS-PSK identity (PROTOCOL.md §1.1) --
@@ -209,9 +210,59 @@ MUTANTS = [
     Mutant(
         "login-throttle-one-late",
         "hcpy/web/security.py",
-        "if len(self._failures) >= MAX_FAILURES:",
-        "if len(self._failures) > MAX_FAILURES:",
+        "if len(failures) >= MAX_FAILURES:",
+        "if len(failures) > MAX_FAILURES:",
         ("tests/test_web_pure.py::test_logins_rotate_the_session_expire_and_slow_down_guessing",),
+    ),
+    # -- the console under attack (issue 21) --
+    Mutant(
+        "login-lockout-for-everyone",
+        "hcpy/web/server.py",
+        'guard.login(visitor, _text(posted.get("password")), client_of(self.client_address[0]))',
+        'guard.login(visitor, _text(posted.get("password")), "")',
+        (HARDENED + "test_wrong_passwords_lock_out_their_own_client_only_and_are_logged_without_the_password",),
+    ),
+    Mutant(
+        "console-body-nesting-unscreened",
+        "hcpy/web/server.py",
+        "data = screen_payload(raw, BODY_LIMITS) if text.strip() else {}",
+        "data = json.loads(text) if text.strip() else {}",
+        (HARDENED + "test_a_body_nested_thousands_deep_is_a_400_with_a_sentence_and_no_traceback[/login-open]",),
+    ),
+    Mutant(
+        "header-deadline-per-read-only",
+        "hcpy/web/bounded.py",
+        "self.deadline = time.monotonic() + self.allowed",
+        "self.deadline = None",
+        (HARDENED + "test_a_request_whose_headers_drip_in_is_closed_at_the_header_deadline",),
+    ),
+    Mutant(
+        "connections-uncapped",
+        "hcpy/web/bounded.py",
+        "full = self.connections >= self.max_connections",
+        "full = False",
+        (HARDENED + "test_a_cap_on_connections_answers_503_beyond_it_and_serves_again_when_one_ends",),
+    ),
+    Mutant(
+        "listen-backlog-5",
+        "hcpy/web/bounded.py",
+        "BACKLOG = 128",
+        "BACKLOG = 5",
+        (HARDENED + "test_the_listen_backlog_holds_more_than_32_clients_connecting_at_once",),
+    ),
+    Mutant(
+        "chunked-body-read-as-none",
+        "hcpy/web/server.py",
+        'if self.headers.get("Transfer-Encoding") is not None:',
+        "if False:",
+        (HARDENED + "test_chunked_bodies_are_refused_with_411_and_the_chunks_are_no_second_request",),
+    ),
+    Mutant(
+        "event-streams-not-per-client",
+        "hcpy/web/events.py",
+        "if source is not None and sum(c.source == source for c in self._clients) >= self.per_client:",
+        "if False:",
+        (HARDENED + "test_one_clients_idle_event_streams_do_not_shut_out_another_nor_the_pages",),
     ),
     # -- the wire --
     Mutant(

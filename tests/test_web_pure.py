@@ -326,3 +326,63 @@ def test_the_hub_takes_events_from_many_threads():
     for t in threads:
         t.join()
     assert client.queue.qsize() == 2000 and not client.dropped
+
+
+def test_wrong_passwords_are_counted_per_client_and_say_when_the_lockout_starts():
+    from hcpy.web.security import MAX_FAILURES, LoginRefused
+
+    clock = Clock()
+    guard = Guard("s3cret", clock=clock)
+    visitor = guard.visitor(None)
+    refusals = []
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(LoginRefused) as wrong:
+            guard.login(visitor, "guess", "192.0.2.7")
+        refusals.append(wrong.value)
+    assert [r.failures for r in refusals] == list(range(1, MAX_FAILURES + 1))
+    assert [r.locked for r in refusals] == [False] * (MAX_FAILURES - 1) + [True]  # said once, as it starts
+    with pytest.raises(LoginRefused, match="too many wrong passwords") as waits:
+        guard.login(visitor, "s3cret", "192.0.2.7")
+    assert waits.value.status == 429 and not waits.value.locked
+    assert guard.login(visitor, "s3cret", "192.0.2.8")  # another client is not locked out
+    clock.now += 61
+    assert guard.login(visitor, "s3cret", "192.0.2.7")
+
+
+def test_a_client_is_its_address_or_its_ipv6_64():
+    from hcpy.web.security import client_of
+
+    assert client_of("192.0.2.7") == "192.0.2.7"
+    assert client_of("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_of("2001:db8:1:2:aaaa::1") == client_of("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert client_of("2001:db8:1:3::1") != client_of("2001:db8:1:2::1")
+    assert client_of("fe80::1%eth0") == "fe80::/64"
+
+
+def test_event_streams_are_bounded_in_all_and_per_client():
+    from hcpy.web.events import TooManyClients
+
+    hub = EventHub(max_clients=4, per_client=2)
+    hub.subscribe(None, "a")
+    hub.subscribe(None, "a")
+    with pytest.raises(TooManyClients, match="2 pages of this browser"):
+        hub.subscribe(None, "a")
+    hub.subscribe(None, "b")
+    hub.subscribe(None)  # Home Assistant's ingress: not counted per client
+    with pytest.raises(TooManyClients, match="4 pages follow the console"):
+        hub.subscribe(None, "c")
+
+
+def test_a_form_body_nested_thousands_deep_or_decoding_to_surrogates_is_no_form():
+    from hcpy.web.form_data import NotFormData, parse_form_data
+
+    nested = b"v"
+    for level in range(3000, 0, -1):
+        nested = (b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n"
+                  % (level - 1, level) + nested + b"\r\n--b%d--\r\n" % (level - 1))  # fmt: skip
+    with pytest.raises(NotFormData, match="nests parts within parts"):
+        parse_form_data("multipart/form-data; boundary=b0", nested)
+    utf7 = (b'--x\r\nContent-Disposition: form-data; name="key"\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n'
+            b"+2AA-\r\n--x--\r\n")  # fmt: skip
+    with pytest.raises(NotFormData, match="is not text"):
+        parse_form_data("multipart/form-data; boundary=x", utf7)

@@ -26,6 +26,10 @@ from ..mqtt.topics import CommandTopic
 OPTION_PREFIX = "option:"
 ACTIONS = ("select", "start", "start_delayed", "pause", "resume", "abort", "set")
 _VERBS = {"pause": "pause", "resume": "resume", "abort": "stop"}
+# The longest delay the console passes on (a week, in seconds): an appliance's
+# own limit is hcpy's to check (a day, mostly), this only keeps the
+# arithmetic on the way there finite.
+MAX_DELAY = 7 * 86400
 # Fields a post carries that are not part of the command.
 _ENVELOPE = ("token",)
 
@@ -120,20 +124,21 @@ def _options(posted: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _delay(posted: dict[str, Any]) -> int:
     if posted.get("delay_minutes") not in (None, ""):
-        minutes = _number(posted["delay_minutes"], "delay_minutes")
+        minutes = _number(posted["delay_minutes"], "delay_minutes", MAX_DELAY / 60)
         return int(round(minutes * 60))
     if posted.get("delay") not in (None, ""):
-        return int(round(_number(posted["delay"], "delay")))
+        return int(round(_number(posted["delay"], "delay", MAX_DELAY)))
     raise NotACommand("a delayed start needs the delay: delay_minutes (or delay in seconds)")
 
 
-def _number(value: Any, what: str) -> float:
+def _number(value: Any, what: str, most: float) -> float:
+    """`value` as a number from 0 to `most`: bounded before any arithmetic (1e308 minutes are no seconds)."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
-        raise NotACommand(f"{what} must be a number, 0 or more, not {str(value)[:40]!r}")
+    if isinstance(value, bool) or not 0 <= number <= most:  # NaN is in no range
+        raise NotACommand(f"{what} must be a number, 0 or more and at most {most:,g}, not {str(value)[:40]!r}")
     return number
 
 

@@ -24,7 +24,14 @@ from ..appliance.state import Change
 from .snapshot import connection_of, value_row
 
 QUEUE_SIZE = 512  # events a page may fall behind by before it is dropped
-MAX_CLIENTS = 64  # open streams at once
+# Open streams at once. Each holds one of the server's connections for as
+# long as its page is open, so they may take half of them (bounded.py's 64)
+# and no more: the pages themselves are served with the rest.
+MAX_CLIENTS = 32
+# Open streams from one client (one address): a browser opens at most 6
+# connections to one host, so more are tabs left open or a script, and they
+# must not take the streams of everyone else.
+MAX_PER_CLIENT = 8
 KEEP_ALIVE = b": keep-alive\n\n"
 RETRY = b"retry: 2000\n\n"  # how soon a browser comes back after its stream ended
 CARD_INTERVAL = 1.0  # seconds between refreshes of an appliance's card while values flow
@@ -42,8 +49,9 @@ class TooManyClients(Exception):
 class Client:
     """One page's stream: what it wants, and the events waiting for it."""
 
-    def __init__(self, appliance: str | None, size: int):
+    def __init__(self, appliance: str | None, size: int, source: str | None = None):
         self.appliance = appliance
+        self.source = source
         self.queue: queue.Queue[bytes] = queue.Queue(maxsize=size)
         self.dropped = False
 
@@ -66,9 +74,10 @@ class Client:
 
 
 class EventHub:
-    def __init__(self, queue_size: int = QUEUE_SIZE, max_clients: int = MAX_CLIENTS):
+    def __init__(self, queue_size: int = QUEUE_SIZE, max_clients: int = MAX_CLIENTS, per_client: int = MAX_PER_CLIENT):
         self.queue_size = queue_size
         self.max_clients = max_clients
+        self.per_client = per_client
         # Replaced whole under the lock, read without it: the bridge's threads never wait for a page.
         self._clients: tuple[Client, ...] = ()
         self._lock = threading.Lock()
@@ -76,11 +85,17 @@ class EventHub:
         self._card_sent: dict[str, float] = {}  # appliance -> when its card was last refreshed (monotonic)
         self._card_due: set[str] = set()  # appliances whose card is refreshed when their interval is over
 
-    def subscribe(self, appliance: str | None) -> Client:
-        client = Client(appliance, self.queue_size)
+    def subscribe(self, appliance: str | None, source: str | None = None) -> Client:
+        """A new stream; `source`: who opens it (None: not counted per client, as Home Assistant's ingress for all its users)."""
+        client = Client(appliance, self.queue_size, source)
         with self._lock:
             if len(self._clients) >= self.max_clients:
                 raise TooManyClients(f"{len(self._clients)} pages follow the console already; close one and reload")
+            if source is not None and sum(c.source == source for c in self._clients) >= self.per_client:
+                raise TooManyClients(
+                    f"{self.per_client} pages of this browser (or of others at {source}) follow the console already; "
+                    "close one and reload"
+                )
             self._clients = self._clients + (client,)
         return client
 

@@ -23,7 +23,12 @@ def parse_form_data(content_type: str, body: bytes) -> tuple[dict[str, str], lis
     if "boundary=" not in content_type.lower():
         raise NotFormData("the form's body names no boundary (multipart/form-data without one)")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    try:
+        message = BytesParser(policy=HTTP).parsebytes(head + body)
+    except RecursionError:  # parts within parts, thousands deep
+        raise NotFormData(
+            "the form's body nests parts within parts; send the files as parts of the form itself"
+        ) from None
     if not message.is_multipart():
         raise NotFormData("the form's body is not multipart/form-data")
     fields: dict[str, str] = {}
@@ -44,7 +49,10 @@ def parse_form_data(content_type: str, body: bytes) -> tuple[dict[str, str], lis
             continue
         charset = part.get_content_charset() or "utf-8"
         try:
+            # Encoded back to UTF-8 as well: some charsets (UTF-7) decode to
+            # unpaired surrogates, which no later step could write or send.
             fields[name] = payload.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+            fields[name].encode("utf-8")
+        except (LookupError, UnicodeError):
             raise NotFormData(f"the form's field {name[:40]!r} is not text") from None
     return fields, files

@@ -13,8 +13,15 @@
 - With a password: a login form; the password is compared in constant time
   and never logged or shown; a login gets a new session (whatever id the
   browser had before is not trusted with it), which ends after `idle`
-  seconds unused or `lifetime` seconds in all; wrong passwords are counted,
-  and past `MAX_FAILURES` a minute every login waits until the minute is over.
+  seconds unused or `lifetime` seconds in all; wrong passwords are counted
+  per client (its address; an IPv6 one by its /64, what one host is given),
+  and past `MAX_FAILURES` in a minute that client's logins wait until the
+  minute is over. Counted for everyone at once, ten guesses from anyone would
+  lock out the owner as well; a backoff for everyone would still slow the
+  owner down. Behind Home Assistant's ingress every request comes from the
+  Supervisor's address, but none of them logs in (Home Assistant did), so
+  the count is never theirs; behind a proxy of one's own, all its clients
+  are one address here (X-Forwarded-For is not believed: anyone can send it).
 """
 
 from __future__ import annotations
@@ -36,8 +43,9 @@ TOKEN_FIELD = "token"
 IDLE = 12 * 3600.0  # a logged-in session unused this long ends
 LIFETIME = 7 * 86400.0  # and every one ends this long after its login
 MAX_SESSIONS = 256  # logged-in sessions kept; the oldest goes first
-MAX_FAILURES = 10  # wrong passwords a minute before logins wait
+MAX_FAILURES = 10  # wrong passwords a minute from one client before its logins wait
 FAILURE_WINDOW = 60.0
+MAX_GUESSERS = 1024  # clients whose wrong passwords are counted at once; beyond, those of the longest ago are dropped
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 _PORT = re.compile(r":[0-9]{0,5}")  # what may follow the name in a Host header
@@ -76,6 +84,20 @@ class Refused(Exception):
         self.sentence = sentence
 
 
+class LoginRefused(Refused):
+    """A wrong password (403) or a client that must wait (429): `client` and its wrong passwords in the window.
+
+    `locked` is True on the wrong password that starts the wait (once per
+    lockout), for the server to log it.
+    """
+
+    def __init__(self, status: int, sentence: str, client: str, failures: int, locked: bool = False):
+        super().__init__(status, sentence)
+        self.client = client
+        self.failures = failures
+        self.locked = locked
+
+
 @dataclass(frozen=True)
 class Visitor:
     """Who sent a request: the session it belongs to (new when it brought none), and whether it is logged in."""
@@ -105,6 +127,23 @@ def is_loopback(host: str) -> bool:
 def open_to_network(host: str, password: str | None) -> bool:
     """Whether a console on `host` lets anyone who reaches it drive the appliances."""
     return not password and not is_loopback(host)
+
+
+def client_of(address: str) -> str:
+    """Who a TCP peer is, for counting its wrong passwords: the address, or an IPv6 address's /64.
+
+    One machine is given a whole /64 in IPv6, and can send from any address
+    in it; an IPv4 address mapped into IPv6 is that IPv4 address.
+    """
+    try:
+        found = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:
+            return str(found.ipv4_mapped)
+        return str(ipaddress.IPv6Network((found, 64), strict=False))
+    return str(found)
 
 
 def _host_name(host_header: str) -> str:
@@ -152,7 +191,7 @@ class Guard:
         self.clock = clock
         self._secret = secrets.token_bytes(32)
         self._logins: dict[str, _Login] = {}
-        self._failures: list[float] = []
+        self._failures: dict[str, list[float]] = {}  # client (client_of) -> its wrong passwords' times
         self._lock = threading.Lock()  # the console's request threads share the sessions
 
     @property
@@ -220,18 +259,29 @@ class Guard:
 
     # -- logging in -------------------------------------------------------------
 
-    def login(self, visitor: Visitor, password: str) -> str:
-        """A new logged-in session for the right password; Refused otherwise."""
+    def login(self, visitor: Visitor, password: str, client: str = "") -> str:
+        """A new logged-in session for the right password; LoginRefused otherwise.
+
+        `client`: who asks (client_of its address); its wrong passwords are
+        counted apart from everyone else's.
+        """
         now = self.clock()
         given = hashlib.sha256(password.encode("utf-8", "replace")).digest()
         with self._lock:
-            self._failures = [t for t in self._failures if now - t < FAILURE_WINDOW]
-            if len(self._failures) >= MAX_FAILURES:
-                wait = FAILURE_WINDOW - (now - self._failures[0])
-                raise Refused(429, f"too many wrong passwords; try again in {max(1, round(wait))} s")
+            failures = [t for t in self._failures.pop(client, []) if now - t < FAILURE_WINDOW]
+            if failures:
+                self._failures[client] = failures  # back in, as the one asking last
+            if len(failures) >= MAX_FAILURES:
+                wait = FAILURE_WINDOW - (now - failures[0])
+                raise LoginRefused(
+                    429, f"too many wrong passwords; try again in {max(1, round(wait))} s", client, len(failures)
+                )
             if self._password is None or not hmac.compare_digest(given, self._password):
-                self._failures.append(now)
-                raise Refused(403, "wrong password")
+                failures.append(now)
+                self._failures[client] = failures
+                while len(self._failures) > MAX_GUESSERS:
+                    self._failures.pop(next(iter(self._failures)))
+                raise LoginRefused(403, "wrong password", client, len(failures), locked=len(failures) == MAX_FAILURES)
             self._logins.pop(visitor.session, None)
             session = secrets.token_urlsafe(32)
             self._logins[session] = _Login(now, now)

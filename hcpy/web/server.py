@@ -35,17 +35,21 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from ..appliance.commands import CommandError
 from ..errors import HcpyError, StepFailed
+from ..logs import Throttle
 from ..mqtt.bridge import Bridge
+from ..mqtt.screening import DEFAULT_LIMITS, ScreenLimits, screen_payload
 from . import health, metrics
 from .answers import Answers, new_transaction
+from .bounded import HEADER_DEADLINE, MAX_CONNECTIONS, BoundedHandler, BoundedServer
 from .commands import NotACommand, command_of, with_transaction
 from .control_panel import control_panel
 from .events import KEEP_ALIVE, RETRY, EventHub, TooManyClients, frame
@@ -70,8 +74,10 @@ from .security import (
     TOKEN_FIELD,
     TOKEN_HEADER,
     Guard,
+    LoginRefused,
     Refused,
     Visitor,
+    client_of,
     is_loopback,
     open_to_network,
 )
@@ -82,14 +88,23 @@ from .snapshot import connection_of, controls_of, unknown_of, value_rows
 log = logging.getLogger("hcpy.web")
 
 MAX_BODY = 64 * 1024  # a command is at most a few kB (--max_command_bytes)
+# A JSON body is screened as an MQTT command is, before it is parsed: the
+# console wraps a command's payload in one more object (topic, payload, token).
+BODY_LIMITS = ScreenLimits(
+    max_bytes=MAX_BODY, max_depth=DEFAULT_LIMITS.max_depth + 1, max_items=DEFAULT_LIMITS.max_items
+)
 # Profile zips are a few hundred kB each; an upload of several stays far below this.
 MAX_UPLOAD = 16 * 1024 * 1024
 # An upload larger than MAX_UPLOAD is read (and dropped) up to this, so that the
 # browser sees the page saying so rather than a connection reset.
 MAX_DRAIN = 4 * MAX_UPLOAD
 UPLOAD_PATH = ["add", "upload"]
-REQUEST_TIMEOUT = 30.0  # seconds a request (or an event stream's write) may stall
+REQUEST_TIMEOUT = 30.0  # seconds one read of a body (or one write of an answer or event stream) may stall
 KEEP_ALIVE_INTERVAL = 15.0
+# An event stream ends after this: one whose client went away without a word
+# (a laptop shut) is otherwise noticed only when its send buffer fills, days
+# of keep-alives later. An open page's browser reconnects within seconds.
+STREAM_LIFETIME = 30 * 60.0
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 _STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
@@ -112,6 +127,9 @@ class ConsoleServer:
         keep_alive: float = KEEP_ALIVE_INTERVAL,
         setup: SetupPort | None = None,
         ingress_peer: str | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        header_deadline: float = HEADER_DEADLINE,
+        stream_lifetime: float = STREAM_LIFETIME,
     ):
         self.bridge = bridge
         self.setup = setup  # None: no "Add appliances" pages
@@ -122,7 +140,12 @@ class ConsoleServer:
         self._password = password or None
         self.keep_alive = keep_alive
         self.poll = min(0.5, keep_alive)  # how soon an event stream notices the end
-        self.events = EventHub()
+        self.max_connections = max_connections
+        self.header_deadline = header_deadline
+        self.stream_lifetime = stream_lifetime
+        # Streams may hold half the connections; the pages are served with the rest (events.MAX_CLIENTS).
+        self.events = EventHub(max_clients=max(1, max_connections // 2))
+        self.logins = Throttle(log, burst=3)  # wrong passwords and lockouts, said without flooding the log
         self.answers = Answers()
         self.guard: Guard | None = None
         self.stopping = threading.Event()
@@ -134,6 +157,11 @@ class ConsoleServer:
     def port(self) -> int:
         """The port bound (after `start`)."""
         return self._httpd.server_address[1] if self._httpd is not None else self.requested_port
+
+    @property
+    def connections(self) -> int:
+        """Connections being served now."""
+        return self._httpd.connections if self._httpd is not None else 0
 
     @property
     def url(self) -> str:
@@ -150,6 +178,8 @@ class ConsoleServer:
         server_class = _HttpServer6 if ":" in self.host else _HttpServer
         self._httpd = server_class((self.host, self.requested_port), _Handler)
         self._httpd.console = self
+        self._httpd.max_connections = self.max_connections
+        self._httpd.header_deadline = self.header_deadline
         self.guard = Guard(self._password, loopback=is_loopback(self.host), port=self.port)
         self.bridge.add_listener(self.events)
         self.bridge.add_listener(self.answers)
@@ -188,8 +218,7 @@ class ConsoleServer:
         return next((a for a in self.bridge.appliances if a.name == name), None)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True  # an open event stream must not hold up the end
+class _HttpServer(BoundedServer):
     console: ConsoleServer
 
 
@@ -222,7 +251,7 @@ def _read_snapshot(read: Callable[[], T]) -> T:
     return read()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BoundedHandler):
     server: _HttpServer
     server_version = "hcpy-console"
     sys_version = ""
@@ -316,6 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         segments = [unquote(s) for s in parts.path.split("/")[1:]]
         query = parse_qs(parts.query, keep_blank_values=True)
+        self._check_framing()
         host = self._admit(method, segments)
 
         # Open to probes and scrapers, and what every page needs.
@@ -364,6 +394,23 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "POST" and len(segments) == 3 and segments[0] == "appliance" and segments[2] == "command":
             return self._command(segments[1], posted)
         raise Refused(404 if method == "GET" else 405, f"the console has no {method} {parts.path[:100]}")
+
+    def _check_framing(self) -> None:
+        """Refuse a body the console would not read as the client meant it.
+
+        http.server reads no chunked body: its chunks would be taken for a
+        next request on the connection (a command smuggled past the checks).
+        The console's own pages always send a Content-Length.
+        """
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            raise Refused(411, "send the body with a Content-Length: the console reads no Transfer-Encoding (chunked)")
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(set(lengths)) > 1:
+            self.close_connection = True
+            raise Refused(400, "the request has more than one Content-Length")
+        if self.command != "POST" and lengths and lengths[0].strip() != "0":
+            self.close_connection = True  # a body nothing reads must not be taken for the next request
 
     def _admit(self, method: str, segments: list[str]) -> str | None:
         """Refuse a peer the console does not serve; the Host its POSTs' Origin must name.
@@ -541,7 +588,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            raise Refused(400, "the request's Content-Length is no number") from None
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            raise Refused(400, "the request's Content-Length is no number")
         kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if upload and kind == "multipart/form-data":
             return self._upload(length)
@@ -555,9 +605,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise Refused(400, "the request is not UTF-8") from None
         if kind == "application/json":
             try:
-                data = json.loads(text) if text.strip() else {}
-            except ValueError as exc:
-                raise Refused(400, f"the request is not JSON ({exc})") from None
+                # As an MQTT command is screened (nesting counted before the
+                # parser recurses, numbers finite, strings valid Unicode).
+                data = screen_payload(raw, BODY_LIMITS) if text.strip() else {}
+            except CommandError as exc:
+                raise Refused(400, _of_the_request(str(exc))) from None
             if not isinstance(data, dict):
                 raise Refused(400, "the request must be a JSON object")
             return data
@@ -600,11 +652,24 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._redirect(next_path)
             return self._html(200, bare_page("Log in", login_page(token, next_path)))
         try:
-            session = guard.login(visitor, _text(posted.get("password")))
-        except Refused as exc:
+            session = guard.login(visitor, _text(posted.get("password")), client_of(self.client_address[0]))
+        except LoginRefused as exc:
+            self._log_refused_login(exc)
             return self._html(exc.status, bare_page("Log in", login_page(token, next_path, exc.sentence)))
         self._cookie = self._session_cookie(session)
         return self._redirect(next_path)
+
+    def _log_refused_login(self, refused: LoginRefused) -> None:
+        """A wrong password or a lockout, by the client's address (never what was typed), at most a few a minute."""
+        throttle = self.console.logins
+        if refused.locked:
+            throttle.warning("locked out", "console logins from %s locked out for up to a minute after %d "
+                             "wrong passwords; everyone else may still log in", refused.client, refused.failures)  # fmt: skip
+        elif refused.status == 403:
+            throttle.warning("wrong password", "wrong password for the console from %s (%d in the last minute)",
+                             refused.client, refused.failures)  # fmt: skip
+        else:
+            log.debug("console login from %s refused: locked out", refused.client)
 
     def _command(self, name: str, posted: dict[str, Any]) -> None:
         """Submit a command as if published on its topic; answer with what hcpy published on T/response."""
@@ -643,8 +708,10 @@ class _Handler(BaseHTTPRequestHandler):
         appliance = console.appliance(name) if name is not None else None
         if name is not None and appliance is None:
             raise Refused(404, f"no appliance is named {name[:100]}")
+        # Home Assistant's users all come from its Supervisor: counted together only.
+        source = None if self._trusted else client_of(self.client_address[0])
         try:
-            client = console.events.subscribe(name)
+            client = console.events.subscribe(name, source)
         except TooManyClients as exc:
             raise Refused(503, str(exc)) from None
         try:
@@ -659,7 +726,8 @@ class _Handler(BaseHTTPRequestHandler):
             hello = connection_of(appliance).to_json() if appliance is not None else {}
             self.wfile.write(RETRY + frame("ready", hello))
             quiet = 0.0
-            while not client.dropped and not console.stopping.is_set():
+            ends = time.monotonic() + console.stream_lifetime
+            while not client.dropped and not console.stopping.is_set() and time.monotonic() < ends:
                 data = client.next(console.poll)
                 if data is None:
                     quiet += console.poll
@@ -680,6 +748,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _of_the_request(screened: str) -> str:
+    """A screening sentence (said of an MQTT command's payload) said of the console's request."""
+    unparsed = screened.replace("the payload is not valid JSON", "the request is not JSON")
+    return unparsed.replace("the payload", "the request")
 
 
 def _too_large(length: int) -> str:
