@@ -12,8 +12,8 @@ A finished run stays in the state file as the run under way until its
 record is in the history (`_ending`): whatever moment hc2mqtt is killed at,
 the run is recorded once (`RunStore.load` finds one that was appended but
 not yet taken out of the state file). A runs folder that cannot be written
-(a full disk, a read-only card) is said once per kind and then counted
-(`Throttle`), and said again when writing works again.
+(a full disk, a read-only card) is said once per cause an hour and then
+counted (`Throttle`); that writing works again is said too.
 """
 
 from __future__ import annotations
@@ -375,6 +375,8 @@ _DISK_HINTS = {
     errno.EROFS: " (that file system is read-only: a Raspberry Pi's SD card turns read-only when it fails; check it)",
     errno.EACCES: " (hc2mqtt may not write there: check the folder's owner and mode)",
     errno.EPERM: " (hc2mqtt may not write there: check the folder's owner and mode)",
+    errno.EEXIST: " (something that is no folder has the runs folder's name: move it away)",
+    errno.ENOTDIR: " (something that is no folder has the runs folder's name: move it away)",
 }
 
 
