@@ -176,6 +176,10 @@ def test_a_cut_line_is_skipped_and_the_next_run_starts_a_line_of_its_own(tmp_pat
     # The console's runs page shows every whole run.
     page = runs_page("dishwasher", store.history(), True)
     assert page.count("<tr data-run=") == 3 and "3 runs:" in page
+    # Nothing whole in it at all: no history, and the runs page says the file cannot be read.
+    store.history_path.write_bytes(whole[:300])
+    with pytest.raises(ValueError, match="none of its 1 line is a run record"):
+        store.history()
 
 
 @contextlib.contextmanager

@@ -201,6 +201,7 @@ class RunStore:
 
         A line that is no whole record (cut by a full disk or a kill) is
         skipped, and counted in `skipped`: every intact run stays readable.
+        A file in which no line is a record is no history: ValueError says so.
         """
         try:
             data = self.history_path.read_bytes()
@@ -221,6 +222,8 @@ class RunStore:
             else:
                 skipped += 1
         self.skipped = skipped
+        if skipped and not records:
+            raise ValueError(f"none of its {skipped} line{'s' * (skipped != 1)} is a run record")
         return records
 
     def last_record(self) -> dict[str, Any] | None:
