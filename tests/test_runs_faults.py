@@ -23,8 +23,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from support import DISHWASHER, b64, eventually, profile_files
+from support import DISHWASHER, b64, eventually, profile_files, simulated
 from test_runs import ACTIVE, CONFIG, ECO, ENERGY_FORECAST, OP, POWER, QUICK, T0, WATER_FORECAST, Dishwasher, active_run
+from test_web_support import Browser, console_over
 
 from hcpy.appliance.entry import entry_from_profile
 from hcpy.appliance.profile_xml import parse_profile
@@ -180,6 +181,25 @@ def test_a_cut_line_is_skipped_and_the_next_run_starts_a_line_of_its_own(tmp_pat
     store.history_path.write_bytes(whole[:300])
     with pytest.raises(ValueError, match="none of its 1 line is a run record"):
         store.history()
+
+
+def test_the_consoles_runs_page_shows_every_whole_run_of_a_cut_history(profile, broker, tmp_path):
+    sim, entry = simulated(profile, "dishwasher")
+    try:
+        with console_over(broker.port, [(sim, entry)], runs_dir=tmp_path / "runs") as (bridge, server):
+            store = bridge.appliances[0].runs.store
+            store.directory.mkdir(parents=True, exist_ok=True)
+            whole = (json.dumps(RECORD.to_json()) + "\n").encode()
+            store.history_path.write_bytes(whole + whole[:300] + b"\n" + whole + whole[:-200])
+            browser = Browser(server.url)
+            try:
+                document = browser.page("/appliance/dishwasher/runs")
+            finally:
+                browser.close()
+            assert len(document.find_all("tr", data_run=True)) == 2
+            assert document.by_id("runs-summary").text().startswith("2 runs:")
+    finally:
+        sim.stop()
 
 
 @contextlib.contextmanager
