@@ -51,6 +51,7 @@ LIMITS = "tests/test_screening_limits.py::"
 ORIGIN = "tests/test_console_origin.py::"
 WEB = "tests/test_web_security.py::"
 HARDENED = "tests/test_console_hardening.py::"
+FAULTS = "tests/test_runs_faults.py::"
 
 MUTANTS = [
     # -- the TLS-PSK identity (PROTOCOL.md §1.1) --
@@ -314,6 +315,63 @@ MUTANTS = [
         'url = _CREDENTIALS.sub("***@", url)',
         "url = url",
         ("tests/test_runs.py::test_paths_and_urls_in_log_lines",),
+    ),
+    # -- run records through a Pi's faults (issue 21) --
+    Mutant(
+        "history-fragment-kept",
+        "hcpy/runs/store.py",
+        "            self._take_back(fd, size)\n",
+        "            pass\n",
+        (FAULTS + "test_a_write_cut_short_by_a_file_size_limit_is_an_error_and_leaves_no_fragment",),
+    ),
+    Mutant(
+        "history-record-joined-to-a-fragment",
+        "hcpy/runs/store.py",
+        'line = b"\\n" + line',
+        "line = line",
+        (FAULTS + "test_a_cut_line_is_skipped_and_the_next_run_starts_a_line_of_its_own",),
+    ),
+    Mutant(
+        "run-recorded-twice-after-a-kill",
+        "hcpy/runs/store.py",
+        "                stored.active = None\n",
+        "                pass\n",
+        (FAULTS + "test_a_run_is_recorded_once_wherever_hc2mqtt_is_killed[after_append]",),
+    ),
+    Mutant(
+        "ended-run-dropped-from-the-state-file",
+        "hcpy/mqtt/run_recorder.py",
+        "(self._ending[0] if self._ending else None)",
+        "None",
+        (FAULTS + "test_a_run_is_recorded_once_wherever_hc2mqtt_is_killed[before_append]",),
+    ),
+    Mutant(
+        "stale-temporaries-kept",
+        "hcpy/runs/store.py",
+        "        remove_stale_temporaries(self.state_path)\n",
+        "        pass\n",
+        (FAULTS + "test_a_run_is_recorded_once_wherever_hc2mqtt_is_killed[mid_state]",),
+    ),
+    Mutant(
+        "aborted-run-credited-the-forecast",
+        "hcpy/runs/record.py",
+        "to_its_end = how == FINISHED or",
+        "to_its_end = True or",
+        (FAULTS + "test_a_run_that_did_not_go_to_its_end_is_not_credited_the_forecast[ending0-aborted-aborted]",),
+    ),
+    Mutant(
+        "disk-errors-unthrottled",
+        "hcpy/mqtt/run_recorder.py",
+        "Throttle(self.log, burst=1, window=DISK_WINDOW_S)",
+        "Throttle(self.log, burst=100, window=DISK_WINDOW_S)",
+        (FAULTS + "test_a_runs_folder_that_cannot_be_written_is_said_once",),
+    ),
+    Mutant(
+        "unseen-end-at-the-reconnect",
+        "hcpy/runs/record.py",
+        "    if expected is not None and run.started_at <= expected <= noticed:\n",
+        "    if False:\n",
+        (FAULTS + "test_a_run_that_ended_while_hc2mqtt_was_down_ends_where_the_appliance_said",),
     ),
     # -- Home Assistant's ingress (hcpy.web.ingress) and Add appliances (issue 20) --
     Mutant(

@@ -44,3 +44,30 @@ def write_private(path: str | Path, text: str | bytes) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporary files `write_private` left beside `path` when it was killed mid-write.
+
+    Call it before writing `path` (at start): a write under way for `path`
+    would lose its temporary file. Only `path`'s own are matched (mkstemp's
+    eight random characters between its name and ``.tmp``), never another
+    file's. What could not be removed is left; the removed ones are returned.
+    """
+    import re
+
+    path = Path(path)
+    own = re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    removed = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    for name in names:
+        if own.fullmatch(name):
+            try:
+                os.unlink(path.parent / name)
+            except OSError:
+                continue
+            removed.append(path.parent / name)
+    return removed

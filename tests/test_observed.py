@@ -451,3 +451,17 @@ def test_the_authentication_handshake_is_hidden_in_the_journal():
     assert "c2VjcmV0LW5vbmNl" not in shown and "ZGVyaXZlZC1mcm9tLWtleQ" not in shown
     assert [e.data for e in journal.entries()][:2] == [HIDDEN_DATA, HIDDEN_DATA]
     assert journal.entries()[2].data == [{"uid": 527, "value": 1}]  # everything else as on the wire
+
+
+def test_a_4_mb_answer_is_kept_as_its_envelope_not_whole():
+    # Issue 21 saw hc2mqtt hold a 4 MB answer until 500 newer messages pushed it out. With hc2mqtt's
+    # own sizes (KEPT_TEXT), it is kept as its envelope and a note from the moment it arrives.
+    journal = Journal()
+    text = message(12, Action.RESPONSE, "/ro/allDescriptionChanges", data=[{"uid": 539, "value": "x" * (4 * 1024 * 1024)}])
+    journal.record("in", text)
+    journal.record("in", message(13))
+    big, small = journal.entries()
+    assert small.msg_id == 13
+    assert (big.msg_id, big.action, big.resource) == (12, "RESPONSE", "/ro/allDescriptionChanges")
+    assert big.data == [{"note": f"hcpy: 1 entries, {len(text):,} characters: too long to keep in the message log"}]
+    assert journal.kept_chars < 1000  # of 4 MB

@@ -433,6 +433,9 @@ def test_a_finished_run_record():
         "start_seen": True,
         "end_seen": True,
         "bridge_restarted": False,
+        "end_reason": None,
+        "energy_estimate_reason": None,
+        "water_estimate_reason": None,
     }
     assert RunRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
 

@@ -133,6 +133,9 @@ def test_two_runs_with_a_tasmota_plug_and_an_mqtt_water_meter_through_a_restart(
                 "start_seen": True,
                 "end_seen": True,
                 "bridge_restarted": False,
+                "end_reason": None,
+                "energy_estimate_reason": None,
+                "water_estimate_reason": None,
             }
             assert (totals["energy_kwh"], totals["water_l"], totals["runs"]) == (0.75, 12.0, 1)
 

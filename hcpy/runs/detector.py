@@ -56,6 +56,7 @@ class RunStarted:
     energy_forecast: float | None = None  # percent
     water_forecast: float | None = None
     seen: bool = True  # False: found already running at a (re)connect
+    remaining_s: float | None = None  # the appliance's RemainingProgramTime at the start, when it gave one
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class RunDetector:
         self._finished = uid(names.PROGRAM_FINISHED)
         self._aborted = uid(names.PROGRAM_ABORTED)
         self._forecasts = (uid(ENERGY_FORECAST), uid(WATER_FORECAST))
+        self._remaining = uid(names.REMAINING_PROGRAM_TIME)
         root = profile.root(Kind.ACTIVE_PROGRAM)
         self._inputs = frozenset(
             u for u in (self._operation, self._power, self._finished, self._aborted, root.uid if root else None) if u is not None
@@ -171,10 +173,12 @@ class RunDetector:
                 continue
             options[self.name_of(feature)] = value
         energy, water = (_percent(state.values.get(uid)) if uid is not None else None for uid in self._forecasts)
-        return RunStarted(program.name, options, energy, water, seen=live)
+        remaining = _percent(state.values.get(self._remaining)) if self._remaining is not None else None
+        return RunStarted(program.name, options, energy, water, seen=live, remaining_s=remaining)
 
 
 def _percent(value: Any) -> float | None:
+    """A number the appliance reported (a percentage, seconds), or None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return value

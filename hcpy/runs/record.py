@@ -4,16 +4,25 @@ Times are ISO 8601 in UTC; energy in kWh, water in litres. A figure that
 cannot be trusted (a reading missing, a counter that went backwards, a start
 or end hc2mqtt did not see) is null, and the ``*_reason`` field beside it
 says why: never a wrong figure.
+
+Two such figures in particular. A run that ended while hc2mqtt could not
+see (hc2mqtt or the connection down) did not end when hc2mqtt noticed: its
+end is where the appliance's last remaining-time report put it, when that
+lies between its start and the noticing, else its duration is null
+(``end_reason`` says which). And the appliance's forecast is for a whole
+program: a run aborted or switched off has no estimate (an appliance heats
+first, so a share by time would be a wrong figure too), nor has one that
+ended unseen without the appliance's report saying it ran to its end.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from ..times import iso
 from .config import ENERGY, RECORD_UNIT, WATER, RunConfig
-from .detector import ENDINGS
+from .detector import ABORTED, ENDINGS, FINISHED, SWITCHED_OFF, UNKNOWN
 from .readings import Reading, consumption
 
 
@@ -38,6 +47,17 @@ class ActiveRun:
     water_start: Reading | None = None
     start_seen: bool = True  # False: found already running at a (re)connect
     bridge_restarted: bool = False  # hc2mqtt restarted while it ran
+    # The appliance's last RemainingProgramTime report: seconds left, and
+    # when (Unix time) it said so. Where a run that ended unseen ended.
+    remaining_s: float | None = None
+    remaining_at: float | None = None
+
+    @property
+    def expected_end(self) -> float | None:
+        """When the appliance's last report said the run would end (Unix time); None: no report."""
+        if self.remaining_s is None or self.remaining_at is None:
+            return None
+        return self.remaining_at + self.remaining_s
 
     def start_reading(self, quantity: str) -> Reading | None:
         return self.energy_start if quantity == ENERGY else self.water_start
@@ -81,6 +101,8 @@ class ActiveRun:
             water_start=readings[WATER],
             start_seen=bool(obj.get("start_seen", True)),
             bridge_restarted=bool(obj.get("bridge_restarted", False)),
+            remaining_s=_number_or_none(obj.get("remaining_s")),
+            remaining_at=_number_or_none(obj.get("remaining_at")),
         )
 
     def public(self, config: RunConfig) -> dict[str, Any]:
@@ -110,7 +132,7 @@ class RunRecord:
     options: dict[str, Any]
     start: str
     end: str
-    duration_s: int
+    duration_s: int | None  # None: it ended while hc2mqtt could not see, nobody knows when (end_reason)
     ended: str  # finished, aborted, switched_off, unknown
     energy_kwh: float | None
     energy_reason: str | None
@@ -127,6 +149,10 @@ class RunRecord:
     start_seen: bool
     end_seen: bool
     bridge_restarted: bool
+    # Added later (a record written before has none: their defaults).
+    end_reason: str | None = None  # with end_seen false: where `end` comes from
+    energy_estimate_reason: str | None = None  # why there is no estimate although the forecast is known
+    water_estimate_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,7 +162,7 @@ class RunRecord:
         if not isinstance(obj, dict):
             raise ValueError("a run record must be an object")
         try:
-            record = cls(**{f.name: obj[f.name] for f in fields(cls)})
+            record = cls(**{f.name: obj[f.name] if f.name in obj or f.default is MISSING else f.default for f in fields(cls)})
         except KeyError as exc:
             raise ValueError(f"a run record without {exc}") from None
         if record.ended not in ENDINGS:
@@ -179,7 +205,20 @@ def finish(
             if end is None and config.meter(quantity) is None:
                 end = Reading.missing(f"no {quantity} meter configured any more")
             figures[quantity] = consumption(start, end, RECORD_UNIT[quantity])
-    ended_at = max(ended_at, run.started_at)
+    ended_at, duration, end_reason = _end(run, max(ended_at, run.started_at), end_seen)
+    # The forecast stands for a run that went to its end: seen finished, or
+    # unseen with the appliance's own report placing its end before it was noticed.
+    to_its_end = how == FINISHED or (how == UNKNOWN and not end_seen and duration is not None)
+    estimates: dict[str, tuple[float | None, str | None]] = {}
+    for quantity, percent, full_scale in (
+        (ENERGY, run.energy_forecast_percent, config.energy_full_scale_kwh),
+        (WATER, run.water_forecast_percent, config.water_full_scale_l),
+    ):
+        value = estimate(percent, full_scale)
+        if value is None or to_its_end:
+            estimates[quantity] = (value, None)
+        else:
+            estimates[quantity] = (None, _no_estimate(how, duration))
     energy_end_value = energy_end.value if energy_end is not None and end_seen else None
     water_end_value = water_end.value if water_end is not None and end_seen else None
     return RunRecord(
@@ -188,7 +227,7 @@ def finish(
         options=dict(run.options),
         start=iso(run.started_at),
         end=iso(ended_at),
-        duration_s=int(round(ended_at - run.started_at)),
+        duration_s=duration,
         ended=how,
         energy_kwh=figures[ENERGY][0],
         energy_reason=figures[ENERGY][1],
@@ -196,8 +235,8 @@ def finish(
         water_reason=figures[WATER][1],
         energy_forecast_percent=run.energy_forecast_percent,
         water_forecast_percent=run.water_forecast_percent,
-        energy_estimate_kwh=estimate(run.energy_forecast_percent, config.energy_full_scale_kwh),
-        water_estimate_l=estimate(run.water_forecast_percent, config.water_full_scale_l),
+        energy_estimate_kwh=estimates[ENERGY][0],
+        water_estimate_l=estimates[WATER][0],
         energy_start_kwh=run.energy_start.value if run.energy_start else None,
         energy_end_kwh=energy_end_value,
         water_start_l=run.water_start.value if run.water_start else None,
@@ -205,7 +244,44 @@ def finish(
         start_seen=run.start_seen,
         end_seen=end_seen,
         bridge_restarted=run.bridge_restarted,
+        end_reason=end_reason,
+        energy_estimate_reason=estimates[ENERGY][1],
+        water_estimate_reason=estimates[WATER][1],
     )
+
+
+def _end(run: ActiveRun, noticed: float, end_seen: bool) -> tuple[float, int | None, str | None]:
+    """(when `run` ended, its duration in s or None, where that end comes from) for a run noticed over at `noticed`."""
+    if end_seen:
+        return noticed, int(round(noticed - run.started_at)), None
+    expected = run.expected_end
+    unseen = "it ended while hc2mqtt could not see it"
+    if expected is not None and run.started_at <= expected <= noticed:
+        said = f"{_seconds(run.remaining_s)} remaining at {iso(run.remaining_at)}"
+        return expected, int(round(expected - run.started_at)), f"{unseen}: the end is where the appliance's last report ({said}) put it"
+    why = "the appliance reported no remaining time" if expected is None else f"the appliance's last report put its end at {iso(expected)}"
+    return noticed, None, f"{unseen}, at the latest when hc2mqtt noticed (the end given); how long it ran is not known ({why})"
+
+
+def _no_estimate(how: str, duration: int | None) -> str:
+    """Why a run that did not go to its end has no estimate from the appliance's forecast."""
+    whole = "the appliance's forecast is for the whole program, and a program does not use it evenly over its time"
+    if how in (ABORTED, SWITCHED_OFF):
+        after = f" after {_seconds(duration)}" if duration is not None else ""
+        return f"the run was {'aborted' if how == ABORTED else 'switched off'}{after}: {whole}"
+    return f"it is not known whether the run went to its end: {whole}"
+
+
+def _seconds(value: float | None) -> str:
+    """A duration as a person reads it: 22 s, 42 min, 2 h 05 min."""
+    if value is None:
+        return "an unknown time"
+    total = int(round(value))
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min"
+    return f"{total // 3600} h {total % 3600 // 60:02d} min"
 
 
 @dataclass(frozen=True)
