@@ -225,10 +225,12 @@ def test_a_runs_figure_is_the_meters_else_the_forecast():
     records = [
         {"program": "A.B.Eco50", "start": "2024-05-01T12:00:00+00:00", "duration_s": 13500, "ended": "finished", **measured},
         {"program": "A.B.Quick45", "start": "2024-05-02T12:00:00+00:00", "duration_s": 1800, "ended": "aborted",
-         "energy_reason": "no meter"},
+         "energy_reason": "no meter", "energy_estimate_reason": "the run was aborted after 22 s"},
     ]  # fmt: skip
     page = runs_page("dishwasher", records, True)
-    assert "2 runs: 0.8 kWh and 10 L" in page and "3:45 h" in page and "no meter" in page
+    assert "2 runs: 0.8 kWh and 10 L" in page and "3:45 h" in page
+    # An aborted run's missing figure says both why: no meter, and no estimate for a run cut short.
+    assert 'title="no meter; the run was aborted after 22 s"' in page
     assert 'data-value="0.8"' in page and 'class="bar estimate"' in page and 'class="missing"' in page
     assert 'id="runs-off"' in runs_page("x", [], False) and 'id="runs-empty"' in runs_page("x", [], True)
 

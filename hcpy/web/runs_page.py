@@ -33,6 +33,12 @@ def _short(program: Any) -> str:
     return str(program or "–").rsplit(".", 1)[-1]
 
 
+def _why_none(record: dict[str, Any], quantity: str) -> str | None:
+    """Why a run has no figure: no meter reading, and (an aborted run, say) no estimate either."""
+    reasons = [record.get(f"{quantity}_reason"), record.get(f"{quantity}_estimate_reason")]
+    return "; ".join(str(r) for r in reasons if r) or None
+
+
 def _shown(value: float | None, estimate: bool, reason: Any) -> str:
     if value is None:
         return f'<span class="missing" title="{esc(reason or "no figure")}">–</span>'
@@ -77,8 +83,8 @@ def runs_page(name: str, records: list[dict[str, Any]], recorded: bool, problem:
             f'<td>{esc(str(record.get("start") or "–").replace("T", " ")[:19])}</td>'
             f'<td>{esc(duration(_number(record.get("duration_s"))))}</td>'
             f'<td>{esc(record.get("ended") or "–")}</td>'
-            f'<td class="energy" data-quantity="energy">{_shown(e_value, e_estimate, record.get("energy_reason"))}</td>'
-            f'<td class="water" data-quantity="water">{_shown(w_value, w_estimate, record.get("water_reason"))}</td>'
+            f'<td class="energy" data-quantity="energy">{_shown(e_value, e_estimate, _why_none(record, "energy"))}</td>'
+            f'<td class="water" data-quantity="water">{_shown(w_value, w_estimate, _why_none(record, "water"))}</td>'
             "</tr>"
         )
     return (
