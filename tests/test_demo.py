@@ -170,3 +170,16 @@ def test_demo_leaves_no_retained_topic_when_it_stops(demo, broker, subscriber):
     after = retained_now(broker.port)
     left = sorted(t for t in after if t.startswith("demo/") or "/hcpy/demo_" in t)
     assert left == ["demo/not_the_demos"], left[:20]
+
+
+def test_the_demo_lists_the_real_appliances_first_and_every_kind_where_it_was_placed():
+    """A newcomer's first look (the console, the log): the dishwasher, coffee machine and washer, whose profiles
+    are real appliances', come first; a new example kind must be given its place in examples.ORDER."""
+    from hcpy.simulator.examples import ORDER
+
+    entries = demo_entries("127.0.0.1", 9000)
+    kinds = [e.profile.description.type.lower() for e in entries]
+    assert kinds[:3] == ["dishwasher", "coffeemaker", "washer"]
+    assert set(kinds) <= set(ORDER), set(kinds) - set(ORDER)
+    assert kinds == sorted(kinds, key=ORDER.index)
+    assert [e.port for e in entries] == list(range(9000, 9000 + len(entries)))

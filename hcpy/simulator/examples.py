@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from ..appliance.entry import ApplianceEntry, entry_from_profile, unique_names
+from ..appliance.model import Profile
 from ..appliance.profile_xml import parse_profile
 from ..encoding import b64url
 from ..errors import HcpyError
@@ -25,6 +26,27 @@ FULL_SCALE = {
 }
 
 
+# The order they are listed in (the console, the demo's log, the README): the
+# three with real appliances' profiles first, then the ones made for hcpy
+# (profiles/README.md says where each fact came from).
+ORDER = ("dishwasher", "coffeemaker", "washer", "oven", "hood", "fridgefreezer", "dryer", "hob")
+
+
+def _listed(kind: str) -> int:
+    return ORDER.index(kind) if kind in ORDER else len(ORDER)
+
+
+def example_profiles() -> list[tuple[str, Profile]]:
+    """Each example's profile and the name its files have in EXAMPLES (the stem), in `ORDER`."""
+    found = []
+    for description in sorted(EXAMPLES.glob("*_DeviceDescription.xml")):
+        stem = description.name.removesuffix("_DeviceDescription.xml")
+        mapping = description.with_name(f"{stem}_FeatureMapping.xml")
+        found.append((stem, parse_profile(description.read_bytes(), mapping.read_bytes(), description.stem)))
+    found.sort(key=lambda item: _listed(item[1].description.type.lower()))  # stable: by file name within a kind
+    return found
+
+
 def demo_entries(host: str, first_port: int | None = None) -> list[ApplianceEntry]:
     """The example appliances' entries, with fresh keys, in memory only.
 
@@ -33,9 +55,7 @@ def demo_entries(host: str, first_port: int | None = None) -> list[ApplianceEntr
     transports are on show.
     """
     entries = []
-    for index, description in enumerate(sorted(EXAMPLES.glob("*_DeviceDescription.xml"))):
-        mapping = description.with_name(description.name.replace("_DeviceDescription", "_FeatureMapping"))
-        profile = parse_profile(description.read_bytes(), mapping.read_bytes(), description.stem)
+    for index, (_, profile) in enumerate(example_profiles()):
         kind = profile.description.type.lower()
         entry = entry_from_profile(
             profile,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..appliance.entry import ApplianceEntry
 from ..files import write_private
-from .examples import EXAMPLES, demo_entries
+from .examples import EXAMPLES, demo_entries, example_profiles
 
 
 def profile_zip(entry: ApplianceEntry, stem: str, ha_id: str) -> bytes:
@@ -44,9 +44,9 @@ def profile_zip(entry: ApplianceEntry, stem: str, ha_id: str) -> bytes:
 def export_profile_zips(folder: Path, host: str = "127.0.0.1") -> list[Path]:
     """Write one downloader zip per example appliance into `folder` (made if missing); their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    stems = [p.name.removesuffix("_DeviceDescription.xml") for p in sorted(EXAMPLES.glob("*_DeviceDescription.xml"))]
+    stems = [stem for stem, _ in example_profiles()]
     written = []
-    # demo_entries reads the same sorted files: entry i is stem i.
+    # demo_entries lists the examples in the same order: entry i is stem i.
     for stem, entry in zip(stems, demo_entries(host), strict=True):
         # A haId of its own, as every real appliance has (brand-model-12 hex
         # digits): two exports never announce the same one by mDNS.
