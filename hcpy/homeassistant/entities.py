@@ -38,7 +38,7 @@ from .components import (
 )
 from .device import device_block
 from .discovery_file import ADDITIONAL_KEY, MAGIC_KEY, DiscoveryOverrides
-from .labels import label, program_labels, program_value_template
+from .labels import PROGRAM_END, label, program_labels, program_value_template
 
 log = logging.getLogger("hcpy.discovery")
 
@@ -299,7 +299,7 @@ class EntityBuilder:
                 "sensor",
                 None,
                 object_suffix=PROGRAM_END_KEY,
-                name="Program end",
+                name=PROGRAM_END,
                 key=PROGRAM_END_KEY,
                 state_topic=topic,
                 device_class="timestamp",

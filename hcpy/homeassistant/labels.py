@@ -9,6 +9,10 @@ from collections import Counter
 from ..appliance.model import Feature
 from ..appliance.state import ApplianceState
 
+# The name of the sensor telling when the program under way ends (no
+# feature of the appliance's: hcpy reckons it from the remaining time).
+PROGRAM_END = "Program end"
+
 
 def label(feature: Feature, first: int | None = None) -> str:
     """A readable entity name: "BSH.Common.Status.DoorState" -> "Door state".

@@ -23,12 +23,11 @@ from ..appliance import names
 from ..appliance.model import Feature, Kind
 from ..appliance.programs import expected_end
 from ..appliance.state import ApplianceState
-from ..homeassistant.labels import label, program_labels
+from ..homeassistant.labels import PROGRAM_END, label, program_labels
 
 # The slots of a face, in the order shown. "end" is Home Assistant's
-# "Program end" sensor (homeassistant.entities.program_end names it so).
+# "Program end" sensor (labels.PROGRAM_END, as homeassistant.entities names it).
 SLOTS = ("operation", "program", "phase", "remaining", "end", "progress", "door", "remote_start", "remote_control")
-PROGRAM_END = "Program end"
 REMOTE_CONTROL_ACTIVE = "BSH.Common.Status.RemoteControlActive"
 # A program's phase: each kind of appliance names its own
 # (Dishcare.Dishwasher.Status.ProgramPhase, LaundryCare.Common.Option.ProcessPhase,
