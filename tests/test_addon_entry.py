@@ -541,3 +541,14 @@ def test_without_an_options_file_it_runs_hc2mqtt_with_config_ini(tmp_path, broke
             "running hc2mqtt --config config/config.ini") in output  # fmt: skip
     # hc2mqtt's own logging took over (its format, its level) after that one line.
     assert output.count("INFO hcpy: no add-on options") == 1
+
+
+def test_a_broker_name_that_does_not_resolve_here_becomes_this_machine(tmp_path, supervisor, caplog):
+    """With host networking the hassio network's names (core-mosquitto) may not resolve; the Mosquitto add-on
+    publishes its port on the host, so the add-on takes this machine's address, and says so."""
+    caplog.set_level(logging.INFO, "hcpy")
+    supervisor.answer = ok_answer(host="core-mosquitto.invalid", port=1884)
+    settings = addon.addon_settings(options_file(tmp_path), env_for(supervisor), TEST_INGRESS)
+    assert (settings.mqtt.host, settings.mqtt.port) == ("127.0.0.1", 1884)
+    assert any("core-mosquitto.invalid does not resolve" in m for m in caplog.messages), caplog.messages
+    assert "MQTT broker 127.0.0.1:1884 as user" in caplog.text

@@ -23,6 +23,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -53,6 +54,8 @@ INGRESS_PORT = 8942
 OTHER_ADDON_CONFIGS = "/addon_configs"
 SUPERVISOR_WAIT = 60.0  # seconds: at boot the Mosquitto add-on may register its service after hcpy starts
 RETRY_EVERY = 2.0
+# Where a broker add-on's published port is, seen from a host-networking add-on.
+LOCAL_BROKER = "127.0.0.1"
 
 # The add-ons that provide MQTT, as users know them.
 PROVIDERS = {"core_mosquitto": "the Mosquitto broker add-on"}
@@ -169,13 +172,30 @@ def _take_supervisors_broker(
 ) -> None:
     """The broker the Supervisor names; the add-on's own user name (and password), when given, win over its."""
     service = _ask_supervisor(env)
-    taken = {"mqtt_host": service.host, "mqtt_port": service.port, "mqtt_ssl": service.ssl}
+    taken = {"mqtt_host": _reachable_name(service.host), "mqtt_port": service.port, "mqtt_ssl": service.ssl}
     if not addon.given[addon_options.MQTT_USERNAME]:
         taken.update(mqtt_username=service.username, mqtt_password=service.password)
     values.update(taken)
     sources.update(dict.fromkeys(taken, Source.SUPERVISOR))
     provider = PROVIDERS.get(service.provider, f"the add-on {service.provider}" if service.provider else "")
     _log_broker(values, f"{Source.SUPERVISOR.value}" + (f", {provider}" if provider else ""))
+
+
+def _reachable_name(host: str) -> str:
+    """`host`, or this machine when the name does not resolve here.
+
+    The Supervisor names the broker by its container's name on the hassio
+    network (core-mosquitto); this add-on runs with host networking, where
+    that name may not resolve. The Mosquitto add-on publishes its port on
+    the host, so this machine's address reaches it all the same.
+    """
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        log.info("the broker's name %s does not resolve in this add-on (host networking); using %s, where the "
+                 "broker add-on publishes its port on this machine", host, LOCAL_BROKER)  # fmt: skip
+        return LOCAL_BROKER
+    return host
 
 
 def _ask_supervisor(env: Mapping[str, str]) -> MqttService:
