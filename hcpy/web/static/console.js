@@ -461,7 +461,27 @@
     });
   }
 
+  // The notice that the MQTT broker is not there (health.broker_notice):
+  // gone as soon as hcpy has its broker, without a reload. /healthz says so.
+  function watchBroker() {
+    const notice = document.getElementById("broker-problem");
+    if (!notice || !window.fetch) return;
+    const timer = setInterval(async () => {
+      try {
+        const response = await fetch(`${base}/healthz`, { credentials: "same-origin", cache: "no-store" });
+        const health = await response.json();
+        if (health.broker && health.broker.connected) {
+          notice.remove();
+          clearInterval(timer);
+        }
+      } catch (error) {
+        /* the console is restarting: asked again at the next tick */
+      }
+    }, 2000);
+  }
+
   localTimes(document);
   showProgramOptions(document);
   listen();
+  watchBroker();
 })();
