@@ -175,8 +175,9 @@ def test_a_cut_line_is_skipped_and_the_next_run_starts_a_line_of_its_own(tmp_pat
     store.append(RECORD)
     assert store.history() == [RECORD.to_json()] * 3 and store.skipped == 2
     # The console's runs page shows every whole run.
-    page = runs_page("dishwasher", store.history(), True)
-    assert page.count("<tr data-run=") == 3 and "3 runs:" in page
+    page = runs_page("dishwasher", store.history(), True, skipped=store.skipped)
+    assert page.count("<tr data-run=") == 3 and "3 runs:" in page and 'id="runs-skipped">2 damaged lines' in page
+    assert 'id="runs-skipped"' not in runs_page("dishwasher", store.history(), True)
     # Nothing whole in it at all: no history, and the runs page says the file cannot be read.
     store.history_path.write_bytes(whole[:300])
     with pytest.raises(ValueError, match="none of its 1 line is a run record"):
@@ -198,6 +199,8 @@ def test_the_consoles_runs_page_shows_every_whole_run_of_a_cut_history(profile, 
                 browser.close()
             assert len(document.find_all("tr", data_run=True)) == 2
             assert document.by_id("runs-summary").text().startswith("2 runs:")
+            # And says what it left out, and why that happens.
+            assert document.by_id("runs-skipped").text().startswith("2 damaged lines of the history left out")
     finally:
         sim.stop()
 

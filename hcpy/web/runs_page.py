@@ -52,7 +52,10 @@ def _day(iso: Any) -> str:
     return text[5:16].replace("T", " ") if len(text) >= 16 else text
 
 
-def runs_page(name: str, records: list[dict[str, Any]], recorded: bool, problem: str | None = None) -> str:
+def runs_page(
+    name: str, records: list[dict[str, Any]], recorded: bool, problem: str | None = None, skipped: int = 0
+) -> str:
+    """The runs page; `skipped`: lines of the history that were no whole record (a write cut short), left out."""
     if problem is not None:
         return f'<h1>Runs of {esc(name)}</h1><p class="problem" id="runs-problem">{esc(problem)}</p>'
     if not recorded:
@@ -91,6 +94,13 @@ def runs_page(name: str, records: list[dict[str, Any]], recorded: bool, problem:
         f"<h1>Runs of {esc(name)}</h1>"
         f'<p class="note" id="runs-summary">{len(records)} runs: {total_energy:g} kWh and {total_water:g} L in all '
         "(meter readings where there were meters, else the appliance's forecast).</p>"
+        + (
+            f'<p class="problem" id="runs-skipped">{skipped} damaged line{"s" * (skipped != 1)} of the history left '
+            "out (a write cut short, by a full disk or a power cut); every whole run is shown.</p>"
+            if skipped
+            else ""
+        )
+        +
         '<section class="card charts">'
         f'<h2>Energy per run (kWh)</h2>{bar_chart(f"Energy per run of {name}", "kWh", energy, "energy-chart")}'
         f'<h2>Water per run (L)</h2>{bar_chart(f"Water per run of {name}", "L", water, "water-chart")}'

@@ -500,13 +500,14 @@ class _Handler(BoundedHandler):
             return self._send(200, json_lines(entries), "application/x-ndjson; charset=utf-8",
                               {"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
         if view == "runs":
-            records, problem = [], None
+            records, problem, skipped = [], None, 0
             if appliance.runs is not None:
                 try:
                     records = appliance.runs.store.history()
+                    skipped = appliance.runs.store.skipped  # what that read left out
                 except (OSError, ValueError) as exc:
                     problem = f"{appliance.runs.store.history_path} cannot be read ({exc})"
-            body = runs_page(name, records, appliance.runs is not None, problem)
+            body = runs_page(name, records, appliance.runs is not None, problem, skipped)
             return self._page(f"{name}: runs", body, token, "runs", name)
         raise Refused(404, f"the console has no page {view[:60]} for {name[:100]}")
 
