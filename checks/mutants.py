@@ -417,6 +417,20 @@ MUTANTS = [
         "announced = False",
         ("tests/test_delays.py::test_hcpy_follows_the_access_the_appliance_announces",),
     ),
+    Mutant(
+        "livez-always-ok",
+        "hcpy/web/health.py",
+        "return (UP if running else DOWN), {",
+        "return UP, {",
+        ("tests/test_metrics.py::test_liveness_stays_ok_while_an_appliance_is_off_and_the_broker_away_and_fails_when_the_mqtt_thread_ends",),
+    ),
+    Mutant(
+        "livez-is-health",
+        "hcpy/web/health.py",
+        "    running = bridge.link.running\n",
+        "    running = report(bridge)[0] == UP\n",
+        ("tests/test_metrics.py::test_liveness_stays_ok_while_an_appliance_is_off_and_the_broker_away_and_fails_when_the_mqtt_thread_ends",),
+    ),
 ]
 
 

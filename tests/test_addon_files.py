@@ -241,7 +241,9 @@ def test_config_ingress_and_watchdog_name_one_port(config):
     assert match, config["watchdog"]
     # Host networking: the Supervisor calls the port itself, not a mapped one.
     assert match["port"] and int(match["port"]) == port, config["watchdog"]
-    assert match["path"] == "/healthz"
+    # Not /healthz: the Supervisor restarts an add-on whose watchdog answers 300 or more, and /healthz answers
+    # 503 whenever an appliance is switched off. /livez answers whether hcpy itself works.
+    assert match["path"] == "/livez"
     assert config["panel_icon"].startswith("mdi:") and config["panel_title"].strip()
 
 

@@ -9,6 +9,8 @@ to lo) is anyone else on the network, and must be refused.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ingress_proxy import IngressProxy, can_bind, direct
 from support import DISHWASHER, free_port, posts, profile_files, simulated
@@ -220,6 +222,10 @@ def test_a_health_check_from_loopback_is_answered_and_nothing_more(served):
     status, headers, _ = direct(server.port, "GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert direct(server.port, "GET", "/static/console.js")[0] == 403
+    # The Supervisor's watchdog asks /livez from the ingress peer, without a prefix; loopback may ask it too.
+    for source in ("127.0.0.1", "127.0.0.2"):
+        status, _, body = direct(server.port, "GET", "/livez", source=source)
+        assert status == 200 and json.loads(body) == {"status": "ok", "mqtt_thread": True}, (source, status, body)
 
 
 def test_an_appliance_name_cannot_forge_a_path_outside_the_prefix():

@@ -182,3 +182,21 @@ def test_health_is_degraded_without_the_broker(broker, subscriber, kitchen):
         assert all(a["state"] == "online" for a in body["appliances"].values())
         broker.start()
         eventually(lambda: health.report(bridge)[0] == 200, timeout=15, what="healthy again")
+
+
+def test_liveness_stays_ok_while_an_appliance_is_off_and_the_broker_away_and_fails_when_the_mqtt_thread_ends(
+    broker, subscriber, kitchen
+):
+    """/livez is the add-on's watchdog: the Supervisor restarts what answers 300 or more. A switched-off appliance
+    or a broker restarting must not restart hcpy (it reconnects by itself); a network thread that ended must."""
+    (dish, _), _ = kitchen
+    with bridged(broker.port, kitchen) as bridge:
+        subscriber.wait(f"{P}dishwasher/LWT", "online")
+        assert health.liveness(bridge) == (200, {"status": "ok", "mqtt_thread": True})
+        dish.stop()
+        broker.stop()
+        eventually(lambda: health.report(bridge)[0] == 503 and not bridge.link.connected, what="degraded")
+        assert health.liveness(bridge)[0] == 200
+        broker.start()
+        bridge.link.stop(timeout=0.5)  # what a dead network thread looks like from outside
+        assert health.liveness(bridge) == (503, {"status": "mqtt thread ended", "mqtt_thread": False})

@@ -209,6 +209,11 @@ class MqttLink:
     def connected(self) -> bool:
         return self._up
 
+    @property
+    def running(self) -> bool:
+        """Whether the network thread runs (started and not ended): what keeps connecting, whatever the broker does."""
+        return self._thread is not None and self._thread.is_alive()
+
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 

@@ -43,6 +43,19 @@ def report(bridge: Bridge) -> tuple[int, dict[str, Any]]:
     return (UP if all_up else DOWN), body
 
 
+def liveness(bridge: Bridge) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) for `/livez`: whether hc2mqtt itself works, whatever its broker and appliances do.
+
+    For a watchdog that restarts what fails it (Home Assistant's Supervisor
+    restarts an add-on whose watchdog URL answers 300 or more): an
+    appliance switched off, or a broker being restarted, is no reason to
+    restart hcpy (it reconnects by itself); a network thread that ended is.
+    The console answering is the other half of it.
+    """
+    running = bridge.link.running
+    return (UP if running else DOWN), {"status": "ok" if running else "mqtt thread ended", "mqtt_thread": running}
+
+
 def broker_notice(bridge: Bridge) -> str | None:
     """The sentence every console page starts with while the broker does not have hcpy; None while it does.
 

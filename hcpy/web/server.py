@@ -16,6 +16,7 @@ own. Routes:
                                         each step, answered with the page and its result
     GET  /login, POST /login, POST /logout
     GET  /healthz, /metrics             health.report, metrics.render (no login: probes and scrapers)
+    GET  /livez                         health.liveness: hc2mqtt itself works (the add-on's watchdog)
     GET  /static/<file>                 console.css, console.js
 
 Who may do what is `security.Guard`'s; the pages are rendered by the pure
@@ -349,7 +350,7 @@ class _Handler(BoundedHandler):
         host = self._admit(method, segments)
 
         # Open to probes and scrapers, and what every page needs.
-        if method == "GET" and segments and segments[0] in ("static", "healthz", "metrics"):
+        if method == "GET" and segments and segments[0] in ("static", "healthz", "livez", "metrics"):
             return self._public(segments)
 
         visitor = guard.visitor(self.headers.get("Cookie"))
@@ -430,7 +431,7 @@ class _Handler(BoundedHandler):
             self._trusted = True
             self._root = prefix_of(self.headers.get(PATH_HEADER))
             return forwarded_host(self.headers.get("X-Forwarded-Host"), self.headers.get("Host"))
-        if method == "GET" and segments in (["healthz"], ["metrics"]) and is_loopback(peer):
+        if method == "GET" and segments in (["healthz"], ["livez"], ["metrics"]) and is_loopback(peer):
             console.guard.check_host(self.headers.get("Host"))
             return self.headers.get("Host")
         raise Refused(403, ONLY_HOME_ASSISTANT)
@@ -460,6 +461,9 @@ class _Handler(BoundedHandler):
         bridge = self.console.bridge
         if segments == ["healthz"]:
             status, report = health.report(bridge)
+            return self._json(status, report)
+        if segments == ["livez"]:
+            status, report = health.liveness(bridge)
             return self._json(status, report)
         if segments == ["metrics"]:
             body, content_type = metrics.render(bridge)
