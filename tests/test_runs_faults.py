@@ -496,3 +496,22 @@ def test_a_record_written_before_these_fields_still_reads():
     for key in ("end_reason", "energy_estimate_reason", "water_estimate_reason"):
         del old[key]
     assert type(RECORD).from_json(old) == RECORD
+
+
+def test_an_absurd_remaining_time_is_no_report(profile, tmp_path):
+    clock = Clock()
+    kitchen = Kitchen(profile, tmp_path / "runs", clock)
+    at_rest(kitchen)
+    kitchen.start(ECO, remaining=1800)
+    clock.t = 600
+    kitchen.reports((REMAINING, 10**400))  # no float can hold it: it must not end the appliance's thread
+    kitchen.reports((REMAINING, 1e300))  # a float, but an end past what a date can say
+    kitchen.stop()
+
+    clock.t = 7200
+    kitchen = Kitchen(profile, tmp_path / "runs", clock)
+    at_rest(kitchen)
+    kitchen.stop()
+    (record,) = kitchen.records()
+    # The end is where the last sensible report put it.
+    assert (record["end"], record["duration_s"]) == (iso(T0 + 1800), 1800)

@@ -33,7 +33,7 @@ from ..appliance.model import Feature
 from ..appliance.state import ApplianceState, Change
 from ..logs import Throttle
 from ..runs.config import QUANTITIES, MeterSpec, RunConfig, parse_run_config
-from ..runs.detector import RunDetector, RunEnded, RunEvent, RunResumed, RunStarted
+from ..runs.detector import RunDetector, RunEnded, RunEvent, RunResumed, RunStarted, remaining_time
 from ..runs.meters import MqttMeters, read_http, session
 from ..runs.readings import Reading
 from ..runs.record import ActiveRun, RunRecord, Totals, finish
@@ -141,7 +141,8 @@ class RunRecorder:
 
     def _remaining(self, value: Any) -> None:
         """The appliance says how long its run has left: where the run ends should hc2mqtt not see it end."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        remaining = remaining_time(value)
+        if remaining is None:
             return
         now = self.clock()
         with self._lock:
@@ -149,8 +150,8 @@ class RunRecorder:
             if run is None:
                 return
             before = run.expected_end
-            run.remaining_s, run.remaining_at = float(value), now
-            moved = before is None or abs(now + value - before) >= REMAINING_MOVE_S
+            run.remaining_s, run.remaining_at = remaining, now
+            moved = before is None or abs(now + remaining - before) >= REMAINING_MOVE_S
         if moved:
             self._submit(self._save)
 

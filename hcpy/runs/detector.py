@@ -173,8 +173,21 @@ class RunDetector:
                 continue
             options[self.name_of(feature)] = value
         energy, water = (_percent(state.values.get(uid)) if uid is not None else None for uid in self._forecasts)
-        remaining = _percent(state.values.get(self._remaining)) if self._remaining is not None else None
+        remaining = remaining_time(state.values.get(self._remaining)) if self._remaining is not None else None
         return RunStarted(program.name, options, energy, water, seen=live, remaining_s=remaining)
+
+
+# Longer than any program runs, a delayed start included: a larger remaining
+# time is no report (1e300 s would put the run's end past what a date can
+# say, and an integer of 400 digits is no float at all).
+MAX_REMAINING_S = 30 * 86400.0
+
+
+def remaining_time(value: Any) -> float | None:
+    """A remaining time the appliance reported (RemainingProgramTime), in s; None when it is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_REMAINING_S:
+        return None  # NaN fails the comparison too
+    return float(value)
 
 
 def _percent(value: Any) -> float | None:
