@@ -7,6 +7,8 @@ import json
 
 from support import DISHWASHER, WASHER, Subscriber, bridged, eventually
 
+from hcpy.errors import ConfigError
+
 T = "homeconnect/"
 CONFIGS = "homeassistant/"
 
@@ -137,3 +139,20 @@ def test_an_appliance_whose_entry_broke_keeps_running(broker, subscriber, sims):
         assert diff.kept == ("dishwasher",) and not diff
         assert [a.name for a in bridge.appliances] == ["dishwasher"] and bridge.appliances[0].connection.online
         assert sim.accepted == 1
+
+
+def test_a_changed_appliance_that_cannot_be_bridged_again_is_offline(broker, subscriber, sims, monkeypatch):
+    sim, dishwasher = sims(DISHWASHER, "dishwasher")
+    with bridged(broker.port, [(sim, dishwasher)]) as bridge:
+        subscriber.wait(T + "dishwasher/LWT", "online")
+
+        def refused(entry):
+            raise ConfigError(f"{entry.name}: a made-up reason")
+
+        monkeypatch.setattr(bridge, "_bridge", refused)
+        mark = subscriber.mark()
+        diff = bridge.apply([dataclasses.replace(dishwasher, port=dishwasher.port + 1)])
+        assert [c.entry.name for c in diff.changed] == ["dishwasher"] and bridge.appliances == []
+        # Nothing bridges it now: its LWT must not go on saying online.
+        subscriber.wait(T + "dishwasher/LWT", "offline", since=mark)
+        assert retained_on_broker(broker, "witness")[T + "dishwasher/LWT"] == "offline"

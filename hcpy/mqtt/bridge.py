@@ -550,9 +550,12 @@ class Bridge:
                     fresh[entry.name] = self._bridge(entry)
                 except HcpyError as exc:  # the others are bridged all the same
                     log.error("%s cannot be bridged (%s); it is left out until its entry changes", entry.name, exc)
+            unbridged = []
             for appliance in replaced:
                 if appliance.name in fresh:
                     fresh[appliance.name].take_over(appliance)
+                else:
+                    unbridged.append(appliance)
             staying = {name: a for name, a in old.items() if a not in leaving}
             before_commands, before_meters = self._command_topics(), set(self._meters)
             order = [e.name for e in entries] + list(diff.kept)
@@ -564,6 +567,10 @@ class Bridge:
             # QoS 1: a removal that does not reach the broker leaves Home Assistant's entities for good.
             for appliance in removed:
                 self.link.publish(appliance.farewell(), qos=1)
+            for appliance in unbridged:
+                # Retired, its connection's stop published nothing: without this its LWT stays online.
+                offline = [Outgoing(appliance.topics.lwt, OFFLINE)] + appliance.publisher.homie_state(False)
+                self.link.publish(offline, qos=1)
             if self._started:
                 for appliance in fresh.values():
                     appliance.publish_all()  # offline until its connection says otherwise
