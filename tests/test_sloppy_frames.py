@@ -120,6 +120,11 @@ def test_an_answer_brackets_short_is_repaired(profile, kind, shape, caplog):
             repaired = [line for line in lines(caplog) if line.startswith("repaired")]
             assert len(repaired) == 1 and "/ro/allMandatoryValues" in repaired[0]
             assert conn.stats.connects == 1
+            # The console's message log reads it (as repaired): the text as sent does not parse.
+            answers = [
+                e for e in conn.journal.entries() if e.resource == "/ro/allMandatoryValues" and e.direction == "in"
+            ]
+            assert len(answers) == 1 and answers[0].data
             assert sim.violations == []
         finally:
             conn.stop()

@@ -405,13 +405,15 @@ class Session:
                     self._throttle.warning(("garbled",), "ignored a message of %s bytes from the appliance%s: %s",
                                            f"{len(text):,}", _resource_in(text), exc)  # fmt: skip
                 return None
-            message = repaired
+            # The journal keeps the text as repaired: it parses what it keeps (at
+            # the console, and to abridge a long one), which the text as sent does not.
+            message, text = repaired
         if self._record is not None:
             self._record("in", text)  # the text: a string costs the garbage collector nothing
         return message
 
-    def _repair(self, text: str | bytes) -> Message | None:
-        """The message an appliance meant when it only left brackets open (repair.py), else None."""
+    def _repair(self, text: str | bytes) -> tuple[Message, str] | None:
+        """The message an appliance meant when it only left brackets open (repair.py), and its text; else None."""
         if len(text) > MAX_REPORT:
             return None  # read character by character: not for an answer this large
         if not isinstance(text, str):
@@ -431,7 +433,7 @@ class Session:
         self._repaired.add(message.resource)
         self.log.log(level, "repaired a message from the appliance on %s: it lacked the closing %s",
                      message.resource, excerpt(fixed[len(text.rstrip()):]))  # fmt: skip
-        return message
+        return message, fixed
 
     def _fail_garbled_answer(self, text: str | bytes, exc: ProtocolError) -> bool:
         """Fail the request a garbled frame answers, with that as the reason.
