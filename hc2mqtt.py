@@ -147,8 +147,6 @@ def _config(path: str, cmd_name: str) -> dict:
         return {}  # the per-user file looked for when no --config is given
     values, problems, sections = read_config(path, (p.name for p in main.params))
     click.get_current_context().meta[CONFIG_FILE_META] = (problems, sections)
-    if "mqtt_protocol" in values:
-        values["mqtt_protocol"] = str(values["mqtt_protocol"])  # configobj reads `mqtt_protocol = 5` as a number
     return values
 
 

@@ -161,8 +161,6 @@ def _config_file(addon: AddonValues) -> tuple[dict[str, Any], dict[str, dict[str
         raise ConfigError(f"HCPY_CONFIG_FILE {path}: cannot be read ({exc})") from None
     for problem in problems:
         log.warning("%s", problem)
-    if "mqtt_protocol" in values:
-        values["mqtt_protocol"] = str(values["mqtt_protocol"])  # configobj reads `mqtt_protocol = 5` as a number
     values = {k: v for k, v in values.items() if k in OPTION_DEFAULTS}  # the unknown ones were named above
     return values, sections
 
