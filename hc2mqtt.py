@@ -22,7 +22,7 @@ import click
 
 from hcpy.app.config_file import ConfigFileInvalid, ConfigFileMissing, read_config
 from hcpy.app.forks import LAYOUT_CHOICES
-from hcpy.app.launch import launch
+from hcpy.app.launch import LOG_FORMAT, launch
 from hcpy.app.settings import COMMAND_BYTES, MAX_SESSION_EXPIRY, OPTION_DEFAULTS, PROTOCOLS, Options, Source, build
 from hcpy.errors import ConfigError
 
@@ -105,7 +105,7 @@ def main(**given: Any) -> None:
     """Mirror Home Connect appliances onto MQTT."""
     logging.basicConfig(
         level=logging.DEBUG if given["debug"] else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     context = click.get_current_context()
     problems, sections = context.meta.get(CONFIG_FILE_META, ([], {}))

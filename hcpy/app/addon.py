@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import ConfigError
 from . import addon_options
 from .addon_options import AddonOptionsError, AddonValues
-from .launch import launch
+from .launch import LOG_FORMAT, launch
 from .settings import OPTION_DEFAULTS, Options, Settings, Source, build
 from .supervisor import MqttService, SupervisorError, mqtt_service
 
@@ -245,10 +245,7 @@ def _truthy(text: str | None) -> bool:
 
 
 def _logging(debug: bool) -> None:
-    # As hc2mqtt's: the same format, so the add-on's log reads like hc2mqtt's.
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=LOG_FORMAT)
 
 
 if __name__ == "__main__":
