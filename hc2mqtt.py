@@ -22,7 +22,7 @@ import click
 
 from hcpy.app.config_file import ConfigFileInvalid, ConfigFileMissing, read_config
 from hcpy.app.forks import LAYOUT_CHOICES
-from hcpy.app.launch import launch
+from hcpy.app.launch import LOG_FORMAT, launch
 from hcpy.app.settings import COMMAND_BYTES, MAX_SESSION_EXPIRY, OPTION_DEFAULTS, PROTOCOLS, Options, Source, build
 from hcpy.errors import ConfigError
 
@@ -105,7 +105,7 @@ def main(**given: Any) -> None:
     """Mirror Home Connect appliances onto MQTT."""
     logging.basicConfig(
         level=logging.DEBUG if given["debug"] else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     context = click.get_current_context()
     problems, sections = context.meta.get(CONFIG_FILE_META, ([], {}))
@@ -147,8 +147,6 @@ def _config(path: str, cmd_name: str) -> dict:
         return {}  # the per-user file looked for when no --config is given
     values, problems, sections = read_config(path, (p.name for p in main.params))
     click.get_current_context().meta[CONFIG_FILE_META] = (problems, sections)
-    if "mqtt_protocol" in values:
-        values["mqtt_protocol"] = str(values["mqtt_protocol"])  # configobj reads `mqtt_protocol = 5` as a number
     return values
 
 

@@ -198,3 +198,10 @@ def test_a_port_out_of_range_in_config_ini_is_refused_at_start(tmp_path, name):
 def test_a_word_out_of_a_few_or_no_text_at_all_says_which_ones(tmp_path, line, sentence):
     config, said = _refused(tmp_path, f"{line}\n")
     assert said == [f"{config}, line 1 {sentence}"]
+
+
+def test_mqtt_protocol_5_as_a_json_number_is_taken_as_meant(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"mqtt_protocol": 5}')
+    values, problems, _ = read_config(config, OPTION_DEFAULTS)
+    assert values["mqtt_protocol"] == "5" and problems == []

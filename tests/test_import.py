@@ -17,7 +17,7 @@ from fakecloud import b64url, profile_zip
 
 from hcpy.app.login_cli import main
 from hcpy.appliance.devices import load_devices
-from hcpy.onboarding.importer import import_paths
+from hcpy.onboarding.importer import import_paths, import_uploads
 from hcpy.simulator.examples import EXAMPLES
 
 PROFILES = EXAMPLES  # the simulator's example appliances are the tests' fixtures: real profiles
@@ -279,3 +279,11 @@ def test_the_simulator_exports_sample_zips_that_import(tmp_path):
         assert entry.key == metas[entry.ha_id]["key"] and entry.iv == metas[entry.ha_id]["iv"]
     assert entries["washer"].transport == "aes" and entries["dishwasher"].transport == "tls"
     assert entries["dishwasher"].profile.features  # the profile came along
+
+
+def test_uploaded_json_without_a_profile_is_said_as_no_profile():
+    result = import_uploads([("b.json", b"{}"), ("a.json", b"{}")])
+    assert result.entries == []
+    assert result.problems == [
+        "a.json, b.json: no profile (a zip, or a *_DeviceDescription.xml with its *_FeatureMapping.xml)"
+    ]

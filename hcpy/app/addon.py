@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import ConfigError
 from . import addon_options
 from .addon_options import AddonOptionsError, AddonValues
-from .launch import launch
+from .launch import LOG_FORMAT, launch
 from .settings import OPTION_DEFAULTS, Options, Settings, Source, build
 from .supervisor import MqttService, SupervisorError, mqtt_service
 
@@ -161,8 +161,6 @@ def _config_file(addon: AddonValues) -> tuple[dict[str, Any], dict[str, dict[str
         raise ConfigError(f"HCPY_CONFIG_FILE {path}: cannot be read ({exc})") from None
     for problem in problems:
         log.warning("%s", problem)
-    if "mqtt_protocol" in values:
-        values["mqtt_protocol"] = str(values["mqtt_protocol"])  # configobj reads `mqtt_protocol = 5` as a number
     values = {k: v for k, v in values.items() if k in OPTION_DEFAULTS}  # the unknown ones were named above
     return values, sections
 
@@ -247,10 +245,7 @@ def _truthy(text: str | None) -> bool:
 
 
 def _logging(debug: bool) -> None:
-    # As hc2mqtt's: the same format, so the add-on's log reads like hc2mqtt's.
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=LOG_FORMAT)
 
 
 if __name__ == "__main__":

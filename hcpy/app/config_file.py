@@ -95,6 +95,8 @@ def _json_settings(path: str | Path, text: str) -> tuple[dict[str, Any], list[st
     if not isinstance(document, dict):
         raise ConfigFileInvalid(f"{path}: must be one JSON object of settings")
     values = {k: v for k, v in document.items() if v is not None and k not in JSON_ONLY_KEYS}
+    if "mqtt_protocol" in values:  # `"mqtt_protocol": 5` means "5", as config.ini's `mqtt_protocol = 5` does
+        values["mqtt_protocol"] = str(values["mqtt_protocol"])
     level = document.get("LOGLEVEL")
     if isinstance(level, str) and level.upper() == "DEBUG":
         values.setdefault("debug", True)

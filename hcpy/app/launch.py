@@ -5,6 +5,9 @@ from __future__ import annotations
 from .console import SetupFiles, add_page, web_console
 from .settings import Mode, Settings
 
+# hc2mqtt's log lines, whoever starts it (hc2mqtt, hcpy-addon): the add-on's log reads like hc2mqtt's.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def launch(settings: Settings) -> int:
     """Do what `settings` ask; the exit code."""

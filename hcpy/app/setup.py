@@ -237,11 +237,12 @@ class Setup:
     def _copy_discovery(self, source: Path) -> list[str]:
         if not source.is_file():
             return []
+        data = source.read_bytes()
         if self.discovery_path.exists():
-            if self.discovery_path.read_bytes() == source.read_bytes():
+            if self.discovery_path.read_bytes() == data:
                 return []
             return [f"{self.discovery_path} exists already and was kept; {source} was not copied"]
-        write_private(self.discovery_path, source.read_bytes())
+        write_private(self.discovery_path, data)
         return [f"{source} was copied to {self.discovery_path}"]
 
     def _has_appliances(self) -> bool:

@@ -242,14 +242,8 @@ def import_uploads(
     if any(n.lower().endswith(".xml") for n in loose):
         read.append(profile_pairs(loose, "the uploaded files"))
     elif loose and not read:
-        read.append(
-            (
-                [],
-                [
-                    f"{', '.join(sorted(loose))}: no profile (a zip, or a *_DeviceDescription.xml with its *_FeatureMapping.xml)"
-                ],
-            )
-        )
+        no_profile = "no profile (a zip, or a *_DeviceDescription.xml with its *_FeatureMapping.xml)"
+        read.append(([], [f"{', '.join(sorted(loose))}: {no_profile}"]))
     return import_pairs(read, key=key, iv=iv, known=known)
 
 
