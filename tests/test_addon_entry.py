@@ -474,6 +474,12 @@ def clean_env(**more) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **more}
 
 
+def start_addon(cwd, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The add-on's entry as the container runs it; its log (stdout and stderr together) is what stop() returns."""
+    return subprocess.Popen([sys.executable, "-m", "hcpy.app.addon"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
 def stop(process) -> str:
     process.send_signal(signal.SIGTERM)
     try:
@@ -502,8 +508,7 @@ def test_the_add_on_bridges_the_supervisors_broker_and_serves_ingress(tmp_path, 
     env = clean_env(SUPERVISOR_TOKEN=TOKEN, HCPY_SUPERVISOR_URL=supervisor.url,
                     HCPY_ADDON_OPTIONS=str(options_file(tmp_path, HCPY_MQTT_PREFIX="hc/", HCPY_DEBUG=True)),
                     HCPY_INGRESS_PEER="127.0.0.1", HCPY_INGRESS_PORT=str(ingress_port))  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "hcpy.app.addon"], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = start_addon(tmp_path, env)
     try:
         subscriber.wait("hc/dishwasher/LWT", "online", timeout=20)
         subscriber.wait("hc/dishwasher/state/bsh_common_status_doorstate")
@@ -529,8 +534,7 @@ def test_without_an_options_file_it_runs_hc2mqtt_with_config_ini(tmp_path, broke
     )
     subscriber = Subscriber(broker.port)
     env = clean_env(HCPY_ADDON_OPTIONS=str(tmp_path / "no-options.json"))
-    process = subprocess.Popen([sys.executable, "-m", "hcpy.app.addon"], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = start_addon(tmp_path, env)
     try:
         subscriber.wait("plain/dishwasher/LWT", "online", timeout=20)
     finally:

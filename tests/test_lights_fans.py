@@ -122,6 +122,20 @@ def test_the_hood_venting_is_a_fan_with_the_venting_stages_as_speeds_and_intensi
     assert [t for t in found if t.startswith("homeassistant/fan/")] == [FAN]
 
 
+def test_a_brightness_the_light_cannot_dim_with_keeps_an_entity_of_its_own():
+    # With no brightness above 0 Home Assistant's cannot be scaled to it: the
+    # light only switches, and the brightness must still show somewhere.
+    files = [EXAMPLES / f"{HOOD}_{part}.xml" for part in ("DeviceDescription", "FeatureMapping")]
+    description = files[0].read_text().replace(' min="10" max="100" stepSize="1" refCID="11" refDID="A0" uid="1E11"',
+                                               ' min="0" max="0" refCID="11" refDID="A0" uid="1E11"')  # fmt: skip
+    assert description != files[0].read_text()
+    found = configs(parse_profile(description, files[1].read_bytes(), HOOD), "hood")
+    light = light_config(found)
+    assert "brightness_command_topic" not in light and "payload_on" in light
+    own = [t for t in found if "cooking_common_setting_lightingbrightness/config" in t]
+    assert own and not any("/light/" in t for t in own), own
+
+
 @pytest.mark.parametrize("stem", [DISHWASHER, WASHER, COFFEE])
 def test_appliances_without_lighting_or_venting_get_no_light_or_fan(stem):
     found = configs(parse_profile(*profile_files(stem)), "dishwasher")

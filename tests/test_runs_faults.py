@@ -104,6 +104,18 @@ def at_rest(kitchen):
     kitchen.connect(**{OP: "Ready", POWER: "On", ACTIVE: 0})
 
 
+def three_runs(kitchen, clock, program=QUICK):
+    """Three runs of ``program`` an hour apart, from rest: the recorder writes each."""
+    at_rest(kitchen)
+    for n in range(3):
+        clock.t = n * 3600
+        kitchen.start(program)
+        clock.t += 1800
+        kitchen.reports((OP, "Finished"))
+        kitchen.reports((OP, "Ready"))
+    kitchen.stop()
+
+
 def recorded(kitchen, count):
     """Wait until the recorder's worker has `count` runs in the history."""
     return eventually(lambda: len(kitchen.records()) == count and kitchen.records(), what=f"{count} runs in the history")
@@ -251,15 +263,8 @@ def test_a_full_disk_keeps_every_whole_run_readable(tmp_path, caplog):
         # The recorder on that full disk: one line says so, whatever number of runs.
         clock = Clock()
         kitchen = Kitchen(parse_profile(*profile_files(DISHWASHER)), small / "runs", clock)
-        at_rest(kitchen)
         caplog.set_level(logging.INFO, logger="hcpy.runs.dishwasher")
-        for n in range(3):
-            clock.t = n * 3600
-            kitchen.start(ECO)
-            clock.t += 1800
-            kitchen.reports((OP, "Finished"))
-            kitchen.reports((OP, "Ready"))
-        kitchen.stop()
+        three_runs(kitchen, clock, ECO)
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 1 and "No space left on device" in errors[0] and "free space" in errors[0], errors
         filler.unlink()
@@ -268,17 +273,6 @@ def test_a_full_disk_keeps_every_whole_run_readable(tmp_path, caplog):
 
 
 # -- a runs folder that cannot be written: said once, not four times a run ------------------------------------
-
-
-def three_runs(kitchen, clock):
-    at_rest(kitchen)
-    for n in range(3):
-        clock.t = n * 3600
-        kitchen.start(QUICK)
-        clock.t += 1800
-        kitchen.reports((OP, "Finished"))
-        kitchen.reports((OP, "Ready"))
-    kitchen.stop()
 
 
 def test_a_runs_folder_that_cannot_be_written_is_said_once(profile, tmp_path, caplog):

@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,25 @@ def connection(profile, sim: Simulator, kind: str) -> ApplianceConnection:
     )
 
 
+@contextmanager
+def running(profile, sim: Simulator, kind: str) -> Iterator[ApplianceConnection]:
+    """A started connection to ``sim``, stopped however the block ends."""
+    conn = connection(profile, sim, kind)
+    conn.start()
+    try:
+        yield conn
+    finally:
+        conn.stop()
+
+
+def online_sid(conn: ApplianceConnection) -> int:
+    """The session id of ``conn`` once it is online: what frames sent of the appliance's accord carry."""
+    assert conn.wait_online(5)
+    session = conn.session
+    assert session is not None and session.sid is not None
+    return session.sid
+
+
 def lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records]
 
@@ -107,9 +128,7 @@ def test_an_answer_brackets_short_is_repaired(profile, kind, shape, caplog):
     caplog.set_level(logging.INFO, logger="hcpy")
     with simulator(profile, kind) as sim:
         sim.mangle_next("/ro/allMandatoryValues", answer_with(profile, shape))
-        conn = connection(profile, sim, kind)
-        conn.start()
-        try:
+        with running(profile, sim, kind) as conn:
             assert conn.wait_online(5)
             state = conn.state
             assert state.value_of("BSH.Common.Status.DoorState") is not None
@@ -126,8 +145,6 @@ def test_an_answer_brackets_short_is_repaired(profile, kind, shape, caplog):
             ]
             assert len(answers) == 1 and answers[0].data
             assert sim.violations == []
-        finally:
-            conn.stop()
 
 
 @pytest.mark.parametrize("shape", ["values_bracket_lost_inside", "values_cut_in_a_string"])
@@ -135,9 +152,7 @@ def test_an_answer_that_cannot_be_repaired_is_said_once_and_the_handshake_retrie
     caplog.set_level(logging.INFO, logger="hcpy")
     with simulator(profile, kind) as sim:
         sim.mangle_next("/ro/allMandatoryValues", answer_with(profile, shape), times=3)
-        conn = connection(profile, sim, kind)
-        conn.start()
-        try:
+        with running(profile, sim, kind) as conn:
             assert conn.wait_online(10)
             asked = [m for m in sim.received if m.resource == "/ro/allMandatoryValues"]
             assert len(asked) == 4  # three sloppy answers, then a good one
@@ -148,32 +163,24 @@ def test_an_answer_that_cannot_be_repaired_is_said_once_and_the_handshake_retrie
             assert "ending '" in why[0]  # an excerpt of what came
             assert not any("did not answer" in line for line in said)
             assert not any("ignored a message" in line for line in said)
-        finally:
-            conn.stop()
 
 
 def test_an_answer_that_never_mends_keeps_the_reason(profile, caplog):
     caplog.set_level(logging.INFO, logger="hcpy")
     with simulator(profile, "tls") as sim:
         sim.mangle_next("/ro/allMandatoryValues", answer_with(profile, "values_bracket_lost_inside"), times=1000)
-        conn = connection(profile, sim, "tls")
-        conn.start()
-        try:
+        with running(profile, sim, "tls") as conn:
             eventually(lambda: len([m for m in sim.received if m.resource == "/ro/allMandatoryValues"]) >= 3,
                        what="three handshakes")  # fmt: skip
             assert not conn.online
             assert "could not be read" in conn.stats.reason
             assert not any("did not answer" in line for line in lines(caplog))
-        finally:
-            conn.stop()
 
 
 def test_answers_without_data_or_code_are_accepted(profile, kind):
     with simulator(profile, kind) as sim:
         sim.mangle_next("/ro/allDescriptionChanges", answer_with(profile, "answer_without_data_or_code"))
-        conn = connection(profile, sim, kind)
-        conn.start()
-        try:
+        with running(profile, sim, kind) as conn:
             assert conn.wait_online(5)
             session = conn.session
             assert session is not None
@@ -181,8 +188,6 @@ def test_answers_without_data_or_code_are_accepted(profile, kind):
             sim.mangle_next("/ro/values", answer_with(profile, "answer_without_data_or_code"))
             reply = session.request(Action.POST, "/ro/values", [{"uid": power, "value": 2}])
             assert reply.data is None and reply.code is None
-        finally:
-            conn.stop()
 
 
 # --- what the appliance reports of its own accord -------------------------------
@@ -190,62 +195,48 @@ def test_answers_without_data_or_code_are_accepted(profile, kind):
 
 def test_description_changes_for_lists_and_unknown_programs_and_object_values(profile, kind, caplog):
     caplog.set_level(logging.INFO, logger="hcpy")
-    with simulator(profile, kind) as sim:
-        conn = connection(profile, sim, kind)
-        conn.start()
-        try:
-            assert conn.wait_online(5)
-            session = conn.session
-            assert session is not None and session.sid is not None
-            sim.send_raw(frame(profile, "description_changes_lists_and_unknown_programs", sid=session.sid))
-            sim.send_raw(frame(profile, "values_objects_and_floats", sid=session.sid))
-            door = profile.by_name("BSH.Common.Status.DoorState").uid
-            other = 0 if conn.state.raw.get(door) == 1 else 1
-            sim.set_value(door, other)  # after both: when it arrives, they have been handled
-            eventually(lambda: conn.state.raw.get(door) == other, what="the door's value")
-            state = conn.state
-            remaining = profile.by_name("BSH.Common.Option.RemainingProgramTime")
-            # Scoped to a list, the change holds for the option wherever it is.
-            assert state.limits[remaining.uid].max == 86400
-            assert state.raw[remaining.uid] == 13273.0 and type(state.raw[remaining.uid]) is float
-            tz = profile.by_name("BSH.Common.Setting.ApplianceTime").uid
-            assert state.raw[tz] == {"tz": "America/New_York", "tzName": "EST5EDT,M3.2.0,M11.1.0"}
-            error = profile.by_name("Dishcare.Dishwasher.Event.InternalError").uid
-            assert state.raw[error]["length"] == 2
-            intensive = profile.by_name("Dishcare.Dishwasher.Option.IntensivZone").uid
-            assert state.raw[intensive] is True  # its value applied although its program is unknown
-            said = lines(caplog)
-            assert any("65000" in line for line in said)  # the unknown program is counted
-            assert not any("could not be processed" in line for line in said)
-            assert conn.online and conn.stats.connects == 1
-        finally:
-            conn.stop()
+    with simulator(profile, kind) as sim, running(profile, sim, kind) as conn:
+        sid = online_sid(conn)
+        sim.send_raw(frame(profile, "description_changes_lists_and_unknown_programs", sid=sid))
+        sim.send_raw(frame(profile, "values_objects_and_floats", sid=sid))
+        door = profile.by_name("BSH.Common.Status.DoorState").uid
+        other = 0 if conn.state.raw.get(door) == 1 else 1
+        sim.set_value(door, other)  # after both: when it arrives, they have been handled
+        eventually(lambda: conn.state.raw.get(door) == other, what="the door's value")
+        state = conn.state
+        remaining = profile.by_name("BSH.Common.Option.RemainingProgramTime")
+        # Scoped to a list, the change holds for the option wherever it is.
+        assert state.limits[remaining.uid].max == 86400
+        assert state.raw[remaining.uid] == 13273.0 and type(state.raw[remaining.uid]) is float
+        tz = profile.by_name("BSH.Common.Setting.ApplianceTime").uid
+        assert state.raw[tz] == {"tz": "America/New_York", "tzName": "EST5EDT,M3.2.0,M11.1.0"}
+        error = profile.by_name("Dishcare.Dishwasher.Event.InternalError").uid
+        assert state.raw[error]["length"] == 2
+        intensive = profile.by_name("Dishcare.Dishwasher.Option.IntensivZone").uid
+        assert state.raw[intensive] is True  # its value applied although its program is unknown
+        said = lines(caplog)
+        assert any("65000" in line for line in said)  # the unknown program is counted
+        assert not any("could not be processed" in line for line in said)
+        assert conn.online and conn.stats.connects == 1
 
 
 def test_a_notification_a_brace_short_is_repaired(profile, kind, caplog):
     caplog.set_level(logging.INFO, logger="hcpy")
-    with simulator(profile, kind) as sim:
-        conn = connection(profile, sim, kind)
-        conn.start()
-        try:
-            assert conn.wait_online(5)
-            session = conn.session
-            assert session is not None and session.sid is not None
-            for _ in range(3):
-                sim.send_raw(frame(profile, "notify_a_brace_short", sid=session.sid))
-            forecast = profile.by_name("BSH.Common.Option.EnergyForecast").uid
-            eventually(lambda: conn.state.raw.get(forecast) == 61, what="the repaired value")
-            tz = profile.by_name("BSH.Common.Setting.ApplianceTime").uid
-            assert conn.state.raw[tz] == {"tz": "Asia/Tokyo", "tzName": "JST-9"}
-            door = profile.by_name("BSH.Common.Status.DoorState").uid
-            other = 0 if conn.state.raw.get(door) == 1 else 1
-            sim.set_value(door, other)  # after all three
-            eventually(lambda: conn.state.raw.get(door) == other, what="the door's value")
-            repaired = [r for r in caplog.records if r.getMessage().startswith("repaired")]
-            assert len(repaired) == 1 and "/ro/values" in repaired[0].getMessage()  # once, not three times
-            assert not any("ignored a message" in r.getMessage() for r in caplog.records)
-        finally:
-            conn.stop()
+    with simulator(profile, kind) as sim, running(profile, sim, kind) as conn:
+        sid = online_sid(conn)
+        for _ in range(3):
+            sim.send_raw(frame(profile, "notify_a_brace_short", sid=sid))
+        forecast = profile.by_name("BSH.Common.Option.EnergyForecast").uid
+        eventually(lambda: conn.state.raw.get(forecast) == 61, what="the repaired value")
+        tz = profile.by_name("BSH.Common.Setting.ApplianceTime").uid
+        assert conn.state.raw[tz] == {"tz": "Asia/Tokyo", "tzName": "JST-9"}
+        door = profile.by_name("BSH.Common.Status.DoorState").uid
+        other = 0 if conn.state.raw.get(door) == 1 else 1
+        sim.set_value(door, other)  # after all three
+        eventually(lambda: conn.state.raw.get(door) == other, what="the door's value")
+        repaired = [r for r in caplog.records if r.getMessage().startswith("repaired")]
+        assert len(repaired) == 1 and "/ro/values" in repaired[0].getMessage()  # once, not three times
+        assert not any("ignored a message" in r.getMessage() for r in caplog.records)
 
 
 # --- services -------------------------------------------------------------------
@@ -253,20 +244,15 @@ def test_a_notification_a_brace_short_is_repaired(profile, kind, caplog):
 
 @pytest.mark.parametrize("services", ["ci-only", "mt"])
 def test_handshake_with_only_ci_or_an_unknown_service(profile, kind, services):
-    with simulator(profile, kind, services) as sim:
-        conn = connection(profile, sim, kind)
-        conn.start()
-        try:
-            assert conn.wait_online(5)
-            session = conn.session
-            assert session is not None
-            assert ("mt" in session.services) == (services == "mt")
-            assert session.device_info.get("vib")
-            resources = [m.resource for m in sim.received]
-            if services == "ci-only":
-                assert "/ci/info" in resources and "/iz/info" not in resources and "/ni/info" not in resources
-            assert not any(r.startswith("/mt/") for r in resources)
-            assert conn.state.value_of("BSH.Common.Status.DoorState") is not None
-            assert sim.violations == []
-        finally:
-            conn.stop()
+    with simulator(profile, kind, services) as sim, running(profile, sim, kind) as conn:
+        assert conn.wait_online(5)
+        session = conn.session
+        assert session is not None
+        assert ("mt" in session.services) == (services == "mt")
+        assert session.device_info.get("vib")
+        resources = [m.resource for m in sim.received]
+        if services == "ci-only":
+            assert "/ci/info" in resources and "/iz/info" not in resources and "/ni/info" not in resources
+        assert not any(r.startswith("/mt/") for r in resources)
+        assert conn.state.value_of("BSH.Common.Status.DoorState") is not None
+        assert sim.violations == []

@@ -17,21 +17,26 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from support import DISHWASHER, PREFIX, Subscriber, bridged, eventually, profile_files, simulated
 from test_sloppy_frames import frame
 
+from hcpy.appliance.entry import ApplianceEntry
 from hcpy.appliance.model import Access, Feature, Kind, Limits, Profile
 from hcpy.appliance.profile_xml import parse_profile
 from hcpy.appliance.state import ApplianceState
 from hcpy.homeassistant.components import ATTRIBUTES_TEMPLATE, DATE_TEMPLATE, STRUCTURE_TEMPLATE, TIMESTAMP_TEMPLATE
 from hcpy.homeassistant.discovery import Discovery, DiscoveryOptions
+from hcpy.mqtt.bridge import Bridge
 from hcpy.mqtt.naming import Naming
 from hcpy.mqtt.options import PublishOptions
 from hcpy.mqtt.topics import Topics
 from hcpy.protocol.resources import RO_VALUES
+from hcpy.simulator import Simulator
 
 # Features typed as real profiles type such values: a real ErrorCodesList is
 # refCID 85 / refDID 408B (a list of strings). The other names are invented
@@ -57,6 +62,18 @@ def extended() -> Profile:
 @pytest.fixture(params=["tls", "aes"])
 def transport(request):
     return request.param
+
+
+@contextmanager
+def through_bridge(broker, sim: Simulator, entry: ApplianceEntry, **settings) -> Iterator[tuple[Bridge, Subscriber]]:
+    """hcpy's bridge between `sim` and `broker`, and a subscriber there; on leaving both go and `sim` stops."""
+    subscriber = Subscriber(broker.port)
+    try:
+        with bridged(broker.port, [(sim, entry)], **settings) as bridge:
+            yield bridge, subscriber
+    finally:
+        subscriber.close()
+        sim.stop()
 
 
 def state_topic(name: str, feature_name: str) -> str:
@@ -150,42 +167,37 @@ def test_home_assistant_renders_the_templates(tmp_path):
 def test_objects_floats_and_date_times_reach_mqtt_as_sent(broker, transport):
     profile = extended()
     sim, entry = simulated(profile, "dishwasher", transport)
-    subscriber = Subscriber(broker.port)
-    try:
-        with bridged(broker.port, [(sim, entry)], ha_discovery=True) as bridge:
-            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
-            config = json.loads(subscriber.wait(config_topic("dishwasher", "sensor", "Test.Status.StartedAt")))
-            assert config["device_class"] == "timestamp"
-            # The simulator's first values: an empty list as appliances send it, no time yet.
-            first = subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.ErrorCodesList"))
-            assert json.loads(first) == {"length": 0, "list": []}
-            assert subscriber.wait(state_topic("dishwasher", "Test.Status.StartedAt")) == '""'
-            mark = subscriber.mark()
-            uid = {f.name: f.uid for f in EXTRA}
-            remaining = profile.by_name("BSH.Common.Option.RemainingProgramTime").uid
-            sim.notify(RO_VALUES, [
-                {"uid": uid["BSH.Common.Status.ErrorCodesList"], "value": ERRORS},
-                {"uid": uid["Test.Setting.TimeZone"], "value": ZONE},
-                {"uid": uid["Test.Status.StartedAt"], "value": "2024-05-01T10:00:00Z"},
-                {"uid": uid["Test.Status.ServiceDate"], "value": "2024-05-01"},
-                {"uid": remaining, "value": 13273.0},
-            ])  # fmt: skip
-            errors = subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.ErrorCodesList"), since=mark)
-            assert json.loads(errors) == ERRORS
-            zone = subscriber.wait(state_topic("dishwasher", "Test.Setting.TimeZone"), since=mark)
-            assert json.loads(zone) == ZONE
-            started = subscriber.wait(state_topic("dishwasher", "Test.Status.StartedAt"), since=mark)
-            assert started == "2024-05-01T10:00:00Z"
-            assert subscriber.wait(state_topic("dishwasher", "Test.Status.ServiceDate"), since=mark) == "2024-05-01"
-            assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Option.RemainingProgramTime"),
-                                   since=mark) == "13273.0"  # fmt: skip
-            errors_config = json.loads(subscriber.last[config_topic("dishwasher", "sensor",
-                                                                    "BSH.Common.Status.ErrorCodesList")])  # fmt: skip
-            assert errors_config["json_attributes_topic"] == state_topic("dishwasher", "BSH.Common.Status.ErrorCodesList")
-            assert bridge.appliances[0].connection.online
-    finally:
-        subscriber.close()
-        sim.stop()
+    with through_bridge(broker, sim, entry, ha_discovery=True) as (bridge, subscriber):
+        subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+        config = json.loads(subscriber.wait(config_topic("dishwasher", "sensor", "Test.Status.StartedAt")))
+        assert config["device_class"] == "timestamp"
+        # The simulator's first values: an empty list as appliances send it, no time yet.
+        first = subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.ErrorCodesList"))
+        assert json.loads(first) == {"length": 0, "list": []}
+        assert subscriber.wait(state_topic("dishwasher", "Test.Status.StartedAt")) == '""'
+        mark = subscriber.mark()
+        uid = {f.name: f.uid for f in EXTRA}
+        remaining = profile.by_name("BSH.Common.Option.RemainingProgramTime").uid
+        sim.notify(RO_VALUES, [
+            {"uid": uid["BSH.Common.Status.ErrorCodesList"], "value": ERRORS},
+            {"uid": uid["Test.Setting.TimeZone"], "value": ZONE},
+            {"uid": uid["Test.Status.StartedAt"], "value": "2024-05-01T10:00:00Z"},
+            {"uid": uid["Test.Status.ServiceDate"], "value": "2024-05-01"},
+            {"uid": remaining, "value": 13273.0},
+        ])  # fmt: skip
+        errors = subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.ErrorCodesList"), since=mark)
+        assert json.loads(errors) == ERRORS
+        zone = subscriber.wait(state_topic("dishwasher", "Test.Setting.TimeZone"), since=mark)
+        assert json.loads(zone) == ZONE
+        started = subscriber.wait(state_topic("dishwasher", "Test.Status.StartedAt"), since=mark)
+        assert started == "2024-05-01T10:00:00Z"
+        assert subscriber.wait(state_topic("dishwasher", "Test.Status.ServiceDate"), since=mark) == "2024-05-01"
+        assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Option.RemainingProgramTime"),
+                               since=mark) == "13273.0"  # fmt: skip
+        errors_config = json.loads(subscriber.last[config_topic("dishwasher", "sensor",
+                                                                "BSH.Common.Status.ErrorCodesList")])  # fmt: skip
+        assert errors_config["json_attributes_topic"] == state_topic("dishwasher", "BSH.Common.Status.ErrorCodesList")
+        assert bridge.appliances[0].connection.online
 
 
 @pytest.mark.parametrize("shape", ["values_a_brace_short", "values_bracket_and_brace_short"])
@@ -194,22 +206,17 @@ def test_a_repaired_handshake_answer_brings_the_appliance_online(broker, transpo
     profile = parse_profile(*profile_files(DISHWASHER))
     sim, entry = simulated(profile, "dishwasher", transport)
     sim.mangle_next("/ro/allMandatoryValues", lambda reply: frame(profile, shape, reply))
-    subscriber = Subscriber(broker.port)
-    try:
-        with bridged(broker.port, [(sim, entry)]) as bridge:
-            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
-            remaining = state_topic("dishwasher", "BSH.Common.Option.RemainingProgramTime")
-            assert subscriber.wait(remaining) == "13273.0"
-            zone = json.loads(subscriber.wait(state_topic("dishwasher", "BSH.Common.Setting.ApplianceTime")))
-            assert zone == {"tz": "Europe/Berlin", "tzName": "CET-1CEST,M3.5.0,M10.5.0/3"}
-            assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Option.EnergyForecast")) == "45"
-            said = [r.getMessage() for r in caplog.records]
-            assert len([line for line in said if line.startswith("repaired")]) == 1
-            assert not any("did not answer" in line for line in said)
-            assert bridge.appliances[0].connection.stats.connects == 1
-    finally:
-        subscriber.close()
-        sim.stop()
+    with through_bridge(broker, sim, entry) as (bridge, subscriber):
+        subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+        remaining = state_topic("dishwasher", "BSH.Common.Option.RemainingProgramTime")
+        assert subscriber.wait(remaining) == "13273.0"
+        zone = json.loads(subscriber.wait(state_topic("dishwasher", "BSH.Common.Setting.ApplianceTime")))
+        assert zone == {"tz": "Europe/Berlin", "tzName": "CET-1CEST,M3.5.0,M10.5.0/3"}
+        assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Option.EnergyForecast")) == "45"
+        said = [r.getMessage() for r in caplog.records]
+        assert len([line for line in said if line.startswith("repaired")]) == 1
+        assert not any("did not answer" in line for line in said)
+        assert bridge.appliances[0].connection.stats.connects == 1
 
 
 def test_an_answer_that_never_mends_leaves_the_appliance_offline_and_says_why(broker, transport, caplog):
@@ -218,57 +225,47 @@ def test_an_answer_that_never_mends_leaves_the_appliance_offline_and_says_why(br
     sim, entry = simulated(profile, "dishwasher", transport)
     sim.mangle_next("/ro/allMandatoryValues", lambda reply: frame(profile, "values_bracket_lost_inside", reply),
                     times=1000)  # fmt: skip
-    subscriber = Subscriber(broker.port)
-    try:
-        with bridged(broker.port, [(sim, entry)]) as bridge:
-            eventually(lambda: len([m for m in sim.received if m.resource == "/ro/allMandatoryValues"]) >= 3,
-                       what="three handshakes")  # fmt: skip
-            connection = bridge.appliances[0].connection
-            assert not connection.online
-            assert subscriber.wait(f"{PREFIX}dishwasher/LWT") == "offline"
-            assert "online" not in [p for t, p, _ in subscriber.messages if t == f"{PREFIX}dishwasher/LWT"]
-            assert "could not be read" in connection.stats.reason
-            said = [r.getMessage() for r in caplog.records]
-            why = [line for line in said if "could not be read" in line]
-            assert len(why) == 1 and "/ro/allMandatoryValues" in why[0]
-            assert not any("did not answer" in line for line in said)
-    finally:
-        subscriber.close()
-        sim.stop()
+    with through_bridge(broker, sim, entry) as (bridge, subscriber):
+        eventually(lambda: len([m for m in sim.received if m.resource == "/ro/allMandatoryValues"]) >= 3,
+                   what="three handshakes")  # fmt: skip
+        connection = bridge.appliances[0].connection
+        assert not connection.online
+        assert subscriber.wait(f"{PREFIX}dishwasher/LWT") == "offline"
+        assert "online" not in [p for t, p, _ in subscriber.messages if t == f"{PREFIX}dishwasher/LWT"]
+        assert "could not be read" in connection.stats.reason
+        said = [r.getMessage() for r in caplog.records]
+        why = [line for line in said if "could not be read" in line]
+        assert len(why) == 1 and "/ro/allMandatoryValues" in why[0]
+        assert not any("did not answer" in line for line in said)
 
 
 def test_sloppy_notifications_keep_the_appliance_online_with_values_on_mqtt(broker, transport, caplog):
     caplog.set_level(logging.INFO, logger="hcpy")
     profile = parse_profile(*profile_files(DISHWASHER))
     sim, entry = simulated(profile, "dishwasher", transport)
-    subscriber = Subscriber(broker.port)
-    try:
-        with bridged(broker.port, [(sim, entry)], ha_discovery=True) as bridge:
-            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
-            connection = bridge.appliances[0].connection
-            session = connection.session
-            assert session is not None and session.sid is not None
-            mark = subscriber.mark()
-            for name in ("description_changes_lists_and_unknown_programs", "values_objects_and_floats",
-                         "notify_a_brace_short", "notify_a_brace_short"):  # fmt: skip
-                sim.send_raw(frame(profile, name, sid=session.sid))
-            forecast = state_topic("dishwasher", "BSH.Common.Option.EnergyForecast")
-            assert subscriber.wait(forecast, "61", since=mark) == "61"  # the repaired notification
-            zone = subscriber.wait(state_topic("dishwasher", "BSH.Common.Setting.ApplianceTime"),
-                                   lambda p: "JST-9" in p, since=mark)  # fmt: skip
-            assert json.loads(zone) == {"tz": "Asia/Tokyo", "tzName": "JST-9"}
-            remaining = state_topic("dishwasher", "BSH.Common.Option.RemainingProgramTime")
-            assert subscriber.wait(remaining, "13273.0", since=mark)  # after the change's own 3600
-            intensive = state_topic("dishwasher", "Dishcare.Dishwasher.Option.IntensivZone")
-            assert subscriber.wait(intensive, "True", since=mark)  # applied although its program is unknown
-            assert connection.online and connection.stats.connects == 1
-            assert subscriber.last[f"{PREFIX}dishwasher/LWT"] == "online"
-            said = [r.getMessage() for r in caplog.records]
-            assert len([line for line in said if line.startswith("repaired")]) == 1
-            assert not any("could not be processed" in line or "ignored a message" in line for line in said)
-    finally:
-        subscriber.close()
-        sim.stop()
+    with through_bridge(broker, sim, entry, ha_discovery=True) as (bridge, subscriber):
+        subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+        connection = bridge.appliances[0].connection
+        session = connection.session
+        assert session is not None and session.sid is not None
+        mark = subscriber.mark()
+        for name in ("description_changes_lists_and_unknown_programs", "values_objects_and_floats",
+                     "notify_a_brace_short", "notify_a_brace_short"):  # fmt: skip
+            sim.send_raw(frame(profile, name, sid=session.sid))
+        forecast = state_topic("dishwasher", "BSH.Common.Option.EnergyForecast")
+        assert subscriber.wait(forecast, "61", since=mark) == "61"  # the repaired notification
+        zone = subscriber.wait(state_topic("dishwasher", "BSH.Common.Setting.ApplianceTime"),
+                               lambda p: "JST-9" in p, since=mark)  # fmt: skip
+        assert json.loads(zone) == {"tz": "Asia/Tokyo", "tzName": "JST-9"}
+        remaining = state_topic("dishwasher", "BSH.Common.Option.RemainingProgramTime")
+        assert subscriber.wait(remaining, "13273.0", since=mark)  # after the change's own 3600
+        intensive = state_topic("dishwasher", "Dishcare.Dishwasher.Option.IntensivZone")
+        assert subscriber.wait(intensive, "True", since=mark)  # applied although its program is unknown
+        assert connection.online and connection.stats.connects == 1
+        assert subscriber.last[f"{PREFIX}dishwasher/LWT"] == "online"
+        said = [r.getMessage() for r in caplog.records]
+        assert len([line for line in said if line.startswith("repaired")]) == 1
+        assert not any("could not be processed" in line or "ignored a message" in line for line in said)
 
 
 @pytest.mark.parametrize("shape", ["values_bracket_lost_inside", "values_cut_in_a_string"])
@@ -277,20 +274,15 @@ def test_an_unrepairable_answer_is_said_once_and_the_handshake_retried(broker, t
     profile = parse_profile(*profile_files(DISHWASHER))
     sim, entry = simulated(profile, "dishwasher", transport)
     sim.mangle_next("/ro/allMandatoryValues", lambda reply: frame(profile, shape, reply), times=2)
-    subscriber = Subscriber(broker.port)
-    try:
-        with bridged(broker.port, [(sim, entry)]):
-            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
-            assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.DoorState")) in ("Open", "Closed")
-            asked = [m for m in sim.received if m.resource == "/ro/allMandatoryValues"]
-            assert len(asked) == 3  # two sloppy answers, then a good one
-            said = [r.getMessage() for r in caplog.records]
-            why = [line for line in said if "could not be read" in line]
-            assert len(why) == 1 and "retrying" in why[0], said
-            assert not any("did not answer" in line for line in said)
-    finally:
-        subscriber.close()
-        sim.stop()
+    with through_bridge(broker, sim, entry) as (_, subscriber):
+        subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+        assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.DoorState")) in ("Open", "Closed")
+        asked = [m for m in sim.received if m.resource == "/ro/allMandatoryValues"]
+        assert len(asked) == 3  # two sloppy answers, then a good one
+        said = [r.getMessage() for r in caplog.records]
+        why = [line for line in said if "could not be read" in line]
+        assert len(why) == 1 and "retrying" in why[0], said
+        assert not any("did not answer" in line for line in said)
 
 
 def test_answers_without_data_or_code_are_accepted_by_the_bridge(broker, transport):
@@ -298,37 +290,27 @@ def test_answers_without_data_or_code_are_accepted_by_the_bridge(broker, transpo
     sim, entry = simulated(profile, "dishwasher", transport)
     bare = lambda reply: frame(profile, "answer_without_data_or_code", reply)  # noqa: E731
     sim.mangle_next("/ro/allDescriptionChanges", bare)
-    subscriber = Subscriber(broker.port)
-    try:
-        with bridged(broker.port, [(sim, entry)]):
-            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
-            power = profile.by_name("BSH.Common.Setting.PowerState").uid
-            sim.mangle_next("/ro/values", bare)
-            answer = subscriber.response(f"{PREFIX}dishwasher/set", {"uid": power, "value": "On"})
-            assert answer["status"] == "ok", answer
-            assert subscriber.last[f"{PREFIX}dishwasher/LWT"] == "online"
-    finally:
-        subscriber.close()
-        sim.stop()
+    with through_bridge(broker, sim, entry) as (_, subscriber):
+        subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+        power = profile.by_name("BSH.Common.Setting.PowerState").uid
+        sim.mangle_next("/ro/values", bare)
+        answer = subscriber.response(f"{PREFIX}dishwasher/set", {"uid": power, "value": "On"})
+        assert answer["status"] == "ok", answer
+        assert subscriber.last[f"{PREFIX}dishwasher/LWT"] == "online"
 
 
 @pytest.mark.parametrize("services", ["ci-only", "mt"])
 def test_an_appliance_speaking_only_ci_or_an_unknown_service_is_bridged(broker, transport, services):
     profile = parse_profile(*profile_files(DISHWASHER))
     sim, entry = simulated(profile, "dishwasher", transport, services=services)
-    subscriber = Subscriber(broker.port)
-    try:
-        with bridged(broker.port, [(sim, entry)]):
-            subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
-            assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.DoorState")) in ("Open", "Closed")
-            resources = [m.resource for m in sim.received]
-            assert not any(r.startswith("/mt/") for r in resources)
-            if services == "ci-only":
-                assert "/ci/info" in resources and "/iz/info" not in resources
-            assert sim.violations == []
-    finally:
-        subscriber.close()
-        sim.stop()
+    with through_bridge(broker, sim, entry) as (_, subscriber):
+        subscriber.wait(f"{PREFIX}dishwasher/LWT", "online")
+        assert subscriber.wait(state_topic("dishwasher", "BSH.Common.Status.DoorState")) in ("Open", "Closed")
+        resources = [m.resource for m in sim.received]
+        assert not any(r.startswith("/mt/") for r in resources)
+        if services == "ci-only":
+            assert "/ci/info" in resources and "/iz/info" not in resources
+        assert sim.violations == []
 
 
 def test_whole_floats_name_members_truths_and_programs_and_other_floats_stay_floats():

@@ -165,11 +165,13 @@ class EntityBuilder:
         if brightness is not None and not self._writable(brightness):
             brightness = None
         brightness_topic = self.published.state_topic(brightness) if brightness is not None else None
-        if feature is not switch:
-            # Part of its switch's light, unless that light cannot dim with it.
-            return [] if brightness is feature and brightness_topic is not None else None
         wiring = Wiring(switch_topic, self.topics.command(CommandTopic.SET), self._usable(switch), self.state)
-        return [self._entity("light", switch, **light_fields(switch, brightness, wiring, brightness_topic))]
+        fields = light_fields(switch, brightness, wiring, brightness_topic)
+        if feature is not switch:
+            # Part of its switch's light, unless that light cannot dim with it
+            # (light_fields decides: the brightness may have no usable bounds).
+            return [] if brightness is feature and "brightness_command_topic" in fields else None
+        return [self._entity("light", switch, **fields)]
 
     def _fan(self, level: Feature) -> list[Entity]:
         """A `fan` beside the speed option's own entity: its program started and stopped, its stages as speeds."""

@@ -450,8 +450,9 @@ class SimulatedAppliance:
             return self.set_power(feature.enum is not None and feature.enum.members.get(value) == "On")
         self._values[feature.uid] = value
         changes = Changes(values=[{"uid": feature.uid, "value": value}])
-        changes += self.runner.written(feature.name, self.clock.now())
-        changes += self.runner.life.written(feature.name, self.clock.now())
+        now = self.clock.now()
+        changes += self.runner.written(feature.name, now)
+        changes += self.life.written(feature.name, now)
         return changes
 
     def _check_write(self, item: dict[str, Any]) -> tuple[Feature, Any]:

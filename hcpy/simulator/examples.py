@@ -54,8 +54,13 @@ def demo_entries(host: str, first_port: int | None = None) -> list[ApplianceEntr
     serves on free ports and fills them in). The washer gets an IV, so both
     transports are on show.
     """
+    return entries_for([profile for _, profile in example_profiles()], host, first_port)
+
+
+def entries_for(profiles: list[Profile], host: str, first_port: int | None = None) -> list[ApplianceEntry]:
+    """`demo_entries` of these profiles (already parsed), one entry each, in their order."""
     entries = []
-    for index, (_, profile) in enumerate(example_profiles()):
+    for index, profile in enumerate(profiles):
         kind = profile.description.type.lower()
         entry = entry_from_profile(
             profile,

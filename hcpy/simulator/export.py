@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..appliance.entry import ApplianceEntry
 from ..files import write_private
-from .examples import EXAMPLES, demo_entries, example_profiles
+from .examples import EXAMPLES, entries_for, example_profiles
 
 
 def profile_zip(entry: ApplianceEntry, stem: str, ha_id: str) -> bytes:
@@ -44,10 +44,11 @@ def profile_zip(entry: ApplianceEntry, stem: str, ha_id: str) -> bytes:
 def export_profile_zips(folder: Path, host: str = "127.0.0.1") -> list[Path]:
     """Write one downloader zip per example appliance into `folder` (made if missing); their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    stems = [stem for stem, _ in example_profiles()]
+    examples = example_profiles()
     written = []
-    # demo_entries lists the examples in the same order: entry i is stem i.
-    for stem, entry in zip(stems, demo_entries(host), strict=True):
+    # One entry per profile, in their order: entry i is stem i.
+    entries = entries_for([profile for _, profile in examples], host)
+    for (stem, _), entry in zip(examples, entries, strict=True):
         # A haId of its own, as every real appliance has (brand-model-12 hex
         # digits): two exports never announce the same one by mDNS.
         ha_id = f"{stem.rsplit('-', 1)[0]}-{os.urandom(6).hex().upper()}"
