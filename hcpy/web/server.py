@@ -60,7 +60,6 @@ from .ingress import (
     ONLY_HOME_ASSISTANT,
     PATH_HEADER,
     forwarded_host,
-    peer_address,
     prefix_of,
     rooted,
     trusted_address,
@@ -81,6 +80,7 @@ from .security import (
     client_of,
     is_loopback,
     open_to_network,
+    peer_address,
 )
 from .setup_pages import AddView, add_page, outcome_html, problem_html, scan_html
 from .setup_port import SetupPort, Upload
