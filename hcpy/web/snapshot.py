@@ -250,23 +250,19 @@ def field_of(feature: Feature, limits: Limits, current: Any, enum: Any = None, u
     """
     enum = enum or feature.enum
     value = "" if current is None else shown(current)
-    field = _field(feature, limits, value, enum, usable_now)
-    return replace(field, short=label(feature))
-
-
-def _field(feature: Feature, limits: Limits, value: str, enum: Any, usable_now: bool) -> Field:
+    short = label(feature)
     if enum is not None:
-        return Field(feature.name, feature.short_name, "enum", value, tuple(enum.members.values()), usable=usable_now)
+        return Field(feature.name, short, "enum", value, tuple(enum.members.values()), usable=usable_now)
     kind = feature.value_kind
     if kind is ValueKind.BOOLEAN:
         value = {"true": "True", "1": "True", "on": "True", "false": "False", "0": "False", "off": "False"}.get(value.lower(), value)
-        return Field(feature.name, feature.short_name, "boolean", value, ("True", "False"), usable=usable_now)
+        return Field(feature.name, short, "boolean", value, ("True", "False"), usable=usable_now)
     if kind in (ValueKind.INTEGER, ValueKind.NUMBER):
         bounded = feature.bounded(limits)
         step = bounded.step if isinstance(bounded.step, (int, float)) else (1 if kind is ValueKind.INTEGER else None)
-        return Field(feature.name, feature.short_name, "number", value, min=_number(bounded.min), max=_number(bounded.max),
+        return Field(feature.name, short, "number", value, min=_number(bounded.min), max=_number(bounded.max),
                      step=_number(step), unit=unit_of(feature), usable=usable_now)  # fmt: skip
-    return Field(feature.name, feature.short_name, "string", value, usable=usable_now)
+    return Field(feature.name, short, "string", value, usable=usable_now)
 
 
 def controls_of(state: ApplianceState) -> Controls:
