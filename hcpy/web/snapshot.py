@@ -18,7 +18,7 @@ from typing import Any
 
 from ..appliance import names
 from ..appliance.commands import CommandError
-from ..appliance.controls import is_control, startable, usable
+from ..appliance.controls import is_control, usable
 from ..appliance.known_features import KNOWN_FEATURES
 from ..appliance.model import Feature, Kind, Limits, Program, ValueKind
 from ..appliance.programs import check_startable, delay_option
@@ -235,7 +235,6 @@ class Controls:
     programs: tuple[ProgramChoice, ...]
     selected: str | None  # the program selected on the appliance
     active: str | None  # the program under way
-    can_start: bool  # whether "start the selected program" would be sent now
     commands: dict[str, bool]  # pause / resume / abort -> usable now (absent: the appliance has none)
     settings: tuple[Field, ...]
     # Why the appliance takes no start now, whichever program (hcpy's own
@@ -290,7 +289,6 @@ def controls_of(state: ApplianceState) -> Controls:
         programs=tuple(programs),
         selected=selected.name if selected else None,
         active=active.name if active else None,
-        can_start=startable(state),
         commands=commands,
         settings=_distinct(settings),
         start_refused=_start_refused(state),
