@@ -19,7 +19,7 @@ raw-button, raw-reply.
 from __future__ import annotations
 
 from ..mqtt.topics import CommandTopic
-from .html import appliance_url, esc
+from .html import appliance_url, esc, token_input
 from .snapshot import Controls, Field, ProgramChoice
 
 
@@ -76,7 +76,7 @@ def _options(choice: ProgramChoice, shown: bool, index: int) -> str:
 def _form(action: str, token: str, element_id: str, inner: str, extra: str = "") -> str:
     return (
         f'<form class="command-form" id="{element_id}" method="post" action="{esc(action)}"{extra}>'
-        f'<input type="hidden" name="token" value="{esc(token)}">{inner}</form>'
+        f"{token_input(token)}{inner}</form>"
     )
 
 

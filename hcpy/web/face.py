@@ -206,15 +206,21 @@ def _alerts(state: ApplianceState, values: dict[int, Any], journal: Any, under_w
 
 # When each standing alert came, per journal: found once, not at every
 # refresh of the card (each search parses the messages the journal keeps).
+# A journal's entry is replaced whole, never changed in place: the bridge's
+# thread (each card an event carries) and the console's request threads read
+# faces at once, and one deleting from a dict another goes through would
+# fail the other's read. (No lock: this module does no I/O and takes none.)
 _CAME: weakref.WeakKeyDictionary[Any, dict[int, tuple[str, float | None]]] = weakref.WeakKeyDictionary()
 
 
 def _came(journal: Any, standing: dict[int, str]) -> dict[int, float]:
     """When each standing uid was last reported (uid -> its member), from the messages the journal keeps."""
     try:
-        known = _CAME.setdefault(journal, {})
+        before = _CAME.get(journal, {})
     except TypeError:  # a journal that cannot be weakly referred to: searched each time
-        known = {}
+        before = {}
+    # Only the uids standing now are kept: one over is searched again when it comes again.
+    known = {uid: seen for uid, seen in before.items() if uid in standing}
     wanted = {uid for uid, value in standing.items() if uid not in known or known[uid][0] != value}
     if wanted:
         found: dict[int, float] = {}
@@ -229,6 +235,8 @@ def _came(journal: Any, standing: dict[int, str]) -> dict[int, float]:
                 break
         for uid in wanted:
             known[uid] = (standing[uid], found.get(uid))
-    for uid in [uid for uid in known if uid not in standing]:
-        del known[uid]  # over: when it comes again, it is searched again
+    try:
+        _CAME[journal] = known
+    except TypeError:
+        pass
     return {uid: at for uid, (_, at) in known.items() if at is not None}

@@ -53,6 +53,11 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d} h" if hours else f"{minutes}:{secs:02d} min"
 
 
+def token_input(token: str) -> str:
+    """The hidden field every form of the console posts its session's token in (security.TOKEN_FIELD)."""
+    return f'<input type="hidden" name="token" value="{esc(token)}">'
+
+
 def page(
     title: str,
     body: str,
@@ -76,7 +81,7 @@ def page(
     if protected:
         logout = (
             '<form class="logout" method="post" action="/logout">'
-            f'<input type="hidden" name="token" value="{esc(token)}">'
+            f"{token_input(token)}"
             '<button type="submit" id="logout-button">Log out</button></form>'
         )
     add = ' <a href="/add" class="add-link" id="nav-add">Add appliances</a>' if add_link else ""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from .security import Refused
+from .security import Refused, peer_address
 
 PATH_HEADER = "X-Ingress-Path"
 ONLY_HOME_ASSISTANT = "this console is Home Assistant's add-on panel: open it from Home Assistant's sidebar"
@@ -34,17 +34,6 @@ _PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
 # render go through html.esc, so text from elsewhere (an appliance's name)
 # holds &quot; where a '"' was, and can never start an attribute of its own.
 _ROOTED_ATTRIBUTE = re.compile(r'(?<=\s)(href|action|src|data-root)="/(?!/)')
-
-
-def peer_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """A TCP peer's address as an address (an IPv4 one mapped into IPv6 as itself); None for no address."""
-    try:
-        found = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-        return found.ipv4_mapped
-    return found
 
 
 def trusted_address(ingress_peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..appliance.unknown import HINT
 from .face import SLOTS, Face
-from .html import appliance_url, esc, when
+from .html import appliance_url, esc, token_input, when
 from .setup_pages import add_link_box
 from .snapshot import GROUPS, Connection, Unknown, ValueRow
 
@@ -189,7 +189,7 @@ def login_page(token: str, next_path: str, problem: str | None = None) -> str:
         '<h1>Log in</h1>'
         f"{message}"
         '<form method="post" action="/login" id="login-form" class="card">'
-        f'<input type="hidden" name="token" value="{esc(token)}">'
+        f"{token_input(token)}"
         f'<input type="hidden" name="next" value="{esc(next_path)}">'
         '<label for="login-password">Password</label>'
         '<input type="password" name="password" id="login-password" autocomplete="current-password" required autofocus>'

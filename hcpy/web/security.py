@@ -129,19 +129,27 @@ def open_to_network(host: str, password: str | None) -> bool:
     return not password and not is_loopback(host)
 
 
+def peer_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A TCP peer's address as an address (an IPv4 one mapped into IPv6 as itself); None for no address."""
+    try:
+        found = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        return found.ipv4_mapped
+    return found
+
+
 def client_of(address: str) -> str:
     """Who a TCP peer is, for counting its wrong passwords: the address, or an IPv6 address's /64.
 
     One machine is given a whole /64 in IPv6, and can send from any address
     in it; an IPv4 address mapped into IPv6 is that IPv4 address.
     """
-    try:
-        found = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    found = peer_address(address)
+    if found is None:
         return address
     if isinstance(found, ipaddress.IPv6Address):
-        if found.ipv4_mapped is not None:
-            return str(found.ipv4_mapped)
         return str(ipaddress.IPv6Network((found, 64), strict=False))
     return str(found)
 

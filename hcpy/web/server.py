@@ -38,6 +38,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, TypeVar
@@ -60,7 +61,6 @@ from .ingress import (
     ONLY_HOME_ASSISTANT,
     PATH_HEADER,
     forwarded_host,
-    peer_address,
     prefix_of,
     rooted,
     trusted_address,
@@ -81,6 +81,7 @@ from .security import (
     client_of,
     is_loopback,
     open_to_network,
+    peer_address,
 )
 from .setup_pages import AddView, add_page, outcome_html, problem_html, scan_html
 from .setup_port import SetupPort, Upload
@@ -549,7 +550,7 @@ class _Handler(BoundedHandler):
             if name == "login-start":
                 region = _text(posted.get("region")) or None
                 url = setup.start_login(region)
-                view = AddView(view.devices_file, view.regions, region, url, max_upload=MAX_UPLOAD)
+                view = replace(view, region=region, login_url=url)
             elif name == "login-finish":
                 outcome = setup.finish_login(_text(posted.get("pasted")))
                 view = _with(view, name, outcome_html(outcome, setup.devices_file))
@@ -582,8 +583,7 @@ class _Handler(BoundedHandler):
         setup = self.console.setup
         assert setup is not None
         other = setup.other_addon_files()
-        shown = AddView(view.devices_file, view.regions, view.region, view.login_url, other, view.result, view.step,
-                        view.max_upload)  # fmt: skip
+        shown = replace(view, other_addon=other)
         self._page("Add appliances", add_page(shown, token), token, "add")
 
     # -- requests with a body --------------------------------------------------------------
@@ -769,8 +769,7 @@ def _too_large(length: int) -> str:
 
 
 def _with(view: AddView, step: str, result: str) -> AddView:
-    return AddView(view.devices_file, view.regions, view.region, view.login_url, view.other_addon, result, step,
-                   view.max_upload)  # fmt: skip
+    return replace(view, result=result, step=step)
 
 
 def _uploads(value: Any) -> list[Upload]:

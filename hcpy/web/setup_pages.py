@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .html import esc
+from .html import esc, token_input
 from .setup_port import AddedAppliance, OtherAddonFiles, Outcome, ScanOutcome
 
 PICTURE = "/static/hcauth-address.svg"
@@ -31,10 +31,6 @@ class AddView:
     result: str = ""  # the HTML of the last step's result (`outcome_html`, `scan_html`, `problem_html`)
     step: str = ""  # which form the result belongs to: login-start, login-finish, upload, scan, other-addon
     max_upload: int = 16 * 1024 * 1024
-
-
-def _token(token: str) -> str:
-    return f'<input type="hidden" name="token" value="{esc(token)}">'
 
 
 def add_page(view: AddView, token: str) -> str:
@@ -67,7 +63,7 @@ def other_addon_box(found: OtherAddonFiles | None, token: str) -> str:
         f"<p>Found hcpy2-0's add-on files in <code>{esc(found.folder)}</code>: {esc(files)}{esc(count)}. "
         "Import them to bridge the same appliances without logging in again.</p>"
         '<form method="post" action="/add/other-addon">'
-        f"{_token(token)}"
+        f"{token_input(token)}"
         '<button type="submit" id="other-addon-import">Import</button></form></section>'
     )
 
@@ -89,7 +85,7 @@ def login_section(view: AddView, token: str) -> str:
         "<p>Once, with the login of the Home Connect app; the cloud then hands over each appliance's key and "
         "profile. The account's region is read from the login; the one chosen here is where it starts.</p>"
         '<form method="post" action="/add/login-start" id="login-start-form">'
-        f"{_token(token)}"
+        f"{token_input(token)}"
         f'<label for="region">Region</label> <select name="region" id="region">{options}</select> '
         '<button type="submit" id="login-start">Show the login address</button></form>'
         f"{shown}"
@@ -106,7 +102,7 @@ def login_section(view: AddView, token: str) -> str:
         'is the one to copy"><figcaption>Where the hcauth:// address appears: the last request of the login, '
         "failed, in the Network tab.</figcaption></figure>"
         '<form method="post" action="/add/login-finish" id="login-finish-form">'
-        f"{_token(token)}"
+        f"{token_input(token)}"
         '<label for="pasted">The hcauth:// address</label>'
         '<textarea name="pasted" id="pasted" rows="3" required autocomplete="off" spellcheck="false" '
         'placeholder="hcauth://auth/prod?code=…&amp;state=…"></textarea>'
@@ -122,7 +118,7 @@ def upload_section(view: AddView, token: str) -> str:
         "downloader's (with the key inside), or an appliance's two XML files with its JSON. A zip without a key "
         f"needs the appliance's key (and IV, for an AES appliance) below, one appliance at a time. At most {megabytes} MB.</p>"
         '<form method="post" action="/add/upload" enctype="multipart/form-data" id="upload-form">'
-        f"{_token(token)}"
+        f"{token_input(token)}"
         '<label for="profile-files">Profile zips</label>'
         '<input type="file" name="files" id="profile-files" multiple required accept=".zip,.xml,.json">'
         '<label for="profile-key">Key (only for a zip without one)</label>'
@@ -139,7 +135,7 @@ def scan_section(token: str) -> str:
         "<p>The appliances announce themselves on the network (mDNS). A scan listens a few seconds and sets the "
         "address of each appliance it hears.</p>"
         '<form method="post" action="/add/scan" id="scan-form">'
-        f"{_token(token)}"
+        f"{token_input(token)}"
         '<button type="submit" id="scan-button">Scan the network</button></form></section>'
     )
 

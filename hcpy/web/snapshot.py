@@ -18,7 +18,7 @@ from typing import Any
 
 from ..appliance import names
 from ..appliance.commands import CommandError
-from ..appliance.controls import is_control, startable, usable
+from ..appliance.controls import is_control, usable
 from ..appliance.known_features import KNOWN_FEATURES
 from ..appliance.model import Feature, Kind, Limits, Program, ValueKind
 from ..appliance.programs import check_startable, delay_option
@@ -235,7 +235,6 @@ class Controls:
     programs: tuple[ProgramChoice, ...]
     selected: str | None  # the program selected on the appliance
     active: str | None  # the program under way
-    can_start: bool  # whether "start the selected program" would be sent now
     commands: dict[str, bool]  # pause / resume / abort -> usable now (absent: the appliance has none)
     settings: tuple[Field, ...]
     # Why the appliance takes no start now, whichever program (hcpy's own
@@ -250,23 +249,19 @@ def field_of(feature: Feature, limits: Limits, current: Any, enum: Any = None, u
     """
     enum = enum or feature.enum
     value = "" if current is None else shown(current)
-    field = _field(feature, limits, value, enum, usable_now)
-    return replace(field, short=label(feature))
-
-
-def _field(feature: Feature, limits: Limits, value: str, enum: Any, usable_now: bool) -> Field:
+    short = label(feature)
     if enum is not None:
-        return Field(feature.name, feature.short_name, "enum", value, tuple(enum.members.values()), usable=usable_now)
+        return Field(feature.name, short, "enum", value, tuple(enum.members.values()), usable=usable_now)
     kind = feature.value_kind
     if kind is ValueKind.BOOLEAN:
         value = {"true": "True", "1": "True", "on": "True", "false": "False", "0": "False", "off": "False"}.get(value.lower(), value)
-        return Field(feature.name, feature.short_name, "boolean", value, ("True", "False"), usable=usable_now)
+        return Field(feature.name, short, "boolean", value, ("True", "False"), usable=usable_now)
     if kind in (ValueKind.INTEGER, ValueKind.NUMBER):
         bounded = feature.bounded(limits)
         step = bounded.step if isinstance(bounded.step, (int, float)) else (1 if kind is ValueKind.INTEGER else None)
-        return Field(feature.name, feature.short_name, "number", value, min=_number(bounded.min), max=_number(bounded.max),
+        return Field(feature.name, short, "number", value, min=_number(bounded.min), max=_number(bounded.max),
                      step=_number(step), unit=unit_of(feature), usable=usable_now)  # fmt: skip
-    return Field(feature.name, feature.short_name, "string", value, usable=usable_now)
+    return Field(feature.name, short, "string", value, usable=usable_now)
 
 
 def controls_of(state: ApplianceState) -> Controls:
@@ -294,7 +289,6 @@ def controls_of(state: ApplianceState) -> Controls:
         programs=tuple(programs),
         selected=selected.name if selected else None,
         active=active.name if active else None,
-        can_start=startable(state),
         commands=commands,
         settings=_distinct(settings),
         start_refused=_start_refused(state),

@@ -86,6 +86,14 @@
     if (span) span.textContent = text;
   }
 
+  // An element of one class holding text (set as text: nothing in it is read as HTML).
+  function textElement(tag, className, text) {
+    const element = document.createElement(tag);
+    element.className = className;
+    element.textContent = text;
+    return element;
+  }
+
   function slotRow(root, key) {
     return root.querySelector(`[data-face-slot="${key}"]`);
   }
@@ -111,13 +119,7 @@
         ...(face.alerts || []).map((alert) => {
           const item = document.createElement("li");
           item.dataset.alert = alert.feature;
-          const name = document.createElement("span");
-          name.className = "alert-name";
-          name.textContent = alert.label;
-          const value = document.createElement("span");
-          value.className = "alert-value";
-          value.textContent = alert.value;
-          item.append(name, ": ", value);
+          item.append(textElement("span", "alert-name", alert.label), ": ", textElement("span", "alert-value", alert.value));
           if (alert.at !== null && alert.at !== undefined) {
             const time = document.createElement("time");
             showTime(time, new Date(alert.at * 1000));
@@ -216,20 +218,12 @@
     row.dataset.row = data.feature;
     const head = document.createElement("th");
     head.scope = "row";
-    const short = document.createElement("span");
-    short.className = "short";
-    short.textContent = data.short;
-    const full = document.createElement("small");
-    full.className = "full";
-    full.textContent = data.feature;
-    head.append(short, full);
+    head.append(textElement("span", "short", data.short), textElement("small", "full", data.feature));
     const cell = document.createElement("td");
     cell.className = "value";
     cell.dataset.feature = data.feature;
     if (data.members && data.members.length) cell.title = data.members.join(", ");
-    const unit = document.createElement("td");
-    unit.className = "unit";
-    unit.textContent = data.unit || "";
+    const unit = textElement("td", "unit", data.unit || "");
     row.append(head, cell, unit);
     const after = Array.from(tbody.rows).find((r) => r.dataset.row > data.feature);
     tbody.insertBefore(row, after || null);
